@@ -1,0 +1,64 @@
+# Every target does its own set-up: a fresh clone needs only `make run` or `make test`.
+# Set-up is stamp-driven, so it is quick once done.
+
+PYTHON     ?= python3
+VENV       := .venv
+VPY        := $(VENV)/bin/python
+TORCH      := 2.13.0
+TORCH_STAMP := $(VENV)/.stamp-torch-$(TORCH)
+TEST_STAMP := $(VENV)/.stamp-test-$(shell cksum < tests/requirements.txt | cut -d' ' -f1)
+CARGO      ?= cargo
+DATASET    ?= datasets/demo
+
+.PHONY: all setup build run test lint fmt bench bench-store clean
+
+all: build
+
+setup: $(TORCH_STAMP) $(TEST_STAMP)
+
+# libtorch comes from PyPI's torch wheel (the version tch 0.26 needs). On CPU only
+# libtorch_cpu/libc10 are linked, and they need just the CUDA runtime and CUPTI
+# libraries, so the wheel's other dependencies are not installed.
+$(TORCH_STAMP):
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --no-deps torch==$(TORCH) nvidia-cuda-runtime==13.0.96 nvidia-cuda-cupti==13.0.85
+	ln -sfn "$$($(VPY) -c 'import os, sysconfig; print(os.path.relpath(sysconfig.get_paths()["purelib"], "$(VENV)"))')/torch" $(VENV)/libtorch
+	test -f $(VENV)/libtorch/lib/libtorch_cpu.so
+	touch $@
+
+# Python packages that the tests use as independent references (pyarrow, numpy)
+# and the benchmarks as peers (duckdb).
+$(TEST_STAMP): tests/requirements.txt $(TORCH_STAMP)
+	$(VPY) -m pip install --quiet -r tests/requirements.txt
+	rm -f $(VENV)/.stamp-test-*
+	touch $@
+
+build: setup
+	$(CARGO) build --release
+
+run: build
+	./target/release/featurescope $(DATASET)
+
+test: setup
+	$(CARGO) test --all-targets
+
+lint: setup
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt
+
+# Dataset store benchmark: synthetic GPT-2 XL scale by default; smaller with
+# `make bench-store BENCH_UNITS=100000 BENCH_RECORDS=20`.
+BENCH_UNITS   ?= 307200
+BENCH_RECORDS ?= 50
+BENCH_TOKENS  ?= 64
+bench-store: setup
+	$(CARGO) bench --bench dataset_store -- --units $(BENCH_UNITS) --records $(BENCH_RECORDS) --tokens $(BENCH_TOKENS)
+
+bench: bench-store
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV) bench-data

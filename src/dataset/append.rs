@@ -1,0 +1,47 @@
+//! Appending explanations and scores to an existing dataset. Each append is a
+//! new part file, written under a hidden temporary name and renamed into
+//! place, so records are never rewritten, readers never see half a part, and
+//! concurrent appenders (threads or processes) never lose each other's rows.
+use super::error::{DatasetError, IoContext, Result};
+use super::io::{publish_file, unique_suffix};
+use super::reader::Dataset;
+use super::schema::{EXPLANATIONS_DIR, SCORES_DIR};
+use super::tables;
+use super::types::{Explanation, Score};
+use super::writer::write_table_file;
+use arrow::array::RecordBatch;
+use std::path::PathBuf;
+
+impl Dataset {
+    fn append_part(&self, table: &str, batch: RecordBatch, unit_ids: &[u64]) -> Result<PathBuf> {
+        let units = self.unit_count()?;
+        if let Some(&unit_id) = unit_ids.iter().find(|&&u| u >= units) {
+            return Err(DatasetError::UnknownUnit { unit_id, units });
+        }
+        let dir = self.dir().join(table);
+        std::fs::create_dir_all(&dir).at(&dir)?;
+        let suffix = unique_suffix();
+        let tmp = dir.join(format!(".part-{suffix}.tmp"));
+        let dest = dir.join(format!(
+            "part-{:013}-{suffix}.parquet",
+            super::types::now_ms()
+        ));
+        let written = write_table_file(&tmp, &batch).and_then(|()| publish_file(&tmp, &dest));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written.map(|()| dest)
+    }
+
+    /// Appends explanations as one new part of the explanations table.
+    pub fn append_explanations(&self, rows: &[Explanation]) -> Result<PathBuf> {
+        let ids: Vec<u64> = rows.iter().map(|r| r.unit_id).collect();
+        self.append_part(EXPLANATIONS_DIR, tables::explanations_to_batch(rows), &ids)
+    }
+
+    /// Appends scores as one new part of the scores table.
+    pub fn append_scores(&self, rows: &[Score]) -> Result<PathBuf> {
+        let ids: Vec<u64> = rows.iter().map(|r| r.unit_id).collect();
+        self.append_part(SCORES_DIR, tables::scores_to_batch(rows), &ids)
+    }
+}

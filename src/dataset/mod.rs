@@ -1,0 +1,19 @@
+//! The dataset store: a directory with `manifest.json`, `units.parquet`,
+//! `records/`, `explanations/` and `scores/` (docs/dataset-format.md).
+mod append;
+pub mod error;
+mod io;
+pub mod manifest;
+mod parquet_file;
+mod reader;
+pub mod schema;
+mod tables;
+pub mod types;
+pub mod validate;
+mod writer;
+
+pub use error::{DatasetError, Result};
+pub use manifest::{Manifest, SelectionParams};
+pub use reader::Dataset;
+pub use types::*;
+pub use writer::{DatasetWriter, WriterOptions};

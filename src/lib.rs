@@ -1,0 +1,4 @@
+//! featurescope: explore what the neurons and dictionary features of a
+//! language model respond to. The library knows nothing of terminals; the
+//! binary (`src/main.rs`) and the explorer build on it.
+pub mod dataset;
