@@ -2,3 +2,6 @@
 //! language model respond to. The library knows nothing of terminals; the
 //! binary (`src/main.rs`) and the explorer build on it.
 pub mod dataset;
+pub mod import;
+pub mod synth;
+pub mod text;

@@ -1,1 +1,226 @@
-fn main() {}
+mod cli;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use cli::{Cli, Command, ImportCommand, NeuronExplainerArgs, SynthArgs};
+use featurescope::dataset::{Dataset, Summary, summarize};
+use featurescope::import::neuron_explainer::{self, ImportOptions};
+use featurescope::text::printable;
+use std::path::Path;
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        // Messages can quote dataset contents: sanitise before they reach the terminal.
+        eprintln!("error: {}", printable(&format!("{e:#}")));
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        // The explorer arrives with the TUI; until then opening shows the summary.
+        None => inspect(&cli.dataset, false),
+        Some(Command::Inspect { dataset, json }) => inspect(&dataset, json),
+        Some(Command::Validate { dataset, json }) => validate(&dataset, json),
+        Some(Command::Import(ImportCommand::NeuronExplainer(args))) => {
+            import_neuron_explainer(args)
+        }
+        Some(Command::Synth(args)) => synth(args),
+        Some(Command::Doctor) => doctor(),
+    }
+}
+
+fn open(path: &Path) -> Result<Dataset> {
+    Ok(Dataset::open(path)?)
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn inspect(path: &Path, json: bool) -> Result<()> {
+    let summary = summarize(&open(path)?)?;
+    if json {
+        return print_json(&summary);
+    }
+    print!("{}", printable_lines(&render_summary(&summary)));
+    Ok(())
+}
+
+/// Sanitises each line but keeps the line breaks.
+fn printable_lines(text: &str) -> String {
+    text.lines().map(|l| printable(l) + "\n").collect()
+}
+
+fn human_bytes(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", units[unit])
+}
+
+fn render_summary(s: &Summary) -> String {
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let mut out = String::new();
+    let line = |out: &mut String, text: String| {
+        out.push_str(&text);
+        out.push('\n');
+    };
+    line(
+        &mut out,
+        format!(
+            "dataset       {} (format v{}, {} on disk)",
+            s.path,
+            s.format_version,
+            human_bytes(s.size_bytes)
+        ),
+    );
+    line(
+        &mut out,
+        format!(
+            "subject       {}   hook {}   window {}",
+            or_dash(&s.subject_model),
+            or_dash(&s.hook_point),
+            s.window_tokens
+                .map_or("-".into(), |w| format!("{w} tokens"))
+        ),
+    );
+    line(&mut out, format!("corpus        {}", or_dash(&s.corpus)));
+    line(&mut out, format!("units         {}", s.units));
+    line(
+        &mut out,
+        format!("  {:>5}  {:<8} {:>8}", "layer", "kind", "units"),
+    );
+    for c in &s.units_by_layer_and_kind {
+        line(
+            &mut out,
+            format!("  {:>5}  {:<8} {:>8}", c.layer, c.kind, c.units),
+        );
+    }
+    let by_kind: Vec<String> = s
+        .records_by_sample_kind
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    line(
+        &mut out,
+        format!(
+            "records       {} in {} files ({})",
+            s.records,
+            s.record_files,
+            by_kind.join(", ")
+        ),
+    );
+    let by_method: Vec<String> = s
+        .explanations_by_method
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let methods = if by_method.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", by_method.join(", "))
+    };
+    line(
+        &mut out,
+        format!(
+            "explanations  {}{methods} on {} units",
+            s.explanations, s.explained_units
+        ),
+    );
+    let mean = s.mean_score.map_or("-".into(), |m| format!("{m:.3}"));
+    line(
+        &mut out,
+        format!(
+            "scores        {} ({} defined, mean {mean})",
+            s.scores, s.defined_scores
+        ),
+    );
+    out
+}
+
+fn validate(path: &Path, json: bool) -> Result<()> {
+    let report = open(path)?.validate()?;
+    if json {
+        return print_json(&report);
+    }
+    println!(
+        "ok: {} units, {} records, {} explanations, {} scores",
+        report.units, report.records, report.explanations, report.scores
+    );
+    Ok(())
+}
+
+fn import_neuron_explainer(args: NeuronExplainerArgs) -> Result<()> {
+    let options = ImportOptions {
+        subject_model: args.subject_model,
+        explainer_model: args.explainer_model,
+        simulator_model: args.simulator_model,
+    };
+    let report = match (&args.records, &args.out, &args.into, &args.explanations) {
+        (Some(records), Some(out), None, explanations) => {
+            neuron_explainer::import_dataset(records, explanations.as_deref(), out, &options)?
+        }
+        (None, None, Some(into), Some(explanations)) => {
+            let ds = open(into)?;
+            neuron_explainer::append_explanations(explanations, &ds, &options)?
+        }
+        _ => bail!(
+            "give --records DIR --out DATASET [--explanations DIR], or --explanations DIR --into DATASET"
+        ),
+    };
+    if args.json {
+        return print_json(&report);
+    }
+    println!(
+        "imported {} units, {} records, {} explanations, {} scores",
+        report.units, report.records, report.explanations, report.scores
+    );
+    if report.scores_without_records > 0 {
+        println!(
+            "skipped {} scores whose texts are not among the unit's records",
+            report.scores_without_records
+        );
+    }
+    Ok(())
+}
+
+fn synth(args: SynthArgs) -> Result<()> {
+    let spec = featurescope::synth::SynthSpec {
+        units: args.units,
+        records_per_unit: args.records_per_unit,
+        tokens_per_record: args.tokens,
+        layers: args.layers,
+        seed: args.seed,
+    };
+    let bar = indicatif::ProgressBar::new(args.units).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} units  {per_sec}  eta {eta}")
+            .context("progress template")?,
+    );
+    let path = featurescope::synth::generate(&args.out, &spec, |done| bar.set_position(done))?;
+    bar.finish_and_clear();
+    println!("wrote {} units to {}", args.units, path.display());
+    Ok(())
+}
+
+fn doctor() -> Result<()> {
+    let t = tch::Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
+    let sum = t.sum(tch::Kind::Float).double_value(&[]);
+    println!("libtorch       loaded (tensor check: 1+2+3 = {sum})");
+    println!("cpu threads    {}", tch::get_num_threads());
+    println!(
+        "cuda           {}",
+        if tch::Cuda::is_available() {
+            format!("{} device(s)", tch::Cuda::device_count())
+        } else {
+            "not available".into()
+        }
+    );
+    Ok(())
+}

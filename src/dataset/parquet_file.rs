@@ -4,8 +4,8 @@
 use super::error::{DatasetError, Result};
 use super::io::{CountingFile, ReadCounter};
 use super::schema;
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::array::RecordBatch;
+use arrow::datatypes::Schema;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
@@ -97,7 +97,7 @@ impl ParquetFile {
         &self,
         builder: ParquetRecordBatchReaderBuilder<CountingFile>,
     ) -> Result<Vec<RecordBatch>> {
-        let reader = builder.build().map_err(|e| self.parquet_error(e))?;
+        let reader = builder.build().map_err(|e| self.read_error(e))?;
         reader
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| self.read_error(e))
@@ -142,7 +142,7 @@ impl ParquetFile {
     /// Turns a read failure into an error that names what broke. Invalid
     /// UTF-8 is reported by the Arrow decoder without a row, so the string
     /// columns are read again as bytes to find the first bad row.
-    fn read_error(&self, e: arrow::error::ArrowError) -> DatasetError {
+    fn read_error(&self, e: impl ToString) -> DatasetError {
         let text = e.to_string();
         if text.to_lowercase().contains("utf")
             && let Some(located) = self.locate_invalid_utf8()
@@ -152,67 +152,59 @@ impl ParquetFile {
         self.parquet_error(text)
     }
 
+    /// Scans the byte-array columns with the low-level reader, which does
+    /// not check UTF-8, and names the first row whose text is invalid.
     fn locate_invalid_utf8(&self) -> Option<DatasetError> {
-        let schema = self.meta.schema();
-        let as_bytes: SchemaRef = Arc::new(Schema::new(
-            schema
-                .fields()
-                .iter()
-                .map(|f| {
-                    f.as_ref()
-                        .clone()
-                        .with_data_type(utf8_to_binary(f.data_type()))
-                })
-                .collect::<Vec<_>>(),
-        ));
-        let options = ArrowReaderOptions::new().with_schema(as_bytes);
-        let file = self.file.try_clone().ok()?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).ok()?;
+        use parquet::column::reader::ColumnReader;
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let reader = SerializedFileReader::new(self.file.try_clone().ok()?).ok()?;
         let mut first_row = 0u64;
-        for batch in builder.build().ok()? {
-            let batch = batch.ok()?;
-            for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-                if let Some(i) = first_invalid_utf8(column.as_ref()) {
-                    return Some(DatasetError::value(
-                        &self.path,
-                        field.name(),
-                        first_row + i as u64,
-                        "invalid UTF-8",
-                    ));
+        for rg in 0..reader.num_row_groups() {
+            let row_group = reader.get_row_group(rg).ok()?;
+            for col in 0..row_group.num_columns() {
+                let descr = row_group.metadata().column(col).column_descr_ptr();
+                let Ok(ColumnReader::ByteArrayColumnReader(mut column)) =
+                    row_group.get_column_reader(col)
+                else {
+                    continue;
+                };
+                let (mut defs, mut reps, mut values) = (Vec::new(), Vec::new(), Vec::new());
+                let mut row = first_row;
+                loop {
+                    defs.clear();
+                    reps.clear();
+                    values.clear();
+                    let (records, _, levels) = column
+                        .read_records(1024, Some(&mut defs), Some(&mut reps), &mut values)
+                        .ok()?;
+                    if records == 0 {
+                        break;
+                    }
+                    let mut next_value = values.iter();
+                    for level in 0..levels {
+                        let starts_row = reps.get(level).is_none_or(|&r| r == 0);
+                        if starts_row && level > 0 {
+                            row += 1;
+                        }
+                        let has_value = defs.get(level).is_none_or(|&d| d == descr.max_def_level());
+                        if has_value
+                            && let Some(v) = next_value.next()
+                            && std::str::from_utf8(v.data()).is_err()
+                        {
+                            let column = descr.path().parts()[0].clone();
+                            return Some(DatasetError::value(
+                                &self.path,
+                                &column,
+                                row,
+                                "invalid UTF-8",
+                            ));
+                        }
+                    }
+                    row += 1;
                 }
             }
-            first_row += batch.num_rows() as u64;
+            first_row += row_group.metadata().num_rows().max(0) as u64;
         }
         None
-    }
-}
-
-fn utf8_to_binary(data_type: &DataType) -> DataType {
-    match data_type {
-        DataType::Utf8 => DataType::Binary,
-        DataType::List(item) => DataType::List(Arc::new(Field::new(
-            item.name(),
-            utf8_to_binary(item.data_type()),
-            item.is_nullable(),
-        ))),
-        other => other.clone(),
-    }
-}
-
-/// The first row of a binary (or list of binary) column that is not UTF-8.
-fn first_invalid_utf8(column: &dyn Array) -> Option<usize> {
-    match column.data_type() {
-        DataType::Binary => {
-            let bytes = column.as_binary::<i32>();
-            (0..bytes.len())
-                .find(|&i| bytes.is_valid(i) && std::str::from_utf8(bytes.value(i)).is_err())
-        }
-        DataType::List(_) => {
-            let lists = column.as_list::<i32>();
-            (0..lists.len()).find(|&i| {
-                lists.is_valid(i) && first_invalid_utf8(lists.value(i).as_ref()).is_some()
-            })
-        }
-        _ => None,
     }
 }

@@ -113,6 +113,14 @@ pub fn write_table_file(path: &Path, batch: &RecordBatch) -> Result<()> {
     writer.finish()
 }
 
+/// Ids given to a unit and its records: record `i` of the unit has id
+/// `first_record_id + i`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddedUnit {
+    pub unit_id: u64,
+    pub first_record_id: u64,
+}
+
 pub struct DatasetWriter {
     dest: PathBuf,
     staging: PathBuf,
@@ -170,11 +178,15 @@ impl DatasetWriter {
         })
     }
 
-    /// Adds the next unit with its records; returns its unit id. Units get
-    /// consecutive ids in the order they are added.
-    pub fn add_unit(&mut self, unit: NewUnit, records: Vec<NewRecord>) -> Result<u64> {
+    /// Adds the next unit with its records. Units get consecutive ids in the
+    /// order they are added, and so do records.
+    pub fn add_unit(&mut self, unit: NewUnit, records: Vec<NewRecord>) -> Result<AddedUnit> {
         check_unit(&unit, &records)?;
         let unit_id = self.next_unit_id;
+        let added = AddedUnit {
+            unit_id,
+            first_record_id: self.next_record_id,
+        };
         for r in records {
             self.record_buffer.push(Record {
                 record_id: self.next_record_id,
@@ -206,7 +218,7 @@ impl DatasetWriter {
         if self.unit_buffer.len() >= 4096 {
             self.flush_units()?;
         }
-        Ok(unit_id)
+        Ok(added)
     }
 
     /// Explanations (and scores) to write with the dataset, e.g. on import.
@@ -216,6 +228,11 @@ impl DatasetWriter {
 
     pub fn add_scores(&mut self, rows: impl IntoIterator<Item = Score>) {
         self.scores.extend(rows);
+    }
+
+    /// The manifest, for what is known only once the data has been seen.
+    pub fn manifest_mut(&mut self) -> &mut Manifest {
+        &mut self.manifest
     }
 
     pub fn units_written(&self) -> u64 {

@@ -1,0 +1,90 @@
+//! Command-line interface: argument parsing only; each command's work is in the library.
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+pub const DEFAULT_DATASET: &str = "datasets/demo";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "featurescope",
+    version,
+    about = "Explore what the neurons and SAE features of a language model respond to."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Dataset to open when no command is given.
+    #[arg(default_value = DEFAULT_DATASET)]
+    pub dataset: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Summarise a dataset: units per layer and kind, records, explanations, scores, size.
+    Inspect {
+        dataset: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every row of every table of a dataset; exit non-zero on the first problem.
+    Validate {
+        dataset: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import data made by other tools.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Write a synthetic dataset of any size (for benchmarks and tests).
+    Synth(SynthArgs),
+    /// Report the libtorch this binary runs with and the devices it sees.
+    Doctor,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// OpenAI neuron-explainer neuron records (`<layer>/<neuron>.json`) and
+    /// scored explanations (`<layer>/<neuron>.jsonl`).
+    NeuronExplainer(NeuronExplainerArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NeuronExplainerArgs {
+    /// Folder of neuron records; with --out, a new dataset is made from them.
+    #[arg(long, requires = "out")]
+    pub records: Option<PathBuf>,
+    /// Folder of explanation files.
+    #[arg(long)]
+    pub explanations: Option<PathBuf>,
+    /// The new dataset (replaced atomically if it exists).
+    #[arg(long, conflicts_with = "into")]
+    pub out: Option<PathBuf>,
+    /// An existing dataset to append the explanations to.
+    #[arg(long, requires = "explanations")]
+    pub into: Option<PathBuf>,
+    /// Name of the subject model, recorded in the manifest.
+    #[arg(long)]
+    pub subject_model: Option<String>,
+    #[arg(long, default_value = "neuron-explainer")]
+    pub explainer_model: String,
+    #[arg(long, default_value = "neuron-explainer")]
+    pub simulator_model: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SynthArgs {
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 1000)]
+    pub units: u64,
+    #[arg(long, default_value_t = 50)]
+    pub records_per_unit: u32,
+    #[arg(long, default_value_t = 64)]
+    pub tokens: u32,
+    #[arg(long, default_value_t = 48)]
+    pub layers: u32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
