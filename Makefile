@@ -40,7 +40,7 @@ run: build
 	./target/release/featurescope $(DATASET)
 
 test: setup
-	$(CARGO) test --all-targets
+	$(CARGO) test
 
 lint: setup
 	$(CARGO) fmt --check

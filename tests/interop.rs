@@ -133,3 +133,27 @@ fn we_read_a_dataset_pyarrow_wrote_from_the_documentation() {
     );
     assert_eq!(summary["mean_score"], 0.5);
 }
+
+#[test]
+fn the_documented_pyarrow_example_writes_a_dataset_we_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("doc");
+    let doc = common::root().join("docs/dataset-format.md");
+    python(
+        "run_doc_example.py",
+        &[path_str(&doc), "Writing with pyarrow", path_str(&dir)],
+    );
+    let ds = Dataset::open(&dir).unwrap();
+    assert_eq!(ds.validate().unwrap().records, 1);
+    let unit = ds.unit(0).unwrap();
+    assert_eq!(
+        (unit.index, unit.stats.max, unit.stats.mean),
+        (7, 3.5, None)
+    );
+    assert_eq!(ds.records(0).unwrap()[0].tokens, vec!["The", " cat"]);
+    // And the documented reading example runs on what we write.
+    python(
+        "run_doc_example.py",
+        &[path_str(&doc), "Reading with pyarrow", path_str(&dir)],
+    );
+}

@@ -81,7 +81,7 @@ pub fn sample_unit(seed: u32, n: usize) -> (NewUnit, Vec<NewRecord>) {
         stats: UnitStats {
             max: max as f64,
             mean: Some(seed as f64 * 0.5),
-            variance: (seed % 2 == 0).then_some(1.25),
+            variance: seed.is_multiple_of(2).then_some(1.25),
             density: Some(0.125),
             quantile_boundaries: vec![0.0, 0.5, 1.5],
             histogram_edges: vec![0.0, 1.0, 2.0, 4.0],

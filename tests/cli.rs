@@ -1,0 +1,51 @@
+//! The binary's front door: the default dataset, text output, doctor.
+mod common;
+
+use common::{featurescope, stderr, stdout};
+use std::process::Command;
+
+#[test]
+fn no_arguments_opens_the_bundled_demo() {
+    let out = Command::new(env!("CARGO_BIN_EXE_featurescope"))
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("dataset       datasets/demo (format v1"),
+        "{text}"
+    );
+    assert!(text.contains("units         512"), "{text}");
+}
+
+#[test]
+fn inspect_text_lists_layers_kinds_and_sample_kinds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    common::python("write_dataset.py", &[common::path_str(&dir)]);
+    let out = featurescope(&["inspect", common::path_str(&dir)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for line in [
+        "subject       pyarrow-written   hook mlp   window 8 tokens",
+        "      0  neuron          2",
+        "      1  neuron          2",
+        "records       16 in 1 files (quantile 4, random 4, top 8)",
+        "explanations  2 (revision 1, top-activations 1) on 1 units",
+        "scores        1 (1 defined, mean 0.500)",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+}
+
+#[test]
+fn doctor_runs_libtorch_without_library_path() {
+    let out = Command::new(env!("CARGO_BIN_EXE_featurescope"))
+        .arg("doctor")
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("1+2+3 = 6"));
+}

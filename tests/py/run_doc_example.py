@@ -1,0 +1,12 @@
+"""Runs the Python block under a heading of docs/dataset-format.md with
+DATASET replaced by a path, so the test checks the documentation itself.
+
+usage: run_doc_example.py DOC HEADING DATASET_PATH"""
+import re
+import sys
+
+doc, heading, path = sys.argv[1:4]
+text = open(doc).read()
+section = text.split(f"## {heading}\n", 1)[1]
+code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+exec(compile(code.replace("DATASET", path), f"{doc}: {heading}", "exec"), {})
