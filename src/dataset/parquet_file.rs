@@ -26,7 +26,11 @@ impl ParquetFile {
     /// Opens `path` and checks its schema against `expected`.
     pub fn open(path: &Path, expected: &Schema, counter: Arc<ReadCounter>) -> Result<Self> {
         let file = CountingFile::open(path, counter)?;
-        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+        // The offset index lets a row-range read fetch only its pages; the
+        // column index (per-page min/max) is never consulted, so is not loaded.
+        let options = ArrowReaderOptions::new()
+            .with_offset_index_policy(PageIndexPolicy::Optional)
+            .with_column_index_policy(PageIndexPolicy::Skip);
         let meta =
             ArrowReaderMetadata::load(&file, options).map_err(|e| DatasetError::Parquet {
                 path: path.to_owned(),
