@@ -325,3 +325,30 @@ fn a_unit_without_records_cannot_be_written() {
         "{err}"
     );
 }
+
+#[test]
+fn a_directory_that_is_not_a_dataset_is_never_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let precious = tmp.path().join("notes");
+    std::fs::create_dir(&precious).unwrap();
+    std::fs::write(precious.join("thesis.txt"), "years of work").unwrap();
+    let err = DatasetWriter::create(&precious, Manifest::new(), WriterOptions::default())
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("refusing to replace it: it is not a featurescope dataset"),
+        "{err}"
+    );
+    let out = featurescope(&["synth", path_str(&precious), "--units", "3"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read_to_string(precious.join("thesis.txt")).unwrap(),
+        "years of work"
+    );
+    // An empty directory is fine to fill.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    write_units(&empty, 2, WriterOptions::default());
+    assert_eq!(Dataset::open(&empty).unwrap().unit_count().unwrap(), 2);
+}

@@ -157,3 +157,19 @@ fn the_documented_pyarrow_example_writes_a_dataset_we_read() {
         &[path_str(&doc), "Reading with pyarrow", path_str(&dir)],
     );
 }
+
+#[test]
+fn a_unit_whose_records_cross_a_file_boundary_is_read_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("split");
+    python("write_dataset.py", &[path_str(&dir), "split_files"]);
+    let ds = Dataset::open(&dir).unwrap();
+    assert_eq!(ds.record_files().len(), 3);
+    ds.validate().unwrap();
+    let records = ds.records(1).unwrap();
+    assert_eq!(
+        records.iter().map(|r| r.record_id).collect::<Vec<_>>(),
+        vec![4, 5, 6, 7]
+    );
+    assert_eq!(ds.records(2).unwrap().len(), 4);
+}

@@ -115,6 +115,7 @@ pub fn publish_file(tmp: &Path, dest: &Path) -> Result<()> {
 /// the old dataset or the new one, never neither; the old one is then removed.
 pub fn publish_dir(staged: &Path, dest: &Path) -> Result<()> {
     let parent = dest.parent().unwrap_or(Path::new("."));
+    check_replaceable(dest)?;
     if dest.exists() {
         rustix::fs::renameat_with(
             rustix::fs::CWD,
@@ -134,6 +135,29 @@ pub fn publish_dir(staged: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A dataset write may replace only a dataset or an empty directory: never
+/// a file, or a directory of someone's other work.
+pub fn check_replaceable(dest: &Path) -> Result<()> {
+    if !dest.exists() {
+        return Ok(());
+    }
+    let refuse = |why: &str| {
+        Err(DatasetError::invalid(
+            dest,
+            format!("refusing to replace it: {why}; choose another path or remove it first"),
+        ))
+    };
+    if !dest.is_dir() {
+        return refuse("it is not a directory");
+    }
+    let empty = std::fs::read_dir(dest).at(dest)?.next().is_none();
+    if empty || super::manifest::Manifest::read(dest).is_ok() {
+        Ok(())
+    } else {
+        refuse("it is not a featurescope dataset")
+    }
+}
+
 /// The staging directory for a new dataset at `dest`: a hidden sibling, so the
 /// final rename stays within one file system.
 pub fn staging_dir(dest: &Path) -> Result<PathBuf> {
@@ -142,6 +166,7 @@ pub fn staging_dir(dest: &Path) -> Result<PathBuf> {
         .ok_or_else(|| DatasetError::invalid(dest, "a dataset path must name a directory"))?
         .to_string_lossy()
         .into_owned();
+    check_replaceable(dest)?;
     let parent = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),

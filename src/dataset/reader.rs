@@ -224,10 +224,13 @@ impl Dataset {
         Ok(RecordShard { file, row_groups })
     }
 
-    /// Binary search over the record files, which hold ascending unit ranges;
-    /// only the footers on the search path are read.
-    fn find_shard(&self, unit_id: i64) -> Result<Option<Arc<RecordShard>>> {
+    /// The record files that may hold `unit_id`: a binary search over their
+    /// ascending unit ranges (reading only the footers on the search path),
+    /// widened to neighbours that share the unit, since a unit's records may
+    /// cross a file boundary.
+    fn shards_holding(&self, unit_id: i64) -> Result<Vec<Arc<RecordShard>>> {
         let (mut lo, mut hi) = (0, self.record_files.len());
+        let mut found = None;
         while lo < hi {
             let mid = (lo + hi) / 2;
             let shard = self.shard(mid)?;
@@ -236,10 +239,22 @@ impl Dataset {
             } else if unit_id > shard.last_unit() {
                 lo = mid + 1;
             } else {
-                return Ok(Some(shard));
+                found = Some(mid);
+                break;
             }
         }
-        Ok(None)
+        let Some(mid) = found else {
+            return Ok(Vec::new());
+        };
+        let mut first = mid;
+        while first > 0 && self.shard(first - 1)?.last_unit() >= unit_id {
+            first -= 1;
+        }
+        let mut last = mid;
+        while last + 1 < self.record_files.len() && self.shard(last + 1)?.first_unit() <= unit_id {
+            last += 1;
+        }
+        (first..=last).map(|i| self.shard(i)).collect()
     }
 
     /// The records of one unit, in file order (top, quantile, random; by rank).
@@ -250,7 +265,7 @@ impl Dataset {
         }
         let key = unit_id as i64;
         let mut out = Vec::new();
-        if let Some(shard) = self.find_shard(key)? {
+        for shard in self.shards_holding(key)? {
             for (rg, span) in shard.row_groups.iter().enumerate() {
                 if key < span.first_unit || key > span.last_unit {
                     continue;

@@ -66,7 +66,7 @@ elif defect == "unknown_version":
     manifest["format_version"] = 2
 elif defect == "unknown_kind":
     units[3]["kind"] = "feature\x1b[31m"
-elif defect is not None and defect not in ("invalid_utf8", "truncated", "corrupt"):
+elif defect is not None and defect not in ("invalid_utf8", "truncated", "corrupt", "split_files"):
     sys.exit(f"unknown defect {defect}")
 
 os.makedirs(path, exist_ok=True)
@@ -88,6 +88,11 @@ if defect == "invalid_utf8":
     tokens = pa.ListArray.from_arrays(pa.array([8 * i for i in range(len(records) + 1)], pa.int32()), strings)
     table = table.set_column(RECORDS.get_field_index("tokens"), RECORDS.field("tokens"), tokens)
     pq.write_table(table, records_path)
+elif defect == "split_files":
+    # Valid, but unit 1's records span two files and unit 2's another two.
+    for part, rows in enumerate((records[:6], records[6:10], records[10:])):
+        pq.write_table(pa.Table.from_pylist(rows, schema=RECORDS),
+                       os.path.join(path, "records", f"part-{part:05}.parquet"))
 else:
     pq.write_table(pa.Table.from_pylist(records, schema=records_schema), records_path)
 if defect == "truncated":
