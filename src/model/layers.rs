@@ -1,0 +1,109 @@
+//! Building blocks shared by the architectures.
+use super::Result;
+use super::weights::Weights;
+use tch::Tensor;
+
+/// `y = x Wᵀ + b`, with W stored `[out, in]` as in PyTorch's nn.Linear.
+pub struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    pub fn load(w: &Weights, prefix: &str, d_in: i64, d_out: i64, bias: bool) -> Result<Self> {
+        Ok(Self {
+            weight: w.get(&format!("{prefix}.weight"), &[d_out, d_in])?,
+            bias: if bias {
+                Some(w.get(&format!("{prefix}.bias"), &[d_out])?)
+            } else {
+                None
+            },
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        x.linear(&self.weight, self.bias.as_ref())
+    }
+}
+
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    pub fn load(w: &Weights, prefix: &str, d: i64, eps: f64) -> Result<Self> {
+        Ok(Self {
+            weight: w.get(&format!("{prefix}.weight"), &[d])?,
+            bias: w.get(&format!("{prefix}.bias"), &[d])?,
+            eps,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let d = self.weight.size()[0];
+        x.layer_norm([d], Some(&self.weight), Some(&self.bias), self.eps, false)
+    }
+}
+
+/// Scaled dot-product attention over `[batch, heads, seq, head_dim]` with an
+/// additive mask broadcastable to `[batch, heads, seq, seq]`.
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, additive_mask: &Tensor) -> Tensor {
+    let head_dim = q.size()[3] as f64;
+    let scores = q.matmul(&k.transpose(-1, -2)) / head_dim.sqrt() + additive_mask;
+    scores.softmax(-1, scores.kind()).matmul(v)
+}
+
+/// `[batch, seq, heads*head_dim]` → `[batch, heads, seq, head_dim]`.
+pub fn split_heads(x: &Tensor, heads: i64) -> Tensor {
+    let (b, s, d) = x.size3().expect("3-d activations");
+    x.view([b, s, heads, d / heads]).transpose(1, 2)
+}
+
+/// The inverse of [`split_heads`].
+pub fn merge_heads(x: &Tensor) -> Tensor {
+    let (b, h, s, dh) = x.size4().expect("4-d activations");
+    x.transpose(1, 2).contiguous().view([b, s, h * dh])
+}
+
+/// Collects the activations a forward pass was asked for, in the order asked.
+pub struct Captures<'a> {
+    hooks: &'a [super::HookPoint],
+    found: Vec<Option<Tensor>>,
+}
+
+impl<'a> Captures<'a> {
+    pub fn new(hooks: &'a [super::HookPoint], layers: u32) -> Result<Self> {
+        if let Some(bad) = hooks.iter().find(|h| h.layer >= layers) {
+            return Err(super::ModelError::Hook {
+                hook: bad.to_string(),
+                problem: format!("the model has {layers} layers"),
+            });
+        }
+        Ok(Self {
+            hooks,
+            found: hooks.iter().map(|_| None).collect(),
+        })
+    }
+
+    pub fn offer(&mut self, layer: u32, site: super::HookSite, t: &Tensor) {
+        for (i, h) in self.hooks.iter().enumerate() {
+            if h.layer == layer && h.site == site {
+                self.found[i] = Some(t.shallow_clone());
+            }
+        }
+    }
+
+    /// The deepest layer asked for: later layers need not run.
+    pub fn last_layer(&self) -> u32 {
+        self.hooks.iter().map(|h| h.layer).max().unwrap_or(0)
+    }
+
+    pub fn finish(self) -> Vec<Tensor> {
+        self.found
+            .into_iter()
+            .map(|t| t.expect("every hook visited"))
+            .collect()
+    }
+}

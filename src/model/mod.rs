@@ -1,0 +1,82 @@
+//! Subject models: Hugging Face-style folders (`config.json`,
+//! `model.safetensors`, `tokenizer.json`) run with libtorch, reporting the
+//! activations at the hook points asked for.
+mod bert;
+pub mod config;
+pub mod hooks;
+mod layers;
+pub mod tokenizer;
+mod weights;
+
+pub use config::{Architecture, ModelConfig};
+pub use hooks::{HookPoint, HookSite};
+pub use tokenizer::{TextTokenizer, TokenizedText};
+
+use std::path::{Path, PathBuf};
+use tch::{Device, Tensor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {problem}")]
+    Config { path: PathBuf, problem: String },
+    #[error("{path}: weight `{name}`: {problem}")]
+    Weight {
+        path: PathBuf,
+        name: String,
+        problem: String,
+    },
+    #[error("{path}: tokenizer: {problem}")]
+    Tokenizer { path: PathBuf, problem: String },
+    #[error("hook point {hook}: {problem}")]
+    Hook { hook: String, problem: String },
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+pub type Result<T, E = ModelError> = std::result::Result<T, E>;
+
+/// What every subject model can do: run a batch of token ids and hand back the
+/// activations at the requested hook points, each `[batch, seq, width]`.
+pub trait SubjectModel: Send {
+    fn config(&self) -> &ModelConfig;
+
+    /// `ids` and `attention_mask` are `[batch, seq]` int64 on the model's device;
+    /// the mask is 1 for real tokens and 0 for padding (on the right).
+    fn forward(
+        &self,
+        ids: &Tensor,
+        attention_mask: &Tensor,
+        hooks: &[HookPoint],
+    ) -> Result<Vec<Tensor>>;
+
+    /// Width of the activation at a hook site (MLP neurons or residual stream).
+    fn width(&self, site: HookSite) -> i64 {
+        let c = self.config();
+        match site {
+            HookSite::Mlp => c.intermediate_size,
+            HookSite::ResidPre | HookSite::ResidPost => c.hidden_size,
+        }
+    }
+
+    /// Every hook point of the model.
+    fn hook_points(&self) -> Vec<HookPoint> {
+        (0..self.config().num_layers)
+            .flat_map(|layer| HookSite::ALL.map(|site| HookPoint { layer, site }))
+            .collect()
+    }
+}
+
+/// Loads the model in `dir` on `device`.
+pub fn load(dir: &Path, device: Device) -> Result<Box<dyn SubjectModel>> {
+    let config = ModelConfig::read(dir)?;
+    let weights = weights::Weights::read(dir, device)?;
+    let model: Box<dyn SubjectModel> = match config.architecture {
+        Architecture::Bert => Box::new(bert::Bert::new(config, &weights)?),
+    };
+    Ok(model)
+}

@@ -1,0 +1,90 @@
+//! The model's tokenizer (`tokenizer.json`, via the tokenizers crate), giving
+//! ids for the model and, for people, the piece of the original text that each
+//! token covers, whitespace included (" cat", "\n"), so a record's tokens join
+//! back into its text.
+use super::{ModelError, Result};
+use std::path::{Path, PathBuf};
+use tokenizers::Tokenizer;
+
+pub struct TextTokenizer {
+    path: PathBuf,
+    inner: Tokenizer,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenizedText {
+    pub ids: Vec<u32>,
+    /// Display text of each token: the span of the input from the end of the
+    /// previous token to the end of this one; special tokens show their name.
+    pub tokens: Vec<String>,
+}
+
+impl TextTokenizer {
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join("tokenizer.json");
+        let mut inner = Tokenizer::from_file(&path).map_err(|e| ModelError::Tokenizer {
+            path: path.clone(),
+            problem: e.to_string(),
+        })?;
+        // Documents are cut into windows by the extractor, not here.
+        inner.with_padding(None);
+        inner
+            .with_truncation(None)
+            .map_err(|e| ModelError::Tokenizer {
+                path: path.clone(),
+                problem: e.to_string(),
+            })?;
+        Ok(Self { path, inner })
+    }
+
+    pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<TokenizedText> {
+        let encoding =
+            self.inner
+                .encode(text, add_special_tokens)
+                .map_err(|e| ModelError::Tokenizer {
+                    path: self.path.clone(),
+                    problem: e.to_string(),
+                })?;
+        let mut tokens = Vec::with_capacity(encoding.len());
+        let mut covered = 0usize;
+        for ((&(start, end), &special), name) in encoding
+            .get_offsets()
+            .iter()
+            .zip(encoding.get_special_tokens_mask())
+            .zip(encoding.get_tokens())
+        {
+            if special == 1 || end <= covered {
+                // Special tokens cover no text; a token sharing a span with the
+                // previous one (e.g. byte pieces of one character) shows its name.
+                tokens.push(if special == 1 {
+                    name.clone()
+                } else {
+                    String::new()
+                });
+                continue;
+            }
+            let from = covered.min(start);
+            tokens.push(text.get(from..end).unwrap_or(name).to_owned());
+            covered = end;
+        }
+        Ok(TokenizedText {
+            ids: encoding.get_ids().to_vec(),
+            tokens,
+        })
+    }
+
+    /// Ids the model adds around a sequence (e.g. [CLS] and [SEP]) when asked.
+    pub fn special_ids(&self) -> (Vec<u32>, Vec<u32>) {
+        let with = self
+            .inner
+            .encode("", true)
+            .map(|e| e.get_ids().to_vec())
+            .unwrap_or_default();
+        // For an empty text everything is special; BERT gives [CLS] [SEP].
+        match with.len() {
+            0 => (vec![], vec![]),
+            1 => (with, vec![]),
+            _ => (with[..1].to_vec(), with[1..].to_vec()),
+        }
+    }
+}
