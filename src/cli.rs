@@ -40,6 +40,12 @@ pub enum Command {
     Synth(SynthArgs),
     /// Report the libtorch this binary runs with and the devices it sees.
     Doctor,
+    /// Describe a subject model folder: architecture, layers, hook points and unit counts.
+    ModelInfo {
+        model: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -28,6 +28,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Some(Command::Synth(args)) => synth(args),
         Some(Command::Doctor) => doctor(),
+        Some(Command::ModelInfo { model, json }) => model_info(&model, json),
     }
 }
 
@@ -222,5 +223,60 @@ fn doctor() -> Result<()> {
             "not available".into()
         }
     );
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct HookInfo {
+    hook: String,
+    layer: u32,
+    site: &'static str,
+    units: i64,
+}
+
+fn model_info(dir: &Path, json: bool) -> Result<()> {
+    let model = featurescope::model::load(dir, tch::Device::Cpu)?;
+    let c = model.config();
+    let hooks: Vec<HookInfo> = model
+        .hook_points()
+        .into_iter()
+        .map(|h| HookInfo {
+            hook: h.to_string(),
+            layer: h.layer,
+            site: h.site.as_str(),
+            units: model.width(h.site),
+        })
+        .collect();
+    if json {
+        return print_json(&serde_json::json!({
+            "architecture": c.architecture.as_str(),
+            "model_type": c.model_type,
+            "layers": c.num_layers,
+            "hidden_size": c.hidden_size,
+            "mlp_size": c.intermediate_size,
+            "heads": c.num_heads,
+            "vocab_size": c.vocab_size,
+            "hooks": hooks,
+        }));
+    }
+    println!(
+        "model         {} ({}, model_type {})",
+        dir.display(),
+        c.architecture.as_str(),
+        printable(&c.model_type)
+    );
+    println!(
+        "layers        {}   hidden {}   mlp {}   heads {}   vocab {}",
+        c.num_layers, c.hidden_size, c.intermediate_size, c.num_heads, c.vocab_size
+    );
+    println!("hook points   (units per layer)");
+    for site in featurescope::model::HookSite::ALL {
+        println!(
+            "  blocks.<0..{}>.{:<10} {:>6}",
+            c.num_layers.saturating_sub(1),
+            site.as_str(),
+            model.width(site)
+        );
+    }
     Ok(())
 }

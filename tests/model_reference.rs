@@ -50,3 +50,31 @@ fn check_against_transformers(model_dir: &Path, batch: usize, seq: usize) {
 fn minilm_real_weights_match_transformers() {
     check_against_transformers(&root().join(".venv/models/all-MiniLM-L6-v2"), 2, 40);
 }
+
+/// Tiny random checkpoints of each decoder architecture, written by transformers.
+fn tiny_models() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let tokenizer = root().join(".venv/models/all-MiniLM-L6-v2/tokenizer.json");
+    python(
+        "make_tiny_models.py",
+        &[path_str(tmp.path()), path_str(&tokenizer)],
+    );
+    let dir = tmp.path().to_owned();
+    (tmp, dir)
+}
+
+#[test]
+fn tiny_decoders_match_transformers() {
+    let (_tmp, dir) = tiny_models();
+    for name in [
+        "gpt2",
+        "pythia",
+        "neox-sequential",
+        "llama",
+        "qwen2",
+        "gemma",
+    ] {
+        eprintln!("checking {name}");
+        check_against_transformers(&dir.join(name), 2, 24);
+    }
+}

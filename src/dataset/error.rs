@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path}: not a featurescope dataset: {reason}")]
     NotADataset { path: PathBuf, reason: String },
@@ -47,10 +47,10 @@ pub enum DatasetError {
 pub type Result<T, E = DatasetError> = std::result::Result<T, E>;
 
 impl DatasetError {
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
-            source,
+            cause,
         }
     }
 

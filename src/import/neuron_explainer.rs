@@ -151,9 +151,9 @@ fn parse<T: for<'de> Deserialize<'de>>(path: &Path, text: &str) -> Result<T, Imp
 }
 
 fn read_text(path: &Path) -> Result<String, ImportError> {
-    let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
+    let bytes = std::fs::read(path).map_err(|cause| ImportError::Io {
         path: path.to_owned(),
-        source,
+        cause,
     })?;
     String::from_utf8(bytes).map_err(|e| {
         invalid(
@@ -167,7 +167,7 @@ fn read_text(path: &Path) -> Result<String, ImportError> {
 fn layer_neuron_files(dir: &Path, ext: &str) -> Result<Vec<(u32, u32, PathBuf)>, ImportError> {
     let io = |path: &Path| {
         let path = path.to_owned();
-        move |source| ImportError::Io { path, source }
+        move |cause| ImportError::Io { path, cause }
     };
     let mut files = Vec::new();
     for layer_entry in std::fs::read_dir(dir).map_err(io(dir))? {

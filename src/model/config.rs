@@ -7,14 +7,37 @@ use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Architecture {
+    /// BERT-family encoders (MiniLM).
     Bert,
+    Gpt2,
+    /// GPT-NeoX (Pythia).
+    GptNeox,
+    /// Llama-family decoders: Llama, Mistral, Qwen2 (RMSNorm, rotary, gated MLP).
+    Llama,
+    /// Gemma: Llama-like with `(1 + w)` RMSNorm and embeddings scaled by √d.
+    Gemma,
 }
 
 impl Architecture {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Bert => "bert",
+            Self::Gpt2 => "gpt2",
+            Self::GptNeox => "gpt-neox",
+            Self::Llama => "llama",
+            Self::Gemma => "gemma",
         }
+    }
+
+    fn from_model_type(model_type: &str) -> Option<Self> {
+        Some(match model_type {
+            "bert" => Self::Bert,
+            "gpt2" => Self::Gpt2,
+            "gpt_neox" => Self::GptNeox,
+            "llama" | "mistral" | "qwen2" => Self::Llama,
+            "gemma" => Self::Gemma,
+            _ => return None,
+        })
     }
 }
 
@@ -32,6 +55,14 @@ pub struct ModelConfig {
     pub norm_eps: f64,
     pub hidden_act: String,
     pub type_vocab_size: i64,
+    /// Key/value heads (fewer than query heads with grouped-query attention).
+    pub num_kv_heads: i64,
+    pub head_dim: i64,
+    pub rope_theta: f64,
+    /// Fraction of each head's dimensions that are rotated (GPT-NeoX rotates a part).
+    pub rotary_fraction: f64,
+    /// GPT-NeoX: attention and MLP read the same input and add together.
+    pub parallel_residual: bool,
 }
 
 struct Fields<'a> {
@@ -62,6 +93,15 @@ impl Fields<'_> {
             .unwrap_or(default)
     }
 
+    /// A rotary setting: transformers 5 nests them under `rope_parameters`.
+    fn rope_or(&self, names: &[&str], default: f64) -> f64 {
+        let nested = self.value.get("rope_parameters");
+        names
+            .iter()
+            .find_map(|n| nested.and_then(|r| r.get(n)).and_then(Value::as_f64))
+            .unwrap_or_else(|| self.float_or(names, default))
+    }
+
     fn string_or(&self, names: &[&str], default: &str) -> String {
         names
             .iter()
@@ -74,9 +114,9 @@ impl Fields<'_> {
 impl ModelConfig {
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join("config.json");
-        let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io {
+        let text = std::fs::read_to_string(&path).map_err(|cause| ModelError::Io {
             path: path.clone(),
-            source,
+            cause,
         })?;
         let value: Value = serde_json::from_str(&text).map_err(|e| ModelError::Config {
             path: path.clone(),
@@ -87,16 +127,16 @@ impl ModelConfig {
             value: &value,
         };
         let model_type = f.string_or(&["model_type"], "");
-        let architecture = match model_type.as_str() {
-            "bert" => Architecture::Bert,
-            other => {
-                return Err(ModelError::Config {
-                    path,
-                    problem: format!("unsupported model_type {other:?} (supported: bert)"),
-                });
-            }
+        let Some(architecture) = Architecture::from_model_type(&model_type) else {
+            return Err(ModelError::Config {
+                path,
+                problem: format!(
+                    "unsupported model_type {model_type:?} (supported: bert, gpt2, gpt_neox, llama, mistral, qwen2, gemma)"
+                ),
+            });
         };
         let hidden_size = f.int(&["hidden_size", "n_embd"])?;
+        let num_heads = f.int(&["num_attention_heads", "n_head"])?;
         let config = Self {
             architecture,
             model_type,
@@ -105,15 +145,29 @@ impl ModelConfig {
                 .int(&["intermediate_size", "n_inner"])
                 .unwrap_or(4 * hidden_size),
             num_layers: f.int(&["num_hidden_layers", "n_layer"])? as u32,
-            num_heads: f.int(&["num_attention_heads", "n_head"])?,
+            num_heads,
             vocab_size: f.int(&["vocab_size"])?,
             max_positions: f.int(&["max_position_embeddings", "n_positions"])?,
             norm_eps: f.float_or(
                 &["layer_norm_eps", "layer_norm_epsilon", "rms_norm_eps"],
                 1e-5,
             ),
-            hidden_act: f.string_or(&["hidden_act", "activation_function"], "gelu"),
+            hidden_act: f.string_or(
+                &["hidden_activation", "hidden_act", "activation_function"],
+                "gelu",
+            ),
             type_vocab_size: f.int(&["type_vocab_size"]).unwrap_or(0),
+            num_kv_heads: f.int(&["num_key_value_heads"]).unwrap_or(num_heads),
+            head_dim: f
+                .int(&["head_dim"])
+                .unwrap_or(hidden_size / num_heads.max(1)),
+            rope_theta: f.rope_or(&["rope_theta", "rotary_emb_base"], 10_000.0),
+            rotary_fraction: f.rope_or(&["partial_rotary_factor", "rotary_pct"], 1.0),
+            parallel_residual: f
+                .value
+                .get("use_parallel_residual")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
         };
         if config.hidden_size % config.num_heads != 0 {
             return Err(ModelError::Config {

@@ -21,6 +21,17 @@ impl Linear {
         })
     }
 
+    /// GPT-2's Conv1D stores the weight `[in, out]`; it is transposed once here.
+    pub fn load_transposed(w: &Weights, prefix: &str, d_in: i64, d_out: i64) -> Result<Self> {
+        Ok(Self {
+            weight: w
+                .get(&format!("{prefix}.weight"), &[d_in, d_out])?
+                .tr()
+                .contiguous(),
+            bias: Some(w.get(&format!("{prefix}.bias"), &[d_out])?),
+        })
+    }
+
     pub fn forward(&self, x: &Tensor) -> Tensor {
         x.linear(&self.weight, self.bias.as_ref())
     }

@@ -3,6 +3,7 @@
 //! activations at the hook points asked for.
 mod bert;
 pub mod config;
+mod decoder;
 pub mod hooks;
 mod layers;
 pub mod tokenizer;
@@ -17,10 +18,10 @@ use tch::{Device, Tensor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path}: {problem}")]
     Config { path: PathBuf, problem: String },
@@ -77,6 +78,7 @@ pub fn load(dir: &Path, device: Device) -> Result<Box<dyn SubjectModel>> {
     let weights = weights::Weights::read(dir, device)?;
     let model: Box<dyn SubjectModel> = match config.architecture {
         Architecture::Bert => Box::new(bert::Bert::new(config, &weights)?),
+        _ => Box::new(decoder::Decoder::new(config, &weights)?),
     };
     Ok(model)
 }

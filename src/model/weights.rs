@@ -16,7 +16,7 @@ impl Weights {
         if !path.exists() {
             return Err(ModelError::Io {
                 path,
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no model.safetensors"),
+                cause: std::io::Error::new(std::io::ErrorKind::NotFound, "no model.safetensors"),
             });
         }
         let tensors = Tensor::read_safetensors(&path).map_err(|e| ModelError::Weight {

@@ -1,0 +1,376 @@
+//! Causal decoders: GPT-2, GPT-NeoX (Pythia) and the Llama family (Llama,
+//! Mistral, Qwen2, Gemma). They share one block structure, pre-norm
+//! attention and MLP, and differ in the parts chosen when loading: norm kind,
+//! how q/k/v are stored, positions (learned or rotary), residual wiring and
+//! MLP gating.
+use super::bert::activation;
+use super::layers::{Captures, LayerNorm, Linear, attention, merge_heads, split_heads};
+use super::weights::Weights;
+use super::{Architecture, HookPoint, HookSite, ModelConfig, ModelError, Result, SubjectModel};
+use tch::{Kind, Tensor};
+
+enum Norm {
+    Layer(LayerNorm),
+    /// RMSNorm: `x / rms(x) * (offset + w)`; Gemma's offset is 1.
+    Rms {
+        weight: Tensor,
+        eps: f64,
+        offset: f64,
+    },
+}
+
+impl Norm {
+    fn load(w: &Weights, arch: Architecture, prefix: &str, d: i64, eps: f64) -> Result<Self> {
+        Ok(match arch {
+            Architecture::Llama | Architecture::Gemma => Norm::Rms {
+                weight: w.get(&format!("{prefix}.weight"), &[d])?,
+                eps,
+                offset: if arch == Architecture::Gemma {
+                    1.0
+                } else {
+                    0.0
+                },
+            },
+            _ => Norm::Layer(LayerNorm::load(w, prefix, d, eps)?),
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        match self {
+            Norm::Layer(norm) => norm.forward(x),
+            Norm::Rms {
+                weight,
+                eps,
+                offset,
+            } => {
+                let rms = (x.pow_tensor_scalar(2).mean_dim(-1, true, Kind::Float) + *eps).rsqrt();
+                x * rms * (weight + *offset)
+            }
+        }
+    }
+}
+
+/// How the query, key and value projections are stored.
+enum Qkv {
+    /// One projection whose output is `[q | k | v]` (GPT-2).
+    Concatenated(Linear),
+    /// One projection whose output interleaves q, k, v per head (GPT-NeoX).
+    PerHead(Linear),
+    Separate {
+        q: Linear,
+        k: Linear,
+        v: Linear,
+    },
+}
+
+enum Mlp {
+    Plain {
+        up: Linear,
+        down: Linear,
+    },
+    Gated {
+        gate: Linear,
+        up: Linear,
+        down: Linear,
+    },
+}
+
+struct Block {
+    attn_norm: Norm,
+    mlp_norm: Norm,
+    qkv: Qkv,
+    attn_out: Linear,
+    mlp: Mlp,
+}
+
+pub struct Decoder {
+    config: ModelConfig,
+    embed: Tensor,
+    /// Learned absolute positions (GPT-2); the others use rotary embeddings.
+    positions: Option<Tensor>,
+    embed_scale: f64,
+    blocks: Vec<Block>,
+}
+
+/// The weight-name prefix of the base model (checkpoints of causal LMs wrap it).
+fn base_prefix(w: &Weights, embedding: &str) -> &'static str {
+    ["", "transformer.", "gpt_neox.", "model."]
+        .into_iter()
+        .find(|p| w.contains(&format!("{p}{embedding}")))
+        .unwrap_or("")
+}
+
+impl Decoder {
+    pub fn new(config: ModelConfig, w: &Weights) -> Result<Self> {
+        let arch = config.architecture;
+        let (d, ff, eps) = (
+            config.hidden_size,
+            config.intermediate_size,
+            config.norm_eps,
+        );
+        let (q_width, kv_width) = (
+            config.num_heads * config.head_dim,
+            config.num_kv_heads * config.head_dim,
+        );
+        let embed_name = match arch {
+            Architecture::Gpt2 => "wte.weight",
+            Architecture::GptNeox => "embed_in.weight",
+            _ => "embed_tokens.weight",
+        };
+        let p = base_prefix(w, embed_name);
+        let block = |i: u32| -> Result<Block> {
+            Ok(match arch {
+                Architecture::Gpt2 => {
+                    let b = format!("{p}h.{i}");
+                    Block {
+                        attn_norm: Norm::load(w, arch, &format!("{b}.ln_1"), d, eps)?,
+                        mlp_norm: Norm::load(w, arch, &format!("{b}.ln_2"), d, eps)?,
+                        qkv: Qkv::Concatenated(Linear::load_transposed(
+                            w,
+                            &format!("{b}.attn.c_attn"),
+                            d,
+                            3 * d,
+                        )?),
+                        attn_out: Linear::load_transposed(w, &format!("{b}.attn.c_proj"), d, d)?,
+                        mlp: Mlp::Plain {
+                            up: Linear::load_transposed(w, &format!("{b}.mlp.c_fc"), d, ff)?,
+                            down: Linear::load_transposed(w, &format!("{b}.mlp.c_proj"), ff, d)?,
+                        },
+                    }
+                }
+                Architecture::GptNeox => {
+                    let b = format!("{p}layers.{i}");
+                    Block {
+                        attn_norm: Norm::load(w, arch, &format!("{b}.input_layernorm"), d, eps)?,
+                        mlp_norm: Norm::load(
+                            w,
+                            arch,
+                            &format!("{b}.post_attention_layernorm"),
+                            d,
+                            eps,
+                        )?,
+                        qkv: Qkv::PerHead(Linear::load(
+                            w,
+                            &format!("{b}.attention.query_key_value"),
+                            d,
+                            3 * d,
+                            true,
+                        )?),
+                        attn_out: Linear::load(w, &format!("{b}.attention.dense"), d, d, true)?,
+                        mlp: Mlp::Plain {
+                            up: Linear::load(w, &format!("{b}.mlp.dense_h_to_4h"), d, ff, true)?,
+                            down: Linear::load(w, &format!("{b}.mlp.dense_4h_to_h"), ff, d, true)?,
+                        },
+                    }
+                }
+                Architecture::Llama | Architecture::Gemma => {
+                    let b = format!("{p}layers.{i}");
+                    let a = format!("{b}.self_attn");
+                    // Qwen2 has biases on q/k/v; Llama and Gemma none.
+                    let bias = w.contains(&format!("{a}.q_proj.bias"));
+                    Block {
+                        attn_norm: Norm::load(w, arch, &format!("{b}.input_layernorm"), d, eps)?,
+                        mlp_norm: Norm::load(
+                            w,
+                            arch,
+                            &format!("{b}.post_attention_layernorm"),
+                            d,
+                            eps,
+                        )?,
+                        qkv: Qkv::Separate {
+                            q: Linear::load(w, &format!("{a}.q_proj"), d, q_width, bias)?,
+                            k: Linear::load(w, &format!("{a}.k_proj"), d, kv_width, bias)?,
+                            v: Linear::load(w, &format!("{a}.v_proj"), d, kv_width, bias)?,
+                        },
+                        attn_out: Linear::load(w, &format!("{a}.o_proj"), q_width, d, false)?,
+                        mlp: Mlp::Gated {
+                            gate: Linear::load(w, &format!("{b}.mlp.gate_proj"), d, ff, false)?,
+                            up: Linear::load(w, &format!("{b}.mlp.up_proj"), d, ff, false)?,
+                            down: Linear::load(w, &format!("{b}.mlp.down_proj"), ff, d, false)?,
+                        },
+                    }
+                }
+                Architecture::Bert => unreachable!("BERT is not a decoder"),
+            })
+        };
+        Ok(Self {
+            embed: w.get(&format!("{p}{embed_name}"), &[config.vocab_size, d])?,
+            positions: match arch {
+                Architecture::Gpt2 => {
+                    Some(w.get(&format!("{p}wpe.weight"), &[config.max_positions, d])?)
+                }
+                _ => None,
+            },
+            embed_scale: if arch == Architecture::Gemma {
+                (d as f64).sqrt()
+            } else {
+                1.0
+            },
+            blocks: (0..config.num_layers).map(block).collect::<Result<_>>()?,
+            config,
+        })
+    }
+
+    /// Query, key and value as `[batch, heads, seq, head_dim]`.
+    fn project_qkv(&self, qkv: &Qkv, x: &Tensor) -> (Tensor, Tensor, Tensor) {
+        let (heads, kv_heads) = (self.config.num_heads, self.config.num_kv_heads);
+        match qkv {
+            Qkv::Concatenated(proj) => {
+                let parts = proj.forward(x).chunk(3, -1);
+                (
+                    split_heads(&parts[0], heads),
+                    split_heads(&parts[1], heads),
+                    split_heads(&parts[2], heads),
+                )
+            }
+            Qkv::PerHead(proj) => {
+                let (b, s, _) = x.size3().expect("3-d activations");
+                let parts = proj
+                    .forward(x)
+                    .view([b, s, heads, -1])
+                    .transpose(1, 2)
+                    .chunk(3, -1);
+                (
+                    parts[0].shallow_clone(),
+                    parts[1].shallow_clone(),
+                    parts[2].shallow_clone(),
+                )
+            }
+            Qkv::Separate { q, k, v } => (
+                split_heads(&q.forward(x), heads),
+                split_heads(&k.forward(x), kv_heads),
+                split_heads(&v.forward(x), kv_heads),
+            ),
+        }
+    }
+
+    fn mlp(&self, mlp: &Mlp, x: &Tensor, layer: u32, captures: &mut Captures) -> Result<Tensor> {
+        let act = &self.config.hidden_act;
+        let (hidden, down) = match mlp {
+            Mlp::Plain { up, down } => (activation(act, &up.forward(x))?, down),
+            Mlp::Gated { gate, up, down } => {
+                (activation(act, &gate.forward(x))? * up.forward(x), down)
+            }
+        };
+        captures.offer(layer, HookSite::Mlp, &hidden);
+        Ok(down.forward(&hidden))
+    }
+}
+
+/// Rotary position embedding applied to the first `rotary_dims` of each head
+/// (the rotate-half convention of GPT-NeoX and Llama).
+struct Rotary {
+    cos: Tensor,
+    sin: Tensor,
+    dims: i64,
+}
+
+impl Rotary {
+    fn new(config: &ModelConfig, seq: i64, device: tch::Device) -> Self {
+        let dims = ((config.head_dim as f64 * config.rotary_fraction) as i64) / 2 * 2;
+        let exponents = Tensor::arange_start_step(0, dims, 2, (Kind::Float, device)) / dims as f64;
+        let inv_freq = Tensor::from(config.rope_theta as f32)
+            .to_device(device)
+            .pow(&exponents)
+            .reciprocal();
+        let positions = Tensor::arange(seq, (Kind::Float, device));
+        let freqs = positions.outer(&inv_freq);
+        let emb = Tensor::cat(&[&freqs, &freqs], -1);
+        Self {
+            cos: emb.cos(),
+            sin: emb.sin(),
+            dims,
+        }
+    }
+
+    fn apply(&self, x: &Tensor) -> Tensor {
+        let head_dim = x.size()[3];
+        let rotated = x.narrow(-1, 0, self.dims);
+        let half = rotated.chunk(2, -1);
+        let rotate_half = Tensor::cat(&[&half[1].neg(), &half[0]], -1);
+        let out = &rotated * &self.cos + rotate_half * &self.sin;
+        if self.dims == head_dim {
+            out
+        } else {
+            Tensor::cat(&[out, x.narrow(-1, self.dims, head_dim - self.dims)], -1)
+        }
+    }
+}
+
+impl SubjectModel for Decoder {
+    fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    fn forward(
+        &self,
+        ids: &Tensor,
+        attention_mask: &Tensor,
+        hooks: &[HookPoint],
+    ) -> Result<Vec<Tensor>> {
+        let mut captures = Captures::new(hooks, self.config.num_layers)?;
+        let (batch, seq) = ids.size2()?;
+        if seq > self.config.max_positions {
+            return Err(ModelError::Hook {
+                hook: "input".into(),
+                problem: format!(
+                    "{seq} tokens exceed the model's {} positions",
+                    self.config.max_positions
+                ),
+            });
+        }
+        let device = ids.device();
+        let mut x = self
+            .embed
+            .index_select(0, &ids.flatten(0, 1))
+            .view([batch, seq, -1])
+            * self.embed_scale;
+        if let Some(positions) = &self.positions {
+            x += positions.narrow(0, 0, seq).unsqueeze(0);
+        }
+        let rotary = self
+            .positions
+            .is_none()
+            .then(|| Rotary::new(&self.config, seq, device));
+        // A query sees earlier keys that are not padding.
+        let causal = Tensor::ones([seq, seq], (Kind::Bool, device)).tril(0);
+        let keys = attention_mask.to_kind(Kind::Bool).view([batch, 1, 1, seq]);
+        let allowed = causal.view([1, 1, seq, seq]).logical_and(&keys);
+        let additive = Tensor::zeros([1], (Kind::Float, device))
+            .masked_fill(&allowed.logical_not(), f32::MIN as f64);
+        let group = self.config.num_heads / self.config.num_kv_heads;
+        for (i, b) in self
+            .blocks
+            .iter()
+            .enumerate()
+            .take(captures.last_layer() as usize + 1)
+        {
+            let layer = i as u32;
+            captures.offer(layer, HookSite::ResidPre, &x);
+            let (mut q, mut k, mut v) = self.project_qkv(&b.qkv, &b.attn_norm.forward(&x));
+            if let Some(rotary) = &rotary {
+                q = rotary.apply(&q);
+                k = rotary.apply(&k);
+            }
+            if group > 1 {
+                k = k.repeat_interleave_self_int(group, 1, None);
+                v = v.repeat_interleave_self_int(group, 1, None);
+            }
+            let attn = b
+                .attn_out
+                .forward(&merge_heads(&attention(&q, &k, &v, &additive)));
+            x = if self.config.architecture == Architecture::GptNeox
+                && self.config.parallel_residual
+            {
+                let mlp = self.mlp(&b.mlp, &b.mlp_norm.forward(&x), layer, &mut captures)?;
+                x + attn + mlp
+            } else {
+                let x = x + attn;
+                let mlp = self.mlp(&b.mlp, &b.mlp_norm.forward(&x), layer, &mut captures)?;
+                x + mlp
+            };
+            captures.offer(layer, HookSite::ResidPost, &x);
+        }
+        Ok(captures.finish())
+    }
+}
