@@ -36,6 +36,8 @@ pub enum Command {
     /// Import data made by other tools.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Run a subject model over a corpus and write what each unit responds to.
+    Extract(ExtractArgs),
     /// Write a synthetic dataset of any size (for benchmarks and tests).
     Synth(SynthArgs),
     /// Report the libtorch this binary runs with and the devices it sees.
@@ -91,6 +93,46 @@ pub struct SynthArgs {
     pub tokens: u32,
     #[arg(long, default_value_t = 48)]
     pub layers: u32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct ExtractArgs {
+    /// Model folder (config.json, model.safetensors, tokenizer.json).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Text file, folder of text files, JSONL or Parquet file.
+    #[arg(long)]
+    pub corpus: PathBuf,
+    /// JSONL field or Parquet column with the text.
+    #[arg(long, default_value = "text")]
+    pub text_field: String,
+    /// Layers: `all`, or a list of numbers and ranges such as `0,2-4`.
+    #[arg(long, default_value = "all")]
+    pub layers: String,
+    /// `mlp` (neurons after the nonlinearity), `resid_pre`, or `resid`/`resid_post`.
+    #[arg(long, default_value = "mlp")]
+    pub hook: String,
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Tokens per window, special tokens included.
+    #[arg(long, default_value_t = 64)]
+    pub window: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 20)]
+    pub top_k: usize,
+    #[arg(long, default_value_t = 15)]
+    pub random_k: usize,
+    /// Samples per quantile bin ([0, .5), [.5, .9), [.9, .99), [.99, .999) of window maxima).
+    #[arg(long, default_value_t = 5)]
+    pub quantile_k: usize,
+    /// Windows in the calibration pass that estimates quantile boundaries.
+    #[arg(long, default_value_t = 1024)]
+    pub calibration_windows: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }

@@ -2,7 +2,7 @@ mod cli;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use cli::{Cli, Command, ImportCommand, NeuronExplainerArgs, SynthArgs};
+use cli::{Cli, Command, ExtractArgs, ImportCommand, NeuronExplainerArgs, SynthArgs};
 use featurescope::dataset::{Dataset, Summary, summarize};
 use featurescope::import::neuron_explainer::{self, ImportOptions};
 use featurescope::text::printable;
@@ -27,6 +27,7 @@ fn run(cli: Cli) -> Result<()> {
             import_neuron_explainer(args)
         }
         Some(Command::Synth(args)) => synth(args),
+        Some(Command::Extract(args)) => extract(args),
         Some(Command::Doctor) => doctor(),
         Some(Command::ModelInfo { model, json }) => model_info(&model, json),
     }
@@ -278,5 +279,106 @@ fn model_info(dir: &Path, json: bool) -> Result<()> {
             model.width(site)
         );
     }
+    Ok(())
+}
+
+/// `all`, or comma-separated layers and inclusive ranges (`0,2-4`).
+fn parse_layers(spec: &str, num_layers: u32) -> Result<Vec<u32>> {
+    if spec == "all" {
+        return Ok((0..num_layers).collect());
+    }
+    let mut layers = Vec::new();
+    for part in spec.split(',').map(str::trim) {
+        let parse = |s: &str| {
+            s.trim()
+                .parse::<u32>()
+                .with_context(|| format!("--layers: {part:?} is not a layer number or range"))
+        };
+        match part.split_once('-') {
+            Some((a, b)) => layers.extend(parse(a)?..=parse(b)?),
+            None => layers.push(parse(part)?),
+        }
+    }
+    layers.sort_unstable();
+    layers.dedup();
+    Ok(layers)
+}
+
+fn parse_device(name: &str) -> Result<tch::Device> {
+    match name {
+        "cpu" => Ok(tch::Device::Cpu),
+        "cuda" if tch::Cuda::is_available() => Ok(tch::Device::Cuda(0)),
+        "cuda" => bail!("--device cuda: libtorch sees no CUDA device on this machine"),
+        other => bail!("--device {other:?}: expected cpu or cuda"),
+    }
+}
+
+fn extract(args: ExtractArgs) -> Result<()> {
+    use featurescope::extract::{ExtractConfig, Progress, SelectionConfig};
+    let model_config = featurescope::model::ModelConfig::read(&args.model)?;
+    let config = ExtractConfig {
+        layers: parse_layers(&args.layers, model_config.num_layers)?,
+        site: args
+            .hook
+            .parse()
+            .map_err(anyhow::Error::msg)
+            .context("--hook")?,
+        device: parse_device(&args.device)?,
+        model_dir: args.model,
+        corpus: args.corpus,
+        text_field: args.text_field,
+        out: args.out,
+        window_tokens: args.window,
+        batch_size: args.batch,
+        calibration_windows: args.calibration_windows,
+        selection: SelectionConfig {
+            top_k: args.top_k,
+            random_k: args.random_k,
+            quantile_k: args.quantile_k,
+            seed: args.seed,
+            ..SelectionConfig::default()
+        },
+    };
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:10} {bar:40} {human_pos}/{human_len} tokens  {per_sec}  eta {eta}",
+        )
+        .context("progress template")?,
+    );
+    bar.set_message("counting");
+    let report = featurescope::extract::extract(&config, |p| match p {
+        Progress::Planned { model_tokens, .. } => {
+            bar.set_length(model_tokens);
+            bar.set_message("extracting");
+        }
+        Progress::Tokens(n) => bar.inc(n),
+        Progress::Writing => bar.set_message("writing"),
+    })?;
+    bar.finish_and_clear();
+    for bad in &report.bad_documents {
+        eprintln!(
+            "warning: {}: document {} skipped: {}",
+            printable(&bad.place),
+            bad.id,
+            printable(&bad.reason)
+        );
+    }
+    println!(
+        "wrote {} units, {} records from {} documents ({} windows, {} tokens{}) to {}",
+        report.units,
+        report.records,
+        report.documents,
+        report.windows,
+        report.tokens,
+        if report.bad_documents.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {} unreadable documents reported above",
+                report.bad_documents.len()
+            )
+        },
+        config.out.display()
+    );
     Ok(())
 }

@@ -73,18 +73,28 @@ impl TextTokenizer {
         })
     }
 
-    /// Ids the model adds around a sequence (e.g. [CLS] and [SEP]) when asked.
-    pub fn special_ids(&self) -> (Vec<u32>, Vec<u32>) {
-        let with = self
+    /// The special tokens the tokenizer adds before and after a text (BERT's
+    /// [CLS] and [SEP], Llama's <s>), found by encoding a one-word text.
+    pub fn specials(&self) -> Result<(TokenizedText, TokenizedText)> {
+        let encoding = self
             .inner
-            .encode("", true)
-            .map(|e| e.get_ids().to_vec())
-            .unwrap_or_default();
-        // For an empty text everything is special; BERT gives [CLS] [SEP].
-        match with.len() {
-            0 => (vec![], vec![]),
-            1 => (with, vec![]),
-            _ => (with[..1].to_vec(), with[1..].to_vec()),
-        }
+            .encode("a", true)
+            .map_err(|e| ModelError::Tokenizer {
+                path: self.path.clone(),
+                problem: e.to_string(),
+            })?;
+        let mask = encoding.get_special_tokens_mask();
+        let leading = mask.iter().take_while(|&&m| m == 1).count();
+        let trailing = mask
+            .iter()
+            .rev()
+            .take_while(|&&m| m == 1)
+            .count()
+            .min(mask.len() - leading);
+        let part = |range: std::ops::Range<usize>| TokenizedText {
+            ids: encoding.get_ids()[range.clone()].to_vec(),
+            tokens: encoding.get_tokens()[range].to_vec(),
+        };
+        Ok((part(0..leading), part(mask.len() - trailing..mask.len())))
     }
 }

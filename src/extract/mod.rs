@@ -1,0 +1,31 @@
+//! Activation extraction: corpus → windows → subject model → streaming
+//! per-unit selection → dataset.
+pub mod corpus;
+mod run;
+pub mod select;
+pub mod windows;
+
+pub use corpus::{BadDocument, Corpus};
+pub use run::{ExtractConfig, ExtractReport, Progress, extract};
+pub use select::SelectionConfig;
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error("{path}: {cause}")]
+    Io {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("{what}: {problem}")]
+    Input { what: String, problem: String },
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error(transparent)]
+    Dataset(#[from] crate::dataset::DatasetError),
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+pub type Result<T, E = ExtractError> = std::result::Result<T, E>;

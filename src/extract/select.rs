@@ -1,0 +1,360 @@
+//! Streaming per-unit selection of records, in memory bounded by
+//! units × samples × window and independent of corpus size:
+//! top-k windows by maximum activation, uniform random windows (disjoint from
+//! the top ones), random windows from quantile bins of window maxima, and the
+//! unit's statistics and histogram.
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelectionConfig {
+    pub top_k: usize,
+    pub random_k: usize,
+    /// Lower edges of the bins of window maxima, as quantiles (the paper's
+    /// [0, 0.5, 0.9, 0.99, 0.999] gives four bins).
+    pub quantile_levels: Vec<f64>,
+    pub quantile_k: usize,
+    pub histogram_bins: usize,
+    pub seed: u64,
+}
+
+impl Default for SelectionConfig {
+    fn default() -> Self {
+        Self {
+            top_k: 20,
+            random_k: 15,
+            quantile_levels: vec![0.0, 0.5, 0.9, 0.99, 0.999],
+            quantile_k: 5,
+            histogram_bins: 32,
+            seed: 0,
+        }
+    }
+}
+
+/// A window kept for a unit, with the unit's activation on each token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub window: u64,
+    pub max: f32,
+    pub activations: Vec<f32>,
+}
+
+/// Reservoir sampling (Algorithm R) of up to `capacity` items.
+#[derive(Debug, Clone)]
+struct Reservoir<T> {
+    capacity: usize,
+    seen: u64,
+    items: Vec<T>,
+}
+
+impl<T> Reservoir<T> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            seen: 0,
+            items: Vec::new(),
+        }
+    }
+
+    /// Offers the next item; `make` is called only if it is kept.
+    fn offer(&mut self, rng: &mut SmallRng, make: impl FnOnce() -> T) {
+        self.seen += 1;
+        if self.items.len() < self.capacity {
+            self.items.push(make());
+        } else if self.capacity > 0 {
+            let j = rng.random_range(0..self.seen);
+            if (j as usize) < self.capacity {
+                self.items[j as usize] = make();
+            }
+        }
+    }
+}
+
+/// What a calibration pass learns about a unit before the main pass.
+#[derive(Debug, Clone)]
+pub struct Calibration {
+    maxima: Reservoir<f32>,
+    min: f32,
+    max: f32,
+}
+
+impl Calibration {
+    pub fn new() -> Self {
+        Self {
+            maxima: Reservoir::new(4096),
+            min: f32::INFINITY,
+            max: f32::NEG_INFINITY,
+        }
+    }
+
+    pub fn observe(&mut self, rng: &mut SmallRng, activations: &[f32]) {
+        let (lo, hi) = min_max(activations);
+        self.min = self.min.min(lo);
+        self.max = self.max.max(hi);
+        self.maxima.offer(rng, || hi);
+    }
+}
+
+impl Default for Calibration {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn min_max(values: &[f32]) -> (f32, f32) {
+    values
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        })
+}
+
+/// The value below which a fraction `q` of `sorted` lies (linear interpolation).
+pub fn quantile(sorted: &[f32], q: f64) -> f32 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let (i, frac) = (pos.floor() as usize, pos.fract() as f32);
+    let next = sorted[(i + 1).min(sorted.len() - 1)];
+    sorted[i] + (next - sorted[i]) * frac
+}
+
+/// Everything kept for one unit during the main pass.
+pub struct UnitSelector {
+    rng: SmallRng,
+    top: Vec<Candidate>,
+    random: Reservoir<Candidate>,
+    boundaries: Vec<f32>,
+    bins: Vec<Reservoir<Candidate>>,
+    histogram_edges: Vec<f64>,
+    histogram_counts: Vec<u64>,
+    tokens: u64,
+    sum: f64,
+    sum_squares: f64,
+    positive: u64,
+    min: f32,
+    max: f32,
+    top_k: usize,
+}
+
+/// A unit's selection when the pass is over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selected {
+    pub top: Vec<Candidate>,
+    /// Per quantile bin, its samples.
+    pub quantile: Vec<Vec<Candidate>>,
+    pub random: Vec<Candidate>,
+    pub quantile_boundaries: Vec<f64>,
+    pub max: f64,
+    pub mean: f64,
+    pub variance: f64,
+    pub density: f64,
+    pub histogram_edges: Vec<f64>,
+    pub histogram_counts: Vec<u64>,
+}
+
+/// The random generator of unit `unit` for `pass`: a unit draws the same
+/// numbers whatever the batch size or the other units.
+pub fn unit_rng(seed: u64, unit: u64, pass: u64) -> SmallRng {
+    SmallRng::seed_from_u64(
+        seed ^ unit.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ pass.wrapping_mul(0xd1b5_4a32_d192_ed03),
+    )
+}
+
+impl UnitSelector {
+    pub fn new(config: &SelectionConfig, calibration: &Calibration, rng: SmallRng) -> Self {
+        let mut sorted = calibration.maxima.items.clone();
+        sorted.sort_by(f32::total_cmp);
+        let boundaries: Vec<f32> = config
+            .quantile_levels
+            .iter()
+            .map(|&q| quantile(&sorted, q))
+            .collect();
+        let bins = boundaries.len().saturating_sub(1);
+        let (lo, hi) = if calibration.min <= calibration.max {
+            (calibration.min, calibration.max)
+        } else {
+            (0.0, 0.0)
+        };
+        let n = config.histogram_bins.max(1);
+        let width = ((hi - lo) as f64 / n as f64).max(f64::MIN_POSITIVE);
+        Self {
+            rng,
+            top: Vec::with_capacity(config.top_k + 1),
+            // Extra room so that, after removing top windows, enough remain.
+            random: Reservoir::new(config.random_k + config.top_k),
+            boundaries,
+            bins: (0..bins)
+                .map(|_| Reservoir::new(config.quantile_k))
+                .collect(),
+            histogram_edges: (0..=n).map(|i| lo as f64 + width * i as f64).collect(),
+            histogram_counts: vec![0; n],
+            tokens: 0,
+            sum: 0.0,
+            sum_squares: 0.0,
+            positive: 0,
+            min: f32::INFINITY,
+            max: f32::NEG_INFINITY,
+            top_k: config.top_k,
+        }
+    }
+
+    /// Takes in one window's activations for this unit.
+    pub fn observe(&mut self, window: u64, activations: &[f32]) {
+        let mut window_max = f32::NEG_INFINITY;
+        let (lo, width) = (
+            self.histogram_edges[0],
+            self.histogram_edges[1] - self.histogram_edges[0],
+        );
+        let last_bin = self.histogram_counts.len() - 1;
+        for &a in activations {
+            window_max = window_max.max(a);
+            self.sum += a as f64;
+            self.sum_squares += (a as f64) * (a as f64);
+            self.positive += (a > 0.0) as u64;
+            // Values outside the calibrated range go to the edge bins, whose
+            // edges are widened to the true range at the end.
+            let bin = ((a as f64 - lo) / width)
+                .floor()
+                .clamp(0.0, last_bin as f64) as usize;
+            self.histogram_counts[bin] += 1;
+        }
+        self.tokens += activations.len() as u64;
+        self.min = self
+            .min
+            .min(activations.iter().copied().fold(f32::INFINITY, f32::min));
+        self.max = self.max.max(window_max);
+        let keep = || Candidate {
+            window,
+            max: window_max,
+            activations: activations.to_vec(),
+        };
+        if self.top.len() < self.top_k {
+            self.top.push(keep());
+        } else if let Some((weakest, c)) = self
+            .top
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.max.total_cmp(&b.1.max))
+            && window_max > c.max
+        {
+            self.top[weakest] = keep();
+        }
+        self.random.offer(&mut self.rng, keep);
+        // Bin i holds maxima in [boundaries[i], boundaries[i + 1]).
+        if let Some(bin) = (0..self.bins.len())
+            .find(|&i| window_max >= self.boundaries[i] && window_max < self.boundaries[i + 1])
+        {
+            self.bins[bin].offer(&mut self.rng, keep);
+        }
+    }
+
+    pub fn finish(mut self, random_k: usize) -> Selected {
+        self.top
+            .sort_by(|a, b| b.max.total_cmp(&a.max).then(a.window.cmp(&b.window)));
+        let top_windows: std::collections::HashSet<u64> =
+            self.top.iter().map(|c| c.window).collect();
+        let mut random = self.random.items;
+        random.sort_by_key(|c| c.window);
+        random.retain(|c| !top_windows.contains(&c.window));
+        random.truncate(random_k);
+        let mean = if self.tokens > 0 {
+            self.sum / self.tokens as f64
+        } else {
+            0.0
+        };
+        let variance = if self.tokens > 0 {
+            (self.sum_squares / self.tokens as f64 - mean * mean).max(0.0)
+        } else {
+            0.0
+        };
+        if self.tokens > 0 {
+            let last = self.histogram_edges.len() - 1;
+            self.histogram_edges[0] = self.histogram_edges[0].min(self.min as f64);
+            self.histogram_edges[last] = self.histogram_edges[last].max(self.max as f64);
+        }
+        Selected {
+            top: self.top,
+            quantile: self
+                .bins
+                .into_iter()
+                .map(|b| {
+                    let mut items = b.items;
+                    items.sort_by_key(|c| c.window);
+                    items
+                })
+                .collect(),
+            random,
+            quantile_boundaries: self.boundaries.iter().map(|&b| b as f64).collect(),
+            max: self.max as f64,
+            mean,
+            variance,
+            density: if self.tokens > 0 {
+                self.positive as f64 / self.tokens as f64
+            } else {
+                0.0
+            },
+            histogram_edges: self.histogram_edges,
+            histogram_counts: self.histogram_counts,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(top_k: usize, random_k: usize) -> SelectionConfig {
+        SelectionConfig {
+            top_k,
+            random_k,
+            quantile_levels: vec![0.0, 0.5, 1.0],
+            quantile_k: 2,
+            histogram_bins: 4,
+            seed: 3,
+        }
+    }
+
+    #[test]
+    fn keeps_the_windows_with_the_highest_maxima_and_random_ones_apart_from_them() {
+        let windows: Vec<Vec<f32>> = (0..200)
+            .map(|w| vec![0.0, ((w * 37) % 200) as f32, -1.0])
+            .collect();
+        let mut calibration = Calibration::new();
+        let mut rng = unit_rng(3, 0, 0);
+        for w in &windows {
+            calibration.observe(&mut rng, w);
+        }
+        let cfg = config(5, 10);
+        let mut selector = UnitSelector::new(&cfg, &calibration, unit_rng(3, 0, 1));
+        for (i, w) in windows.iter().enumerate() {
+            selector.observe(i as u64, w);
+        }
+        let selected = selector.finish(cfg.random_k);
+        let top_maxima: Vec<f32> = selected.top.iter().map(|c| c.max).collect();
+        assert_eq!(top_maxima, vec![199.0, 198.0, 197.0, 196.0, 195.0]);
+        assert_eq!(selected.random.len(), 10);
+        let top: Vec<u64> = selected.top.iter().map(|c| c.window).collect();
+        assert!(selected.random.iter().all(|c| !top.contains(&c.window)));
+        // Two bins split at the median of window maxima (99.5): each sample lies in its bin.
+        assert!(
+            selected.quantile[0].iter().all(|c| c.max < 99.5) && selected.quantile[0].len() == 2
+        );
+        assert!(
+            selected.quantile[1].iter().all(|c| c.max >= 99.5) && selected.quantile[1].len() == 2
+        );
+        assert_eq!(selected.max, 199.0);
+        let all: Vec<f64> = windows.iter().flatten().map(|&a| a as f64).collect();
+        let mean = all.iter().sum::<f64>() / all.len() as f64;
+        assert!((selected.mean - mean).abs() < 1e-9);
+        assert_eq!(selected.histogram_counts.iter().sum::<u64>(), 600);
+        assert_eq!(selected.density, 199.0 / 600.0);
+    }
+
+    #[test]
+    fn quantiles_interpolate() {
+        assert_eq!(quantile(&[0.0, 10.0], 0.5), 5.0);
+        assert_eq!(quantile(&[1.0, 2.0, 3.0], 1.0), 3.0);
+    }
+}
