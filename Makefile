@@ -12,7 +12,7 @@ DATASET    ?= datasets/demo
 
 MODELS     := $(VENV)/models
 
-.PHONY: all setup setup-build build run test lint fmt bench bench-store clean
+.PHONY: all setup setup-build build run test lint fmt bench bench-store demo clean
 
 all: build
 
@@ -67,6 +67,10 @@ bench-store: setup
 	$(CARGO) bench --bench dataset_store -- --units $(BENCH_UNITS) --records $(BENCH_RECORDS) --tokens $(BENCH_TOKENS)
 
 bench: bench-store
+
+# Rebuilds the bundled demo dataset from its sources (see datasets/README.md).
+demo:
+	datasets/build-demo.sh
 
 clean:
 	$(CARGO) clean

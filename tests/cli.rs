@@ -16,7 +16,8 @@ fn no_arguments_opens_the_bundled_demo() {
         text.contains("dataset       datasets/demo (format v1"),
         "{text}"
     );
-    assert!(text.contains("units         512"), "{text}");
+    assert!(text.contains("units         3072"), "{text}");
+    assert!(text.contains("subject       all-MiniLM-L6-v2   hook mlp   window 64 tokens"), "{text}");
 }
 
 #[test]
