@@ -12,7 +12,7 @@ DATASET    ?= datasets/demo
 
 MODELS     := $(VENV)/models
 
-.PHONY: all setup setup-build build run test lint fmt bench bench-store demo clean
+.PHONY: all setup setup-build build run test lint fmt bench bench-store bench-extract demo clean
 
 all: build
 
@@ -66,7 +66,12 @@ BENCH_TOKENS  ?= 64
 bench-store: setup
 	$(CARGO) bench --bench dataset_store -- --units $(BENCH_UNITS) --records $(BENCH_RECORDS) --tokens $(BENCH_TOKENS)
 
-bench: bench-store
+# Extraction benchmark: featurescope extract against transformers' forward pass
+# on the fortunes corpus (downloaded with apt-get download on first use).
+bench-extract: setup
+	$(CARGO) bench --bench extract
+
+bench: bench-store bench-extract
 
 # Rebuilds the bundled demo dataset from its sources (see datasets/README.md).
 demo:

@@ -1,19 +1,16 @@
 #!/usr/bin/env bash
 # Rebuilds datasets/demo: MLP neurons of all-MiniLM-L6-v2 (layers 1 and 4)
-# over fortunes from Debian's `fortunes` and `fortunes-min` packages (BSD licence; see README.md).
+# over fortunes from Debian's `fortunes` and `fortunes-min` packages (BSD
+# licence; see README.md). The corpus is kept in bench-data/ (git-ignored),
+# which the extraction benchmark shares.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CATEGORIES="art computers definitions education food fortunes goedel humorists kids law linux literature love magic medicine paradoxum people pets platitudes riddles science songs-poems sports startrek tao wisdom work"
-
 make setup build
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-PACKAGES="fortunes=1:1.99.1-7.3 fortunes-min=1:1.99.1-7.3"
-(cd "$work" && { apt-get download $PACKAGES || { apt-get update -qq && apt-get download $PACKAGES; }; })
-for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/x"; done
-.venv/bin/python datasets/fortunes_to_jsonl.py "$work/x/usr/share/games/fortunes" $CATEGORIES > "$work/fortunes.jsonl"
+corpus=bench-data/fortunes.jsonl
+mkdir -p bench-data
+[ -s "$corpus" ] || datasets/fortunes-corpus.sh "$corpus"
 ./target/release/featurescope extract \
-    --model .venv/models/all-MiniLM-L6-v2 --corpus "$work/fortunes.jsonl" \
+    --model .venv/models/all-MiniLM-L6-v2 --corpus "$corpus" \
     --layers 1,4 --hook mlp --window 64 \
     --top-k 20 --random-k 15 --quantile-k 2 --seed 0 \
     --out datasets/demo

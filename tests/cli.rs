@@ -17,7 +17,10 @@ fn no_arguments_opens_the_bundled_demo() {
         "{text}"
     );
     assert!(text.contains("units         3072"), "{text}");
-    assert!(text.contains("subject       all-MiniLM-L6-v2   hook mlp   window 64 tokens"), "{text}");
+    assert!(
+        text.contains("subject       all-MiniLM-L6-v2   hook mlp   window 64 tokens"),
+        "{text}"
+    );
 }
 
 #[test]

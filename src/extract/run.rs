@@ -79,6 +79,48 @@ fn for_each_window(
     })
 }
 
+/// Windows pooled before batching. Fixed, so the order in which units see
+/// windows (and so the selection) does not depend on the batch size.
+const POOL_WINDOWS: usize = 1024;
+
+/// Groups windows of similar length into batches, so that little compute goes
+/// to padding (short documents make many short windows).
+struct Batcher {
+    pool: Vec<(u64, Window)>,
+    batch_size: usize,
+}
+
+impl Batcher {
+    fn new(batch_size: usize) -> Self {
+        Self {
+            pool: Vec::with_capacity(POOL_WINDOWS),
+            batch_size: batch_size.max(1),
+        }
+    }
+
+    fn push(
+        &mut self,
+        index: u64,
+        window: Window,
+        run: &mut impl FnMut(&[(u64, Window)]) -> Result<()>,
+    ) -> Result<()> {
+        self.pool.push((index, window));
+        if self.pool.len() >= POOL_WINDOWS {
+            self.flush(run)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, run: &mut impl FnMut(&[(u64, Window)]) -> Result<()>) -> Result<()> {
+        self.pool.sort_by_key(|(i, w)| (w.ids.len(), *i));
+        for batch in self.pool.chunks(self.batch_size) {
+            run(batch)?;
+        }
+        self.pool.clear();
+        Ok(())
+    }
+}
+
 /// Runs a batch and returns, per hook, activations laid out `[window][unit][token]`.
 fn activations(
     model: &dyn SubjectModel,
@@ -159,7 +201,6 @@ pub fn extract(
         .collect();
     let width = model.width(config.site) as usize;
     let units = hooks.len() * width;
-    let batch_size = config.batch_size.max(1);
     let seed = config.selection.seed;
 
     // Pass 0: count.
@@ -201,69 +242,59 @@ pub fn extract(
     // Pass 1: calibrate on the sample.
     let mut calibrations: Vec<Calibration> = (0..units).map(|_| Calibration::new()).collect();
     let mut rngs: Vec<_> = (0..units as u64).map(|u| unit_rng(seed, u, 0)).collect();
-    let mut batch = Vec::with_capacity(batch_size);
-    let mut run_calibration =
-        |batch: &mut Vec<(u64, Window)>, progress: &mut dyn FnMut(Progress)| -> Result<()> {
-            let acts = activations(model.as_ref(), batch, &hooks, config.device)?;
-            dispatch(batch, &acts, width, |u, _, a| {
-                calibrations[u].observe(&mut rngs[u], a)
-            });
-            progress(Progress::Tokens(
-                batch.iter().map(|(_, w)| w.ids.len() as u64).sum(),
-            ));
-            batch.clear();
-            Ok(())
-        };
+    let mut run_calibration = |batch: &[(u64, Window)]| -> Result<()> {
+        let acts = activations(model.as_ref(), batch, &hooks, config.device)?;
+        dispatch(batch, &acts, width, |u, _, a| {
+            calibrations[u].observe(&mut rngs[u], a)
+        });
+        progress(Progress::Tokens(
+            batch.iter().map(|(_, w)| w.ids.len() as u64).sum(),
+        ));
+        Ok(())
+    };
+    let mut batcher = Batcher::new(config.batch_size);
     for_each_window(
         &corpus,
         &windower,
         |_| {},
         |i, w| {
             if sample.contains(&i) {
-                batch.push((i, w));
-                if batch.len() == batch_size {
-                    run_calibration(&mut batch, &mut progress)?;
-                }
+                batcher.push(i, w, &mut run_calibration)?;
             }
             Ok(())
         },
     )?;
-    if !batch.is_empty() {
-        run_calibration(&mut batch, &mut progress)?;
-    }
+    batcher.flush(&mut run_calibration)?;
 
     // Pass 2: select.
     let mut selectors: Vec<UnitSelector> = calibrations
         .iter()
         .enumerate()
-        .map(|(u, c)| UnitSelector::new(&config.selection, c, unit_rng(seed, u as u64, 1)))
+        .map(|(u, c)| {
+            UnitSelector::new(
+                &config.selection,
+                c,
+                config.window_tokens,
+                unit_rng(seed, u as u64, 1),
+            )
+        })
         .collect();
     drop(calibrations);
-    let mut run_selection =
-        |batch: &mut Vec<(u64, Window)>, progress: &mut dyn FnMut(Progress)| -> Result<()> {
-            let acts = activations(model.as_ref(), batch, &hooks, config.device)?;
-            dispatch(batch, &acts, width, |u, i, a| selectors[u].observe(i, a));
-            progress(Progress::Tokens(
-                batch.iter().map(|(_, w)| w.ids.len() as u64).sum(),
-            ));
-            batch.clear();
-            Ok(())
-        };
+    let mut run_selection = |batch: &[(u64, Window)]| -> Result<()> {
+        let acts = activations(model.as_ref(), batch, &hooks, config.device)?;
+        dispatch(batch, &acts, width, |u, i, a| selectors[u].observe(i, a));
+        progress(Progress::Tokens(
+            batch.iter().map(|(_, w)| w.ids.len() as u64).sum(),
+        ));
+        Ok(())
+    };
     for_each_window(
         &corpus,
         &windower,
         |_| {},
-        |i, w| {
-            batch.push((i, w));
-            if batch.len() == batch_size {
-                run_selection(&mut batch, &mut progress)?;
-            }
-            Ok(())
-        },
+        |i, w| batcher.push(i, w, &mut run_selection),
     )?;
-    if !batch.is_empty() {
-        run_selection(&mut batch, &mut progress)?;
-    }
+    batcher.flush(&mut run_selection)?;
     let selected: Vec<Selected> = selectors
         .into_iter()
         .map(|s| s.finish(config.selection.random_k))

@@ -39,41 +39,43 @@ pub struct Candidate {
     pub activations: Vec<f32>,
 }
 
-/// Reservoir sampling (Algorithm R) of up to `capacity` items.
+/// Reservoir sampling (Algorithm R) over `capacity` slots: says which slot
+/// the next item goes to, if it is kept.
 #[derive(Debug, Clone)]
-struct Reservoir<T> {
+struct Reservoir {
     capacity: usize,
     seen: u64,
-    items: Vec<T>,
+    filled: usize,
 }
 
-impl<T> Reservoir<T> {
+impl Reservoir {
     fn new(capacity: usize) -> Self {
         Self {
             capacity,
             seen: 0,
-            items: Vec::new(),
+            filled: 0,
         }
     }
 
-    /// Offers the next item; `make` is called only if it is kept.
-    fn offer(&mut self, rng: &mut SmallRng, make: impl FnOnce() -> T) {
+    fn offer(&mut self, rng: &mut SmallRng) -> Option<usize> {
         self.seen += 1;
-        if self.items.len() < self.capacity {
-            self.items.push(make());
-        } else if self.capacity > 0 {
-            let j = rng.random_range(0..self.seen);
-            if (j as usize) < self.capacity {
-                self.items[j as usize] = make();
-            }
+        if self.filled < self.capacity {
+            self.filled += 1;
+            return Some(self.filled - 1);
         }
+        if self.capacity == 0 {
+            return None;
+        }
+        let j = rng.random_range(0..self.seen) as usize;
+        (j < self.capacity).then_some(j)
     }
 }
 
 /// What a calibration pass learns about a unit before the main pass.
 #[derive(Debug, Clone)]
 pub struct Calibration {
-    maxima: Reservoir<f32>,
+    sampler: Reservoir,
+    maxima: Vec<f32>,
     min: f32,
     max: f32,
 }
@@ -81,7 +83,8 @@ pub struct Calibration {
 impl Calibration {
     pub fn new() -> Self {
         Self {
-            maxima: Reservoir::new(4096),
+            sampler: Reservoir::new(4096),
+            maxima: Vec::new(),
             min: f32::INFINITY,
             max: f32::NEG_INFINITY,
         }
@@ -91,7 +94,11 @@ impl Calibration {
         let (lo, hi) = min_max(activations);
         self.min = self.min.min(lo);
         self.max = self.max.max(hi);
-        self.maxima.offer(rng, || hi);
+        match self.sampler.offer(rng) {
+            Some(i) if i == self.maxima.len() => self.maxima.push(hi),
+            Some(i) => self.maxima[i] = hi,
+            None => {}
+        }
     }
 }
 
@@ -120,13 +127,31 @@ pub fn quantile(sorted: &[f32], q: f64) -> f32 {
     sorted[i] + (next - sorted[i]) * frac
 }
 
-/// Everything kept for one unit during the main pass.
+/// A kept window: which one, its maximum, and how many of its slot's floats are used.
+#[derive(Debug, Clone, Copy)]
+struct Kept {
+    window: u64,
+    max: f32,
+    len: usize,
+}
+
+/// Everything kept for one unit during the main pass. Kept windows live in
+/// slots allocated once (samples × window floats), so the pass allocates
+/// nothing: replacing a window overwrites its slot. (Allocating per kept
+/// window, interleaved with the model's large temporaries, fragmented the
+/// heap to gigabytes.) Slots: top `[0, top_k)`, then random, then each bin.
 pub struct UnitSelector {
     rng: SmallRng,
-    top: Vec<Candidate>,
-    random: Reservoir<Candidate>,
+    window: usize,
+    slots: Vec<f32>,
+    top_k: usize,
+    top: Vec<Kept>,
+    random: Reservoir,
+    random_kept: Vec<Option<Kept>>,
     boundaries: Vec<f32>,
-    bins: Vec<Reservoir<Candidate>>,
+    quantile_k: usize,
+    bins: Vec<Reservoir>,
+    bins_kept: Vec<Vec<Option<Kept>>>,
     histogram_edges: Vec<f64>,
     histogram_counts: Vec<u64>,
     tokens: u64,
@@ -135,7 +160,6 @@ pub struct UnitSelector {
     positive: u64,
     min: f32,
     max: f32,
-    top_k: usize,
 }
 
 /// A unit's selection when the pass is over.
@@ -163,8 +187,14 @@ pub fn unit_rng(seed: u64, unit: u64, pass: u64) -> SmallRng {
 }
 
 impl UnitSelector {
-    pub fn new(config: &SelectionConfig, calibration: &Calibration, rng: SmallRng) -> Self {
-        let mut sorted = calibration.maxima.items.clone();
+    /// `window` is the most tokens a window has.
+    pub fn new(
+        config: &SelectionConfig,
+        calibration: &Calibration,
+        window: usize,
+        rng: SmallRng,
+    ) -> Self {
+        let mut sorted = calibration.maxima.clone();
         sorted.sort_by(f32::total_cmp);
         let boundaries: Vec<f32> = config
             .quantile_levels
@@ -179,15 +209,23 @@ impl UnitSelector {
         };
         let n = config.histogram_bins.max(1);
         let width = ((hi - lo) as f64 / n as f64).max(f64::MIN_POSITIVE);
+        // Extra room in the random sample so that, after removing top windows, enough remain.
+        let random_slots = config.random_k + config.top_k;
+        let slots = config.top_k + random_slots + bins * config.quantile_k;
         Self {
             rng,
-            top: Vec::with_capacity(config.top_k + 1),
-            // Extra room so that, after removing top windows, enough remain.
-            random: Reservoir::new(config.random_k + config.top_k),
+            window,
+            slots: vec![0.0; slots * window],
+            top_k: config.top_k,
+            top: Vec::with_capacity(config.top_k),
+            random: Reservoir::new(random_slots),
+            random_kept: vec![None; random_slots],
             boundaries,
+            quantile_k: config.quantile_k,
             bins: (0..bins)
                 .map(|_| Reservoir::new(config.quantile_k))
                 .collect(),
+            bins_kept: vec![vec![None; config.quantile_k]; bins],
             histogram_edges: (0..=n).map(|i| lo as f64 + width * i as f64).collect(),
             histogram_counts: vec![0; n],
             tokens: 0,
@@ -196,42 +234,40 @@ impl UnitSelector {
             positive: 0,
             min: f32::INFINITY,
             max: f32::NEG_INFINITY,
-            top_k: config.top_k,
         }
     }
 
     /// Takes in one window's activations for this unit.
     pub fn observe(&mut self, window: u64, activations: &[f32]) {
         let mut window_max = f32::NEG_INFINITY;
+        let mut window_min = f32::INFINITY;
         let (lo, width) = (
             self.histogram_edges[0],
             self.histogram_edges[1] - self.histogram_edges[0],
         );
-        let last_bin = self.histogram_counts.len() - 1;
+        let last_bin = (self.histogram_counts.len() - 1) as f64;
         for &a in activations {
             window_max = window_max.max(a);
+            window_min = window_min.min(a);
             self.sum += a as f64;
             self.sum_squares += (a as f64) * (a as f64);
             self.positive += (a > 0.0) as u64;
             // Values outside the calibrated range go to the edge bins, whose
             // edges are widened to the true range at the end.
-            let bin = ((a as f64 - lo) / width)
-                .floor()
-                .clamp(0.0, last_bin as f64) as usize;
+            let bin = ((a as f64 - lo) / width).floor().clamp(0.0, last_bin) as usize;
             self.histogram_counts[bin] += 1;
         }
         self.tokens += activations.len() as u64;
-        self.min = self
-            .min
-            .min(activations.iter().copied().fold(f32::INFINITY, f32::min));
+        self.min = self.min.min(window_min);
         self.max = self.max.max(window_max);
-        let keep = || Candidate {
+        let kept = Kept {
             window,
             max: window_max,
-            activations: activations.to_vec(),
+            len: activations.len().min(self.window),
         };
         if self.top.len() < self.top_k {
-            self.top.push(keep());
+            self.top.push(kept);
+            self.store(self.top.len() - 1, activations);
         } else if let Some((weakest, c)) = self
             .top
             .iter()
@@ -239,63 +275,94 @@ impl UnitSelector {
             .min_by(|a, b| a.1.max.total_cmp(&b.1.max))
             && window_max > c.max
         {
-            self.top[weakest] = keep();
+            self.top[weakest] = kept;
+            self.store(weakest, activations);
         }
-        self.random.offer(&mut self.rng, keep);
+        if let Some(i) = self.random.offer(&mut self.rng) {
+            self.random_kept[i] = Some(kept);
+            self.store(self.top_k + i, activations);
+        }
         // Bin i holds maxima in [boundaries[i], boundaries[i + 1]).
-        if let Some(bin) = (0..self.bins.len())
-            .find(|&i| window_max >= self.boundaries[i] && window_max < self.boundaries[i + 1])
+        let bin = (0..self.bins.len())
+            .find(|&i| window_max >= self.boundaries[i] && window_max < self.boundaries[i + 1]);
+        if let Some(bin) = bin
+            && let Some(i) = self.bins[bin].offer(&mut self.rng)
         {
-            self.bins[bin].offer(&mut self.rng, keep);
+            self.bins_kept[bin][i] = Some(kept);
+            self.store(self.bin_slot(bin, i), activations);
         }
     }
 
-    pub fn finish(mut self, random_k: usize) -> Selected {
-        self.top
-            .sort_by(|a, b| b.max.total_cmp(&a.max).then(a.window.cmp(&b.window)));
-        let top_windows: std::collections::HashSet<u64> =
-            self.top.iter().map(|c| c.window).collect();
-        let mut random = self.random.items;
+    fn bin_slot(&self, bin: usize, i: usize) -> usize {
+        self.top_k + self.random_kept.len() + bin * self.quantile_k + i
+    }
+
+    fn store(&mut self, slot: usize, activations: &[f32]) {
+        let len = activations.len().min(self.window);
+        let start = slot * self.window;
+        self.slots[start..start + len].copy_from_slice(&activations[..len]);
+    }
+
+    fn candidate(&self, slot: usize, kept: Kept) -> Candidate {
+        let start = slot * self.window;
+        Candidate {
+            window: kept.window,
+            max: kept.max,
+            activations: self.slots[start..start + kept.len].to_vec(),
+        }
+    }
+
+    pub fn finish(self, random_k: usize) -> Selected {
+        let mut top: Vec<Candidate> = self
+            .top
+            .iter()
+            .enumerate()
+            .map(|(slot, &k)| self.candidate(slot, k))
+            .collect();
+        top.sort_by(|a, b| b.max.total_cmp(&a.max).then(a.window.cmp(&b.window)));
+        let top_windows: std::collections::HashSet<u64> = top.iter().map(|c| c.window).collect();
+        let mut random: Vec<Candidate> = self
+            .random_kept
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| k.map(|k| self.candidate(self.top_k + i, k)))
+            .collect();
         random.sort_by_key(|c| c.window);
         random.retain(|c| !top_windows.contains(&c.window));
         random.truncate(random_k);
-        let mean = if self.tokens > 0 {
-            self.sum / self.tokens as f64
-        } else {
-            0.0
-        };
-        let variance = if self.tokens > 0 {
-            (self.sum_squares / self.tokens as f64 - mean * mean).max(0.0)
-        } else {
-            0.0
-        };
+        let quantile = self
+            .bins_kept
+            .iter()
+            .enumerate()
+            .map(|(bin, kept)| {
+                let mut items: Vec<Candidate> = kept
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, k)| k.map(|k| self.candidate(self.bin_slot(bin, i), k)))
+                    .collect();
+                items.sort_by_key(|c| c.window);
+                items
+            })
+            .collect();
+        let count = self.tokens.max(1) as f64;
+        let mean = self.sum / count;
+        let variance = (self.sum_squares / count - mean * mean).max(0.0);
+        let mut histogram_edges = self.histogram_edges;
         if self.tokens > 0 {
-            let last = self.histogram_edges.len() - 1;
-            self.histogram_edges[0] = self.histogram_edges[0].min(self.min as f64);
-            self.histogram_edges[last] = self.histogram_edges[last].max(self.max as f64);
+            let last = histogram_edges.len() - 1;
+            histogram_edges[0] = histogram_edges[0].min(self.min as f64);
+            histogram_edges[last] = histogram_edges[last].max(self.max as f64);
         }
         Selected {
-            top: self.top,
-            quantile: self
-                .bins
-                .into_iter()
-                .map(|b| {
-                    let mut items = b.items;
-                    items.sort_by_key(|c| c.window);
-                    items
-                })
-                .collect(),
+            top,
+            quantile,
             random,
             quantile_boundaries: self.boundaries.iter().map(|&b| b as f64).collect(),
             max: self.max as f64,
             mean,
             variance,
-            density: if self.tokens > 0 {
-                self.positive as f64 / self.tokens as f64
-            } else {
-                0.0
-            },
-            histogram_edges: self.histogram_edges,
+            density: self.positive as f64 / count,
+            histogram_edges,
             histogram_counts: self.histogram_counts,
         }
     }
@@ -327,7 +394,7 @@ mod tests {
             calibration.observe(&mut rng, w);
         }
         let cfg = config(5, 10);
-        let mut selector = UnitSelector::new(&cfg, &calibration, unit_rng(3, 0, 1));
+        let mut selector = UnitSelector::new(&cfg, &calibration, 3, unit_rng(3, 0, 1));
         for (i, w) in windows.iter().enumerate() {
             selector.observe(i as u64, w);
         }
