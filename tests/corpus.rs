@@ -3,10 +3,12 @@
 use featurescope::extract::Corpus;
 use std::sync::Arc;
 
-fn read_all(
-    path: &std::path::Path,
-    field: &str,
-) -> (Vec<(i64, String)>, Vec<(i64, String, String)>) {
+/// Documents read: (id, text).
+type Good = Vec<(i64, String)>;
+/// Documents reported: (id, place, reason).
+type Bad = Vec<(i64, String, String)>;
+
+fn read_all(path: &std::path::Path, field: &str) -> (Good, Bad) {
     let (mut good, mut bad) = (Vec::new(), Vec::new());
     Corpus::open(path, field)
         .unwrap()
