@@ -5,6 +5,7 @@ pub mod dataset;
 pub mod extract;
 pub mod import;
 pub mod interp;
+pub mod llm;
 pub mod model;
 pub mod synth;
 pub mod text;

@@ -1,0 +1,168 @@
+//! A real HTTP/1.1 server on loopback that plays scripted replies in order
+//! and records every request, for testing the LLM client over the wire.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub delay: Duration,
+    /// Announce more bytes than are sent, then close: a body cut short.
+    pub truncated: bool,
+}
+
+impl Reply {
+    pub fn json(body: serde_json::Value) -> Self {
+        Self {
+            status: 200,
+            headers: vec![],
+            body: body.to_string(),
+            delay: Duration::ZERO,
+            truncated: false,
+        }
+    }
+
+    pub fn status(status: u16, body: &str) -> Self {
+        Self {
+            status,
+            headers: vec![],
+            body: body.into(),
+            delay: Duration::ZERO,
+            truncated: false,
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn delayed(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    pub fn truncated(mut self) -> Self {
+        self.truncated = true;
+        self
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: serde_json::Value,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub struct ScriptedServer {
+    pub url: String,
+    pub requests: Arc<Mutex<Vec<Request>>>,
+    /// Most requests in flight at once.
+    pub peak_concurrency: Arc<AtomicUsize>,
+}
+
+fn handle(
+    mut stream: TcpStream,
+    script: &Mutex<Vec<Reply>>,
+    requests: &Mutex<Vec<Request>>,
+    active: &AtomicUsize,
+    peak: &AtomicUsize,
+) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+    let mut headers = Vec::new();
+    let mut length = 0;
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).unwrap();
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = h.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap();
+            }
+            headers.push((name.to_owned(), value.trim().to_owned()));
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    let now = active.fetch_add(1, Ordering::SeqCst) + 1;
+    peak.fetch_max(now, Ordering::SeqCst);
+    requests.lock().unwrap().push(Request {
+        path,
+        headers,
+        body: serde_json::from_slice(&body).unwrap_or_default(),
+    });
+    let reply = {
+        let mut script = script.lock().unwrap();
+        if script.is_empty() {
+            Reply::status(500, "script exhausted")
+        } else {
+            script.remove(0)
+        }
+    };
+    std::thread::sleep(reply.delay);
+    let announced = reply.body.len() + if reply.truncated { 100 } else { 0 };
+    let mut head = format!(
+        "HTTP/1.1 {} Scripted\r\nContent-Type: application/json\r\nContent-Length: {announced}\r\nConnection: close\r\n",
+        reply.status
+    );
+    for (n, v) in &reply.headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(reply.body.as_bytes());
+    let _ = stream.flush();
+    active.fetch_sub(1, Ordering::SeqCst);
+}
+
+impl ScriptedServer {
+    pub fn start(script: Vec<Reply>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let script = Arc::new(Mutex::new(script));
+        let active = Arc::new(AtomicUsize::new(0));
+        let (r, p) = (requests.clone(), peak.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (script, r, active, p) = (script.clone(), r.clone(), active.clone(), p.clone());
+                std::thread::spawn(move || handle(stream, &script, &r, &active, &p));
+            }
+        });
+        Self {
+            url,
+            requests,
+            peak_concurrency: peak,
+        }
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+}
