@@ -38,6 +38,18 @@ pub enum Command {
     Import(ImportCommand),
     /// Run a subject model over a corpus and write what each unit responds to.
     Extract(ExtractArgs),
+    /// Ask an LLM to explain units from their top-activating records.
+    Explain(ExplainArgs),
+    /// Simulate each explanation on records it was not made from, and score it.
+    Score(ScoreArgs),
+    /// Summarise scores by layer and unit kind.
+    Report {
+        dataset: PathBuf,
+        #[arg(long, default_value = "top-and-random")]
+        record_set: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a synthetic dataset of any size (for benchmarks and tests).
     Synth(SynthArgs),
     /// Report the libtorch this binary runs with and the devices it sees.
@@ -135,4 +147,81 @@ pub struct ExtractArgs {
     pub calibration_windows: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+/// Endpoints: from the config file (`featurescope.toml` or --config), overridden here.
+#[derive(Args, Debug)]
+pub struct LlmArgs {
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Base URL of the explainer's OpenAI-compatible API, e.g. http://127.0.0.1:8080/v1
+    #[arg(long)]
+    pub explainer_url: Option<String>,
+    #[arg(long)]
+    pub explainer_model: Option<String>,
+    /// `completions` or `chat`.
+    #[arg(long)]
+    pub explainer_api: Option<String>,
+    #[arg(long)]
+    pub simulator_url: Option<String>,
+    #[arg(long)]
+    pub simulator_model: Option<String>,
+    /// `completions` (echoed prompt logprobs) or `chat` (values written out).
+    #[arg(long)]
+    pub simulator_api: Option<String>,
+    /// Requests in flight at once, per endpoint.
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Response cache folder (default .featurescope-cache); `--no-cache` to skip it.
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    pub dataset: PathBuf,
+    /// all, layers:0-2, ids:1,5,9-12, top-density:N or random:N
+    #[arg(long, default_value = "all")]
+    pub units: String,
+    /// Explanations per unit.
+    #[arg(long, default_value_t = 1)]
+    pub samples: u32,
+    /// Top records shown to the explainer.
+    #[arg(long, default_value_t = 10)]
+    pub records_shown: usize,
+    /// Explain units that already have explanations from this explainer.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the request for the first unit and send nothing.
+    #[arg(long)]
+    pub show_prompt: bool,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    pub dataset: PathBuf,
+    #[arg(long, default_value = "all")]
+    pub units: String,
+    /// top-and-random, top-only or random-only
+    #[arg(long, default_value = "top-and-random")]
+    pub record_set: String,
+    /// Top records scored.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// Random records scored.
+    #[arg(long, default_value_t = 5)]
+    pub random: usize,
+    /// Score explanations that already have a score from this simulator.
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub llm: LlmArgs,
 }

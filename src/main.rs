@@ -2,6 +2,8 @@ mod cli;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+mod llm_commands;
+
 use cli::{Cli, Command, ExtractArgs, ImportCommand, NeuronExplainerArgs, SynthArgs};
 use featurescope::dataset::{Dataset, Summary, summarize};
 use featurescope::import::neuron_explainer::{self, ImportOptions};
@@ -28,16 +30,23 @@ fn run(cli: Cli) -> Result<()> {
         }
         Some(Command::Synth(args)) => synth(args),
         Some(Command::Extract(args)) => extract(args),
+        Some(Command::Explain(args)) => llm_commands::explain(args),
+        Some(Command::Score(args)) => llm_commands::score(args),
+        Some(Command::Report {
+            dataset,
+            record_set,
+            json,
+        }) => llm_commands::report(&dataset, &record_set, json),
         Some(Command::Doctor) => doctor(),
         Some(Command::ModelInfo { model, json }) => model_info(&model, json),
     }
 }
 
-fn open(path: &Path) -> Result<Dataset> {
+pub(crate) fn open(path: &Path) -> Result<Dataset> {
     Ok(Dataset::open(path)?)
 }
 
-fn print_json(value: &impl serde::Serialize) -> Result<()> {
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

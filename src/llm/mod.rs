@@ -5,6 +5,7 @@
 //! API keys are held in [`Secret`], which never prints.
 mod cache;
 mod client;
+pub mod config;
 
 pub use cache::ResponseCache;
 pub use client::{Endpoint, LlmClient, Usage};

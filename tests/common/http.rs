@@ -78,9 +78,17 @@ pub struct ScriptedServer {
     pub peak_concurrency: Arc<AtomicUsize>,
 }
 
+type Responder = dyn Fn(&Request) -> Reply + Send + Sync;
+
+/// Where replies come from: a fixed script, or a function of the request.
+enum Source {
+    Script(Mutex<Vec<Reply>>),
+    Function(Box<Responder>),
+}
+
 fn handle(
     mut stream: TcpStream,
-    script: &Mutex<Vec<Reply>>,
+    source: &Source,
     requests: &Mutex<Vec<Request>>,
     active: &AtomicUsize,
     peak: &AtomicUsize,
@@ -111,18 +119,22 @@ fn handle(
     reader.read_exact(&mut body).unwrap();
     let now = active.fetch_add(1, Ordering::SeqCst) + 1;
     peak.fetch_max(now, Ordering::SeqCst);
-    requests.lock().unwrap().push(Request {
+    let request = Request {
         path,
         headers,
         body: serde_json::from_slice(&body).unwrap_or_default(),
-    });
-    let reply = {
-        let mut script = script.lock().unwrap();
-        if script.is_empty() {
-            Reply::status(500, "script exhausted")
-        } else {
-            script.remove(0)
+    };
+    requests.lock().unwrap().push(request.clone());
+    let reply = match source {
+        Source::Script(script) => {
+            let mut script = script.lock().unwrap();
+            if script.is_empty() {
+                Reply::status(500, "script exhausted")
+            } else {
+                script.remove(0)
+            }
         }
+        Source::Function(respond) => respond(&request),
     };
     std::thread::sleep(reply.delay);
     let announced = reply.body.len() + if reply.truncated { 100 } else { 0 };
@@ -142,17 +154,26 @@ fn handle(
 
 impl ScriptedServer {
     pub fn start(script: Vec<Reply>) -> Self {
+        Self::serve(Source::Script(Mutex::new(script)))
+    }
+
+    /// A server that answers each request with `respond(request)`.
+    pub fn respond_with(respond: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Self {
+        Self::serve(Source::Function(Box::new(respond)))
+    }
+
+    fn serve(source: Source) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/v1", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
         let peak = Arc::new(AtomicUsize::new(0));
-        let script = Arc::new(Mutex::new(script));
+        let source = Arc::new(source);
         let active = Arc::new(AtomicUsize::new(0));
         let (r, p) = (requests.clone(), peak.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (script, r, active, p) = (script.clone(), r.clone(), active.clone(), p.clone());
-                std::thread::spawn(move || handle(stream, &script, &r, &active, &p));
+                let (source, r, active, p) = (source.clone(), r.clone(), active.clone(), p.clone());
+                std::thread::spawn(move || handle(stream, &source, &r, &active, &p));
             }
         });
         Self {

@@ -1,0 +1,225 @@
+//! Many units at once: bounded concurrency, results appended to the dataset in
+//! chunks as they come (so an interruption loses at most a chunk), units
+//! already done skipped unless forced, and failures collected, not fatal.
+use super::engine::{EXPLAIN_METHOD, EngineError, Explainer, Simulator};
+use super::records::RecordSet;
+use crate::dataset::{Dataset, Explanation, Score};
+use futures::StreamExt;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Results are appended every this many.
+const CHUNK: usize = 32;
+
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
+pub struct BatchOutcome {
+    pub done: usize,
+    pub skipped: usize,
+    /// (unit, reason) of each failure.
+    pub failed: Vec<(u64, String)>,
+}
+
+/// Explains each of `units` `samples` times; skips units that already have
+/// that many explanations from this explainer unless `force`.
+pub async fn explain_units(
+    ds: &Dataset,
+    explainer: &Explainer<'_>,
+    units: &[u64],
+    samples: u32,
+    force: bool,
+    mut progress: impl FnMut(usize),
+) -> Result<BatchOutcome, EngineError> {
+    let model = &explainer.client.endpoint().model;
+    let mut existing: HashMap<u64, u32> = HashMap::new();
+    for e in ds.explanations()? {
+        if &e.explainer_model == model && e.method == EXPLAIN_METHOD {
+            *existing.entry(e.unit_id).or_default() += 1;
+        }
+    }
+    let mut outcome = BatchOutcome::default();
+    let todo: Vec<u64> = units
+        .iter()
+        .copied()
+        .filter(|u| force || existing.get(u).copied().unwrap_or(0) < samples)
+        .collect();
+    outcome.skipped = units.len() - todo.len();
+    let concurrency = explainer.client.endpoint().concurrency;
+    let mut results = futures::stream::iter(todo)
+        .map(|unit| async move {
+            let result = async {
+                let records = ds.records(unit)?;
+                let mut out = Vec::new();
+                for sample in 0..samples {
+                    out.push(explainer.explain(unit, &records, sample).await?);
+                }
+                Ok::<_, EngineError>(out)
+            };
+            (unit, result.await)
+        })
+        .buffer_unordered(concurrency);
+    let mut pending: Vec<Explanation> = Vec::new();
+    let mut index = 0;
+    while let Some((unit, result)) = results.next().await {
+        index += 1;
+        match result {
+            Ok(explanations) => {
+                pending.extend(explanations);
+                outcome.done += 1;
+            }
+            Err(e) => outcome.failed.push((unit, e.to_string())),
+        }
+        if pending.len() >= CHUNK {
+            ds.append_explanations(&std::mem::take(&mut pending))?;
+        }
+        progress(index);
+    }
+    if !pending.is_empty() {
+        ds.append_explanations(&pending)?;
+    }
+    Ok(outcome)
+}
+
+/// Scores every explanation of `units` that has no score yet from this
+/// simulator, method and record set (all of them with `force`).
+pub async fn score_units(
+    ds: &Dataset,
+    simulator: &Simulator<'_>,
+    units: &[u64],
+    set: RecordSet,
+    (top, random): (usize, usize),
+    force: bool,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<BatchOutcome, EngineError> {
+    let model = &simulator.client.endpoint().model;
+    let scored: HashSet<String> = ds
+        .scores()?
+        .into_iter()
+        .filter(|s| {
+            &s.simulator_model == model
+                && s.method == simulator.method()
+                && s.record_set == set.as_str()
+        })
+        .map(|s| s.explanation_id)
+        .collect();
+    let wanted: HashSet<u64> = units.iter().copied().collect();
+    let all: Vec<Explanation> = ds
+        .explanations()?
+        .into_iter()
+        .filter(|e| wanted.contains(&e.unit_id))
+        .collect();
+    let todo: Vec<Explanation> = all
+        .iter()
+        .filter(|e| force || !scored.contains(&e.explanation_id))
+        .cloned()
+        .collect();
+    let mut outcome = BatchOutcome {
+        skipped: all.len() - todo.len(),
+        ..Default::default()
+    };
+    let total = todo.len();
+    let mut results = futures::stream::iter(todo)
+        .map(|explanation| async move {
+            let unit = explanation.unit_id;
+            let result = async {
+                let records = ds.records(unit)?;
+                simulator
+                    .score(&explanation, &records, set, top, random)
+                    .await
+            };
+            (unit, result.await)
+        })
+        .buffer_unordered(simulator.client.endpoint().concurrency);
+    let mut pending: Vec<Score> = Vec::new();
+    let mut index = 0;
+    while let Some((unit, result)) = results.next().await {
+        index += 1;
+        match result {
+            Ok(score) => {
+                pending.push(score);
+                outcome.done += 1;
+            }
+            Err(e) => outcome.failed.push((unit, e.to_string())),
+        }
+        if pending.len() >= CHUNK {
+            ds.append_scores(&std::mem::take(&mut pending))?;
+        }
+        progress(index, total);
+    }
+    if !pending.is_empty() {
+        ds.append_scores(&pending)?;
+    }
+    Ok(outcome)
+}
+
+/// Scores summarised by layer and unit kind: each unit counts once, with its
+/// best defined score for the record set.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ReportRow {
+    pub layer: u32,
+    pub kind: String,
+    pub units_scored: usize,
+    pub mean: f64,
+    pub median: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Report {
+    pub record_set: String,
+    pub explanations: usize,
+    pub scores: usize,
+    pub undefined_scores: usize,
+    pub by_layer_and_kind: Vec<ReportRow>,
+    pub overall: Option<ReportRow>,
+}
+
+fn row(layer: u32, kind: String, mut values: Vec<f64>) -> ReportRow {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let median = if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    };
+    ReportRow {
+        layer,
+        kind,
+        units_scored: n,
+        mean: values.iter().sum::<f64>() / n as f64,
+        median,
+    }
+}
+
+pub fn report(ds: &Dataset, set: RecordSet) -> Result<Report, EngineError> {
+    let units = ds.units_overview()?;
+    let scores: Vec<Score> = ds
+        .scores()?
+        .into_iter()
+        .filter(|s| s.record_set == set.as_str())
+        .collect();
+    let mut best: HashMap<u64, f64> = HashMap::new();
+    for s in &scores {
+        if let Some(v) = s.score {
+            let entry = best.entry(s.unit_id).or_insert(v);
+            *entry = entry.max(v);
+        }
+    }
+    let mut groups: BTreeMap<(u32, String), Vec<f64>> = BTreeMap::new();
+    for (&unit, &value) in &best {
+        let u = &units[unit as usize];
+        groups
+            .entry((u.layer, u.kind.to_string()))
+            .or_default()
+            .push(value);
+    }
+    let all: Vec<f64> = best.values().copied().collect();
+    Ok(Report {
+        record_set: set.as_str().into(),
+        explanations: ds.explanations()?.len(),
+        scores: scores.len(),
+        undefined_scores: scores.iter().filter(|s| s.score.is_none()).count(),
+        by_layer_and_kind: groups
+            .into_iter()
+            .map(|((layer, kind), values)| row(layer, kind, values))
+            .collect(),
+        overall: (!all.is_empty()).then(|| row(0, "all".into(), all)),
+    })
+}

@@ -1,0 +1,132 @@
+//! Which units a batch command works on: `all`, `layers:0-2`, `ids:1,5,9-12`,
+//! `top-density:N` (the N densest), `random:N` (a seeded uniform sample).
+use crate::dataset::UnitOverview;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UnitSpec {
+    All,
+    Layers(Vec<u32>),
+    Ids(Vec<u64>),
+    TopDensity(usize),
+    Random(usize),
+}
+
+fn numbers(list: &str) -> Result<Vec<u64>, String> {
+    let mut out = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let num = |s: &str| {
+            s.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{part:?} is not a number or a range"))
+        };
+        match part.split_once('-') {
+            Some((a, b)) => out.extend(num(a)?..=num(b)?),
+            None => out.push(num(part)?),
+        }
+    }
+    if out.is_empty() {
+        return Err("empty list".into());
+    }
+    Ok(out)
+}
+
+impl std::str::FromStr for UnitSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let count = |n: &str| {
+            n.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{n:?} is not a count"))
+        };
+        match s.split_once(':') {
+            None if s == "all" => Ok(Self::All),
+            Some(("layers", list)) => Ok(Self::Layers(
+                numbers(list)?.into_iter().map(|n| n as u32).collect(),
+            )),
+            Some(("ids", list)) => Ok(Self::Ids(numbers(list)?)),
+            Some(("top-density", n)) => Ok(Self::TopDensity(count(n)?)),
+            Some(("random", n)) => Ok(Self::Random(count(n)?)),
+            _ => Err(format!(
+                "unknown unit selection {s:?} (use all, layers:0-2, ids:1,5,9-12, top-density:N or random:N)"
+            )),
+        }
+    }
+}
+
+impl UnitSpec {
+    /// The selected unit ids, ascending.
+    pub fn select(&self, units: &[UnitOverview], seed: u64) -> Result<Vec<u64>, String> {
+        let mut ids: Vec<u64> = match self {
+            Self::All => units.iter().map(|u| u.unit_id).collect(),
+            Self::Layers(layers) => units
+                .iter()
+                .filter(|u| layers.contains(&u.layer))
+                .map(|u| u.unit_id)
+                .collect(),
+            Self::Ids(ids) => {
+                if let Some(bad) = ids.iter().find(|&&id| id >= units.len() as u64) {
+                    return Err(format!(
+                        "unit {bad} does not exist (the dataset has {} units)",
+                        units.len()
+                    ));
+                }
+                ids.clone()
+            }
+            Self::TopDensity(n) => {
+                let mut by_density: Vec<&UnitOverview> = units.iter().collect();
+                by_density.sort_by(|a, b| {
+                    b.density
+                        .unwrap_or(0.0)
+                        .total_cmp(&a.density.unwrap_or(0.0))
+                        .then(a.unit_id.cmp(&b.unit_id))
+                });
+                by_density.into_iter().take(*n).map(|u| u.unit_id).collect()
+            }
+            Self::Random(n) => {
+                let mut all: Vec<u64> = units.iter().map(|u| u.unit_id).collect();
+                all.shuffle(&mut rand::rngs::SmallRng::seed_from_u64(seed));
+                all.truncate(*n);
+                all
+            }
+        };
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::UnitKind;
+
+    fn units() -> Vec<UnitOverview> {
+        (0..10)
+            .map(|i| UnitOverview {
+                unit_id: i,
+                layer: (i / 5) as u32,
+                index: (i % 5) as u32,
+                kind: UnitKind::Neuron,
+                max: 1.0,
+                density: Some(i as f64 / 10.0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn selections() {
+        let u = units();
+        let pick = |s: &str| s.parse::<UnitSpec>().unwrap().select(&u, 1).unwrap();
+        assert_eq!(pick("all").len(), 10);
+        assert_eq!(pick("layers:1"), vec![5, 6, 7, 8, 9]);
+        assert_eq!(pick("ids:1,3-4,3"), vec![1, 3, 4]);
+        assert_eq!(pick("top-density:3"), vec![7, 8, 9]);
+        let r = pick("random:4");
+        assert_eq!(r.len(), 4);
+        assert_eq!(r, pick("random:4"), "seeded");
+        assert!("ids:12".parse::<UnitSpec>().unwrap().select(&u, 0).is_err());
+        assert!("layer:1".parse::<UnitSpec>().is_err());
+    }
+}

@@ -1,0 +1,266 @@
+//! The LLM-backed commands: explain, score, report.
+use crate::cli::{ExplainArgs, LlmArgs, ScoreArgs};
+use crate::{open, print_json};
+use anyhow::{Context, Result, anyhow, bail};
+use featurescope::interp::batch::{self, BatchOutcome, Report};
+use featurescope::interp::engine::{Explainer, Simulator};
+use featurescope::interp::explainer::{self as explainer_prompt, ShownRecord, default_examples};
+use featurescope::interp::records::{RecordSet, explanation_records};
+use featurescope::interp::units::UnitSpec;
+use featurescope::llm::config::{Api, LlmConfig, RoleConfig};
+use featurescope::llm::{LlmClient, ResponseCache, Usage};
+use featurescope::text::printable;
+use std::path::Path;
+
+fn parse_api(name: &str) -> Result<Api> {
+    match name {
+        "completions" => Ok(Api::Completions),
+        "chat" => Ok(Api::Chat),
+        other => bail!("unknown API {other:?} (expected completions or chat)"),
+    }
+}
+
+/// The role's configuration with the command-line overrides applied.
+fn role(
+    base: &RoleConfig,
+    url: &Option<String>,
+    model: &Option<String>,
+    api: &Option<String>,
+    concurrency: Option<usize>,
+) -> Result<RoleConfig> {
+    let mut role = base.clone();
+    if url.is_some() {
+        role.base_url = url.clone();
+    }
+    if model.is_some() {
+        role.model = model.clone();
+    }
+    if let Some(api) = api {
+        role.api = parse_api(api)?;
+    }
+    if concurrency.is_some() {
+        role.concurrency = concurrency;
+    }
+    Ok(role)
+}
+
+fn client(
+    args: &LlmArgs,
+    config: &LlmConfig,
+    role_config: &RoleConfig,
+    role_name: &'static str,
+) -> Result<LlmClient> {
+    let endpoint = role_config.endpoint(role_name)?;
+    let cache = (!args.no_cache).then(|| {
+        ResponseCache::new(
+            args.cache_dir
+                .clone()
+                .or_else(|| config.cache_dir.clone())
+                .unwrap_or_else(|| ".featurescope-cache".into()),
+        )
+    });
+    Ok(LlmClient::new(endpoint, cache)?)
+}
+
+fn units(dataset: &featurescope::dataset::Dataset, spec: &str, seed: u64) -> Result<Vec<u64>> {
+    let spec: UnitSpec = spec
+        .parse()
+        .map_err(|e: String| anyhow!(e))
+        .context("--units")?;
+    spec.select(&dataset.units_overview()?, seed)
+        .map_err(|e| anyhow!(e))
+        .context("--units")
+}
+
+fn progress_bar(total: usize, what: &str) -> Result<indicatif::ProgressBar> {
+    let template =
+        format!("{what:10} {{bar:40}} {{pos}}/{{len}}  {{per_sec}}  eta {{eta}}  {{msg}}");
+    Ok(indicatif::ProgressBar::new(total as u64).with_style(
+        indicatif::ProgressStyle::with_template(&template).context("progress template")?,
+    ))
+}
+
+fn cost(usage: &Usage) -> String {
+    format!(
+        "{} requests ({} cached, {} retried), {} prompt + {} completion tokens",
+        Usage::get(&usage.requests),
+        Usage::get(&usage.cached),
+        Usage::get(&usage.retries),
+        Usage::get(&usage.prompt_tokens),
+        Usage::get(&usage.completion_tokens)
+    )
+}
+
+fn finish(outcome: &BatchOutcome, what: &str, usage: &Usage) -> Result<()> {
+    println!(
+        "{what} {} units/explanations, skipped {} already done; {}",
+        outcome.done,
+        outcome.skipped,
+        cost(usage)
+    );
+    for (unit, reason) in &outcome.failed {
+        eprintln!("failed: unit {unit}: {}", printable(reason));
+    }
+    if !outcome.failed.is_empty() {
+        bail!(
+            "{} failed (listed above); rerun to retry them",
+            outcome.failed.len()
+        );
+    }
+    Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+pub fn explain(args: ExplainArgs) -> Result<()> {
+    let ds = open(&args.dataset)?;
+    let config = LlmConfig::load(args.llm.config.as_deref())?;
+    let role_config = role(
+        &config.explainer,
+        &args.llm.explainer_url,
+        &args.llm.explainer_model,
+        &args.llm.explainer_api,
+        args.llm.concurrency,
+    )?;
+    let selected = units(&ds, &args.units, args.seed)?;
+    if args.show_prompt {
+        let unit = *selected.first().context("no units selected")?;
+        let records = ds.records(unit)?;
+        let shown: Vec<ShownRecord> = explanation_records(&records, args.records_shown)
+            .iter()
+            .map(|r| ShownRecord {
+                tokens: r.tokens.clone(),
+                activations: r.activations.clone(),
+            })
+            .collect();
+        let prompt = explainer_prompt::prompt(&default_examples(), &shown);
+        match role_config.api {
+            Api::Completions => println!(
+                "POST /completions\n\n{}",
+                printable_block(&prompt.completion_text())
+            ),
+            Api::Chat => {
+                for (role, content) in prompt.chat_messages() {
+                    println!("--- {role}\n{}", printable_block(&content));
+                }
+            }
+        }
+        return Ok(());
+    }
+    let client = client(&args.llm, &config, &role_config, "explainer")?;
+    let explainer = Explainer {
+        client: &client,
+        api: role_config.api,
+        examples: default_examples(),
+        records_shown: args.records_shown,
+    };
+    let bar = progress_bar(selected.len(), "explaining")?;
+    let outcome = runtime()?.block_on(batch::explain_units(
+        &ds,
+        &explainer,
+        &selected,
+        args.samples,
+        args.force,
+        |done| {
+            bar.set_position(done as u64);
+            bar.set_message(cost(client.usage()));
+        },
+    ))?;
+    bar.finish_and_clear();
+    finish(&outcome, "explained", client.usage())
+}
+
+/// Prompt text for the terminal: each line sanitised, tabs kept.
+fn printable_block(text: &str) -> String {
+    text.lines()
+        .map(|l| l.split('\t').map(printable).collect::<Vec<_>>().join("\t"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn score(args: ScoreArgs) -> Result<()> {
+    let ds = open(&args.dataset)?;
+    let config = LlmConfig::load(args.llm.config.as_deref())?;
+    let role_config = role(
+        &config.simulator,
+        &args.llm.simulator_url,
+        &args.llm.simulator_model,
+        &args.llm.simulator_api,
+        args.llm.concurrency,
+    )?;
+    let set: RecordSet = args
+        .record_set
+        .parse()
+        .map_err(|e: String| anyhow!(e))
+        .context("--record-set")?;
+    let selected = units(&ds, &args.units, args.seed)?;
+    let client = client(&args.llm, &config, &role_config, "simulator")?;
+    let simulator = Simulator {
+        client: &client,
+        api: role_config.api,
+        examples: default_examples(),
+    };
+    let bar = progress_bar(0, "scoring")?;
+    let outcome = runtime()?.block_on(batch::score_units(
+        &ds,
+        &simulator,
+        &selected,
+        set,
+        (args.top, args.random),
+        args.force,
+        |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message(cost(client.usage()));
+        },
+    ))?;
+    bar.finish_and_clear();
+    let summary = batch::report(&ds, set)?;
+    print!("{}", render_report(&summary));
+    finish(&outcome, "scored", client.usage())
+}
+
+fn render_report(r: &Report) -> String {
+    let mut out = format!(
+        "scores ({}): {} from {} explanations, {} undefined\n  {:>5}  {:<8} {:>6} {:>8} {:>8}\n",
+        r.record_set,
+        r.scores,
+        r.explanations,
+        r.undefined_scores,
+        "layer",
+        "kind",
+        "units",
+        "mean",
+        "median"
+    );
+    for row in r.by_layer_and_kind.iter().chain(&r.overall) {
+        let layer = if row.kind == "all" {
+            "all".to_string()
+        } else {
+            row.layer.to_string()
+        };
+        out.push_str(&format!(
+            "  {layer:>5}  {:<8} {:>6} {:>8.3} {:>8.3}\n",
+            row.kind, row.units_scored, row.mean, row.median
+        ));
+    }
+    out
+}
+
+pub fn report(dataset: &Path, record_set: &str, json: bool) -> Result<()> {
+    let ds = open(dataset)?;
+    let set: RecordSet = record_set
+        .parse()
+        .map_err(|e: String| anyhow!(e))
+        .context("--record-set")?;
+    let summary = batch::report(&ds, set)?;
+    if json {
+        return print_json(&summary);
+    }
+    print!("{}", render_report(&summary));
+    Ok(())
+}
