@@ -42,6 +42,8 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Simulate each explanation on records it was not made from, and score it.
     Score(ScoreArgs),
+    /// Revise scored explanations from the records their simulation missed (or, as a control, random firing records).
+    Revise(ReviseArgs),
     /// Summarise scores by layer and unit kind.
     Report {
         dataset: PathBuf,
@@ -218,6 +220,26 @@ pub struct ScoreArgs {
     #[arg(long, default_value_t = 5)]
     pub random: usize,
     /// Score explanations that already have a score from this simulator.
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ReviseArgs {
+    pub dataset: PathBuf,
+    #[arg(long, default_value = "all")]
+    pub units: String,
+    /// `misses` (records the simulation got most wrong) or `random` (random records where the unit fires).
+    #[arg(long, default_value = "misses")]
+    pub evidence: String,
+    /// Records shown as new evidence.
+    #[arg(long, default_value_t = 4)]
+    pub records: usize,
+    /// Revise every scored explanation, even those already revised.
     #[arg(long)]
     pub force: bool,
     #[arg(long, default_value_t = 0)]

@@ -1,5 +1,5 @@
 //! The LLM-backed commands: explain, score, report.
-use crate::cli::{ExplainArgs, LlmArgs, ScoreArgs};
+use crate::cli::{ExplainArgs, LlmArgs, ReviseArgs, ScoreArgs};
 use crate::{open, print_json};
 use anyhow::{Context, Result, anyhow, bail};
 use featurescope::interp::batch::{self, BatchOutcome, Report};
@@ -249,6 +249,50 @@ fn render_report(r: &Report) -> String {
         ));
     }
     out
+}
+
+pub fn revise(args: ReviseArgs) -> Result<()> {
+    use featurescope::interp::revision::Evidence;
+    let ds = open(&args.dataset)?;
+    let config = LlmConfig::load(args.llm.config.as_deref())?;
+    let role_config = role(
+        &config.explainer,
+        &args.llm.explainer_url,
+        &args.llm.explainer_model,
+        &args.llm.explainer_api,
+        args.llm.concurrency,
+    )?;
+    let kind = match args.evidence.as_str() {
+        "misses" => Evidence::Misses,
+        "random" => Evidence::RandomNonZero,
+        other => bail!("--evidence {other:?}: expected misses or random"),
+    };
+    let selected = units(&ds, &args.units, args.seed)?;
+    let client = client(&args.llm, &config, &role_config, "explainer")?;
+    let explainer = Explainer {
+        client: &client,
+        api: role_config.api,
+        examples: default_examples(),
+        records_shown: 0,
+    };
+    let bar = progress_bar(0, "revising")?;
+    let outcome = runtime()?.block_on(batch::revise_units(
+        &ds,
+        &explainer,
+        &selected,
+        kind,
+        args.records,
+        args.force,
+        |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message(cost(client.usage()));
+        },
+    ))?;
+    bar.finish_and_clear();
+    finish(&outcome, "revised", client.usage())?;
+    println!("score the revisions with `featurescope score`; `report` then compares versions");
+    Ok(())
 }
 
 pub fn report(dataset: &Path, record_set: &str, json: bool) -> Result<()> {

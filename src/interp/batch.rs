@@ -150,6 +150,97 @@ pub async fn score_units(
     Ok(outcome)
 }
 
+/// Revises, for each of `units`, its most recent scored explanation that has
+/// no revision of this kind yet (every scored one with `force`).
+pub async fn revise_units(
+    ds: &Dataset,
+    explainer: &Explainer<'_>,
+    units: &[u64],
+    kind: super::revision::Evidence,
+    count: usize,
+    force: bool,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<BatchOutcome, EngineError> {
+    let wanted: HashSet<u64> = units.iter().copied().collect();
+    let explanations: Vec<Explanation> = ds
+        .explanations()?
+        .into_iter()
+        .filter(|e| wanted.contains(&e.unit_id))
+        .collect();
+    let revised: HashSet<&str> = explanations
+        .iter()
+        .filter(|e| e.method == kind.method())
+        .filter_map(|e| e.parent_id.as_deref())
+        .collect();
+    let mut latest_score: HashMap<String, Score> = HashMap::new();
+    for s in ds.scores()? {
+        match latest_score.get(&s.explanation_id) {
+            Some(old) if old.created_at_ms >= s.created_at_ms => {}
+            _ => {
+                latest_score.insert(s.explanation_id.clone(), s);
+            }
+        }
+    }
+    let mut newest: HashMap<u64, &Explanation> = HashMap::new();
+    let mut todo: Vec<(Explanation, Score)> = Vec::new();
+    for e in &explanations {
+        if latest_score.contains_key(&e.explanation_id)
+            && (force || !revised.contains(e.explanation_id.as_str()))
+        {
+            if force {
+                todo.push((e.clone(), latest_score[&e.explanation_id].clone()));
+            } else if newest
+                .get(&e.unit_id)
+                .is_none_or(|n| n.created_at_ms <= e.created_at_ms)
+            {
+                newest.insert(e.unit_id, e);
+            }
+        }
+    }
+    todo.extend(
+        newest
+            .into_values()
+            .map(|e| (e.clone(), latest_score[&e.explanation_id].clone())),
+    );
+    let mut outcome = BatchOutcome {
+        skipped: wanted.len().saturating_sub(todo.len()),
+        ..Default::default()
+    };
+    let total = todo.len();
+    let mut results = futures::stream::iter(todo)
+        .map(|(explanation, score)| async move {
+            let unit = explanation.unit_id;
+            let result = async {
+                let records = ds.records(unit)?;
+                explainer
+                    .revise(&explanation, &score, &records, kind, count)
+                    .await
+            };
+            (unit, result.await)
+        })
+        .buffer_unordered(explainer.client.endpoint().concurrency);
+    let mut pending = Vec::new();
+    let mut index = 0;
+    while let Some((unit, result)) = results.next().await {
+        index += 1;
+        match result {
+            Ok(e) => {
+                pending.push(e);
+                outcome.done += 1;
+            }
+            Err(e) => outcome.failed.push((unit, e.to_string())),
+        }
+        if pending.len() >= CHUNK {
+            ds.append_explanations(&std::mem::take(&mut pending))?;
+        }
+        progress(index, total);
+    }
+    if !pending.is_empty() {
+        ds.append_explanations(&pending)?;
+    }
+    Ok(outcome)
+}
+
 /// Scores summarised by layer and unit kind: each unit counts once, with its
 /// best defined score for the record set.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

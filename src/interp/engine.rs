@@ -102,6 +102,67 @@ impl Explainer<'_> {
     }
 }
 
+impl Explainer<'_> {
+    /// A revision of `explanation`, shown its score's evidence of `kind`.
+    pub async fn revise(
+        &self,
+        explanation: &Explanation,
+        score: &Score,
+        records: &[Record],
+        kind: super::revision::Evidence,
+        count: usize,
+    ) -> Result<Explanation, EngineError> {
+        let unit = explanation.unit_id;
+        let evidence = super::revision::evidence(kind, score, records, count);
+        if evidence.is_empty() {
+            return Err(EngineError::NoRecords {
+                unit,
+                what: "revise from",
+            });
+        }
+        let text = super::revision::prompt(&self.examples, &explanation.text, &shown(&evidence));
+        let reply = match self.api {
+            Api::Completions => {
+                let body =
+                    json!({"prompt": text, "max_tokens": 60, "temperature": 0.0, "stop": ["\n"]});
+                text_of(
+                    unit,
+                    &self.client.post("/completions", body).await?,
+                    "/choices/0/text",
+                )?
+            }
+            Api::Chat => {
+                let body = json!({"messages": [{"role": "user", "content": text}], "max_tokens": 60, "temperature": 0.0});
+                text_of(
+                    unit,
+                    &self.client.post("/chat/completions", body).await?,
+                    "/choices/0/message/content",
+                )?
+            }
+        };
+        let revised = explainer::parse_explanation(&reply)
+            .ok_or(EngineError::NoExplanation { unit, reply })?;
+        // Everything shown to either version stays out of the scoring records.
+        let mut seen = explanation.evidence_record_ids.clone();
+        seen.extend(
+            evidence
+                .iter()
+                .map(|r| r.record_id)
+                .filter(|id| !explanation.evidence_record_ids.contains(id)),
+        );
+        Ok(Explanation {
+            explanation_id: new_id(),
+            unit_id: unit,
+            text: revised,
+            explainer_model: self.client.endpoint().model.clone(),
+            method: kind.method().into(),
+            parent_id: Some(explanation.explanation_id.clone()),
+            evidence_record_ids: seen,
+            created_at_ms: now_ms(),
+        })
+    }
+}
+
 fn text_of(unit: u64, response: &Value, pointer: &str) -> Result<String, EngineError> {
     response
         .pointer(pointer)

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod engine;
 pub mod explainer;
 pub mod records;
+pub mod revision;
 pub mod score;
 pub mod simulator;
 pub mod units;
