@@ -12,7 +12,7 @@ DATASET    ?= datasets/demo
 
 MODELS     := $(VENV)/models
 
-.PHONY: all setup setup-build build run test lint fmt bench bench-store bench-extract demo clean
+.PHONY: all setup setup-build build run test lint fmt bench bench-store bench-extract bench-autointerp demo clean
 
 all: build
 
@@ -71,7 +71,11 @@ bench-store: setup
 bench-extract: setup
 	$(CARGO) bench --bench extract
 
-bench: bench-store bench-extract
+# Autointerp client benchmark: 500 units against a 200 ms loopback server.
+bench-autointerp: setup
+	$(CARGO) bench --bench autointerp
+
+bench: bench-store bench-extract bench-autointerp
 
 # Rebuilds the bundled demo dataset from its sources (see datasets/README.md).
 demo:

@@ -12,9 +12,7 @@ use featurescope::dataset::{
     WriterOptions,
 };
 use featurescope::interp::score::score;
-use http::{Reply, Request, ScriptedServer};
-use serde_json::json;
-use std::collections::HashMap;
+use http::{ScriptedServer, fake_llm};
 
 /// Unit 0 fires on " cat"; unit 1 on " dog".
 fn write_dataset(dir: &std::path::Path) {
@@ -65,41 +63,12 @@ fn write_dataset(dir: &std::path::Path) {
     writer.finish().unwrap();
 }
 
-/// The fake model.
-fn respond(request: &Request) -> Reply {
-    let prompt = request.body["prompt"].as_str().unwrap_or_default();
-    if request.body["echo"] != json!(true) {
-        return Reply::json(
-            json!({"choices": [{"text": " the word cat.\n"}], "usage": {"prompt_tokens": 100, "completion_tokens": 5}}),
-        );
-    }
-    // One "token" per line of the last block: offsets of each `unknown`.
-    let block = prompt.rfind("<start>\n").unwrap() + "<start>\n".len();
-    let (mut offsets, mut tops) = (vec![], vec![]);
-    let mut at = block;
-    for line in prompt[block..].lines() {
-        if let Some((token, "unknown")) = line.rsplit_once('\t') {
-            offsets.push(at + token.len() + 1);
-            let top: HashMap<&str, f64> = if token.contains("cat") {
-                [("10", 0.9f64.ln()), ("0", 0.1f64.ln())].into()
-            } else {
-                [("0", 0.95f64.ln()), ("1", 0.05f64.ln())].into()
-            };
-            tops.push(json!(top));
-        }
-        at += line.len() + 1;
-    }
-    Reply::json(
-        json!({"choices": [{"text": "", "logprobs": {"text_offset": offsets, "top_logprobs": tops}}], "usage": {"prompt_tokens": 300, "completion_tokens": 1}}),
-    )
-}
-
 #[test]
 fn explain_score_and_report_against_a_fake_llm() {
     let tmp = tempfile::tempdir().unwrap();
     let ds_path = tmp.path().join("ds");
     write_dataset(&ds_path);
-    let server = ScriptedServer::respond_with(respond);
+    let server = ScriptedServer::respond_with(fake_llm);
     let ds = path_str(&ds_path);
     let common_args = ["--no-cache", "--concurrency", "3"];
     let out = featurescope(

@@ -187,3 +187,35 @@ impl ScriptedServer {
         self.requests.lock().unwrap().clone()
     }
 }
+
+/// A fake LLM for the autointerp tests and benchmark: its explainer says "the
+/// word cat" (and, asked to revise, "cats, and hats after them"); its
+/// simulator answers echoed-logprob requests with 90% on 10 where a token
+/// contains "cat" and 95% on 0 elsewhere.
+pub fn fake_llm(request: &Request) -> Reply {
+    let prompt = request.body["prompt"].as_str().unwrap_or_default();
+    if request.body["echo"] != serde_json::json!(true) {
+        return Reply::json(
+            serde_json::json!({"choices": [{"text": " the word cat.\n"}], "usage": {"prompt_tokens": 100, "completion_tokens": 5}}),
+        );
+    }
+    // One "token" per line of the last block: offsets of each `unknown`.
+    let block = prompt.rfind("<start>\n").unwrap() + "<start>\n".len();
+    let (mut offsets, mut tops) = (vec![], vec![]);
+    let mut at = block;
+    for line in prompt[block..].lines() {
+        if let Some((token, "unknown")) = line.rsplit_once('\t') {
+            offsets.push(at + token.len() + 1);
+            let top: std::collections::HashMap<&str, f64> = if token.contains("cat") {
+                [("10", 0.9f64.ln()), ("0", 0.1f64.ln())].into()
+            } else {
+                [("0", 0.95f64.ln()), ("1", 0.05f64.ln())].into()
+            };
+            tops.push(serde_json::json!(top));
+        }
+        at += line.len() + 1;
+    }
+    Reply::json(
+        serde_json::json!({"choices": [{"text": "", "logprobs": {"text_offset": offsets, "top_logprobs": tops}}], "usage": {"prompt_tokens": 300, "completion_tokens": 1}}),
+    )
+}

@@ -1,0 +1,165 @@
+//! Autointerp client benchmark: explain and score 500 units against a
+//! loopback server (another process) that answers after a fixed 200 ms, at
+//! concurrency 32; wall time over the ideal (calls × latency ÷ concurrency)
+//! and client CPU per request.
+//!
+//! cargo bench --bench autointerp   (make bench-autointerp)
+#[path = "../tests/common/http.rs"]
+mod http;
+
+use featurescope::dataset::Dataset;
+use featurescope::interp::batch;
+use featurescope::interp::engine::{Explainer, Simulator};
+use featurescope::interp::explainer::default_examples;
+use featurescope::interp::records::RecordSet;
+use featurescope::llm::config::Api;
+use featurescope::llm::{Endpoint, LlmClient, Usage};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const UNITS: u64 = 500;
+const LATENCY: Duration = Duration::from_millis(200);
+const CONCURRENCY: usize = 32;
+const SERVER_ENV: &str = "FEATURESCOPE_BENCH_FAKE_LLM";
+
+/// CPU seconds (user + system) of this process so far.
+fn cpu_seconds() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we own.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(usage.ru_utime) + t(usage.ru_stime)
+}
+
+/// The server process: prints its URL, serves until stdin closes.
+fn serve() {
+    let server = http::ScriptedServer::respond_with(|r| http::fake_llm(r).delayed(LATENCY));
+    println!("{}", server.url);
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+}
+
+struct Phase {
+    calls: u64,
+    wall: f64,
+    cpu: f64,
+}
+
+fn measure(client: &LlmClient, run: impl FnOnce()) -> Phase {
+    let (calls, cpu, start) = (
+        Usage::get(&client.usage().requests),
+        cpu_seconds(),
+        Instant::now(),
+    );
+    run();
+    Phase {
+        calls: Usage::get(&client.usage().requests) - calls,
+        wall: start.elapsed().as_secs_f64(),
+        cpu: cpu_seconds() - cpu,
+    }
+}
+
+fn report(name: &str, p: &Phase) {
+    let ideal = p.calls as f64 * LATENCY.as_secs_f64() / CONCURRENCY as f64;
+    println!(
+        "{name:8} {:>5} calls  wall {:>6.2} s  ideal {:>6.2} s  ratio {:.3}  client CPU {:>5.0} µs/request",
+        p.calls,
+        p.wall,
+        ideal,
+        p.wall / ideal,
+        p.cpu / p.calls as f64 * 1e6
+    );
+}
+
+fn main() {
+    if std::env::var_os(SERVER_ENV).is_some() {
+        return serve();
+    }
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("autointerp: run with `cargo bench` (make bench-autointerp)");
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("bench-data/autointerp");
+    let _ = std::fs::remove_dir_all(&dir);
+    let spec = featurescope::synth::SynthSpec {
+        units: UNITS,
+        records_per_unit: 20,
+        tokens_per_record: 64,
+        layers: 4,
+        seed: 3,
+    };
+    featurescope::synth::generate(&dir, &spec, |_| {}).expect("synthetic dataset");
+    let mut server = Command::new(std::env::current_exe().unwrap())
+        .env(SERVER_ENV, "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let mut endpoint = Endpoint::new(url.trim(), "fake");
+    endpoint.concurrency = CONCURRENCY;
+    endpoint.timeout = Duration::from_secs(30);
+    let client = LlmClient::new(endpoint, None).unwrap();
+    let ds = Dataset::open(&dir).unwrap();
+    let units: Vec<u64> = (0..UNITS).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let explainer = Explainer {
+        client: &client,
+        api: Api::Completions,
+        examples: default_examples(),
+        records_shown: 10,
+    };
+    let explain = measure(&client, || {
+        let outcome = runtime
+            .block_on(batch::explain_units(
+                &ds,
+                &explainer,
+                &units,
+                1,
+                false,
+                |_| {},
+            ))
+            .unwrap();
+        assert!(outcome.failed.is_empty(), "{:?}", outcome.failed.first());
+    });
+    let simulator = Simulator {
+        client: &client,
+        api: Api::Completions,
+        examples: default_examples(),
+    };
+    let score = measure(&client, || {
+        let outcome = runtime
+            .block_on(batch::score_units(
+                &ds,
+                &simulator,
+                &units,
+                RecordSet::TopAndRandom,
+                (5, 5),
+                false,
+                |_, _| {},
+            ))
+            .unwrap();
+        assert!(outcome.failed.is_empty(), "{:?}", outcome.failed.first());
+    });
+    drop(server.stdin.take());
+    let _ = server.kill();
+    println!(
+        "{UNITS} units, server latency {} ms, concurrency {CONCURRENCY}",
+        LATENCY.as_millis()
+    );
+    report("explain", &explain);
+    report("score", &score);
+    let both = Phase {
+        calls: explain.calls + score.calls,
+        wall: explain.wall + score.wall,
+        cpu: explain.cpu + score.cpu,
+    };
+    report("total", &both);
+}
