@@ -149,7 +149,7 @@ fn main() {
         assert!(outcome.failed.is_empty(), "{:?}", outcome.failed.first());
     });
     drop(server.stdin.take());
-    let _ = server.kill();
+    let _ = server.wait();
     println!(
         "{UNITS} units, server latency {} ms, concurrency {CONCURRENCY}",
         LATENCY.as_millis()
