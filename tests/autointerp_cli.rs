@@ -286,3 +286,74 @@ fn show_prompt_prints_the_request_and_sends_nothing() {
         "{text}"
     );
 }
+
+#[test]
+fn chat_endpoints_explain_and_simulate_with_top_logprobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds_path = tmp.path().join("ds");
+    write_dataset(&ds_path);
+    let server = ScriptedServer::respond_with(fake_llm);
+    let ds = path_str(&ds_path);
+    let chat = [
+        "--no-cache",
+        "--explainer-api",
+        "chat",
+        "--simulator-api",
+        "chat",
+    ];
+    let out = featurescope(
+        &[
+            &[
+                "explain",
+                ds,
+                "--explainer-url",
+                &server.url,
+                "--explainer-model",
+                "chat-model",
+                "--units",
+                "ids:0",
+            ],
+            &chat[..],
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = featurescope(
+        &[
+            &[
+                "score",
+                ds,
+                "--simulator-url",
+                &server.url,
+                "--simulator-model",
+                "chat-model",
+            ],
+            &chat[..],
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dataset = Dataset::open(&ds_path).unwrap();
+    assert_eq!(dataset.explanations().unwrap()[0].text, "the word cat");
+    let s = &dataset.scores().unwrap()[0];
+    assert_eq!(s.method, "all-at-once-chat");
+    let records = dataset.records(0).unwrap();
+    for (id, simulated) in s.record_ids.iter().zip(&s.simulated) {
+        let tokens = &records.iter().find(|r| r.record_id == *id).unwrap().tokens;
+        for (t, v) in tokens.iter().zip(simulated) {
+            // Expected values from the top logprobs, not the written 10 and 0.
+            let want = if t.contains("cat") { 9.0 } else { 0.05 };
+            assert!((v - want).abs() < 1e-4, "{t:?}: {v}");
+        }
+    }
+    let chat_requests: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/chat/completions")
+        .collect();
+    assert!(
+        chat_requests
+            .iter()
+            .any(|r| r.body["top_logprobs"] == 15 && r.body["logprobs"] == true)
+    );
+}

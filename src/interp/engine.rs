@@ -187,7 +187,7 @@ impl Simulator<'_> {
     pub fn method(&self) -> &'static str {
         match self.api {
             Api::Completions => "all-at-once-logprobs",
-            Api::Chat => "all-at-once-written",
+            Api::Chat => "all-at-once-chat",
         }
     }
 
@@ -224,10 +224,21 @@ impl Simulator<'_> {
                         .trim_start_matches(simulator::SYSTEM)
                         .trim_start()
                 );
-                let body = json!({"messages": [{"role": "system", "content": simulator::SYSTEM}, {"role": "user", "content": user}], "max_tokens": 16 * record.tokens.len() + 32, "temperature": 0.0});
+                let body = json!({
+                    "messages": [{"role": "system", "content": simulator::SYSTEM}, {"role": "user", "content": user}],
+                    "max_tokens": 16 * record.tokens.len() + 32,
+                    "temperature": 0.0,
+                    "logprobs": true,
+                    "top_logprobs": 15,
+                });
                 let response = self.client.post("/chat/completions", body).await?;
                 let reply = text_of(unit, &response, "/choices/0/message/content")?;
-                simulator::from_written(&reply, &record.tokens).map_err(failed)
+                // Expected values where the endpoint gives top logprobs; the written values otherwise.
+                let logprobs: Option<Vec<simulator::ChatTokenLogprob>> = response
+                    .pointer("/choices/0/logprobs/content")
+                    .cloned()
+                    .and_then(|v| serde_json::from_value(v).ok());
+                simulator::from_chat(&reply, &record.tokens, logprobs.as_deref()).map_err(failed)
             }
         }
     }

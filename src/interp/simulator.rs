@@ -186,6 +186,68 @@ pub fn from_written(reply: &str, tokens: &[String]) -> Result<Vec<f32>, Simulati
     Ok(values)
 }
 
+/// One generated token of a chat reply with its alternatives
+/// (`choices[0].logprobs.content[i]`).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct ChatTokenLogprob {
+    pub token: String,
+    #[serde(default)]
+    pub top_logprobs: Vec<TopLogprob>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct TopLogprob {
+    pub token: String,
+    pub logprob: f64,
+}
+
+/// Values from a chat reply that wrote them out: checked strictly as by
+/// [`from_written`], then, where the reply's tokens come with top logprobs,
+/// each value replaced by the expected value at the token that starts it.
+pub fn from_chat(
+    reply: &str,
+    tokens: &[String],
+    logprobs: Option<&[ChatTokenLogprob]>,
+) -> Result<Vec<f32>, SimulationError> {
+    let mut values = from_written(reply, tokens)?;
+    let Some(logprobs) = logprobs.filter(|l| !l.is_empty()) else {
+        return Ok(values);
+    };
+    // Where each generated token starts in the reply.
+    let mut starts = std::collections::HashMap::new();
+    let mut offset = 0;
+    for (i, t) in logprobs.iter().enumerate() {
+        starts.insert(offset, i);
+        offset += t.token.len();
+    }
+    let mut line_start = 0;
+    let mut value_index = 0;
+    for line in reply.split_inclusive('\n') {
+        let content = line.trim_end_matches(['\n', '\r']);
+        if let Some(tab) = content.rfind('\t')
+            && !matches!(content, "<start>" | "<end>")
+        {
+            let value_start = line_start + tab + 1;
+            let position = starts
+                .get(&value_start)
+                .or_else(|| starts.get(&(value_start - 1)));
+            if let Some(&position) = position {
+                let top: HashMap<String, f64> = logprobs[position]
+                    .top_logprobs
+                    .iter()
+                    .map(|t| (t.token.clone(), t.logprob))
+                    .collect();
+                if let Some(v) = expected_value(&top) {
+                    values[value_index] = v;
+                }
+            }
+            value_index += 1;
+        }
+        line_start += line.len();
+    }
+    Ok(values)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +315,45 @@ mod tests {
         assert_eq!(
             from_echo(&p, &tokens(), &EchoLogprobs::default()),
             Err(SimulationError::NoLogprobs)
+        );
+    }
+
+    #[test]
+    fn chat_logprobs_refine_the_written_values() {
+        let t = tokens();
+        let reply = "The\t0\n cat\t9\n\\n\t0";
+        let piece = |token: &str, tops: &[(&str, f64)]| ChatTokenLogprob {
+            token: token.into(),
+            top_logprobs: tops
+                .iter()
+                .map(|(t, p)| TopLogprob {
+                    token: t.to_string(),
+                    logprob: p.ln(),
+                })
+                .collect(),
+        };
+        let logprobs = vec![
+            piece("The", &[]),
+            piece("\t", &[]),
+            piece("0", &[("0", 0.8), ("10", 0.2)]),
+            piece("\n cat\t", &[]),
+            piece("9", &[("9", 0.5), ("10", 0.5)]),
+            piece("\n\\n\t", &[]),
+            piece("0", &[("unknown", 0.9)]),
+        ];
+        let values = from_chat(reply, &t, Some(&logprobs)).unwrap();
+        assert!(
+            (values[0] - 2.0).abs() < 1e-5 && (values[1] - 9.5).abs() < 1e-5,
+            "{values:?}"
+        );
+        assert_eq!(
+            values[2], 0.0,
+            "no numeric logprobs: the written value stays"
+        );
+        assert_eq!(from_chat(reply, &t, None).unwrap(), vec![0.0, 9.0, 0.0]);
+        assert!(
+            from_chat("The\t0", &t, Some(&logprobs)).is_err(),
+            "still strict about the lines"
         );
     }
 

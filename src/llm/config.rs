@@ -14,7 +14,8 @@ pub enum Api {
     /// `/v1/completions`; for the simulator, echoed prompt logprobs.
     #[default]
     Completions,
-    /// `/v1/chat/completions`; the simulator writes its values out.
+    /// `/v1/chat/completions`; the simulator writes its values out, refined by
+    /// `top_logprobs` where the endpoint returns them.
     Chat,
 }
 

@@ -193,6 +193,9 @@ impl ScriptedServer {
 /// simulator answers echoed-logprob requests with 90% on 10 where a token
 /// contains "cat" and 95% on 0 elsewhere.
 pub fn fake_llm(request: &Request) -> Reply {
+    if request.path.ends_with("/chat/completions") {
+        return fake_chat(request);
+    }
     let prompt = request.body["prompt"].as_str().unwrap_or_default();
     if request.body["echo"] != serde_json::json!(true) {
         return Reply::json(
@@ -217,5 +220,52 @@ pub fn fake_llm(request: &Request) -> Reply {
     }
     Reply::json(
         serde_json::json!({"choices": [{"text": "", "logprobs": {"text_offset": offsets, "top_logprobs": tops}}], "usage": {"prompt_tokens": 300, "completion_tokens": 1}}),
+    )
+}
+
+/// The chat side of [`fake_llm`]: the simulator writes `token<TAB>value`
+/// lines and gives top logprobs for each value (the same distributions as the
+/// echo side); anything else gets the explanation.
+fn fake_chat(request: &Request) -> Reply {
+    let messages = request.body["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let user = messages
+        .last()
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    if !user.contains("\tunknown") {
+        let reply = serde_json::json!({"role": "assistant", "content": "the word cat."});
+        return Reply::json(
+            serde_json::json!({"choices": [{"message": reply}], "usage": {"prompt_tokens": 100, "completion_tokens": 5}}),
+        );
+    }
+    let block = &user[user.rfind("<start>\n").unwrap() + "<start>\n".len()..];
+    let (mut content, mut pieces) = (String::new(), vec![]);
+    for line in block.lines() {
+        let Some((token, "unknown")) = line.rsplit_once('\t') else {
+            continue;
+        };
+        let (value, tops) = if token.contains("cat") {
+            ("10", [("10", 0.9f64), ("0", 0.1)])
+        } else {
+            ("0", [("0", 0.95), ("1", 0.05)])
+        };
+        let tops: Vec<_> = tops
+            .iter()
+            .map(|(t, p)| serde_json::json!({"token": t, "logprob": p.ln()}))
+            .collect();
+        pieces.push(
+            serde_json::json!({"token": format!("{token}\t"), "logprob": 0.0, "top_logprobs": []}),
+        );
+        pieces.push(serde_json::json!({"token": value, "logprob": 0.0, "top_logprobs": tops}));
+        pieces.push(serde_json::json!({"token": "\n", "logprob": 0.0, "top_logprobs": []}));
+        content.push_str(&format!("{token}\t{value}\n"));
+    }
+    let choice = serde_json::json!({"message": {"role": "assistant", "content": content}, "logprobs": {"content": pieces}});
+    Reply::json(
+        serde_json::json!({"choices": [choice], "usage": {"prompt_tokens": 300, "completion_tokens": 30}}),
     )
 }
