@@ -40,6 +40,8 @@ pub enum Command {
     Extract(ExtractArgs),
     /// Ask an LLM to explain units from their top-activating records.
     Explain(ExplainArgs),
+    /// Simulate one explanation (yours, or one in the dataset) on a unit's records and show real vs simulated.
+    Simulate(SimulateArgs),
     /// Simulate each explanation on records it was not made from, and score it.
     Score(ScoreArgs),
     /// Revise scored explanations from the records their simulation missed (or, as a control, random firing records).
@@ -244,6 +246,27 @@ pub struct ReviseArgs {
     pub force: bool,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SimulateArgs {
+    pub dataset: PathBuf,
+    #[arg(long)]
+    pub unit: u64,
+    /// The explanation to try ("the main thing this neuron does is find …" is implied).
+    #[arg(long)]
+    pub explanation: String,
+    #[arg(long, default_value = "top-and-random")]
+    pub record_set: String,
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    #[arg(long, default_value_t = 5)]
+    pub random: usize,
+    /// Append the explanation (method `manual`) and its score to the dataset.
+    #[arg(long)]
+    pub save: bool,
     #[command(flatten)]
     pub llm: LlmArgs,
 }

@@ -1,5 +1,5 @@
 //! The LLM-backed commands: explain, score, report.
-use crate::cli::{ExplainArgs, LlmArgs, ReviseArgs, ScoreArgs};
+use crate::cli::{ExplainArgs, LlmArgs, ReviseArgs, ScoreArgs, SimulateArgs};
 use crate::{open, print_json};
 use anyhow::{Context, Result, anyhow, bail};
 use featurescope::interp::batch::{self, BatchOutcome, Report};
@@ -249,6 +249,73 @@ fn render_report(r: &Report) -> String {
         ));
     }
     out
+}
+
+pub fn simulate(args: SimulateArgs) -> Result<()> {
+    let ds = open(&args.dataset)?;
+    let config = LlmConfig::load(args.llm.config.as_deref())?;
+    let role_config = role(
+        &config.simulator,
+        &args.llm.simulator_url,
+        &args.llm.simulator_model,
+        &args.llm.simulator_api,
+        args.llm.concurrency,
+    )?;
+    let set: RecordSet = args
+        .record_set
+        .parse()
+        .map_err(|e: String| anyhow!(e))
+        .context("--record-set")?;
+    let records = ds.records(args.unit)?;
+    let client = client(&args.llm, &config, &role_config, "simulator")?;
+    let simulator = Simulator {
+        client: &client,
+        api: role_config.api,
+        examples: default_examples(),
+    };
+    let explanation = featurescope::dataset::Explanation {
+        explanation_id: featurescope::dataset::new_id(),
+        unit_id: args.unit,
+        text: args.explanation.clone(),
+        explainer_model: "human".into(),
+        method: "manual".into(),
+        parent_id: None,
+        evidence_record_ids: Vec::new(),
+        created_at_ms: featurescope::dataset::now_ms(),
+    };
+    let score =
+        runtime()?.block_on(simulator.score(&explanation, &records, set, args.top, args.random))?;
+    for (id, simulated) in score.record_ids.iter().zip(&score.simulated) {
+        let record = records
+            .iter()
+            .find(|r| r.record_id == *id)
+            .context("scored record")?;
+        println!(
+            "record {id} ({} rank {})",
+            record.sample.kind_str(),
+            record.rank
+        );
+        for ((token, real), sim) in record.tokens.iter().zip(&record.activations).zip(simulated) {
+            println!(
+                "  {:<20} real {real:>8.3}  simulated {sim:>5.2}",
+                printable(token)
+            );
+        }
+    }
+    let show = |v: Option<f64>| v.map_or("undefined".to_string(), |v| format!("{v:.3}"));
+    println!(
+        "score {}  r² {}  absolute deviation explained {}",
+        show(score.score),
+        show(score.r_squared),
+        show(score.absolute_dev_explained)
+    );
+    println!("{}", cost(client.usage()));
+    if args.save {
+        ds.append_explanations(std::slice::from_ref(&explanation))?;
+        ds.append_scores(&[score])?;
+        println!("saved to {}", args.dataset.display());
+    }
+    Ok(())
 }
 
 pub fn revise(args: ReviseArgs) -> Result<()> {

@@ -32,6 +32,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Extract(args)) => extract(args),
         Some(Command::Explain(args)) => llm_commands::explain(args),
         Some(Command::Score(args)) => llm_commands::score(args),
+        Some(Command::Simulate(args)) => llm_commands::simulate(args),
         Some(Command::Revise(args)) => llm_commands::revise(args),
         Some(Command::Report {
             dataset,

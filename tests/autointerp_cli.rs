@@ -357,3 +357,49 @@ fn chat_endpoints_explain_and_simulate_with_top_logprobs() {
             .any(|r| r.body["top_logprobs"] == 15 && r.body["logprobs"] == true)
     );
 }
+
+#[test]
+fn simulate_tries_an_explanation_and_saves_it_on_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds_path = tmp.path().join("ds");
+    write_dataset(&ds_path);
+    let server = ScriptedServer::respond_with(fake_llm);
+    let ds = path_str(&ds_path);
+    let args = [
+        "simulate",
+        ds,
+        "--unit",
+        "0",
+        "--explanation",
+        "cats",
+        "--simulator-url",
+        &server.url,
+        "--simulator-model",
+        "sim",
+        "--no-cache",
+    ];
+    let out = featurescope(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("real    5.000  simulated  9.00") && text.contains("score 0."),
+        "{text}"
+    );
+    assert!(
+        Dataset::open(&ds_path)
+            .unwrap()
+            .explanations()
+            .unwrap()
+            .is_empty(),
+        "nothing saved without --save"
+    );
+    let out = featurescope(&[&args[..], &["--save"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dataset = Dataset::open(&ds_path).unwrap();
+    let (e, s) = (dataset.explanations().unwrap(), dataset.scores().unwrap());
+    assert_eq!(
+        (e.len(), s.len(), e[0].method.as_str(), e[0].text.as_str()),
+        (1, 1, "manual", "cats")
+    );
+    assert_eq!(s[0].explanation_id, e[0].explanation_id);
+}
