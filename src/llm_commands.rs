@@ -44,6 +44,32 @@ fn role(
     Ok(role)
 }
 
+fn explainer_role(args: &LlmArgs, config: &LlmConfig) -> Result<RoleConfig> {
+    role(
+        &config.explainer,
+        &args.explainer_url,
+        &args.explainer_model,
+        &args.explainer_api,
+        args.concurrency,
+    )
+}
+
+fn simulator_role(args: &LlmArgs, config: &LlmConfig) -> Result<RoleConfig> {
+    role(
+        &config.simulator,
+        &args.simulator_url,
+        &args.simulator_model,
+        &args.simulator_api,
+        args.concurrency,
+    )
+}
+
+fn record_set(name: &str) -> Result<RecordSet> {
+    name.parse()
+        .map_err(|e: String| anyhow!(e))
+        .context("--record-set")
+}
+
 fn client(
     args: &LlmArgs,
     config: &LlmConfig,
@@ -119,13 +145,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 pub fn explain(args: ExplainArgs) -> Result<()> {
     let ds = open(&args.dataset)?;
     let config = LlmConfig::load(args.llm.config.as_deref())?;
-    let role_config = role(
-        &config.explainer,
-        &args.llm.explainer_url,
-        &args.llm.explainer_model,
-        &args.llm.explainer_api,
-        args.llm.concurrency,
-    )?;
+    let role_config = explainer_role(&args.llm, &config)?;
     let selected = units(&ds, &args.units, args.seed)?;
     if args.show_prompt {
         let unit = *selected.first().context("no units selected")?;
@@ -185,18 +205,8 @@ fn printable_block(text: &str) -> String {
 pub fn score(args: ScoreArgs) -> Result<()> {
     let ds = open(&args.dataset)?;
     let config = LlmConfig::load(args.llm.config.as_deref())?;
-    let role_config = role(
-        &config.simulator,
-        &args.llm.simulator_url,
-        &args.llm.simulator_model,
-        &args.llm.simulator_api,
-        args.llm.concurrency,
-    )?;
-    let set: RecordSet = args
-        .record_set
-        .parse()
-        .map_err(|e: String| anyhow!(e))
-        .context("--record-set")?;
+    let role_config = simulator_role(&args.llm, &config)?;
+    let set = record_set(&args.record_set)?;
     let selected = units(&ds, &args.units, args.seed)?;
     let client = client(&args.llm, &config, &role_config, "simulator")?;
     let simulator = Simulator {
@@ -254,18 +264,8 @@ fn render_report(r: &Report) -> String {
 pub fn simulate(args: SimulateArgs) -> Result<()> {
     let ds = open(&args.dataset)?;
     let config = LlmConfig::load(args.llm.config.as_deref())?;
-    let role_config = role(
-        &config.simulator,
-        &args.llm.simulator_url,
-        &args.llm.simulator_model,
-        &args.llm.simulator_api,
-        args.llm.concurrency,
-    )?;
-    let set: RecordSet = args
-        .record_set
-        .parse()
-        .map_err(|e: String| anyhow!(e))
-        .context("--record-set")?;
+    let role_config = simulator_role(&args.llm, &config)?;
+    let set = record_set(&args.record_set)?;
     let records = ds.records(args.unit)?;
     let client = client(&args.llm, &config, &role_config, "simulator")?;
     let simulator = Simulator {
@@ -322,13 +322,7 @@ pub fn revise(args: ReviseArgs) -> Result<()> {
     use featurescope::interp::revision::Evidence;
     let ds = open(&args.dataset)?;
     let config = LlmConfig::load(args.llm.config.as_deref())?;
-    let role_config = role(
-        &config.explainer,
-        &args.llm.explainer_url,
-        &args.llm.explainer_model,
-        &args.llm.explainer_api,
-        args.llm.concurrency,
-    )?;
+    let role_config = explainer_role(&args.llm, &config)?;
     let kind = match args.evidence.as_str() {
         "misses" => Evidence::Misses,
         "random" => Evidence::RandomNonZero,
@@ -362,12 +356,9 @@ pub fn revise(args: ReviseArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn report(dataset: &Path, record_set: &str, json: bool) -> Result<()> {
+pub fn report(dataset: &Path, set_name: &str, json: bool) -> Result<()> {
     let ds = open(dataset)?;
-    let set: RecordSet = record_set
-        .parse()
-        .map_err(|e: String| anyhow!(e))
-        .context("--record-set")?;
+    let set = record_set(set_name)?;
     let summary = batch::report(&ds, set)?;
     if json {
         return print_json(&summary);

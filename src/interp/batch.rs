@@ -10,6 +10,37 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// Results are appended every this many.
 const CHUNK: usize = 32;
 
+/// Takes per-unit results as they finish, appends the good ones in chunks of
+/// [`CHUNK`] with `append`, and records the failures in `outcome`.
+async fn collect_in_chunks<T>(
+    results: impl futures::Stream<Item = (u64, Result<Vec<T>, EngineError>)>,
+    append: impl Fn(&[T]) -> Result<std::path::PathBuf, crate::dataset::DatasetError>,
+    outcome: &mut BatchOutcome,
+    mut progress: impl FnMut(usize),
+) -> Result<(), EngineError> {
+    let mut results = std::pin::pin!(results);
+    let mut pending: Vec<T> = Vec::new();
+    let mut finished = 0;
+    while let Some((unit, result)) = results.next().await {
+        finished += 1;
+        match result {
+            Ok(items) => {
+                pending.extend(items);
+                outcome.done += 1;
+            }
+            Err(e) => outcome.failed.push((unit, e.to_string())),
+        }
+        if pending.len() >= CHUNK {
+            append(&std::mem::take(&mut pending))?;
+        }
+        progress(finished);
+    }
+    if !pending.is_empty() {
+        append(&pending)?;
+    }
+    Ok(())
+}
+
 #[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
 pub struct BatchOutcome {
     pub done: usize,
@@ -43,7 +74,7 @@ pub async fn explain_units(
         .collect();
     outcome.skipped = units.len() - todo.len();
     let concurrency = explainer.client.endpoint().concurrency;
-    let mut results = futures::stream::iter(todo)
+    let results = futures::stream::iter(todo)
         .map(|unit| async move {
             let result = async {
                 let records = ds.records(unit)?;
@@ -56,25 +87,13 @@ pub async fn explain_units(
             (unit, result.await)
         })
         .buffer_unordered(concurrency);
-    let mut pending: Vec<Explanation> = Vec::new();
-    let mut index = 0;
-    while let Some((unit, result)) = results.next().await {
-        index += 1;
-        match result {
-            Ok(explanations) => {
-                pending.extend(explanations);
-                outcome.done += 1;
-            }
-            Err(e) => outcome.failed.push((unit, e.to_string())),
-        }
-        if pending.len() >= CHUNK {
-            ds.append_explanations(&std::mem::take(&mut pending))?;
-        }
-        progress(index);
-    }
-    if !pending.is_empty() {
-        ds.append_explanations(&pending)?;
-    }
+    collect_in_chunks(
+        results,
+        |rows| ds.append_explanations(rows),
+        &mut outcome,
+        &mut progress,
+    )
+    .await?;
     Ok(outcome)
 }
 
@@ -116,37 +135,27 @@ pub async fn score_units(
         ..Default::default()
     };
     let total = todo.len();
-    let mut results = futures::stream::iter(todo)
+    let results = futures::stream::iter(todo)
         .map(|explanation| async move {
             let unit = explanation.unit_id;
             let result = async {
                 let records = ds.records(unit)?;
-                simulator
-                    .score(&explanation, &records, set, top, random)
-                    .await
+                Ok(vec![
+                    simulator
+                        .score(&explanation, &records, set, top, random)
+                        .await?,
+                ])
             };
             (unit, result.await)
         })
         .buffer_unordered(simulator.client.endpoint().concurrency);
-    let mut pending: Vec<Score> = Vec::new();
-    let mut index = 0;
-    while let Some((unit, result)) = results.next().await {
-        index += 1;
-        match result {
-            Ok(score) => {
-                pending.push(score);
-                outcome.done += 1;
-            }
-            Err(e) => outcome.failed.push((unit, e.to_string())),
-        }
-        if pending.len() >= CHUNK {
-            ds.append_scores(&std::mem::take(&mut pending))?;
-        }
-        progress(index, total);
-    }
-    if !pending.is_empty() {
-        ds.append_scores(&pending)?;
-    }
+    collect_in_chunks(
+        results,
+        |rows| ds.append_scores(rows),
+        &mut outcome,
+        |done| progress(done, total),
+    )
+    .await?;
     Ok(outcome)
 }
 
@@ -207,37 +216,27 @@ pub async fn revise_units(
         ..Default::default()
     };
     let total = todo.len();
-    let mut results = futures::stream::iter(todo)
+    let results = futures::stream::iter(todo)
         .map(|(explanation, score)| async move {
             let unit = explanation.unit_id;
             let result = async {
                 let records = ds.records(unit)?;
-                explainer
-                    .revise(&explanation, &score, &records, kind, count)
-                    .await
+                Ok(vec![
+                    explainer
+                        .revise(&explanation, &score, &records, kind, count)
+                        .await?,
+                ])
             };
             (unit, result.await)
         })
         .buffer_unordered(explainer.client.endpoint().concurrency);
-    let mut pending = Vec::new();
-    let mut index = 0;
-    while let Some((unit, result)) = results.next().await {
-        index += 1;
-        match result {
-            Ok(e) => {
-                pending.push(e);
-                outcome.done += 1;
-            }
-            Err(e) => outcome.failed.push((unit, e.to_string())),
-        }
-        if pending.len() >= CHUNK {
-            ds.append_explanations(&std::mem::take(&mut pending))?;
-        }
-        progress(index, total);
-    }
-    if !pending.is_empty() {
-        ds.append_explanations(&pending)?;
-    }
+    collect_in_chunks(
+        results,
+        |rows| ds.append_explanations(rows),
+        &mut outcome,
+        |done| progress(done, total),
+    )
+    .await?;
     Ok(outcome)
 }
 
