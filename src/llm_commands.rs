@@ -4,8 +4,8 @@ use crate::{open, print_json};
 use anyhow::{Context, Result, anyhow, bail};
 use featurescope::interp::batch::{self, BatchOutcome, Report};
 use featurescope::interp::engine::{Explainer, Simulator};
-use featurescope::interp::explainer::{self as explainer_prompt, ShownRecord, default_examples};
-use featurescope::interp::records::{RecordSet, explanation_records};
+use featurescope::interp::explainer::default_examples;
+use featurescope::interp::records::RecordSet;
 use featurescope::interp::units::UnitSpec;
 use featurescope::llm::config::{Api, LlmConfig, RoleConfig};
 use featurescope::llm::{LlmClient, ResponseCache, Usage};
@@ -147,30 +147,6 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
     let config = LlmConfig::load(args.llm.config.as_deref())?;
     let role_config = explainer_role(&args.llm, &config)?;
     let selected = units(&ds, &args.units, args.seed)?;
-    if args.show_prompt {
-        let unit = *selected.first().context("no units selected")?;
-        let records = ds.records(unit)?;
-        let shown: Vec<ShownRecord> = explanation_records(&records, args.records_shown)
-            .iter()
-            .map(|r| ShownRecord {
-                tokens: r.tokens.clone(),
-                activations: r.activations.clone(),
-            })
-            .collect();
-        let prompt = explainer_prompt::prompt(&default_examples(), &shown);
-        match role_config.api {
-            Api::Completions => println!(
-                "POST /completions\n\n{}",
-                printable_block(&prompt.completion_text())
-            ),
-            Api::Chat => {
-                for (role, content) in prompt.chat_messages() {
-                    println!("--- {role}\n{}", printable_block(&content));
-                }
-            }
-        }
-        return Ok(());
-    }
     let client = client(&args.llm, &config, &role_config, "explainer")?;
     let explainer = Explainer {
         client: &client,
@@ -178,6 +154,19 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
         examples: default_examples(),
         records_shown: args.records_shown,
     };
+    if args.show_prompt {
+        let unit = *selected.first().context("no units selected")?;
+        let records = ds.records(unit)?;
+        let (path, mut body, _) = explainer.request(unit, &records, 0)?;
+        body["model"] = client.endpoint().model.clone().into();
+        // JSON escapes control characters, so the body is safe to print as it is.
+        println!(
+            "POST {}{path}\n{}",
+            client.endpoint().base_url,
+            serde_json::to_string_pretty(&body)?
+        );
+        return Ok(());
+    }
     let bar = progress_bar(selected.len(), "explaining")?;
     let outcome = runtime()?.block_on(batch::explain_units(
         &ds,
@@ -192,14 +181,6 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
     ))?;
     bar.finish_and_clear();
     finish(&outcome, "explained", client.usage())
-}
-
-/// Prompt text for the terminal: each line sanitised, tabs kept.
-fn printable_block(text: &str) -> String {
-    text.lines()
-        .map(|l| l.split('\t').map(printable).collect::<Vec<_>>().join("\t"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 pub fn score(args: ScoreArgs) -> Result<()> {

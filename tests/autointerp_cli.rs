@@ -278,12 +278,19 @@ fn show_prompt_prints_the_request_and_sends_nothing() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
-        text.starts_with("POST /completions")
-            && text.contains(" dog\t10")
-            && text
-                .trim_end()
-                .ends_with("the main thing this neuron does is find"),
+        text.starts_with("POST http://127.0.0.1:9/v1/completions\n"),
         "{text}"
+    );
+    let body: serde_json::Value = serde_json::from_str(text.split_once('\n').unwrap().1).unwrap();
+    assert_eq!(
+        (body["model"].as_str(), body["max_tokens"].as_u64()),
+        (Some("m"), Some(60))
+    );
+    let prompt = body["prompt"].as_str().unwrap();
+    assert!(
+        prompt.contains(" dog\t10\n")
+            && prompt.ends_with("the main thing this neuron does is find"),
+        "{prompt}"
     );
 }
 

@@ -55,12 +55,14 @@ pub struct Explainer<'a> {
 impl Explainer<'_> {
     /// One explanation of `unit` from its records; `sample` tells repeated
     /// samples apart (and so their cache entries).
-    pub async fn explain(
+    /// The request that explains `unit` (endpoint path and JSON body, before
+    /// the client adds the model), and the records it shows.
+    pub fn request<'r>(
         &self,
         unit: u64,
-        records: &[Record],
+        records: &'r [Record],
         sample: u32,
-    ) -> Result<Explanation, EngineError> {
+    ) -> Result<(&'static str, Value, Vec<&'r Record>), EngineError> {
         let evidence = explanation_records(records, self.records_shown);
         if evidence.is_empty() {
             return Err(EngineError::NoRecords {
@@ -69,24 +71,42 @@ impl Explainer<'_> {
             });
         }
         let prompt = explainer::prompt(&self.examples, &shown(&evidence));
+        // The first sample is the most likely explanation; later ones are drawn.
         let (temperature, seed) = if sample == 0 { (0.0, 0) } else { (1.0, sample) };
-        let reply = match self.api {
-            Api::Completions => {
-                let body = json!({"prompt": prompt.completion_text(), "max_tokens": 60, "temperature": temperature, "seed": seed, "stop": ["\n"]});
-                let response = self.client.post("/completions", body).await?;
-                text_of(unit, &response, "/choices/0/text")?
-            }
+        Ok(match self.api {
+            Api::Completions => (
+                "/completions",
+                json!({"prompt": prompt.completion_text(), "max_tokens": 60, "temperature": temperature, "seed": seed, "stop": ["\n"]}),
+                evidence,
+            ),
             Api::Chat => {
                 let messages: Vec<Value> = prompt
                     .chat_messages()
                     .into_iter()
                     .map(|(role, content)| json!({"role": role, "content": content}))
                     .collect();
-                let body = json!({"messages": messages, "max_tokens": 60, "temperature": temperature, "seed": seed});
-                let response = self.client.post("/chat/completions", body).await?;
-                text_of(unit, &response, "/choices/0/message/content")?
+                (
+                    "/chat/completions",
+                    json!({"messages": messages, "max_tokens": 60, "temperature": temperature, "seed": seed}),
+                    evidence,
+                )
             }
+        })
+    }
+
+    pub async fn explain(
+        &self,
+        unit: u64,
+        records: &[Record],
+        sample: u32,
+    ) -> Result<Explanation, EngineError> {
+        let (path, body, evidence) = self.request(unit, records, sample)?;
+        let response = self.client.post(path, body).await?;
+        let pointer = match self.api {
+            Api::Completions => "/choices/0/text",
+            Api::Chat => "/choices/0/message/content",
         };
+        let reply = text_of(unit, &response, pointer)?;
         let text = explainer::parse_explanation(&reply)
             .ok_or(EngineError::NoExplanation { unit, reply })?;
         Ok(Explanation {
