@@ -266,3 +266,85 @@ fn extraction_is_deterministic_whatever_the_batch_size() {
         assert_eq!(a.unit(unit).unwrap().stats.quantile_boundaries.len(), 5);
     }
 }
+
+#[test]
+fn ctrl_c_during_extraction_keeps_the_previous_dataset_and_a_rerun_finishes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = root().join(".venv/models/all-MiniLM-L6-v2");
+    let small = write_corpus(tmp.path());
+    // A corpus large enough to still be running when interrupted.
+    let big = tmp.path().join("big.jsonl");
+    let text = std::fs::read_to_string(&small).unwrap();
+    std::fs::write(&big, text.repeat(120)).unwrap();
+    let out = tmp.path().join("ds");
+    let run = |corpus: &Path| {
+        vec![
+            "extract".to_string(),
+            "--model".into(),
+            path_str(&model).into(),
+            "--corpus".into(),
+            path_str(corpus).into(),
+            "--layers".into(),
+            "0-1".into(),
+            "--out".into(),
+            path_str(&out).into(),
+            "--window".into(),
+            "32".into(),
+        ]
+    };
+    let first = featurescope(&run(&small).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(first.status.success(), "{}", stderr(&first));
+    let before = Dataset::open(&out)
+        .unwrap()
+        .manifest()
+        .corpus
+        .clone()
+        .unwrap()
+        .documents;
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_featurescope"))
+        .args(run(&big))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "interrupted before it finished");
+    let ds = Dataset::open(&out).unwrap();
+    ds.validate().unwrap();
+    assert_eq!(
+        ds.manifest().corpus.clone().unwrap().documents,
+        before,
+        "the previous dataset is untouched"
+    );
+
+    let again = featurescope(&run(&big).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        Dataset::open(&out)
+            .unwrap()
+            .manifest()
+            .corpus
+            .clone()
+            .unwrap()
+            .documents,
+        Some(8 * 120)
+    );
+    let leftovers = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".ds.partial")
+        })
+        .count();
+    assert_eq!(
+        leftovers, 0,
+        "the rerun cleared the interrupted run's staging"
+    );
+}
