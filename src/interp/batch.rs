@@ -294,7 +294,12 @@ pub fn report(ds: &Dataset, set: RecordSet) -> Result<Report, EngineError> {
     }
     let mut groups: BTreeMap<(u32, String), Vec<f64>> = BTreeMap::new();
     for (&unit, &value) in &best {
-        let u = &units[unit as usize];
+        let u = units
+            .get(unit as usize)
+            .ok_or(crate::dataset::DatasetError::UnknownUnit {
+                unit_id: unit,
+                units: units.len() as u64,
+            })?;
         groups
             .entry((u.layer, u.kind.to_string()))
             .or_default()
