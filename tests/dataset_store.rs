@@ -352,3 +352,23 @@ fn a_directory_that_is_not_a_dataset_is_never_replaced() {
     write_units(&empty, 2, WriterOptions::default());
     assert_eq!(Dataset::open(&empty).unwrap().unit_count().unwrap(), 2);
 }
+
+#[test]
+fn validate_names_a_revision_whose_parent_does_not_exist() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("ds");
+    write_units(&dest, 2, WriterOptions::default());
+    let ds = Dataset::open(&dest).unwrap();
+    let first = explanation(1, "first", None);
+    let mut orphan = explanation(1, "orphan", Some(&first));
+    orphan.parent_id = Some("no-such-id".into());
+    ds.append_explanations(&[first, orphan.clone()]).unwrap();
+    let err = ds.validate().unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "explanation {} revises no-such-id, which does not exist",
+            orphan.explanation_id
+        )),
+        "{err}"
+    );
+}

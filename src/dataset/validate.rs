@@ -107,6 +107,8 @@ impl Dataset {
         }
 
         let mut explanation_ids = HashSet::new();
+        // (explanation, parent) links, checked once every id is known.
+        let mut lineage: Vec<(String, String)> = Vec::new();
         let mut explanations = 0u64;
         for path in table_files(&self.dir().join(EXPLANATIONS_DIR))? {
             explanations += scan(
@@ -131,23 +133,22 @@ impl Dataset {
                             format!("duplicate id {}", e.explanation_id),
                         ));
                     }
+                    if let Some(parent) = e.parent_id {
+                        lineage.push((e.explanation_id, parent));
+                    }
                     Ok(())
                 },
             )?;
         }
         // Parents may sit in later parts, so lineage is checked after all ids are known.
-        for e in self.explanations()? {
-            if let Some(parent) = &e.parent_id
-                && !explanation_ids.contains(parent)
-            {
-                return Err(DatasetError::invalid(
-                    self.dir().join(EXPLANATIONS_DIR),
-                    format!(
-                        "explanation {} revises {parent}, which does not exist",
-                        e.explanation_id
-                    ),
-                ));
-            }
+        if let Some((child, parent)) = lineage
+            .iter()
+            .find(|(_, parent)| !explanation_ids.contains(parent))
+        {
+            return Err(DatasetError::invalid(
+                self.dir().join(EXPLANATIONS_DIR),
+                format!("explanation {child} revises {parent}, which does not exist"),
+            ));
         }
         let mut scores = 0u64;
         for path in table_files(&self.dir().join(SCORES_DIR))? {

@@ -1,8 +1,10 @@
 //! BERT-family encoders (all-MiniLM-L6-v2 and relatives): post-LayerNorm
 //! blocks, absolute position and token-type embeddings, bidirectional attention.
-use super::layers::{Captures, LayerNorm, Linear, attention, merge_heads, split_heads};
+use super::layers::{
+    Captures, LayerNorm, Linear, activation, attention, check_positions, merge_heads, split_heads,
+};
 use super::weights::Weights;
-use super::{HookPoint, HookSite, ModelConfig, ModelError, Result, SubjectModel};
+use super::{HookPoint, HookSite, ModelConfig, Result, SubjectModel};
 use tch::{Kind, Tensor};
 
 struct Block {
@@ -72,20 +74,6 @@ impl Bert {
     }
 }
 
-/// BERT's "gelu" is the exact (erf) form; "gelu_new" the tanh approximation.
-pub fn activation(name: &str, x: &Tensor) -> Result<Tensor> {
-    match name {
-        "gelu" => Ok(x.gelu("none")),
-        "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Ok(x.gelu("tanh")),
-        "relu" => Ok(x.relu()),
-        "silu" | "swish" => Ok(x.silu()),
-        other => Err(ModelError::Hook {
-            hook: "mlp".into(),
-            problem: format!("unsupported activation function {other:?}"),
-        }),
-    }
-}
-
 impl SubjectModel for Bert {
     fn config(&self) -> &ModelConfig {
         &self.config
@@ -99,15 +87,7 @@ impl SubjectModel for Bert {
     ) -> Result<Vec<Tensor>> {
         let mut captures = Captures::new(hooks, self.config.num_layers)?;
         let (_, seq) = ids.size2()?;
-        if seq > self.config.max_positions {
-            return Err(ModelError::Hook {
-                hook: "input".into(),
-                problem: format!(
-                    "{seq} tokens exceed the model's {} positions",
-                    self.config.max_positions
-                ),
-            });
-        }
+        check_positions(&self.config, seq)?;
         let positions = Tensor::arange(seq, (Kind::Int64, ids.device()));
         let mut x = self
             .word

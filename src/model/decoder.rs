@@ -3,10 +3,11 @@
 //! attention and MLP, and differ in the parts chosen when loading: norm kind,
 //! how q/k/v are stored, positions (learned or rotary), residual wiring and
 //! MLP gating.
-use super::bert::activation;
-use super::layers::{Captures, LayerNorm, Linear, attention, merge_heads, split_heads};
+use super::layers::{
+    Captures, LayerNorm, Linear, activation, attention, check_positions, merge_heads, split_heads,
+};
 use super::weights::Weights;
-use super::{Architecture, HookPoint, HookSite, ModelConfig, ModelError, Result, SubjectModel};
+use super::{Architecture, HookPoint, HookSite, ModelConfig, Result, SubjectModel};
 use tch::{Kind, Tensor};
 
 enum Norm {
@@ -118,6 +119,9 @@ impl Decoder {
             _ => "embed_tokens.weight",
         };
         let p = base_prefix(w, embed_name);
+        // NeoX and the Llama family name a block's norms alike.
+        let norm =
+            |block: &str, name: &str| Norm::load(w, arch, &format!("{block}.{name}"), d, eps);
         let block = |i: u32| -> Result<Block> {
             Ok(match arch {
                 Architecture::Gpt2 => {
@@ -141,14 +145,8 @@ impl Decoder {
                 Architecture::GptNeox => {
                     let b = format!("{p}layers.{i}");
                     Block {
-                        attn_norm: Norm::load(w, arch, &format!("{b}.input_layernorm"), d, eps)?,
-                        mlp_norm: Norm::load(
-                            w,
-                            arch,
-                            &format!("{b}.post_attention_layernorm"),
-                            d,
-                            eps,
-                        )?,
+                        attn_norm: norm(&b, "input_layernorm")?,
+                        mlp_norm: norm(&b, "post_attention_layernorm")?,
                         qkv: Qkv::PerHead(Linear::load(
                             w,
                             &format!("{b}.attention.query_key_value"),
@@ -169,14 +167,8 @@ impl Decoder {
                     // Qwen2 has biases on q/k/v; Llama and Gemma none.
                     let bias = w.contains(&format!("{a}.q_proj.bias"));
                     Block {
-                        attn_norm: Norm::load(w, arch, &format!("{b}.input_layernorm"), d, eps)?,
-                        mlp_norm: Norm::load(
-                            w,
-                            arch,
-                            &format!("{b}.post_attention_layernorm"),
-                            d,
-                            eps,
-                        )?,
+                        attn_norm: norm(&b, "input_layernorm")?,
+                        mlp_norm: norm(&b, "post_attention_layernorm")?,
                         qkv: Qkv::Separate {
                             q: Linear::load(w, &format!("{a}.q_proj"), d, q_width, bias)?,
                             k: Linear::load(w, &format!("{a}.k_proj"), d, kv_width, bias)?,
@@ -310,15 +302,7 @@ impl SubjectModel for Decoder {
     ) -> Result<Vec<Tensor>> {
         let mut captures = Captures::new(hooks, self.config.num_layers)?;
         let (batch, seq) = ids.size2()?;
-        if seq > self.config.max_positions {
-            return Err(ModelError::Hook {
-                hook: "input".into(),
-                problem: format!(
-                    "{seq} tokens exceed the model's {} positions",
-                    self.config.max_positions
-                ),
-            });
-        }
+        check_positions(&self.config, seq)?;
         let device = ids.device();
         let mut x = self
             .embed

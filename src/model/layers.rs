@@ -1,6 +1,6 @@
 //! Building blocks shared by the architectures.
-use super::Result;
 use super::weights::Weights;
+use super::{ModelError, Result};
 use tch::Tensor;
 
 /// `y = x Wᵀ + b`, with W stored `[out, in]` as in PyTorch's nn.Linear.
@@ -117,4 +117,32 @@ impl<'a> Captures<'a> {
             .map(|t| t.expect("every hook visited"))
             .collect()
     }
+}
+
+/// BERT's "gelu" is the exact (erf) form; "gelu_new" the tanh approximation.
+pub fn activation(name: &str, x: &Tensor) -> Result<Tensor> {
+    match name {
+        "gelu" => Ok(x.gelu("none")),
+        "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Ok(x.gelu("tanh")),
+        "relu" => Ok(x.relu()),
+        "silu" | "swish" => Ok(x.silu()),
+        other => Err(ModelError::Hook {
+            hook: "mlp".into(),
+            problem: format!("unsupported activation function {other:?}"),
+        }),
+    }
+}
+
+/// Refuses inputs longer than the model's position table.
+pub fn check_positions(config: &super::ModelConfig, seq: i64) -> Result<()> {
+    if seq > config.max_positions {
+        return Err(ModelError::Hook {
+            hook: "input".into(),
+            problem: format!(
+                "{seq} tokens exceed the model's {} positions",
+                config.max_positions
+            ),
+        });
+    }
+    Ok(())
 }
