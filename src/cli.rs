@@ -212,15 +212,8 @@ pub struct ScoreArgs {
     pub dataset: PathBuf,
     #[arg(long, default_value = "all")]
     pub units: String,
-    /// top-and-random, top-only or random-only
-    #[arg(long, default_value = "top-and-random")]
-    pub record_set: String,
-    /// Top records scored.
-    #[arg(long, default_value_t = 5)]
-    pub top: usize,
-    /// Random records scored.
-    #[arg(long, default_value_t = 5)]
-    pub random: usize,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
     /// Score explanations that already have a score from this simulator.
     #[arg(long)]
     pub force: bool,
@@ -258,15 +251,25 @@ pub struct SimulateArgs {
     /// The explanation to try ("the main thing this neuron does is find …" is implied).
     #[arg(long)]
     pub explanation: String,
-    #[arg(long, default_value = "top-and-random")]
-    pub record_set: String,
-    #[arg(long, default_value_t = 5)]
-    pub top: usize,
-    #[arg(long, default_value_t = 5)]
-    pub random: usize,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
     /// Append the explanation (method `manual`) and its score to the dataset.
     #[arg(long)]
     pub save: bool,
     #[command(flatten)]
     pub llm: LlmArgs,
+}
+
+/// Which records an explanation is scored on.
+#[derive(Args, Debug)]
+pub struct ScoringArgs {
+    /// top-and-random, top-only or random-only
+    #[arg(long, default_value = "top-and-random")]
+    pub record_set: String,
+    /// Top records scored.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// Random records scored.
+    #[arg(long, default_value_t = 5)]
+    pub random: usize,
 }

@@ -106,6 +106,18 @@ fn progress_bar(total: usize, what: &str) -> Result<indicatif::ProgressBar> {
     ))
 }
 
+/// Updates `bar` with (done, total) and the cost so far.
+fn show_progress<'a>(
+    bar: &'a indicatif::ProgressBar,
+    client: &'a LlmClient,
+) -> impl FnMut(usize, usize) + 'a {
+    move |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(cost(client.usage()));
+    }
+}
+
 fn cost(usage: &Usage) -> String {
     format!(
         "{} requests ({} cached, {} retried), {} prompt + {} completion tokens",
@@ -168,16 +180,14 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
         return Ok(());
     }
     let bar = progress_bar(selected.len(), "explaining")?;
+    let mut progress = show_progress(&bar, &client);
     let outcome = runtime()?.block_on(batch::explain_units(
         &ds,
         &explainer,
         &selected,
         args.samples,
         args.force,
-        |done| {
-            bar.set_position(done as u64);
-            bar.set_message(cost(client.usage()));
-        },
+        |done| progress(done, selected.len()),
     ))?;
     bar.finish_and_clear();
     finish(&outcome, "explained", client.usage())
@@ -187,7 +197,7 @@ pub fn score(args: ScoreArgs) -> Result<()> {
     let ds = open(&args.dataset)?;
     let config = LlmConfig::load(args.llm.config.as_deref())?;
     let role_config = simulator_role(&args.llm, &config)?;
-    let set = record_set(&args.record_set)?;
+    let set = record_set(&args.scoring.record_set)?;
     let selected = units(&ds, &args.units, args.seed)?;
     let client = client(&args.llm, &config, &role_config, "simulator")?;
     let simulator = Simulator {
@@ -201,13 +211,9 @@ pub fn score(args: ScoreArgs) -> Result<()> {
         &simulator,
         &selected,
         set,
-        (args.top, args.random),
+        (args.scoring.top, args.scoring.random),
         args.force,
-        |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-            bar.set_message(cost(client.usage()));
-        },
+        show_progress(&bar, &client),
     ))?;
     bar.finish_and_clear();
     let summary = batch::report(&ds, set)?;
@@ -246,7 +252,7 @@ pub fn simulate(args: SimulateArgs) -> Result<()> {
     let ds = open(&args.dataset)?;
     let config = LlmConfig::load(args.llm.config.as_deref())?;
     let role_config = simulator_role(&args.llm, &config)?;
-    let set = record_set(&args.record_set)?;
+    let set = record_set(&args.scoring.record_set)?;
     let records = ds.records(args.unit)?;
     let client = client(&args.llm, &config, &role_config, "simulator")?;
     let simulator = Simulator {
@@ -264,8 +270,13 @@ pub fn simulate(args: SimulateArgs) -> Result<()> {
         evidence_record_ids: Vec::new(),
         created_at_ms: featurescope::dataset::now_ms(),
     };
-    let score =
-        runtime()?.block_on(simulator.score(&explanation, &records, set, args.top, args.random))?;
+    let score = runtime()?.block_on(simulator.score(
+        &explanation,
+        &records,
+        set,
+        args.scoring.top,
+        args.scoring.random,
+    ))?;
     for (id, simulated) in score.record_ids.iter().zip(&score.simulated) {
         let record = records
             .iter()
@@ -325,11 +336,7 @@ pub fn revise(args: ReviseArgs) -> Result<()> {
         kind,
         args.records,
         args.force,
-        |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-            bar.set_message(cost(client.usage()));
-        },
+        show_progress(&bar, &client),
     ))?;
     bar.finish_and_clear();
     finish(&outcome, "revised", client.usage())?;
