@@ -298,18 +298,13 @@ fn parse_layers(spec: &str, num_layers: u32) -> Result<Vec<u32>> {
     if spec == "all" {
         return Ok((0..num_layers).collect());
     }
-    let mut layers = Vec::new();
-    for part in spec.split(',').map(str::trim) {
-        let parse = |s: &str| {
-            s.trim()
-                .parse::<u32>()
-                .with_context(|| format!("--layers: {part:?} is not a layer number or range"))
-        };
-        match part.split_once('-') {
-            Some((a, b)) => layers.extend(parse(a)?..=parse(b)?),
-            None => layers.push(parse(part)?),
-        }
-    }
+    let mut layers = featurescope::interp::units::number_list(spec)
+        .map_err(anyhow::Error::msg)
+        .context("--layers")?
+        .into_iter()
+        .map(u32::try_from)
+        .collect::<Result<Vec<u32>, _>>()
+        .context("--layers: layer number too large")?;
     layers.sort_unstable();
     layers.dedup();
     Ok(layers)

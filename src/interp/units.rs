@@ -13,7 +13,9 @@ pub enum UnitSpec {
     Random(usize),
 }
 
-fn numbers(list: &str) -> Result<Vec<u64>, String> {
+/// A comma-separated list of numbers and inclusive ranges (`1,5,9-12`), in
+/// the order given.
+pub fn number_list(list: &str) -> Result<Vec<u64>, String> {
     let mut out = Vec::new();
     for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let num = |s: &str| {
@@ -43,9 +45,9 @@ impl std::str::FromStr for UnitSpec {
         match s.split_once(':') {
             None if s == "all" => Ok(Self::All),
             Some(("layers", list)) => Ok(Self::Layers(
-                numbers(list)?.into_iter().map(|n| n as u32).collect(),
+                number_list(list)?.into_iter().map(|n| n as u32).collect(),
             )),
-            Some(("ids", list)) => Ok(Self::Ids(numbers(list)?)),
+            Some(("ids", list)) => Ok(Self::Ids(number_list(list)?)),
             Some(("top-density", n)) => Ok(Self::TopDensity(count(n)?)),
             Some(("random", n)) => Ok(Self::Random(count(n)?)),
             _ => Err(format!(
