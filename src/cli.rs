@@ -56,6 +56,12 @@ pub enum Command {
     },
     /// Write a synthetic dataset of any size (for benchmarks and tests).
     Synth(SynthArgs),
+    /// Train a sparse autoencoder as sae.toml describes (see docs/sae.md).
+    Train(TrainArgs),
+    /// Fit a baseline dictionary (neuron basis, random directions, PCA, ICA) on an activation cache.
+    Baseline(BaselineArgs),
+    /// Reconstruction metrics of a dictionary on held-out activations.
+    EvalSae(EvalSaeArgs),
     /// Report the libtorch this binary runs with and the devices it sees.
     Doctor,
     /// Describe a subject model folder: architecture, layers, hook points and unit counts.
@@ -124,14 +130,24 @@ pub struct ExtractArgs {
     /// JSONL field or Parquet column with the text.
     #[arg(long, default_value = "text")]
     pub text_field: String,
-    /// Layers: `all`, or a list of numbers and ranges such as `0,2-4`.
-    #[arg(long, default_value = "all")]
-    pub layers: String,
+    /// Layers whose neurons become units: `all`, or a list of numbers and
+    /// ranges such as `0,2-4` (default: all, or none when --dictionary is given).
+    #[arg(long)]
+    pub layers: Option<String>,
     /// `mlp` (neurons after the nonlinearity), `resid_pre`, or `resid`/`resid_post`.
     #[arg(long, default_value = "mlp")]
     pub hook: String,
-    #[arg(long)]
-    pub out: PathBuf,
+    /// The dataset to write.
+    #[arg(long, required_unless_present = "cache")]
+    pub out: Option<PathBuf>,
+    /// Dictionary checkpoint (SAE or baseline) whose features become units,
+    /// read at its own hook point; repeat for several.
+    #[arg(long = "dictionary")]
+    pub dictionaries: Vec<PathBuf>,
+    /// Instead of a dataset, write the activations of every text token at
+    /// the hook of the one layer in --layers to this activation cache (for `train`).
+    #[arg(long, conflicts_with_all = ["out", "dictionaries"])]
+    pub cache: Option<PathBuf>,
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Tokens per window, special tokens included.
@@ -272,4 +288,69 @@ pub struct ScoringArgs {
     /// Random records scored.
     #[arg(long, default_value_t = 5)]
     pub random: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// The training configuration (TOML).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Continue from the checkpoint in the output folder.
+    #[arg(long)]
+    pub resume: bool,
+    /// Overrides `device` in the config: cpu or cuda.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Print the final metrics as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BaselineArgs {
+    /// neuron, random, pca or ica.
+    #[arg(long)]
+    pub kind: String,
+    /// Activation cache to fit on (`extract --cache`).
+    #[arg(long)]
+    pub cache: PathBuf,
+    /// Output folder (cfg.json + sae_weights.safetensors).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Components or directions (default: d_in).
+    #[arg(long)]
+    pub components: Option<i64>,
+    /// Tokens sampled from the cache for fitting.
+    #[arg(long, default_value_t = 65536)]
+    pub tokens: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalSaeArgs {
+    /// Dictionary folder (ours or SAELens's).
+    pub dictionary: PathBuf,
+    /// Held-out activations: a cache…
+    #[arg(long, conflicts_with_all = ["model", "corpus"])]
+    pub cache: Option<PathBuf>,
+    /// …or a model and a corpus, read at the dictionary's hook.
+    #[arg(long, requires = "corpus")]
+    pub model: Option<PathBuf>,
+    #[arg(long, requires = "model")]
+    pub corpus: Option<PathBuf>,
+    #[arg(long, default_value = "text")]
+    pub text_field: String,
+    #[arg(long, default_value_t = 64)]
+    pub window: usize,
+    /// Tokens evaluated at most.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub tokens: u64,
+    /// A feature firing on more than this fraction of tokens is dense.
+    #[arg(long, default_value_t = 0.1)]
+    pub dense_threshold: f64,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    #[arg(long)]
+    pub json: bool,
 }

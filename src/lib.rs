@@ -7,5 +7,6 @@ pub mod import;
 pub mod interp;
 pub mod llm;
 pub mod model;
+pub mod sae;
 pub mod synth;
 pub mod text;

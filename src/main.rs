@@ -3,6 +3,7 @@ mod cli;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 mod llm_commands;
+mod sae_commands;
 
 use cli::{Cli, Command, ExtractArgs, ImportCommand, NeuronExplainerArgs, SynthArgs};
 use featurescope::dataset::{Dataset, Summary, summarize};
@@ -39,6 +40,9 @@ fn run(cli: Cli) -> Result<()> {
             record_set,
             json,
         }) => llm_commands::report(&dataset, &record_set, json),
+        Some(Command::Train(args)) => sae_commands::train(args),
+        Some(Command::Baseline(args)) => sae_commands::baseline(args),
+        Some(Command::EvalSae(args)) => sae_commands::eval_sae(args),
         Some(Command::Doctor) => doctor(),
         Some(Command::ModelInfo { model, json }) => model_info(&model, json),
     }
@@ -310,20 +314,60 @@ fn parse_layers(spec: &str, num_layers: u32) -> Result<Vec<u32>> {
     Ok(layers)
 }
 
-fn parse_device(name: &str) -> Result<tch::Device> {
-    match name {
-        "cpu" => Ok(tch::Device::Cpu),
-        "cuda" if tch::Cuda::is_available() => Ok(tch::Device::Cuda(0)),
-        "cuda" => bail!("--device cuda: libtorch sees no CUDA device on this machine"),
-        other => bail!("--device {other:?}: expected cpu or cuda"),
+pub(crate) fn parse_device(name: &str) -> Result<tch::Device> {
+    Ok(featurescope::sae::train::parse_device(name)?)
+}
+
+/// A progress bar for the extraction passes and the updater that drives it.
+pub(crate) fn extract_progress() -> Result<(
+    indicatif::ProgressBar,
+    impl FnMut(featurescope::extract::Progress),
+)> {
+    use featurescope::extract::Progress;
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:10} {bar:40} {human_pos}/{human_len} tokens  {per_sec}  eta {eta}",
+        )
+        .context("progress template")?,
+    );
+    bar.set_message("counting");
+    let updater = bar.clone();
+    Ok((bar, move |p| match p {
+        Progress::Planned { model_tokens, .. } => {
+            updater.set_length(model_tokens);
+            updater.set_message("extracting");
+        }
+        Progress::Tokens(n) => updater.inc(n),
+        Progress::Writing => updater.set_message("writing"),
+    }))
+}
+
+pub(crate) fn report_bad_documents(bad: &[featurescope::extract::BadDocument]) {
+    for bad in bad {
+        eprintln!(
+            "warning: {}: document {} skipped: {}",
+            printable(&bad.place),
+            bad.id,
+            printable(&bad.reason)
+        );
     }
 }
 
 fn extract(args: ExtractArgs) -> Result<()> {
-    use featurescope::extract::{ExtractConfig, Progress, SelectionConfig};
+    use featurescope::extract::{ExtractConfig, SelectionConfig};
     let model_config = featurescope::model::ModelConfig::read(&args.model)?;
+    let layers = match &args.layers {
+        Some(spec) => parse_layers(spec, model_config.num_layers)?,
+        None if args.dictionaries.is_empty() => (0..model_config.num_layers).collect(),
+        None => Vec::new(),
+    };
+    if let Some(cache) = &args.cache {
+        return sae_commands::build_cache(&args, &layers, cache);
+    }
+    let out = args.out.clone().context("--out is required")?;
     let config = ExtractConfig {
-        layers: parse_layers(&args.layers, model_config.num_layers)?,
+        layers,
+        dictionaries: args.dictionaries,
         site: args
             .hook
             .parse()
@@ -333,7 +377,7 @@ fn extract(args: ExtractArgs) -> Result<()> {
         model_dir: args.model,
         corpus: args.corpus,
         text_field: args.text_field,
-        out: args.out,
+        out,
         window_tokens: args.window,
         batch_size: args.batch,
         calibration_windows: args.calibration_windows,
@@ -345,30 +389,10 @@ fn extract(args: ExtractArgs) -> Result<()> {
             ..SelectionConfig::default()
         },
     };
-    let bar = indicatif::ProgressBar::new(0).with_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg:10} {bar:40} {human_pos}/{human_len} tokens  {per_sec}  eta {eta}",
-        )
-        .context("progress template")?,
-    );
-    bar.set_message("counting");
-    let report = featurescope::extract::extract(&config, |p| match p {
-        Progress::Planned { model_tokens, .. } => {
-            bar.set_length(model_tokens);
-            bar.set_message("extracting");
-        }
-        Progress::Tokens(n) => bar.inc(n),
-        Progress::Writing => bar.set_message("writing"),
-    })?;
+    let (bar, on_progress) = extract_progress()?;
+    let report = featurescope::extract::extract(&config, on_progress)?;
     bar.finish_and_clear();
-    for bad in &report.bad_documents {
-        eprintln!(
-            "warning: {}: document {} skipped: {}",
-            printable(&bad.place),
-            bad.id,
-            printable(&bad.reason)
-        );
-    }
+    report_bad_documents(&report.bad_documents);
     println!(
         "wrote {} units, {} records from {} documents ({} windows, {} tokens{}) to {}",
         report.units,

@@ -114,8 +114,18 @@ pub fn publish_file(tmp: &Path, dest: &Path) -> Result<()> {
 /// are swapped in one step (renameat2 RENAME_EXCHANGE), so readers see either
 /// the old dataset or the new one, never neither; the old one is then removed.
 pub fn publish_dir(staged: &Path, dest: &Path) -> Result<()> {
-    let parent = dest.parent().unwrap_or(Path::new("."));
     check_replaceable(dest)?;
+    swap_into_place(staged, dest)
+}
+
+/// Puts `staged` at `dest`, exchanging the two in one step when `dest`
+/// exists and then removing the old one. The caller decides whether `dest`
+/// may be replaced.
+pub fn swap_into_place(staged: &Path, dest: &Path) -> Result<()> {
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
     if dest.exists() {
         rustix::fs::renameat_with(
             rustix::fs::CWD,

@@ -21,6 +21,10 @@ pub struct Manifest {
     pub hook_point: Option<String>,
     #[serde(default)]
     pub dictionary: Option<DictionaryInfo>,
+    /// Where each range of unit ids comes from (neurons at a hook, or a
+    /// dictionary's features); empty in datasets from other tools.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<UnitSourceInfo>,
     #[serde(default)]
     pub corpus: Option<CorpusInfo>,
     /// Tokens per record window.
@@ -52,6 +56,19 @@ pub struct DictionaryInfo {
     pub d_in: Option<u32>,
     #[serde(default)]
     pub d_hidden: Option<u32>,
+}
+
+/// Units `first_unit_id .. first_unit_id + units`, read at `hook`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitSourceInfo {
+    pub kind: super::types::UnitKind,
+    /// e.g. `blocks.3.resid_post`.
+    pub hook: String,
+    pub layer: u32,
+    pub first_unit_id: u64,
+    pub units: u64,
+    #[serde(default)]
+    pub dictionary: Option<DictionaryInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,6 +104,7 @@ impl Manifest {
             subject_model: None,
             hook_point: None,
             dictionary: None,
+            sources: Vec::new(),
             corpus: None,
             window_tokens: None,
             selection: None,

@@ -2,7 +2,7 @@
 //! `records/`, `explanations/` and `scores/` (docs/dataset-format.md).
 mod append;
 pub mod error;
-mod io;
+pub(crate) mod io;
 pub mod manifest;
 mod parquet_file;
 mod reader;

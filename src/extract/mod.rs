@@ -6,7 +6,8 @@ pub mod select;
 pub mod windows;
 
 pub use corpus::{BadDocument, Corpus};
-pub use run::{ExtractConfig, ExtractReport, Progress, extract};
+pub(crate) use run::{Batcher, for_each_window};
+pub use run::{ExtractConfig, ExtractReport, Progress, extract, text_token_rows};
 pub use select::SelectionConfig;
 
 use std::path::PathBuf;

@@ -7,12 +7,15 @@ use super::corpus::{BadDocument, Corpus};
 use super::select::{Calibration, Candidate, Selected, SelectionConfig, UnitSelector, unit_rng};
 use super::windows::{Window, Windower};
 use super::{ExtractError, Result};
-use crate::dataset::manifest::{CorpusInfo, SubjectModel as SubjectInfo};
+use crate::dataset::manifest::{
+    CorpusInfo, DictionaryInfo, SubjectModel as SubjectInfo, UnitSourceInfo,
+};
 use crate::dataset::{
     DatasetWriter, Manifest, NewRecord, NewUnit, Sample, SelectionParams, UnitKind, UnitStats,
     WriterOptions,
 };
 use crate::model::{self, HookPoint, HookSite, SubjectModel, TextTokenizer};
+use crate::sae::Dictionary;
 use rand::SeedableRng;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -33,6 +36,92 @@ pub struct ExtractConfig {
     pub selection: SelectionConfig,
     /// Windows the model sees in the calibration pass.
     pub calibration_windows: usize,
+    /// Dictionary checkpoints whose features become units too, each read at
+    /// its own hook point (`hook_name` in its cfg.json).
+    pub dictionaries: Vec<PathBuf>,
+}
+
+/// Where a group of units comes from: a hook's neurons, or a dictionary's
+/// features at its hook.
+struct UnitSource {
+    hook: HookPoint,
+    kind: UnitKind,
+    width: usize,
+    dictionary: Option<(PathBuf, Dictionary)>,
+}
+
+impl UnitSource {
+    /// This source's activations of a batch, `[window, token, unit]`.
+    fn activations(&self, hook_output: &Tensor) -> Tensor {
+        match &self.dictionary {
+            Some((_, d)) => d.encode(hook_output),
+            None => hook_output.shallow_clone(),
+        }
+    }
+}
+
+fn unit_sources(config: &ExtractConfig, model: &dyn SubjectModel) -> Result<Vec<UnitSource>> {
+    let layers = model.config().num_layers;
+    if config.layers.is_empty() && config.dictionaries.is_empty() {
+        return Err(ExtractError::Input {
+            what: "--layers".into(),
+            problem: "no layers given".into(),
+        });
+    }
+    if let Some(bad) = config.layers.iter().find(|&&l| l >= layers) {
+        return Err(ExtractError::Input {
+            what: "--layers".into(),
+            problem: format!("layer {bad} does not exist (the model has {layers})"),
+        });
+    }
+    let mut sources: Vec<UnitSource> = config
+        .layers
+        .iter()
+        .map(|&layer| UnitSource {
+            hook: HookPoint {
+                layer,
+                site: config.site,
+            },
+            kind: UnitKind::Neuron,
+            width: model.width(config.site) as usize,
+            dictionary: None,
+        })
+        .collect();
+    for path in &config.dictionaries {
+        let bad = |problem: String| ExtractError::Input {
+            what: format!("--dictionary {}", path.display()),
+            problem,
+        };
+        let dictionary = Dictionary::load(path)
+            .map_err(|e| bad(e.to_string()))?
+            .to_device(config.device);
+        let hook = dictionary.hook.ok_or_else(|| {
+            bad(
+                "its cfg.json names no hook point featurescope can read (metadata.hook_name)"
+                    .into(),
+            )
+        })?;
+        if hook.layer >= layers {
+            return Err(bad(format!(
+                "it reads layer {}, the model has {layers}",
+                hook.layer
+            )));
+        }
+        let width = model.width(hook.site);
+        if dictionary.d_in() != width {
+            return Err(bad(format!(
+                "d_in is {}, but {hook} of this model has width {width}",
+                dictionary.d_in()
+            )));
+        }
+        sources.push(UnitSource {
+            hook,
+            kind: dictionary.kind,
+            width: dictionary.d_sae() as usize,
+            dictionary: Some((path.clone(), dictionary)),
+        });
+    }
+    Ok(sources)
 }
 
 /// Progress reports, for a progress bar.
@@ -58,7 +147,7 @@ pub struct ExtractReport {
 }
 
 /// Calls `visit` for every window of the corpus, in order, with its index.
-fn for_each_window(
+pub(crate) fn for_each_window(
     corpus: &Corpus,
     windower: &Windower,
     mut bad: impl FnMut(BadDocument),
@@ -85,20 +174,20 @@ const POOL_WINDOWS: usize = 1024;
 
 /// Groups windows of similar length into batches, so that little compute goes
 /// to padding (short documents make many short windows).
-struct Batcher {
+pub(crate) struct Batcher {
     pool: Vec<(u64, Window)>,
     batch_size: usize,
 }
 
 impl Batcher {
-    fn new(batch_size: usize) -> Self {
+    pub(crate) fn new(batch_size: usize) -> Self {
         Self {
             pool: Vec::with_capacity(POOL_WINDOWS),
             batch_size: batch_size.max(1),
         }
     }
 
-    fn push(
+    pub(crate) fn push(
         &mut self,
         index: u64,
         window: Window,
@@ -111,7 +200,10 @@ impl Batcher {
         Ok(())
     }
 
-    fn flush(&mut self, run: &mut impl FnMut(&[(u64, Window)]) -> Result<()>) -> Result<()> {
+    pub(crate) fn flush(
+        &mut self,
+        run: &mut impl FnMut(&[(u64, Window)]) -> Result<()>,
+    ) -> Result<()> {
         self.pool.sort_by_key(|(i, w)| (w.ids.len(), *i));
         for batch in self.pool.chunks(self.batch_size) {
             run(batch)?;
@@ -121,13 +213,14 @@ impl Batcher {
     }
 }
 
-/// Runs a batch and returns, per hook, activations laid out `[window][unit][token]`.
-fn activations(
+/// Runs a batch of windows (padded on the right) and returns the activations
+/// at `hooks`, each `[window, token, width]`.
+pub(crate) fn forward_windows(
     model: &dyn SubjectModel,
     batch: &[(u64, Window)],
     hooks: &[HookPoint],
     device: Device,
-) -> Result<Vec<Vec<f32>>> {
+) -> Result<Vec<Tensor>> {
     let longest = batch.iter().map(|(_, w)| w.ids.len()).max().unwrap_or(0);
     let mut ids = vec![0i64; batch.len() * longest];
     let mut mask = vec![0i64; batch.len() * longest];
@@ -138,11 +231,58 @@ fn activations(
     let shape = [batch.len() as i64, longest as i64];
     let ids = Tensor::from_slice(&ids).view(shape).to_device(device);
     let mask = Tensor::from_slice(&mask).view(shape).to_device(device);
-    let outputs = tch::no_grad(|| model.forward(&ids, &mask, hooks))?;
-    outputs
-        .into_iter()
-        .map(|t| {
-            let t = t
+    Ok(tch::no_grad(|| model.forward(&ids, &mask, hooks))?)
+}
+
+/// The activations at `hook` of every text token of the batch, row by row
+/// (`[token][width]`), leaving out padding and the `specials` (leading,
+/// trailing) special tokens of each window: the rows an SAE trains on.
+pub fn text_token_rows(
+    model: &dyn SubjectModel,
+    batch: &[(u64, Window)],
+    hook: HookPoint,
+    device: Device,
+    specials: (usize, usize),
+) -> Result<Vec<f32>> {
+    let out = forward_windows(model, batch, &[hook], device)?
+        .pop()
+        .expect("one output per hook");
+    let (longest, width) = (out.size()[1] as usize, out.size()[2] as usize);
+    let all = Vec::<f32>::try_from(
+        out.to_kind(Kind::Float)
+            .to_device(Device::Cpu)
+            .contiguous()
+            .flatten(0, -1),
+    )?;
+    let mut rows = Vec::new();
+    for (b, (_, w)) in batch.iter().enumerate() {
+        let end = w.ids.len().saturating_sub(specials.1);
+        if end > specials.0 {
+            let base = b * longest * width;
+            rows.extend_from_slice(&all[base + specials.0 * width..base + end * width]);
+        }
+    }
+    Ok(rows)
+}
+
+/// Runs a batch and returns, per unit source, activations laid out
+/// `[window][unit][token]`.
+fn activations(
+    model: &dyn SubjectModel,
+    batch: &[(u64, Window)],
+    sources: &[UnitSource],
+    hooks: &[HookPoint],
+    device: Device,
+) -> Result<Vec<Vec<f32>>> {
+    let outputs = forward_windows(model, batch, hooks, device)?;
+    sources
+        .iter()
+        .map(|source| {
+            let output = &outputs[hooks
+                .iter()
+                .position(|h| *h == source.hook)
+                .expect("hook run")];
+            let t = tch::no_grad(|| source.activations(output))
                 .transpose(1, 2)
                 .to_kind(Kind::Float)
                 .to_device(Device::Cpu)
@@ -152,21 +292,25 @@ fn activations(
         .collect()
 }
 
-/// Feeds every window of `batch` for every unit to `observe(unit, window, acts)`.
+/// Feeds every window of `batch` for every unit to `observe(unit, window, acts)`;
+/// units are numbered source after source.
 fn dispatch(
     batch: &[(u64, Window)],
-    per_hook: &[Vec<f32>],
-    width: usize,
+    per_source: &[Vec<f32>],
+    sources: &[UnitSource],
     mut observe: impl FnMut(usize, u64, &[f32]),
 ) {
     let longest = batch.iter().map(|(_, w)| w.ids.len()).max().unwrap_or(0);
-    for (h, acts) in per_hook.iter().enumerate() {
+    let mut first_unit = 0;
+    for (acts, source) in per_source.iter().zip(sources) {
+        let width = source.width;
         for (b, (index, w)) in batch.iter().enumerate() {
             for u in 0..width {
                 let start = (b * width + u) * longest;
-                observe(h * width + u, *index, &acts[start..start + w.ids.len()]);
+                observe(first_unit + u, *index, &acts[start..start + w.ids.len()]);
             }
         }
+        first_unit += width;
     }
 }
 
@@ -178,29 +322,11 @@ pub fn extract(
     let tokenizer = TextTokenizer::load(&config.model_dir)?;
     let windower = Windower::new(&tokenizer, config.window_tokens)?;
     let corpus = Corpus::open(&config.corpus, &config.text_field)?;
-    let layers = model.config().num_layers;
-    if config.layers.is_empty() {
-        return Err(ExtractError::Input {
-            what: "--layers".into(),
-            problem: "no layers given".into(),
-        });
-    }
-    if let Some(bad) = config.layers.iter().find(|&&l| l >= layers) {
-        return Err(ExtractError::Input {
-            what: "--layers".into(),
-            problem: format!("layer {bad} does not exist (the model has {layers})"),
-        });
-    }
-    let hooks: Vec<HookPoint> = config
-        .layers
-        .iter()
-        .map(|&layer| HookPoint {
-            layer,
-            site: config.site,
-        })
-        .collect();
-    let width = model.width(config.site) as usize;
-    let units = hooks.len() * width;
+    let sources = unit_sources(config, model.as_ref())?;
+    let mut hooks: Vec<HookPoint> = sources.iter().map(|s| s.hook).collect();
+    hooks.sort();
+    hooks.dedup();
+    let units: usize = sources.iter().map(|s| s.width).sum();
     let seed = config.selection.seed;
 
     // Pass 0: count.
@@ -243,8 +369,8 @@ pub fn extract(
     let mut calibrations: Vec<Calibration> = (0..units).map(|_| Calibration::new()).collect();
     let mut rngs: Vec<_> = (0..units as u64).map(|u| unit_rng(seed, u, 0)).collect();
     let mut run_calibration = |batch: &[(u64, Window)]| -> Result<()> {
-        let acts = activations(model.as_ref(), batch, &hooks, config.device)?;
-        dispatch(batch, &acts, width, |u, _, a| {
+        let acts = activations(model.as_ref(), batch, &sources, &hooks, config.device)?;
+        dispatch(batch, &acts, &sources, |u, _, a| {
             calibrations[u].observe(&mut rngs[u], a)
         });
         progress(Progress::Tokens(
@@ -281,8 +407,8 @@ pub fn extract(
         .collect();
     drop(calibrations);
     let mut run_selection = |batch: &[(u64, Window)]| -> Result<()> {
-        let acts = activations(model.as_ref(), batch, &hooks, config.device)?;
-        dispatch(batch, &acts, width, |u, i, a| selectors[u].observe(i, a));
+        let acts = activations(model.as_ref(), batch, &sources, &hooks, config.device)?;
+        dispatch(batch, &acts, &sources, |u, i, a| selectors[u].observe(i, a));
         progress(Progress::Tokens(
             batch.iter().map(|(_, w)| w.ids.len() as u64).sum(),
         ));
@@ -327,9 +453,13 @@ pub fn extract(
 
     let mut writer = DatasetWriter::create(
         &config.out,
-        manifest(config, model.as_ref(), &report),
+        manifest(config, model.as_ref(), &sources, &report),
         WriterOptions::default(),
     )?;
+    let (unit_source, unit_index): (Vec<&UnitSource>, Vec<u32>) = sources
+        .iter()
+        .flat_map(|source| (0..source.width as u32).map(move |i| (source, i)))
+        .unzip();
     for (u, s) in selected.into_iter().enumerate() {
         let record = |sample: Sample, rank: usize, c: Candidate| {
             let w = &texts[&c.window];
@@ -365,9 +495,9 @@ pub fn extract(
         );
         report.records += records.len() as u64;
         let unit = NewUnit {
-            layer: hooks[u / width].layer,
-            index: (u % width) as u32,
-            kind: UnitKind::Neuron,
+            layer: unit_source[u].hook.layer,
+            index: unit_index[u],
+            kind: unit_source[u].kind,
             stats: UnitStats {
                 max: s.max,
                 mean: Some(s.mean),
@@ -385,7 +515,12 @@ pub fn extract(
     Ok(report)
 }
 
-fn manifest(config: &ExtractConfig, model: &dyn SubjectModel, report: &ExtractReport) -> Manifest {
+fn manifest(
+    config: &ExtractConfig,
+    model: &dyn SubjectModel,
+    sources: &[UnitSource],
+    report: &ExtractReport,
+) -> Manifest {
     let c = model.config();
     let name = |p: &std::path::Path| {
         p.file_name().map_or_else(
@@ -399,7 +534,35 @@ fn manifest(config: &ExtractConfig, model: &dyn SubjectModel, report: &ExtractRe
         architecture: Some(c.architecture.as_str().into()),
         layers: Some(c.num_layers),
     });
-    m.hook_point = Some(config.site.as_str().into());
+    let mut first_unit_id = 0u64;
+    m.sources = sources
+        .iter()
+        .map(|source| {
+            let info = UnitSourceInfo {
+                kind: source.kind,
+                hook: source.hook.to_string(),
+                layer: source.hook.layer,
+                first_unit_id,
+                units: source.width as u64,
+                dictionary: source.dictionary.as_ref().map(|(path, d)| DictionaryInfo {
+                    kind: d.kind.as_str().into(),
+                    source: Some(path.display().to_string()),
+                    d_in: Some(d.d_in() as u32),
+                    d_hidden: Some(d.d_sae() as u32),
+                }),
+            };
+            first_unit_id += source.width as u64;
+            info
+        })
+        .collect();
+    let mut sites: Vec<&str> = sources.iter().map(|s| s.hook.site.as_str()).collect();
+    sites.dedup();
+    if let [site] = sites.as_slice() {
+        m.hook_point = Some((*site).into());
+    }
+    if let [only] = m.sources.as_slice() {
+        m.dictionary = only.dictionary.clone();
+    }
     m.corpus = Some(CorpusInfo {
         name: name(&config.corpus),
         source: Some(config.corpus.display().to_string()),

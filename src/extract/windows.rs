@@ -41,6 +41,11 @@ impl<'a> Windower<'a> {
         })
     }
 
+    /// Special tokens at the start and at the end of every window.
+    pub fn special_counts(&self) -> (usize, usize) {
+        (self.prefix.ids.len(), self.suffix.ids.len())
+    }
+
     pub fn split(&self, doc: &Document) -> Result<Vec<Window>> {
         let text = self.tokenizer.encode(&doc.text, false)?;
         let windows = text

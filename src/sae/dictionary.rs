@@ -1,0 +1,459 @@
+//! A dictionary: an encoder from a hook point's activations to feature
+//! activations and a decoder back, stored in SAELens's layout: `cfg.json` and
+//! `sae_weights.safetensors` with `W_enc` [d_in, d_sae], `b_enc` [d_sae],
+//! `W_dec` [d_sae, d_in], `b_dec` [d_in] (and `threshold` for JumpReLU).
+//!
+//! Encoding follows SAELens: optional run-time input normalisation, `b_dec`
+//! subtracted from the input when `apply_b_dec_to_input`, `x W_enc + b_enc`,
+//! then the activation. Baselines (PCA, ICA, random directions, the neuron
+//! basis) use the `linear` activation: their features are projections.
+use super::hook_names::{parse_hook, saelens_hook_name};
+use super::{Result, SaeError, format_error, io_error};
+use crate::dataset::UnitKind;
+use crate::model::HookPoint;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+pub const CONFIG_FILE: &str = "cfg.json";
+pub const WEIGHTS_FILE: &str = "sae_weights.safetensors";
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    /// ReLU (SAELens `standard`; the tied SAE of Cunningham et al. is saved as this).
+    Relu,
+    /// The k largest pre-activations, through a ReLU (SAELens `topk`).
+    TopK { k: i64 },
+    /// ReLU zeroed below a learned per-feature threshold (SAELens `jumprelu`).
+    JumpRelu,
+    /// No nonlinearity: the baselines' projections.
+    Linear,
+}
+
+impl Activation {
+    fn architecture(self) -> &'static str {
+        match self {
+            Self::Relu => "standard",
+            Self::TopK { .. } => "topk",
+            Self::JumpRelu => "jumprelu",
+            Self::Linear => "linear",
+        }
+    }
+}
+
+/// SAELens's run-time input normalisations (`normalize_activations`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum InputNorm {
+    None,
+    /// Scale each input to norm sqrt(d_in), undone after decoding.
+    ConstantNormRescale,
+    /// Standardise each input over its features, undone after decoding.
+    LayerNorm,
+}
+
+impl InputNorm {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ConstantNormRescale => "constant_norm_rescale",
+            Self::LayerNorm => "layer_norm",
+        }
+    }
+}
+
+/// What undoing the input normalisation needs: a scale and a shift per row.
+struct Denormalize {
+    scale: Tensor,
+    shift: Option<Tensor>,
+}
+
+pub struct Dictionary {
+    pub kind: UnitKind,
+    /// Where its input is read, when known.
+    pub hook: Option<HookPoint>,
+    pub model_name: Option<String>,
+    pub w_enc: Tensor,
+    pub b_enc: Tensor,
+    pub w_dec: Tensor,
+    pub b_dec: Tensor,
+    /// JumpReLU thresholds [d_sae].
+    pub threshold: Option<Tensor>,
+    pub apply_b_dec_to_input: bool,
+    pub activation: Activation,
+    pub input_norm: InputNorm,
+    /// TopK: pre-activations are scaled by the decoder row norms before selection.
+    pub rescale_acts_by_decoder_norm: bool,
+    /// Facts about how it was made, kept under `featurescope` in cfg.json.
+    pub provenance: Value,
+}
+
+impl Dictionary {
+    /// A dictionary with the given weights and the defaults of its kind.
+    pub fn new(kind: UnitKind, activation: Activation, w_enc: Tensor, w_dec: Tensor) -> Self {
+        let (d_in, d_sae) = (w_enc.size()[0], w_enc.size()[1]);
+        let options = (Kind::Float, w_enc.device());
+        Self {
+            kind,
+            hook: None,
+            model_name: None,
+            b_enc: Tensor::zeros([d_sae], options),
+            b_dec: Tensor::zeros([d_in], options),
+            w_enc,
+            w_dec,
+            threshold: None,
+            apply_b_dec_to_input: false,
+            activation,
+            input_norm: InputNorm::None,
+            rescale_acts_by_decoder_norm: false,
+            provenance: json!({}),
+        }
+    }
+
+    pub fn d_in(&self) -> i64 {
+        self.w_enc.size()[0]
+    }
+
+    pub fn d_sae(&self) -> i64 {
+        self.w_enc.size()[1]
+    }
+
+    pub fn device(&self) -> Device {
+        self.w_enc.device()
+    }
+
+    pub fn to_device(self, device: Device) -> Self {
+        Self {
+            w_enc: self.w_enc.to_device(device),
+            b_enc: self.b_enc.to_device(device),
+            w_dec: self.w_dec.to_device(device),
+            b_dec: self.b_dec.to_device(device),
+            threshold: self.threshold.map(|t| t.to_device(device)),
+            ..self
+        }
+    }
+
+    fn normalize(&self, x: &Tensor) -> (Tensor, Option<Denormalize>) {
+        match self.input_norm {
+            InputNorm::None => (x.shallow_clone(), None),
+            InputNorm::ConstantNormRescale => {
+                let norm = x.norm_scalaropt_dim(2, [-1], true);
+                let coeff = (self.d_in() as f64).sqrt() / norm;
+                let scaled = x * &coeff;
+                (
+                    scaled,
+                    Some(Denormalize {
+                        scale: coeff.reciprocal(),
+                        shift: None,
+                    }),
+                )
+            }
+            InputNorm::LayerNorm => {
+                let mu = x.mean_dim([-1i64].as_slice(), true, Kind::Float);
+                let centred = x - &mu;
+                let std = centred.std_dim([-1i64].as_slice(), true, true);
+                let out = &centred / (&std + 1e-5);
+                (
+                    out,
+                    Some(Denormalize {
+                        scale: std,
+                        shift: Some(mu),
+                    }),
+                )
+            }
+        }
+    }
+
+    fn pre_activations(&self, x: &Tensor) -> Tensor {
+        let sae_in = if self.apply_b_dec_to_input {
+            x - &self.b_dec
+        } else {
+            x.shallow_clone()
+        };
+        let hidden = sae_in.matmul(&self.w_enc) + &self.b_enc;
+        if self.rescale_acts_by_decoder_norm {
+            hidden * self.decoder_norms()
+        } else {
+            hidden
+        }
+    }
+
+    fn decoder_norms(&self) -> Tensor {
+        self.w_dec.norm_scalaropt_dim(2, [-1], false)
+    }
+
+    fn activate(&self, hidden: Tensor) -> Tensor {
+        match self.activation {
+            Activation::Relu => hidden.relu(),
+            Activation::Linear => hidden,
+            Activation::TopK { k } => {
+                let (values, indices) = hidden.topk(k.min(self.d_sae()), -1, true, false);
+                hidden.zeros_like().scatter(-1, &indices, &values.relu())
+            }
+            Activation::JumpRelu => {
+                let threshold = self
+                    .threshold
+                    .as_ref()
+                    .expect("a JumpReLU dictionary is loaded with its thresholds");
+                let mask = hidden.gt_tensor(threshold).to_kind(Kind::Float);
+                hidden.relu() * mask
+            }
+        }
+    }
+
+    /// Feature activations `[.., d_sae]` of activations `[.., d_in]`.
+    pub fn encode(&self, x: &Tensor) -> Tensor {
+        let x = x.to_kind(Kind::Float);
+        let (x, _) = self.normalize(&x);
+        self.activate(self.pre_activations(&x))
+    }
+
+    fn decode_normalized(&self, features: &Tensor) -> Tensor {
+        let features = if self.rescale_acts_by_decoder_norm {
+            features / self.decoder_norms()
+        } else {
+            features.shallow_clone()
+        };
+        features.matmul(&self.w_dec) + &self.b_dec
+    }
+
+    /// Features and the reconstruction of `x`, in `x`'s own scale.
+    pub fn encode_decode(&self, x: &Tensor) -> (Tensor, Tensor) {
+        let x = x.to_kind(Kind::Float);
+        let (normalized, denormalize) = self.normalize(&x);
+        let features = self.activate(self.pre_activations(&normalized));
+        let mut reconstruction = self.decode_normalized(&features);
+        if let Some(d) = denormalize {
+            reconstruction = reconstruction * d.scale;
+            if let Some(shift) = d.shift {
+                reconstruction += shift;
+            }
+        }
+        (features, reconstruction)
+    }
+
+    /// Reads a dictionary saved by featurescope or SAELens.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let cfg_path = dir.join(CONFIG_FILE);
+        if !cfg_path.exists() {
+            return Err(format_error(
+                dir,
+                "not a dictionary: no cfg.json (an SAELens-style checkpoint folder is expected)",
+            ));
+        }
+        let text = std::fs::read_to_string(&cfg_path).map_err(io_error(&cfg_path))?;
+        let cfg: Value = serde_json::from_str(&text)
+            .map_err(|e| format_error(&cfg_path, format!("not JSON: {e}")))?;
+        let field = |name: &str| cfg.get(name);
+        let str_field = |name: &str, default: &'static str| -> Result<String> {
+            match field(name) {
+                None | Some(Value::Null) => Ok(default.to_owned()),
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(other) => Err(format_error(
+                    &cfg_path,
+                    format!("`{name}` is {other}, expected a string"),
+                )),
+            }
+        };
+        let int_field = |name: &str| -> Result<i64> {
+            field(name)
+                .and_then(Value::as_i64)
+                .filter(|&v| v > 0)
+                .ok_or_else(|| {
+                    format_error(
+                        &cfg_path,
+                        format!("`{name}` is missing or not a positive integer"),
+                    )
+                })
+        };
+        let d_in = int_field("d_in")?;
+        let d_sae = int_field("d_sae")?;
+        let architecture = str_field("architecture", "standard")?;
+        let activation = match architecture.as_str() {
+            "standard" => Activation::Relu,
+            "topk" => Activation::TopK { k: int_field("k")? },
+            "jumprelu" => Activation::JumpRelu,
+            "linear" => Activation::Linear,
+            other => {
+                return Err(format_error(
+                    &cfg_path,
+                    format!(
+                        "architecture {other:?} is not supported (standard, topk, jumprelu or linear)"
+                    ),
+                ));
+            }
+        };
+        let input_norm = match str_field("normalize_activations", "none")?.as_str() {
+            // `expected_average_only_in` scales inputs during training only; a
+            // saved SAELens checkpoint has the factor folded in (or expects
+            // pre-scaled inputs, as SAELens's own encode does).
+            "none" | "expected_average_only_in" => InputNorm::None,
+            "constant_norm_rescale" => InputNorm::ConstantNormRescale,
+            "layer_norm" => InputNorm::LayerNorm,
+            other => {
+                return Err(format_error(
+                    &cfg_path,
+                    format!("normalize_activations {other:?} is not supported"),
+                ));
+            }
+        };
+        let reshape = str_field("reshape_activations", "none")?;
+        if reshape != "none" {
+            return Err(format_error(
+                &cfg_path,
+                format!("reshape_activations {reshape:?} (attention-head SAEs) is not supported"),
+            ));
+        }
+        let ours = cfg
+            .get("featurescope")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let kind = match ours.get("kind").and_then(Value::as_str) {
+            Some(k) => k.parse().map_err(|e: String| format_error(&cfg_path, e))?,
+            None => UnitKind::Sae,
+        };
+        let metadata = cfg.get("metadata");
+        let meta_str = |name: &str| {
+            metadata
+                .and_then(|m| m.get(name))
+                .or_else(|| cfg.get(name))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let hook = meta_str("hook_name").and_then(|h| parse_hook(&h));
+
+        let weights_path = dir.join(WEIGHTS_FILE);
+        if !weights_path.exists() {
+            return Err(format_error(
+                dir,
+                "cfg.json without sae_weights.safetensors",
+            ));
+        }
+        let tensors = Tensor::read_safetensors(&weights_path)
+            .map_err(|e| format_error(&weights_path, format!("not a safetensors file: {e}")))?;
+        let get = |name: &str, shape: &[i64]| -> Result<Tensor> {
+            let t = tensors
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, t)| t)
+                .ok_or_else(|| format_error(&weights_path, format!("no tensor `{name}`")))?;
+            if t.size() != shape {
+                return Err(format_error(
+                    &weights_path,
+                    format!(
+                        "`{name}` has shape {:?}, expected {shape:?} (d_in {d_in}, d_sae {d_sae} in cfg.json)",
+                        t.size()
+                    ),
+                ));
+            }
+            let t = t.to_kind(Kind::Float);
+            if !bool::try_from(t.isfinite().all())? {
+                return Err(format_error(
+                    &weights_path,
+                    format!("`{name}` holds NaN or infinite values"),
+                ));
+            }
+            Ok(t)
+        };
+        let threshold = match activation {
+            Activation::JumpRelu => Some(get("threshold", &[d_sae])?),
+            _ => None,
+        };
+        Ok(Self {
+            kind,
+            hook,
+            model_name: meta_str("model_name"),
+            w_enc: get("W_enc", &[d_in, d_sae])?,
+            b_enc: get("b_enc", &[d_sae])?,
+            w_dec: get("W_dec", &[d_sae, d_in])?,
+            b_dec: get("b_dec", &[d_in])?,
+            threshold,
+            apply_b_dec_to_input: field("apply_b_dec_to_input")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+            activation,
+            input_norm,
+            rescale_acts_by_decoder_norm: field("rescale_acts_by_decoder_norm")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            provenance: ours,
+        })
+    }
+
+    /// The cfg.json SAELens reads (and we do), with our facts under `featurescope`.
+    pub fn config_json(&self) -> Value {
+        let mut provenance = self.provenance.clone();
+        if !provenance.is_object() {
+            provenance = json!({});
+        }
+        provenance["kind"] = json!(self.kind.as_str());
+        let mut cfg = json!({
+            "architecture": self.activation.architecture(),
+            "d_in": self.d_in(),
+            "d_sae": self.d_sae(),
+            "dtype": "float32",
+            "device": "cpu",
+            "apply_b_dec_to_input": self.apply_b_dec_to_input,
+            "normalize_activations": self.input_norm.as_str(),
+            "reshape_activations": "none",
+            "metadata": {
+                "sae_lens_version": "6.0.0",
+                "sae_lens_training_version": null,
+                "model_name": self.model_name,
+                "hook_name": self.hook.map(saelens_hook_name),
+                "hook_head_index": null,
+                "prepend_bos": true,
+            },
+            "featurescope": provenance,
+        });
+        if let Activation::TopK { k } = self.activation {
+            cfg["k"] = json!(k);
+            cfg["rescale_acts_by_decoder_norm"] = json!(self.rescale_acts_by_decoder_norm);
+        }
+        cfg
+    }
+
+    /// Writes the dictionary into `dir` (created if needed). cfg.json goes
+    /// last and is removed first, so a crash never leaves a cfg.json that
+    /// describes other weights: a folder without it is not a dictionary.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let cfg_path = dir.join(CONFIG_FILE);
+        if cfg_path.exists() {
+            std::fs::remove_file(&cfg_path).map_err(io_error(&cfg_path))?;
+        }
+        let cpu = |t: &Tensor| t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+        let mut tensors = vec![
+            ("W_enc", cpu(&self.w_enc)),
+            ("b_enc", cpu(&self.b_enc)),
+            ("W_dec", cpu(&self.w_dec)),
+            ("b_dec", cpu(&self.b_dec)),
+        ];
+        if let Some(t) = &self.threshold {
+            tensors.push(("threshold", cpu(t)));
+        }
+        write_atomically(&dir.join(WEIGHTS_FILE), |tmp| {
+            Tensor::write_safetensors(&tensors, tmp).map_err(SaeError::from)
+        })?;
+        let text = serde_json::to_string_pretty(&self.config_json()).expect("JSON value");
+        write_atomically(&cfg_path, |tmp| {
+            std::fs::write(tmp, text.as_bytes()).map_err(io_error(tmp))
+        })
+    }
+}
+
+/// Writes `dest` through a hidden temporary file in the same folder, then renames it.
+pub(crate) fn write_atomically(dest: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp: PathBuf = dest.with_file_name(format!(
+        ".{name}.tmp-{}",
+        crate::dataset::io::unique_suffix()
+    ));
+    let result = write(&tmp).and_then(|()| Ok(crate::dataset::io::publish_file(&tmp, dest)?));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

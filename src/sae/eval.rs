@@ -1,0 +1,198 @@
+//! `featurescope eval-sae`: how well a dictionary reconstructs activations
+//! it was not trained on, and how sparse and alive its features are there.
+use super::Dictionary;
+use super::Result;
+use serde::Serialize;
+use tch::{Device, Kind, Tensor};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReconstructionReport {
+    pub tokens: u64,
+    /// Mean over tokens of ‖x − x̂‖².
+    pub mse: f64,
+    /// 1 − E‖x − x̂‖² / E‖x − E x‖².
+    pub explained_variance: f64,
+    /// Mean active features per token.
+    pub l0: f64,
+    /// Features that never fired on these tokens.
+    pub dead_fraction: f64,
+    /// Features firing on more than `dense_threshold` of the tokens.
+    pub dense_fraction: f64,
+    pub dense_threshold: f64,
+}
+
+/// Accumulates the metrics batch by batch, so any number of tokens fits.
+pub struct ReconstructionMetrics {
+    tokens: u64,
+    error_sq: f64,
+    norm_sq: f64,
+    sum: Tensor,
+    active: f64,
+    fire_counts: Tensor,
+}
+
+impl ReconstructionMetrics {
+    pub fn new(dictionary: &Dictionary) -> Self {
+        let options = (Kind::Double, dictionary.device());
+        Self {
+            tokens: 0,
+            error_sq: 0.0,
+            norm_sq: 0.0,
+            sum: Tensor::zeros([dictionary.d_in()], options),
+            active: 0.0,
+            fire_counts: Tensor::zeros([dictionary.d_sae()], options),
+        }
+    }
+
+    /// Adds a batch `x` [tokens, d_in].
+    pub fn add(&mut self, dictionary: &Dictionary, x: &Tensor) {
+        let x = x.to_device(dictionary.device()).to_kind(Kind::Float);
+        let (features, reconstruction) = tch::no_grad(|| dictionary.encode_decode(&x));
+        let x = x.to_kind(Kind::Double);
+        let sq = |t: &Tensor| t.square().sum(Kind::Double).double_value(&[]);
+        self.error_sq += sq(&(reconstruction.to_kind(Kind::Double) - &x));
+        self.norm_sq += sq(&x);
+        self.sum += x.sum_dim_intlist([0i64].as_slice(), false, Kind::Double);
+        let firing = features.ne(0.0).to_kind(Kind::Double);
+        self.active += firing.sum(Kind::Double).double_value(&[]);
+        self.fire_counts += firing.sum_dim_intlist([0i64].as_slice(), false, Kind::Double);
+        self.tokens += x.size()[0] as u64;
+    }
+
+    pub fn finish(&self, dense_threshold: f64) -> ReconstructionReport {
+        let n = self.tokens.max(1) as f64;
+        let mean_sq = self.sum.square().sum(Kind::Double).double_value(&[]) / n;
+        let variance = (self.norm_sq - mean_sq).max(f64::MIN_POSITIVE);
+        let d_sae = self.fire_counts.size()[0] as f64;
+        let fraction =
+            |t: Tensor| t.to_kind(Kind::Double).sum(Kind::Double).double_value(&[]) / d_sae;
+        ReconstructionReport {
+            tokens: self.tokens,
+            mse: self.error_sq / n,
+            explained_variance: 1.0 - self.error_sq / variance,
+            l0: self.active / n,
+            dead_fraction: fraction(self.fire_counts.eq(0.0)),
+            dense_fraction: fraction(self.fire_counts.gt(dense_threshold * n)),
+            dense_threshold,
+        }
+    }
+}
+
+/// Metrics over rows [tokens, d_in] given as flat batches.
+pub fn reconstruction(
+    dictionary: &Dictionary,
+    batches: impl IntoIterator<Item = Result<Vec<f32>>>,
+    dense_threshold: f64,
+) -> Result<ReconstructionReport> {
+    let mut metrics = ReconstructionMetrics::new(dictionary);
+    let d_in = dictionary.d_in();
+    for batch in batches {
+        let batch = batch?;
+        if batch.is_empty() {
+            continue;
+        }
+        let x = Tensor::from_slice(&batch)
+            .view([-1, d_in])
+            .to_device(Device::Cpu);
+        metrics.add(dictionary, &x);
+    }
+    Ok(metrics.finish(dense_threshold))
+}
+
+/// Where held-out activations come from.
+pub enum HeldOut<'a> {
+    Cache(&'a super::ActivationCache),
+    Corpus {
+        model_dir: &'a std::path::Path,
+        corpus: &'a std::path::Path,
+        text_field: &'a str,
+        window_tokens: usize,
+        device: Device,
+    },
+}
+
+/// Reconstruction metrics on up to `max_tokens` tokens, read in order.
+pub fn evaluate(
+    dictionary: &Dictionary,
+    held_out: HeldOut,
+    max_tokens: u64,
+    dense_threshold: f64,
+) -> Result<ReconstructionReport> {
+    let mut metrics = ReconstructionMetrics::new(dictionary);
+    let d_in = dictionary.d_in();
+    let add = |rows: &[f32], metrics: &mut ReconstructionMetrics| {
+        let room = (max_tokens - metrics.tokens) as usize * d_in as usize;
+        let rows = &rows[..rows.len().min(room)];
+        if !rows.is_empty() {
+            metrics.add(dictionary, &Tensor::from_slice(rows).view([-1, d_in]));
+        }
+    };
+    match held_out {
+        HeldOut::Cache(cache) => {
+            if cache.d_in() != d_in as usize {
+                return Err(super::SaeError::Input {
+                    what: "--cache".into(),
+                    problem: format!(
+                        "d_in {} does not match the dictionary's {d_in}",
+                        cache.d_in()
+                    ),
+                });
+            }
+            let end = (cache.tokens() as u64).min(max_tokens) as usize;
+            let mut rows = Vec::new();
+            for start in (0..end).step_by(4096) {
+                rows.clear();
+                for i in start..(start + 4096).min(end) {
+                    cache.copy_row(i, &mut rows);
+                }
+                add(&rows, &mut metrics);
+            }
+        }
+        HeldOut::Corpus {
+            model_dir,
+            corpus,
+            text_field,
+            window_tokens,
+            device,
+        } => {
+            use crate::extract::{Batcher, Corpus, for_each_window, windows::Windower};
+            let hook = dictionary.hook.ok_or_else(|| super::SaeError::Input {
+                what: "dictionary".into(),
+                problem: "its cfg.json names no hook point (metadata.hook_name)".into(),
+            })?;
+            let model = crate::model::load(model_dir, device)?;
+            let tokenizer = crate::model::TextTokenizer::load(model_dir)?;
+            let windower = Windower::new(&tokenizer, window_tokens)?;
+            let corpus = Corpus::open(corpus, text_field)?;
+            let specials = windower.special_counts();
+            let mut run = |batch: &[(u64, crate::extract::windows::Window)]| {
+                if metrics.tokens < max_tokens {
+                    let rows = crate::extract::text_token_rows(
+                        model.as_ref(),
+                        batch,
+                        hook,
+                        device,
+                        specials,
+                    )?;
+                    add(&rows, &mut metrics);
+                }
+                Ok(())
+            };
+            let mut batcher = Batcher::new(32);
+            for_each_window(
+                &corpus,
+                &windower,
+                |_| {},
+                |i, w| batcher.push(i, w, &mut run),
+            )?;
+            batcher.flush(&mut run)?;
+        }
+    }
+    if metrics.tokens == 0 {
+        return Err(super::SaeError::Input {
+            what: "held-out data".into(),
+            problem: "no tokens to evaluate on".into(),
+        });
+    }
+    Ok(metrics.finish(dense_threshold))
+}

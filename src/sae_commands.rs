@@ -1,0 +1,187 @@
+//! The SAE commands: `extract --cache`, `train`, `baseline`, `eval-sae`.
+use crate::cli::{BaselineArgs, EvalSaeArgs, ExtractArgs, TrainArgs};
+use crate::{extract_progress, parse_device, print_json};
+use anyhow::{Context, Result};
+use featurescope::model::HookPoint;
+use featurescope::sae::{self, ActivationCache, TrainConfig, TrainProgress};
+use featurescope::text::printable;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub fn build_cache(args: &ExtractArgs, layers: &[u32], out: &Path) -> Result<()> {
+    let [layer] = layers else {
+        anyhow::bail!(
+            "--cache: give exactly one layer with --layers (a cache holds one hook point)"
+        );
+    };
+    let site = args
+        .hook
+        .parse()
+        .map_err(anyhow::Error::msg)
+        .context("--hook")?;
+    let config = sae::cache::BuildCache {
+        model_dir: args.model.clone(),
+        corpus: args.corpus.clone(),
+        text_field: args.text_field.clone(),
+        hook: HookPoint {
+            layer: *layer,
+            site,
+        },
+        out: out.to_owned(),
+        window_tokens: args.window,
+        batch_size: args.batch,
+        device: parse_device(&args.device)?,
+        shard_tokens: sae::cache::DEFAULT_SHARD_TOKENS,
+    };
+    let (bar, on_progress) = extract_progress()?;
+    let (info, bad) = sae::cache::build_cache(&config, on_progress)?;
+    bar.finish_and_clear();
+    crate::report_bad_documents(&bad);
+    println!(
+        "cached {} tokens × {} of {} in {} shards at {}",
+        info.tokens,
+        info.d_in,
+        info.hook,
+        info.shards.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// Ctrl-C asks the trainer to stop at the next step, with a checkpoint.
+fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    // If a handler cannot be installed, Ctrl-C kills the process instead and
+    // the last periodic checkpoint is what --resume continues from.
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    cancel
+}
+
+pub fn train(args: TrainArgs) -> Result<()> {
+    let mut config = TrainConfig::read(&args.config)?;
+    if let Some(device) = args.device {
+        config.device = device;
+    }
+    let cancel = cancel_on_ctrl_c();
+    let bar = indicatif::ProgressBar::new(config.total_steps()).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {msg}  eta {eta}")
+            .context("progress template")?,
+    );
+    let report = sae::train(&config, args.resume, &cancel, |p| match p {
+        TrainProgress::Started { start_step, .. } => bar.set_position(start_step),
+        TrainProgress::Step { step, .. } => bar.set_position(step),
+        TrainProgress::Metrics(m) => bar.set_message(format!(
+            "mse {:.4}  ev {:.3}  L0 {:.1}  dead {:.1}%  {:.0} tok/s",
+            m.mse,
+            m.explained_variance,
+            m.l0,
+            m.dead_fraction * 100.0,
+            m.tokens_per_s
+        )),
+        TrainProgress::Checkpoint { .. } => {}
+    });
+    bar.finish_and_clear();
+    let report = report?;
+    if args.json {
+        return print_json(&report);
+    }
+    if let Some(from) = report.resumed_from {
+        println!("resumed at step {from}");
+    }
+    println!(
+        "trained {} steps ({} tokens); dictionary in {}",
+        report.steps,
+        report.tokens,
+        report.out.display()
+    );
+    if let Some(m) = &report.final_metrics {
+        println!(
+            "final: mse {:.5}  explained variance {:.4}  L0 {:.2}  dead {:.2}%  dense {:.2}%",
+            m.mse,
+            m.explained_variance,
+            m.l0,
+            m.dead_fraction * 100.0,
+            m.dense_fraction * 100.0
+        );
+    }
+    Ok(())
+}
+
+pub fn baseline(args: BaselineArgs) -> Result<()> {
+    let kind: sae::baselines::Baseline = args.kind.parse().map_err(anyhow::Error::msg)?;
+    let cache = ActivationCache::open(&args.cache)?;
+    let sample = sample_rows(&cache, args.tokens, args.seed);
+    let options = sae::baselines::BaselineOptions {
+        components: args.components,
+        seed: args.seed,
+        ..Default::default()
+    };
+    let mut dictionary = sae::baselines::fit(kind, &sample, &options)?;
+    dictionary.hook = cache.info.hook_point();
+    dictionary.model_name = Some(cache.info.model.clone());
+    dictionary.provenance = serde_json::json!({
+        "fitted_on": args.cache.display().to_string(),
+        "fit_tokens": sample.size()[0],
+        "seed": args.seed,
+    });
+    dictionary.save(&args.out)?;
+    println!(
+        "{} dictionary: {} directions over {} ({} tokens) in {}",
+        dictionary.kind,
+        dictionary.d_sae(),
+        printable(&cache.info.hook),
+        sample.size()[0],
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Up to `n` rows drawn uniformly without replacement, as a [n, d_in] tensor.
+fn sample_rows(cache: &ActivationCache, n: usize, seed: u64) -> tch::Tensor {
+    use rand::SeedableRng;
+    let total = cache.tokens();
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let mut picks = rand::seq::index::sample(&mut rng, total, n.min(total)).into_vec();
+    picks.sort_unstable();
+    let mut rows = Vec::with_capacity(picks.len() * cache.d_in());
+    for i in &picks {
+        cache.copy_row(*i, &mut rows);
+    }
+    tch::Tensor::from_slice(&rows).view([picks.len() as i64, cache.d_in() as i64])
+}
+
+pub fn eval_sae(args: EvalSaeArgs) -> Result<()> {
+    let device = parse_device(&args.device)?;
+    let dictionary = sae::Dictionary::load(&args.dictionary)?.to_device(device);
+    let cache;
+    let held_out = match (&args.cache, &args.model, &args.corpus) {
+        (Some(dir), _, _) => {
+            cache = ActivationCache::open(dir)?;
+            sae::eval::HeldOut::Cache(&cache)
+        }
+        (None, Some(model), Some(corpus)) => sae::eval::HeldOut::Corpus {
+            model_dir: model,
+            corpus,
+            text_field: &args.text_field,
+            window_tokens: args.window,
+            device,
+        },
+        _ => anyhow::bail!("give --cache DIR, or --model MODEL --corpus PATH"),
+    };
+    let report = sae::eval::evaluate(&dictionary, held_out, args.tokens, args.dense_threshold)?;
+    if args.json {
+        return print_json(&report);
+    }
+    println!(
+        "{} tokens  mse {:.6}  explained variance {:.4}  L0 {:.2}  dead {:.2}%  dense {:.2}%",
+        report.tokens,
+        report.mse,
+        report.explained_variance,
+        report.l0,
+        report.dead_fraction * 100.0,
+        report.dense_fraction * 100.0
+    );
+    Ok(())
+}
