@@ -12,7 +12,7 @@ DATASET    ?= datasets/demo
 
 MODELS     := $(VENV)/models
 
-.PHONY: all setup setup-build build run test lint fmt bench bench-store bench-extract bench-autointerp demo test-llama clean
+.PHONY: all setup setup-build build run test lint fmt bench bench-store bench-extract bench-autointerp bench-sae demo test-llama clean
 
 all: build
 
@@ -75,7 +75,11 @@ bench-extract: setup
 bench-autointerp: setup
 	$(CARGO) bench --bench autointerp
 
-bench: bench-store bench-extract bench-autointerp
+# SAE training against SAELens on the same cached activations.
+bench-sae: setup
+	$(CARGO) bench --bench sae_train
+
+bench: bench-store bench-extract bench-autointerp bench-sae
 
 # Opt-in end-to-end run against llama.cpp's OpenAI-compatible server with
 # Gemma-3-270M, both from PyPI (the server builds from source: minutes).

@@ -231,3 +231,53 @@ fn tied_step_gradients_equal_autograd() {
     assert_close("tied grad M", &ours.grads[0], &m.grad(), 1e-4);
     assert_close("tied grad b", &ours.grads[1], &b.grad(), 1e-4);
 }
+
+#[test]
+fn the_demo_sae_trained_here_loads_in_saelens_with_the_same_outputs() {
+    // Real activations: MiniLM's residual stream at the demo SAE's hook.
+    let dir = common::root().join("datasets/dictionaries/minilm-l3-sae");
+    let dictionary = Dictionary::load(&dir).unwrap();
+    let hook = dictionary.hook.expect("the demo SAE names its hook");
+    let model_dir = common::root().join(".venv/models/all-MiniLM-L6-v2");
+    let model = featurescope::model::load(&model_dir, tch::Device::Cpu).unwrap();
+    let tokenizer = featurescope::model::TextTokenizer::load(&model_dir).unwrap();
+    let ids: Vec<i64> = tokenizer
+        .encode(
+            "Sparse autoencoders find highly interpretable features in language models.",
+            true,
+        )
+        .unwrap()
+        .ids
+        .iter()
+        .map(|&i| i as i64)
+        .collect();
+    let ids = Tensor::from_slice(&ids).unsqueeze(0);
+    let mask = ids.ones_like();
+    let x = tch::no_grad(|| model.forward(&ids, &mask, &[hook]))
+        .unwrap()
+        .remove(0)
+        .squeeze_dim(0);
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = tmp.path().join("inputs.safetensors");
+    Tensor::write_safetensors(&[("x", &x)], &inputs).unwrap();
+    let out = tmp.path().join("theirs.safetensors");
+    python(
+        "saelens_reference.py",
+        &["encode", path_str(&dir), path_str(&inputs), path_str(&out)],
+    );
+    let theirs = read(&out);
+    let (features, reconstruction) = dictionary.encode_decode(&x);
+    assert_close("demo SAE features", &features, &theirs["features"], 1e-5);
+    assert_close(
+        "demo SAE reconstruction",
+        &reconstruction,
+        &theirs["reconstruction"],
+        1e-5,
+    );
+    let active = features
+        .ne(0.0)
+        .to_kind(Kind::Float)
+        .sum(Kind::Float)
+        .double_value(&[]);
+    assert!(active > 0.0, "some features fire on real text");
+}

@@ -172,14 +172,17 @@ fn fast_ica(centred: &Tensor, n: i64, options: &BaselineOptions) -> Result<(Tens
     let vectors = vectors.index_select(1, &order);
     // Whitening K [n, d_in]: z = K x has identity covariance.
     let whiten = (vectors.tr()) / values.sqrt().unsqueeze(1);
-    let z = centred.mm(&whiten.tr());
+    // The fixed-point iterations run in float32: whitened data is well
+    // conditioned, and they are the costly part (two [rows, n] × [n, n]
+    // products each). The decorrelation stays in float64.
+    let z = centred.mm(&whiten.tr()).to_kind(Kind::Float);
     tch::manual_seed(options.seed as i64);
     let mut w = symmetric_decorrelation(&Tensor::randn([n, n], (Kind::Double, centred.device())));
     for _ in 0..options.ica_max_iter {
-        let y = z.mm(&w.tr());
+        let y = z.mm(&w.to_kind(Kind::Float).tr());
         let g = y.tanh();
         let g_prime: Tensor = 1.0 - g.square();
-        let w_new = g.tr().mm(&z) / rows
+        let w_new = g.tr().mm(&z).to_kind(Kind::Double) / rows
             - g_prime
                 .mean_dim([0i64].as_slice(), false, Kind::Double)
                 .unsqueeze(1)
