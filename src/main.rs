@@ -4,6 +4,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 mod llm_commands;
 mod sae_commands;
+mod tui;
 
 use cli::{Cli, Command, ExtractArgs, ImportCommand, NeuronExplainerArgs, SynthArgs};
 use featurescope::dataset::{Dataset, Summary, summarize};
@@ -22,7 +23,10 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        // The explorer arrives with the TUI; until then opening shows the summary.
+        // In a terminal, the explorer; piped, the summary.
+        None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
+            tui::run(open(&cli.dataset)?)
+        }
         None => inspect(&cli.dataset, false),
         Some(Command::Inspect { dataset, json }) => inspect(&dataset, json),
         Some(Command::Validate { dataset, json }) => validate(&dataset, json),
@@ -109,6 +113,26 @@ fn render_summary(s: &Summary) -> String {
         ),
     );
     line(&mut out, format!("corpus        {}", or_dash(&s.corpus)));
+    if s.sources.len() > 1 {
+        line(&mut out, "sources       (unit ids)".into());
+        for source in &s.sources {
+            let from = source
+                .dictionary
+                .as_ref()
+                .and_then(|d| d.source.clone())
+                .map_or_else(String::new, |path| format!("  from {path}"));
+            line(
+                &mut out,
+                format!(
+                    "  {:>6}..{:<6} {:<8} {}{from}",
+                    source.first_unit_id,
+                    source.first_unit_id + source.units,
+                    source.kind.as_str(),
+                    source.hook
+                ),
+            );
+        }
+    }
     line(&mut out, format!("units         {}", s.units));
     line(
         &mut out,

@@ -183,5 +183,15 @@ pub fn eval_sae(args: EvalSaeArgs) -> Result<()> {
         report.dead_fraction * 100.0,
         report.dense_fraction * 100.0
     );
+    if let Some(loss) = &report.next_token_loss {
+        println!(
+            "next-token loss over {} tokens: clean {:.4}  reconstructed {:.4}  zero-ablated {:.4}  recovered {:.1}%",
+            loss.tokens,
+            loss.clean,
+            loss.reconstructed,
+            loss.zero_ablated,
+            loss.recovered * 100.0
+        );
+    }
     Ok(())
 }

@@ -16,9 +16,18 @@ fn no_arguments_opens_the_bundled_demo() {
         text.contains("dataset       datasets/demo (format v1"),
         "{text}"
     );
-    assert!(text.contains("units         3072"), "{text}");
+    assert!(text.contains("units         6143"), "{text}");
     assert!(
-        text.contains("subject       all-MiniLM-L6-v2   hook mlp   window 64 tokens"),
+        text.contains("subject       all-MiniLM-L6-v2   hook -   window 64 tokens"),
+        "{text}"
+    );
+    // Neurons and the SAE and baseline features each have their range.
+    assert!(
+        text.contains("    3072..4608   sae      blocks.3.resid_post  from datasets/dictionaries/minilm-l3-sae"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    4992..5375   ica      blocks.3.resid_post"),
         "{text}"
     );
 }

@@ -18,13 +18,7 @@ const TEXTS: [&str; 8] = [
 ];
 
 fn write_corpus(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("corpus.jsonl");
-    let lines: Vec<String> = TEXTS
-        .iter()
-        .map(|t| serde_json::json!({ "text": t }).to_string())
-        .collect();
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    path
+    common::write_corpus(dir, &TEXTS)
 }
 
 #[test]

@@ -108,13 +108,7 @@ const TEXTS: [&str; 6] = [
 ];
 
 fn corpus(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("corpus.jsonl");
-    let lines: Vec<String> = TEXTS
-        .iter()
-        .map(|t| serde_json::json!({ "text": t }).to_string())
-        .collect();
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    path
+    common::write_corpus(dir, &TEXTS)
 }
 
 fn extract(corpus: &Path, extra: &[&str]) -> std::process::Output {
@@ -335,5 +329,168 @@ fn the_cache_holds_every_text_token_and_eval_sae_reads_it() {
         stderr(&out).contains("cfg.json") && stderr(&out).contains("not JSON"),
         "{}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn eval_sae_reports_the_loss_recovered_on_a_causal_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    let tokenizer = root().join(".venv/models/all-MiniLM-L6-v2/tokenizer.json");
+    common::python(
+        "make_tiny_models.py",
+        &[path_str(&models), path_str(&tokenizer)],
+    );
+    let model = models.join("gpt2");
+    let corpus = corpus(tmp.path());
+    // A PCA of layer 0's residual stream with half the components.
+    let cache = tmp.path().join("cache");
+    let model_arg = path_str(&model);
+    let out = featurescope(&[
+        "extract",
+        "--model",
+        model_arg,
+        "--corpus",
+        path_str(&corpus),
+        "--window",
+        "16",
+        "--layers",
+        "0",
+        "--hook",
+        "resid",
+        "--cache",
+        path_str(&cache),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pca = tmp.path().join("pca");
+    let out = featurescope(&[
+        "baseline",
+        "--kind",
+        "pca",
+        "--cache",
+        path_str(&cache),
+        "--out",
+        path_str(&pca),
+        "--components",
+        "32",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = featurescope(&[
+        "eval-sae",
+        path_str(&pca),
+        "--model",
+        model_arg,
+        "--corpus",
+        path_str(&corpus),
+        "--window",
+        "16",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let loss = &report["next_token_loss"];
+    let (clean, recon, zero) = (
+        loss["clean"].as_f64().unwrap(),
+        loss["reconstructed"].as_f64().unwrap(),
+        loss["zero_ablated"].as_f64().unwrap(),
+    );
+    // Random weights: every loss is near log(vocab) but they differ.
+    assert!(clean.is_finite() && recon.is_finite() && zero.is_finite());
+    assert!(clean != recon && clean != zero, "{loss}");
+    let recovered = loss["recovered"].as_f64().unwrap();
+    assert!((recovered - (zero - recon) / (zero - clean)).abs() < 1e-9);
+    // Every predicted token: windows of up to 16 tokens, no special tokens, the first unpredicted.
+    assert!(loss["tokens"].as_u64().unwrap() > 0);
+    // An encoder has no next-token loss: the MiniLM evaluation has none.
+    let minilm = root().join(".venv/models/all-MiniLM-L6-v2");
+    let mini_cache = tmp.path().join("mini-cache");
+    let out = featurescope(&[
+        "extract",
+        "--model",
+        path_str(&minilm),
+        "--corpus",
+        path_str(&corpus),
+        "--window",
+        "16",
+        "--layers",
+        "1",
+        "--hook",
+        "resid",
+        "--cache",
+        path_str(&mini_cache),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mini_pca = tmp.path().join("mini-pca");
+    let out = featurescope(&[
+        "baseline",
+        "--kind",
+        "pca",
+        "--cache",
+        path_str(&mini_cache),
+        "--out",
+        path_str(&mini_pca),
+        "--components",
+        "16",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = featurescope(&[
+        "eval-sae",
+        path_str(&mini_pca),
+        "--model",
+        path_str(&minilm),
+        "--corpus",
+        path_str(&corpus),
+        "--window",
+        "16",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(report.get("next_token_loss").is_none());
+}
+
+#[test]
+fn training_streams_activations_from_the_model_when_there_is_no_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = corpus(tmp.path());
+    let model = root().join(".venv/models/all-MiniLM-L6-v2");
+    let out = tmp.path().join("sae");
+    let cfg = tmp.path().join("sae.toml");
+    // 16 steps of 64 tokens: several passes over this small corpus.
+    std::fs::write(
+        &cfg,
+        format!(
+            "out = {out:?}\n[data]\nmodel = {model:?}\ncorpus = {corpus:?}\nhook = \"blocks.1.resid_post\"\n\
+             window = 16\nshuffle_buffer_tokens = 128\n[sae]\narchitecture = \"topk\"\nd_sae = 64\nk = 4\n\
+             [train]\ntokens = 1024\nbatch = 64\nmetrics_every = 4\ncheckpoint_every = 8\n"
+        ),
+    )
+    .unwrap();
+    let run = featurescope(&["train", "--config", path_str(&cfg)]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let sae = Dictionary::load(&out).unwrap();
+    assert_eq!(sae.hook.unwrap().to_string(), "blocks.1.resid_post");
+    assert_eq!(sae.model_name.as_deref(), Some("all-MiniLM-L6-v2"));
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 4);
+    // A hook the model does not have is named.
+    let bad = cfg.with_file_name("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("blocks.1.", "blocks.9.")
+            .replace(
+                &format!("{out:?}"),
+                &format!("{:?}", tmp.path().join("bad")),
+            ),
+    )
+    .unwrap();
+    let run = featurescope(&["train", "--config", path_str(&bad)]);
+    assert!(!run.status.success());
+    assert!(
+        stderr(&run).contains("layer 9 does not exist"),
+        "{}",
+        stderr(&run)
     );
 }

@@ -281,3 +281,86 @@ fn the_demo_sae_trained_here_loads_in_saelens_with_the_same_outputs() {
         .double_value(&[]);
     assert!(active > 0.0, "some features fire on real text");
 }
+
+#[test]
+fn patched_logits_match_transformers_with_a_saelens_reconstruction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    let tokenizer = common::root().join(".venv/models/all-MiniLM-L6-v2/tokenizer.json");
+    python(
+        "make_tiny_models.py",
+        &[path_str(&models), path_str(&tokenizer)],
+    );
+    for name in ["gpt2", "llama"] {
+        let model_dir = models.join(name);
+        let model = featurescope::model::load(&model_dir, tch::Device::Cpu).unwrap();
+        let d = model.config().hidden_size;
+        tch::manual_seed(9);
+        let random = |shape: &[i64]| Tensor::randn(shape, (Kind::Float, tch::Device::Cpu)) * 0.2;
+        let mut sae = Dictionary::new(
+            featurescope::dataset::UnitKind::Sae,
+            featurescope::sae::Activation::Relu,
+            random(&[d, 4 * d]),
+            random(&[4 * d, d]),
+        );
+        sae.b_dec = random(&[d]);
+        sae.apply_b_dec_to_input = true;
+        let hook = featurescope::model::HookPoint {
+            layer: 0,
+            site: featurescope::model::HookSite::ResidPost,
+        };
+        sae.hook = Some(hook);
+        let sae_dir = tmp.path().join(format!("sae-{name}"));
+        sae.save(&sae_dir).unwrap();
+        // Two sequences, the second padded on the right.
+        let ids = Tensor::from_slice(&[
+            101i64, 2023, 2003, 1037, 3231, 102, 7592, 2088, 999, 102, 0, 0,
+        ])
+        .view([2, 6]);
+        let mask = Tensor::from_slice(&[1i64, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0]).view([2, 6]);
+        let inputs = tmp.path().join("inputs.safetensors");
+        Tensor::write_safetensors(&[("ids", &ids), ("mask", &mask)], &inputs).unwrap();
+        let out = tmp.path().join(format!("{name}.safetensors"));
+        python(
+            "patched_logits.py",
+            &[
+                path_str(&model_dir),
+                path_str(&sae_dir),
+                "0",
+                path_str(&inputs),
+                path_str(&out),
+            ],
+        );
+        let theirs = read(&out);
+        let reconstruct = |t: &Tensor| sae.encode_decode(t).1;
+        let patch = featurescope::model::Patch {
+            hook,
+            replace: &reconstruct,
+        };
+        let (clean, patched) = tch::no_grad(|| {
+            (
+                model.logits(&ids, &mask, None).unwrap(),
+                model.logits(&ids, &mask, Some(patch)).unwrap(),
+            )
+        });
+        // Compare real positions only.
+        let real = mask.to_kind(Kind::Float).unsqueeze(-1);
+        assert_close(
+            &format!("{name} clean"),
+            &(clean * &real),
+            &(&theirs["clean"] * &real),
+            1e-4,
+        );
+        assert_close(
+            &format!("{name} patched"),
+            &(&patched * &real),
+            &(&theirs["patched"] * &real),
+            1e-4,
+        );
+        let moved = (&patched - &theirs["clean"]).abs().max().double_value(&[]);
+        assert!(
+            moved > 1e-2,
+            "{name}: the patch changes the logits ({moved})"
+        );
+    }
+}

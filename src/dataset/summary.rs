@@ -18,6 +18,8 @@ pub struct Summary {
     pub format_version: u64,
     pub subject_model: Option<String>,
     pub hook_point: Option<String>,
+    /// Where each range of units comes from (datasets written by `extract`).
+    pub sources: Vec<super::manifest::UnitSourceInfo>,
     pub corpus: Option<String>,
     pub window_tokens: Option<u32>,
     pub units: u64,
@@ -64,6 +66,7 @@ pub fn summarize(ds: &Dataset) -> Result<Summary> {
         format_version: manifest.format_version,
         subject_model: manifest.subject_model.as_ref().map(|m| m.name.clone()),
         hook_point: manifest.hook_point.clone(),
+        sources: manifest.sources.clone(),
         corpus: manifest.corpus.as_ref().map(|c| c.name.clone()),
         window_tokens: manifest.window_tokens,
         units: overview.len() as u64,

@@ -6,7 +6,7 @@ pub mod select;
 pub mod windows;
 
 pub use corpus::{BadDocument, Corpus};
-pub(crate) use run::{Batcher, for_each_window};
+pub(crate) use run::{Batcher, batch_inputs, for_each_batch, for_each_window};
 pub use run::{ExtractConfig, ExtractReport, Progress, extract, text_token_rows};
 pub use select::SelectionConfig;
 

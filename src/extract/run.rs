@@ -168,6 +168,24 @@ pub(crate) fn for_each_window(
     })
 }
 
+/// Runs `run` on every window of the corpus, in length-bucketed batches of
+/// `batch_size` (documents that cannot be read are skipped here).
+pub(crate) fn for_each_batch(
+    corpus: &Corpus,
+    windower: &Windower,
+    batch_size: usize,
+    mut run: impl FnMut(&[(u64, Window)]) -> Result<()>,
+) -> Result<()> {
+    let mut batcher = Batcher::new(batch_size);
+    for_each_window(
+        corpus,
+        windower,
+        |_| {},
+        |i, w| batcher.push(i, w, &mut run),
+    )?;
+    batcher.flush(&mut run)
+}
+
 /// Windows pooled before batching. Fixed, so the order in which units see
 /// windows (and so the selection) does not depend on the batch size.
 const POOL_WINDOWS: usize = 1024;
@@ -221,6 +239,12 @@ pub(crate) fn forward_windows(
     hooks: &[HookPoint],
     device: Device,
 ) -> Result<Vec<Tensor>> {
+    let (ids, mask) = batch_inputs(batch, device);
+    Ok(tch::no_grad(|| model.forward(&ids, &mask, hooks))?)
+}
+
+/// Token ids and attention mask `[window, longest]` of a batch, padded on the right.
+pub(crate) fn batch_inputs(batch: &[(u64, Window)], device: Device) -> (Tensor, Tensor) {
     let longest = batch.iter().map(|(_, w)| w.ids.len()).max().unwrap_or(0);
     let mut ids = vec![0i64; batch.len() * longest];
     let mut mask = vec![0i64; batch.len() * longest];
@@ -231,7 +255,7 @@ pub(crate) fn forward_windows(
     let shape = [batch.len() as i64, longest as i64];
     let ids = Tensor::from_slice(&ids).view(shape).to_device(device);
     let mask = Tensor::from_slice(&mask).view(shape).to_device(device);
-    Ok(tch::no_grad(|| model.forward(&ids, &mask, hooks))?)
+    (ids, mask)
 }
 
 /// The activations at `hook` of every text token of the batch, row by row
@@ -406,7 +430,7 @@ pub fn extract(
         })
         .collect();
     drop(calibrations);
-    let mut run_selection = |batch: &[(u64, Window)]| -> Result<()> {
+    let run_selection = |batch: &[(u64, Window)]| -> Result<()> {
         let acts = activations(model.as_ref(), batch, &sources, &hooks, config.device)?;
         dispatch(batch, &acts, &sources, |u, i, a| selectors[u].observe(i, a));
         progress(Progress::Tokens(
@@ -414,13 +438,7 @@ pub fn extract(
         ));
         Ok(())
     };
-    for_each_window(
-        &corpus,
-        &windower,
-        |_| {},
-        |i, w| batcher.push(i, w, &mut run_selection),
-    )?;
-    batcher.flush(&mut run_selection)?;
+    for_each_batch(&corpus, &windower, config.batch_size, run_selection)?;
     let selected: Vec<Selected> = selectors
         .into_iter()
         .map(|s| s.finish(config.selection.random_k))

@@ -44,6 +44,9 @@ pub struct LlmConfig {
     pub simulator: RoleConfig,
     /// Response cache folder (default `.featurescope-cache`).
     pub cache_dir: Option<PathBuf>,
+    /// The explorer's section of the same file; the explorer reads it.
+    #[serde(default)]
+    pub explorer: Option<toml::Table>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -109,16 +109,16 @@ impl SubjectModel for Bert {
             .take(captures.last_layer() as usize + 1)
         {
             let layer = i as u32;
-            captures.offer(layer, HookSite::ResidPre, &x);
+            x = captures.offer(layer, HookSite::ResidPre, &x);
             let q = split_heads(&b.query.forward(&x), heads);
             let k = split_heads(&b.key.forward(&x), heads);
             let v = split_heads(&b.value.forward(&x), heads);
             let context = merge_heads(&attention(&q, &k, &v, &additive));
             x = b.attn_norm.forward(&(b.attn_out.forward(&context) + &x));
             let hidden = activation(&self.config.hidden_act, &b.mlp_in.forward(&x))?;
-            captures.offer(layer, HookSite::Mlp, &hidden);
+            let hidden = captures.offer(layer, HookSite::Mlp, &hidden);
             x = b.mlp_norm.forward(&(b.mlp_out.forward(&hidden) + &x));
-            captures.offer(layer, HookSite::ResidPost, &x);
+            x = captures.offer(layer, HookSite::ResidPost, &x);
         }
         Ok(captures.finish())
     }

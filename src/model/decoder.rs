@@ -7,7 +7,7 @@ use super::layers::{
     Captures, LayerNorm, Linear, activation, attention, check_positions, merge_heads, split_heads,
 };
 use super::weights::Weights;
-use super::{Architecture, HookPoint, HookSite, ModelConfig, Result, SubjectModel};
+use super::{Architecture, HookPoint, HookSite, ModelConfig, Patch, Result, SubjectModel};
 use tch::{Kind, Tensor};
 
 enum Norm {
@@ -91,6 +91,9 @@ pub struct Decoder {
     positions: Option<Tensor>,
     embed_scale: f64,
     blocks: Vec<Block>,
+    /// The final norm and the unembedding [vocab, d], when the checkpoint
+    /// has them (a causal LM does; a bare base model may not).
+    head: Option<(Norm, Tensor)>,
 }
 
 /// The weight-name prefix of the base model (checkpoints of causal LMs wrap it).
@@ -185,8 +188,27 @@ impl Decoder {
                 Architecture::Bert => unreachable!("BERT is not a decoder"),
             })
         };
+        let final_norm = match arch {
+            Architecture::Gpt2 => format!("{p}ln_f"),
+            Architecture::GptNeox => format!("{p}final_layer_norm"),
+            _ => format!("{p}norm"),
+        };
+        let embed = w.get(&format!("{p}{embed_name}"), &[config.vocab_size, d])?;
+        let unembed = ["lm_head.weight", "embed_out.weight"]
+            .into_iter()
+            .find(|n| w.contains(n))
+            .map_or_else(
+                || Ok(embed.shallow_clone()),
+                |n| w.get(n, &[config.vocab_size, d]),
+            )?;
+        let head = if w.contains(&format!("{final_norm}.weight")) {
+            Some((Norm::load(w, arch, &final_norm, d, eps)?, unembed))
+        } else {
+            None
+        };
         Ok(Self {
-            embed: w.get(&format!("{p}{embed_name}"), &[config.vocab_size, d])?,
+            head,
+            embed,
             positions: match arch {
                 Architecture::Gpt2 => {
                     Some(w.get(&format!("{p}wpe.weight"), &[config.max_positions, d])?)
@@ -244,7 +266,7 @@ impl Decoder {
                 (activation(act, &gate.forward(x))? * up.forward(x), down)
             }
         };
-        captures.offer(layer, HookSite::Mlp, &hidden);
+        let hidden = captures.offer(layer, HookSite::Mlp, &hidden);
         Ok(down.forward(&hidden))
     }
 }
@@ -301,6 +323,44 @@ impl SubjectModel for Decoder {
         hooks: &[HookPoint],
     ) -> Result<Vec<Tensor>> {
         let mut captures = Captures::new(hooks, self.config.num_layers)?;
+        let last = captures.last_layer();
+        let _residual = self.run(ids, attention_mask, &mut captures, last)?;
+        Ok(captures.finish())
+    }
+
+    fn logits(
+        &self,
+        ids: &Tensor,
+        attention_mask: &Tensor,
+        patch: Option<Patch>,
+    ) -> Result<Tensor> {
+        let (norm, unembed) = self.head.as_ref().ok_or_else(|| super::ModelError::Hook {
+            hook: "logits".into(),
+            problem: "the checkpoint has no final norm and output head".into(),
+        })?;
+        let mut captures = Captures::new(&[], self.config.num_layers)?;
+        if let Some(patch) = patch {
+            captures = captures.with_patch(patch);
+        }
+        let x = self.run(
+            ids,
+            attention_mask,
+            &mut captures,
+            self.config.num_layers.saturating_sub(1),
+        )?;
+        Ok(norm.forward(&x).matmul(&unembed.tr()))
+    }
+}
+
+impl Decoder {
+    /// Runs the blocks up to `last_layer` and returns the residual stream after it.
+    fn run(
+        &self,
+        ids: &Tensor,
+        attention_mask: &Tensor,
+        captures: &mut Captures,
+        last_layer: u32,
+    ) -> Result<Tensor> {
         let (batch, seq) = ids.size2()?;
         check_positions(&self.config, seq)?;
         let device = ids.device();
@@ -323,14 +383,9 @@ impl SubjectModel for Decoder {
         let additive = Tensor::zeros([1], (Kind::Float, device))
             .masked_fill(&allowed.logical_not(), f32::MIN as f64);
         let group = self.config.num_heads / self.config.num_kv_heads;
-        for (i, b) in self
-            .blocks
-            .iter()
-            .enumerate()
-            .take(captures.last_layer() as usize + 1)
-        {
+        for (i, b) in self.blocks.iter().enumerate().take(last_layer as usize + 1) {
             let layer = i as u32;
-            captures.offer(layer, HookSite::ResidPre, &x);
+            x = captures.offer(layer, HookSite::ResidPre, &x);
             let (mut q, mut k, mut v) = self.project_qkv(&b.qkv, &b.attn_norm.forward(&x));
             if let Some(rotary) = &rotary {
                 q = rotary.apply(&q);
@@ -346,15 +401,15 @@ impl SubjectModel for Decoder {
             x = if self.config.architecture == Architecture::GptNeox
                 && self.config.parallel_residual
             {
-                let mlp = self.mlp(&b.mlp, &b.mlp_norm.forward(&x), layer, &mut captures)?;
+                let mlp = self.mlp(&b.mlp, &b.mlp_norm.forward(&x), layer, captures)?;
                 x + attn + mlp
             } else {
                 let x = x + attn;
-                let mlp = self.mlp(&b.mlp, &b.mlp_norm.forward(&x), layer, &mut captures)?;
+                let mlp = self.mlp(&b.mlp, &b.mlp_norm.forward(&x), layer, captures)?;
                 x + mlp
             };
-            captures.offer(layer, HookSite::ResidPost, &x);
+            x = captures.offer(layer, HookSite::ResidPost, &x);
         }
-        Ok(captures.finish())
+        Ok(x)
     }
 }

@@ -78,10 +78,12 @@ pub fn merge_heads(x: &Tensor) -> Tensor {
     x.transpose(1, 2).contiguous().view([b, s, h * dh])
 }
 
-/// Collects the activations a forward pass was asked for, in the order asked.
+/// Collects the activations a forward pass was asked for, in the order
+/// asked, and applies the patch (an intervention) if there is one.
 pub struct Captures<'a> {
     hooks: &'a [super::HookPoint],
     found: Vec<Option<Tensor>>,
+    patch: Option<super::Patch<'a>>,
 }
 
 impl<'a> Captures<'a> {
@@ -95,14 +97,26 @@ impl<'a> Captures<'a> {
         Ok(Self {
             hooks,
             found: hooks.iter().map(|_| None).collect(),
+            patch: None,
         })
     }
 
-    pub fn offer(&mut self, layer: u32, site: super::HookSite, t: &Tensor) {
+    pub fn with_patch(mut self, patch: super::Patch<'a>) -> Self {
+        self.patch = Some(patch);
+        self
+    }
+
+    /// Records `t` where a hook asks for it, and returns what the forward
+    /// pass goes on with: `t`, or its replacement at the patched hook.
+    pub fn offer(&mut self, layer: u32, site: super::HookSite, t: &Tensor) -> Tensor {
         for (i, h) in self.hooks.iter().enumerate() {
             if h.layer == layer && h.site == site {
                 self.found[i] = Some(t.shallow_clone());
             }
+        }
+        match &self.patch {
+            Some(p) if p.hook.layer == layer && p.hook.site == site => (p.replace)(t),
+            _ => t.shallow_clone(),
         }
     }
 

@@ -41,6 +41,13 @@ pub enum ModelError {
 
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;
 
+/// An intervention: the activation at `hook` is replaced by `replace(activation)`.
+#[derive(Clone, Copy)]
+pub struct Patch<'a> {
+    pub hook: HookPoint,
+    pub replace: &'a dyn Fn(&Tensor) -> Tensor,
+}
+
 /// What every subject model can do: run a batch of token ids and hand back the
 /// activations at the requested hook points, each `[batch, seq, width]`.
 pub trait SubjectModel: Send {
@@ -54,6 +61,23 @@ pub trait SubjectModel: Send {
         attention_mask: &Tensor,
         hooks: &[HookPoint],
     ) -> Result<Vec<Tensor>>;
+
+    /// Next-token logits `[batch, seq, vocab]`, with `patch` applied on the
+    /// way. Only causal language models have them.
+    fn logits(
+        &self,
+        _ids: &Tensor,
+        _attention_mask: &Tensor,
+        _patch: Option<Patch>,
+    ) -> Result<Tensor> {
+        Err(ModelError::Hook {
+            hook: "logits".into(),
+            problem: format!(
+                "{} is not a causal language model: it has no next-token loss",
+                self.config().architecture.as_str()
+            ),
+        })
+    }
 
     /// Width of the activation at a hook site (MLP neurons or residual stream).
     fn width(&self, site: HookSite) -> i64 {

@@ -116,7 +116,7 @@ pub fn fit(baseline: Baseline, data: &Tensor, options: &BaselineOptions) -> Resu
                 let v = principal_axes(&centred, components);
                 (v.copy(), v.tr())
             } else {
-                fast_ica(&centred, components, options)?
+                fast_ica(&centred, options.components, options)?
             };
             let (encoder, decoder) = positive_skew(&centred, encoder, decoder);
             let mut d = Dictionary::new(
@@ -155,20 +155,32 @@ fn positive_skew(centred: &Tensor, encoder: Tensor, decoder: Tensor) -> (Tensor,
 /// FastICA (symmetric, logcosh contrast) on whitened data. Returns the
 /// unmixing matrix as an encoder [d_in, n] and the mixing matrix as a
 /// decoder [n, d_in].
-fn fast_ica(centred: &Tensor, n: i64, options: &BaselineOptions) -> Result<(Tensor, Tensor)> {
+///
+/// Without a component count, it uses every direction whose variance is
+/// above 1e-6 of the largest: a LayerNorm's output, for one, has a direction
+/// of exactly zero variance, and whitening cannot scale it up.
+fn fast_ica(
+    centred: &Tensor,
+    components: Option<i64>,
+    options: &BaselineOptions,
+) -> Result<(Tensor, Tensor)> {
     let rows = centred.size()[0] as f64;
     let covariance = centred.tr().mm(centred) / (rows - 1.0);
     let (values, vectors) = covariance.linalg_eigh("L");
-    let order = values.argsort(0, true).narrow(0, 0, n);
-    let values = values.index_select(0, &order);
-    if values.min().double_value(&[]) <= 1e-12 {
+    let floor = values.max().double_value(&[]) * 1e-6;
+    let usable = values.gt(floor).sum(Kind::Int64).int64_value(&[]);
+    let n = components.unwrap_or(usable);
+    if n > usable {
         return Err(SaeError::Input {
             what: "ICA".into(),
             problem: format!(
-                "the data has fewer than {n} directions of non-zero variance; ask for fewer --components"
+                "the data has {usable} directions of non-negligible variance, fewer than \
+                 the {n} components asked for"
             ),
         });
     }
+    let order = values.argsort(0, true).narrow(0, 0, n);
+    let values = values.index_select(0, &order);
     let vectors = vectors.index_select(1, &order);
     // Whitening K [n, d_in]: z = K x has identity covariance.
     let whiten = (vectors.tr()) / values.sqrt().unsqueeze(1);

@@ -183,7 +183,7 @@ fn write_shard(path: &Path, values: &[f32], d: usize) -> Result<()> {
         TENSOR: {"dtype": "F32", "shape": [rows, d], "data_offsets": [0, bytes]}
     })
     .to_string();
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(' ');
     }
     let mut file = std::io::BufWriter::with_capacity(
@@ -355,7 +355,7 @@ pub fn build_cache(
     config: &BuildCache,
     mut progress: impl FnMut(crate::extract::Progress),
 ) -> Result<(CacheInfo, Vec<crate::extract::BadDocument>)> {
-    use crate::extract::{Batcher, Corpus, Progress, for_each_window, windows::Windower};
+    use crate::extract::{Corpus, Progress, for_each_batch, for_each_window, windows::Windower};
     let model = crate::model::load(&config.model_dir, config.device)?;
     let layers = model.config().num_layers;
     if config.hook.layer >= layers {
@@ -409,7 +409,7 @@ pub fn build_cache(
     )?
     .with_shard_tokens(config.shard_tokens);
     let specials = windower.special_counts();
-    let mut run = |batch: &[(u64, crate::extract::windows::Window)]| {
+    let run = |batch: &[(u64, crate::extract::windows::Window)]| {
         let rows = crate::extract::text_token_rows(
             model.as_ref(),
             batch,
@@ -429,14 +429,7 @@ pub fn build_cache(
         ));
         Ok(())
     };
-    let mut batcher = Batcher::new(config.batch_size);
-    for_each_window(
-        &corpus,
-        &windower,
-        |_| {},
-        |i, w| batcher.push(i, w, &mut run),
-    )?;
-    batcher.flush(&mut run)?;
+    for_each_batch(&corpus, &windower, config.batch_size, run)?;
     progress(Progress::Writing);
     Ok((writer.finish()?, bad))
 }

@@ -223,7 +223,7 @@ impl Dictionary {
         let features = self.activate(self.pre_activations(&normalized));
         let mut reconstruction = self.decode_normalized(&features);
         if let Some(d) = denormalize {
-            reconstruction = reconstruction * d.scale;
+            reconstruction *= d.scale;
             if let Some(shift) = d.shift {
                 reconstruction += shift;
             }

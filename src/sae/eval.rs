@@ -19,6 +19,85 @@ pub struct ReconstructionReport {
     /// Features firing on more than `dense_threshold` of the tokens.
     pub dense_fraction: f64,
     pub dense_threshold: f64,
+    /// Next-token loss with the reconstruction patched in (causal models, from a corpus).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token_loss: Option<NextTokenLoss>,
+}
+
+/// Mean next-token cross-entropy over the same tokens three ways, and how
+/// much of the loss that zero-ablating the hook adds the reconstruction
+/// takes back: (zero − reconstructed) / (zero − clean).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NextTokenLoss {
+    pub tokens: u64,
+    pub clean: f64,
+    pub reconstructed: f64,
+    pub zero_ablated: f64,
+    pub recovered: f64,
+}
+
+#[derive(Default)]
+struct LossSums {
+    tokens: f64,
+    clean: f64,
+    reconstructed: f64,
+    zero_ablated: f64,
+}
+
+impl LossSums {
+    fn finish(&self) -> NextTokenLoss {
+        let n = self.tokens.max(1.0);
+        let (clean, reconstructed, zero) = (
+            self.clean / n,
+            self.reconstructed / n,
+            self.zero_ablated / n,
+        );
+        NextTokenLoss {
+            tokens: self.tokens as u64,
+            clean,
+            reconstructed,
+            zero_ablated: zero,
+            recovered: (zero - reconstructed) / (zero - clean),
+        }
+    }
+}
+
+/// Summed next-token loss of a batch (targets are the real tokens after the first).
+fn summed_loss(logits: &Tensor, ids: &Tensor, mask: &Tensor) -> (f64, f64) {
+    let seq = ids.size()[1];
+    let predicted = logits.narrow(1, 0, seq - 1).log_softmax(-1, Kind::Float);
+    let targets = ids.narrow(1, 1, seq - 1).unsqueeze(-1);
+    let real = mask.narrow(1, 1, seq - 1).to_kind(Kind::Float);
+    let nll = -predicted.gather(-1, &targets, false).squeeze_dim(-1) * &real;
+    (
+        nll.sum(Kind::Double).double_value(&[]),
+        real.sum(Kind::Double).double_value(&[]),
+    )
+}
+
+/// Adds a batch's clean, patched and zero-ablated losses to `sums`.
+fn add_losses(
+    model: &dyn crate::model::SubjectModel,
+    dictionary: &Dictionary,
+    ids: &Tensor,
+    mask: &Tensor,
+    sums: &mut LossSums,
+) -> Result<()> {
+    let hook = dictionary.hook.expect("checked by the caller");
+    let reconstruct = |t: &Tensor| dictionary.encode_decode(t).1.to_kind(t.kind());
+    let zero = |t: &Tensor| t.zeros_like();
+    tch::no_grad(|| -> Result<()> {
+        let (clean, count) = summed_loss(&model.logits(ids, mask, None)?, ids, mask);
+        let patched = |replace: &dyn Fn(&Tensor) -> Tensor| -> Result<f64> {
+            let patch = crate::model::Patch { hook, replace };
+            Ok(summed_loss(&model.logits(ids, mask, Some(patch))?, ids, mask).0)
+        };
+        sums.reconstructed += patched(&reconstruct)?;
+        sums.zero_ablated += patched(&zero)?;
+        sums.clean += clean;
+        sums.tokens += count;
+        Ok(())
+    })
 }
 
 /// Accumulates the metrics batch by batch, so any number of tokens fits.
@@ -74,6 +153,7 @@ impl ReconstructionMetrics {
             dead_fraction: fraction(self.fire_counts.eq(0.0)),
             dense_fraction: fraction(self.fire_counts.gt(dense_threshold * n)),
             dense_threshold,
+            next_token_loss: None,
         }
     }
 }
@@ -119,6 +199,7 @@ pub fn evaluate(
     dense_threshold: f64,
 ) -> Result<ReconstructionReport> {
     let mut metrics = ReconstructionMetrics::new(dictionary);
+    let mut losses: Option<LossSums> = None;
     let d_in = dictionary.d_in();
     let add = |rows: &[f32], metrics: &mut ReconstructionMetrics| {
         let room = (max_tokens - metrics.tokens) as usize * d_in as usize;
@@ -155,7 +236,7 @@ pub fn evaluate(
             window_tokens,
             device,
         } => {
-            use crate::extract::{Batcher, Corpus, for_each_window, windows::Windower};
+            use crate::extract::{Corpus, for_each_batch, windows::Windower};
             let hook = dictionary.hook.ok_or_else(|| super::SaeError::Input {
                 what: "dictionary".into(),
                 problem: "its cfg.json names no hook point (metadata.hook_name)".into(),
@@ -165,7 +246,10 @@ pub fn evaluate(
             let windower = Windower::new(&tokenizer, window_tokens)?;
             let corpus = Corpus::open(corpus, text_field)?;
             let specials = windower.special_counts();
-            let mut run = |batch: &[(u64, crate::extract::windows::Window)]| {
+            let causal = model.config().architecture != crate::model::Architecture::Bert;
+            let mut sums = LossSums::default();
+            let mut failure = None;
+            let run = |batch: &[(u64, crate::extract::windows::Window)]| {
                 if metrics.tokens < max_tokens {
                     let rows = crate::extract::text_token_rows(
                         model.as_ref(),
@@ -175,17 +259,19 @@ pub fn evaluate(
                         specials,
                     )?;
                     add(&rows, &mut metrics);
+                    if causal && failure.is_none() {
+                        let (ids, mask) = crate::extract::batch_inputs(batch, device);
+                        failure =
+                            add_losses(model.as_ref(), dictionary, &ids, &mask, &mut sums).err();
+                    }
                 }
                 Ok(())
             };
-            let mut batcher = Batcher::new(32);
-            for_each_window(
-                &corpus,
-                &windower,
-                |_| {},
-                |i, w| batcher.push(i, w, &mut run),
-            )?;
-            batcher.flush(&mut run)?;
+            for_each_batch(&corpus, &windower, 32, run)?;
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            losses = causal.then_some(sums);
         }
     }
     if metrics.tokens == 0 {
@@ -194,5 +280,7 @@ pub fn evaluate(
             problem: "no tokens to evaluate on".into(),
         });
     }
-    Ok(metrics.finish(dense_threshold))
+    let mut report = metrics.finish(dense_threshold);
+    report.next_token_loss = losses.map(|s| s.finish());
+    Ok(report)
 }

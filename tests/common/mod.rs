@@ -36,6 +36,17 @@ pub fn python(script: &str, args: &[&str]) -> String {
     stdout(&out)
 }
 
+/// Writes `texts` as a JSONL corpus (`{"text": …}` per line) in `dir`.
+pub fn write_corpus(dir: &Path, texts: &[&str]) -> std::path::PathBuf {
+    let path = dir.join("corpus.jsonl");
+    let lines: Vec<String> = texts
+        .iter()
+        .map(|t| serde_json::json!({ "text": t }).to_string())
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }

@@ -1,0 +1,123 @@
+//! The explorer's settings: the `[explorer]` section of `featurescope.toml`
+//! (the file the LLM commands read too).
+//!
+//! ```toml
+//! [explorer]
+//! theme = "light"          # or "dark" (the default)
+//! colors = "256"           # "truecolor", "256", or "auto" (COLORTERM decides)
+//! mouse = false            # clicks and scrolling (default true)
+//! [explorer.keys]
+//! quit = ["x"]             # rebinds one action; the others keep their keys
+//! ```
+use super::heatmap::{Palette, Theme};
+use super::keymap::Keymap;
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExplorerSection {
+    theme: Option<String>,
+    colors: Option<String>,
+    mouse: Option<bool>,
+    #[serde(default)]
+    keys: BTreeMap<String, Vec<String>>,
+}
+
+pub struct ExplorerConfig {
+    pub keymap: Keymap,
+    pub theme: Theme,
+    pub palette: Palette,
+    pub mouse: bool,
+}
+
+impl ExplorerConfig {
+    /// Reads `featurescope.toml` in the working directory, if there is one.
+    pub fn load() -> Result<Self> {
+        let path = Path::new("featurescope.toml");
+        let section = if path.exists() {
+            let text = std::fs::read_to_string(path).context("featurescope.toml")?;
+            let table: toml::Table = toml::from_str(&text).context("featurescope.toml")?;
+            match table.get("explorer") {
+                Some(value) => value
+                    .clone()
+                    .try_into()
+                    .context("featurescope.toml: [explorer]")?,
+                None => ExplorerSection::default(),
+            }
+        } else {
+            ExplorerSection::default()
+        };
+        Self::from_section(section)
+    }
+
+    fn from_section(section: ExplorerSection) -> Result<Self> {
+        let theme = match section.theme.as_deref() {
+            None | Some("dark") => Theme::Dark,
+            Some("light") => Theme::Light,
+            Some(other) => bail!("featurescope.toml: explorer.theme {other:?}: dark or light"),
+        };
+        let palette = match section.colors.as_deref() {
+            None | Some("auto") => Palette::detect(),
+            Some("truecolor") => Palette::TrueColor,
+            Some("256") => Palette::Indexed,
+            Some(other) => {
+                bail!("featurescope.toml: explorer.colors {other:?}: truecolor, 256 or auto")
+            }
+        };
+        let keymap = Keymap::with_overrides(&section.keys)
+            .map_err(|e| anyhow::anyhow!("featurescope.toml: explorer.{e}"))?;
+        Ok(Self {
+            keymap,
+            theme,
+            palette,
+            mouse: section.mouse.unwrap_or(true),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ExplorerConfig> {
+        let table: toml::Table = toml::from_str(text).unwrap();
+        ExplorerConfig::from_section(table["explorer"].clone().try_into()?)
+    }
+
+    #[test]
+    fn one_key_can_be_rebound_and_mistakes_are_named() {
+        let config = parse(
+            "[explorer]\ntheme = \"light\"\nmouse = false\n[explorer.keys]\nquit = [\"x\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.theme, Theme::Light);
+        assert!(!config.mouse);
+        let quit = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('x'));
+        assert_eq!(
+            config.keymap.action(&quit),
+            Some(super::super::keymap::Action::Quit)
+        );
+        let help = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('?'));
+        assert_eq!(
+            config.keymap.action(&help),
+            Some(super::super::keymap::Action::Help)
+        );
+        let err = parse("[explorer.keys]\nquit = [\"hyper-x\"]\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("keys.quit") && err.contains("hyper-x"),
+            "{err}"
+        );
+        let err = parse("[explorer]\ntheme = \"neon\"\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("neon"), "{err}");
+        assert!(parse("[explorer]\nthem = \"dark\"\n").is_err());
+    }
+}

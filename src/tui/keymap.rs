@@ -1,0 +1,283 @@
+//! Actions, their default keys and descriptions: one table that drives both
+//! key handling and the help popup, so the two cannot disagree. A binding
+//! can be overridden per action by name (`quit = ["q", "ctrl-c"]`).
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    Quit,
+    Help,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Open,
+    Back,
+    SortNext,
+    SortReverse,
+    Filter,
+    KindFilter,
+    GoTo,
+    TokenLeft,
+    TokenRight,
+    Compare,
+    Overlay,
+}
+
+impl Action {
+    pub const ALL: [Action; 19] = [
+        Self::Quit,
+        Self::Help,
+        Self::Up,
+        Self::Down,
+        Self::PageUp,
+        Self::PageDown,
+        Self::Top,
+        Self::Bottom,
+        Self::Open,
+        Self::Back,
+        Self::SortNext,
+        Self::SortReverse,
+        Self::Filter,
+        Self::KindFilter,
+        Self::GoTo,
+        Self::TokenLeft,
+        Self::TokenRight,
+        Self::Compare,
+        Self::Overlay,
+    ];
+
+    /// The name used in the config file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Quit => "quit",
+            Self::Help => "help",
+            Self::Up => "up",
+            Self::Down => "down",
+            Self::PageUp => "page_up",
+            Self::PageDown => "page_down",
+            Self::Top => "top",
+            Self::Bottom => "bottom",
+            Self::Open => "open",
+            Self::Back => "back",
+            Self::SortNext => "sort",
+            Self::SortReverse => "sort_reverse",
+            Self::Filter => "filter",
+            Self::KindFilter => "kind_filter",
+            Self::GoTo => "go_to",
+            Self::TokenLeft => "token_left",
+            Self::TokenRight => "token_right",
+            Self::Compare => "compare",
+            Self::Overlay => "overlay",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Quit => "quit",
+            Self::Help => "show or hide this help",
+            Self::Up => "previous unit / record",
+            Self::Down => "next unit / record",
+            Self::PageUp => "page up",
+            Self::PageDown => "page down",
+            Self::Top => "first",
+            Self::Bottom => "last",
+            Self::Open => "open the selected unit",
+            Self::Back => "back to the unit list / cancel",
+            Self::SortNext => "sort by the next column",
+            Self::SortReverse => "reverse the sort order",
+            Self::Filter => "filter: words in explanations, layer:N, kind:K, score>X, score<X",
+            Self::KindFilter => "cycle the unit kind shown",
+            Self::GoTo => "go to a unit by id",
+            Self::TokenLeft => "previous token",
+            Self::TokenRight => "next token",
+            Self::Compare => "real vs simulated: next score of this unit, then off",
+            Self::Overlay => "real vs simulated: two rows or one overlaid row",
+        }
+    }
+
+    fn default_keys(self) -> &'static [&'static str] {
+        match self {
+            Self::Quit => &["q", "ctrl-c"],
+            Self::Help => &["?"],
+            Self::Up => &["up", "k"],
+            Self::Down => &["down", "j"],
+            Self::PageUp => &["pageup"],
+            Self::PageDown => &["pagedown", "space"],
+            Self::Top => &["home", "g"],
+            Self::Bottom => &["end", "G"],
+            Self::Open => &["enter"],
+            Self::Back => &["esc", "backspace"],
+            Self::SortNext => &["s"],
+            Self::SortReverse => &["S"],
+            Self::Filter => &["/"],
+            Self::KindFilter => &["t"],
+            Self::GoTo => &[":"],
+            Self::TokenLeft => &["left", "h"],
+            Self::TokenRight => &["right", "l"],
+            Self::Compare => &["c"],
+            Self::Overlay => &["o"],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    code: KeyCode,
+    ctrl: bool,
+}
+
+impl Key {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (ctrl, rest) = match text.strip_prefix("ctrl-") {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let code = match rest {
+            "enter" => KeyCode::Enter,
+            "esc" => KeyCode::Esc,
+            "backspace" => KeyCode::Backspace,
+            "tab" => KeyCode::Tab,
+            "space" => KeyCode::Char(' '),
+            "up" => KeyCode::Up,
+            "down" => KeyCode::Down,
+            "left" => KeyCode::Left,
+            "right" => KeyCode::Right,
+            "pageup" => KeyCode::PageUp,
+            "pagedown" => KeyCode::PageDown,
+            "home" => KeyCode::Home,
+            "end" => KeyCode::End,
+            s if s.chars().count() == 1 => KeyCode::Char(s.chars().next().expect("one char")),
+            s if s.starts_with('f') && s[1..].parse::<u8>().is_ok() => {
+                KeyCode::F(s[1..].parse().expect("checked"))
+            }
+            other => return Err(format!("unknown key {other:?}")),
+        };
+        Ok(Self { code, ctrl })
+    }
+
+    fn matches(&self, event: &KeyEvent) -> bool {
+        let ctrl = event.modifiers.contains(KeyModifiers::CONTROL);
+        ctrl == self.ctrl && event.code == self.code
+    }
+
+    pub fn label(&self) -> String {
+        let base = match self.code {
+            KeyCode::Enter => "Enter".to_owned(),
+            KeyCode::Esc => "Esc".to_owned(),
+            KeyCode::Backspace => "Backspace".to_owned(),
+            KeyCode::Tab => "Tab".to_owned(),
+            KeyCode::Char(' ') => "Space".to_owned(),
+            KeyCode::Up => "↑".to_owned(),
+            KeyCode::Down => "↓".to_owned(),
+            KeyCode::Left => "←".to_owned(),
+            KeyCode::Right => "→".to_owned(),
+            KeyCode::PageUp => "PgUp".to_owned(),
+            KeyCode::PageDown => "PgDn".to_owned(),
+            KeyCode::Home => "Home".to_owned(),
+            KeyCode::End => "End".to_owned(),
+            KeyCode::F(n) => format!("F{n}"),
+            KeyCode::Char(c) => c.to_string(),
+            other => format!("{other:?}"),
+        };
+        if self.ctrl {
+            format!("Ctrl-{base}")
+        } else {
+            base
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    bindings: BTreeMap<Action, Vec<Key>>,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        let bindings = Action::ALL
+            .iter()
+            .map(|&a| {
+                let keys = a
+                    .default_keys()
+                    .iter()
+                    .map(|k| Key::parse(k).expect("default keys parse"))
+                    .collect();
+                (a, keys)
+            })
+            .collect();
+        Self { bindings }
+    }
+}
+
+impl Keymap {
+    /// The defaults with some actions rebound: `overrides` maps action names
+    /// to their new keys; actions not named keep theirs.
+    pub fn with_overrides(overrides: &BTreeMap<String, Vec<String>>) -> Result<Self, String> {
+        let mut map = Self::default();
+        for (name, keys) in overrides {
+            let action = Action::ALL
+                .into_iter()
+                .find(|a| a.name() == name)
+                .ok_or_else(|| format!("keys: unknown action {name:?}"))?;
+            let keys = keys
+                .iter()
+                .map(|k| Key::parse(k).map_err(|e| format!("keys.{name}: {e}")))
+                .collect::<Result<Vec<_>, _>>()?;
+            map.bindings.insert(action, keys);
+        }
+        Ok(map)
+    }
+
+    pub fn action(&self, event: &KeyEvent) -> Option<Action> {
+        self.bindings
+            .iter()
+            .find(|(_, keys)| keys.iter().any(|k| k.matches(event)))
+            .map(|(a, _)| *a)
+    }
+
+    /// The first key of `action`, as shown in hints.
+    pub fn label(&self, action: Action) -> String {
+        self.bindings
+            .get(&action)
+            .and_then(|keys| keys.first())
+            .map_or_else(|| "(unbound)".into(), Key::label)
+    }
+
+    /// Every action with all its keys, in the help popup's order.
+    pub fn help(&self) -> Vec<(String, &'static str)> {
+        Action::ALL
+            .iter()
+            .map(|a| {
+                let keys: Vec<String> = self.bindings[a].iter().map(Key::label).collect();
+                (keys.join(" "), a.description())
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README's key table is the live keymap, row for row.
+    #[test]
+    fn the_readme_documents_every_binding() {
+        let readme = include_str!("../../README.md");
+        for (keys, what) in Keymap::default().help() {
+            let cells: Vec<String> = keys.split(' ').map(|k| format!("`{k}`")).collect();
+            let row = format!("| {} | {what} |", cells.join(" "));
+            assert!(readme.contains(&row), "README lacks the row {row}");
+        }
+        for action in Action::ALL {
+            assert!(
+                readme.contains(action.name()),
+                "{} undocumented",
+                action.name()
+            );
+        }
+    }
+}

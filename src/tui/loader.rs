@@ -1,0 +1,86 @@
+//! Reading the dataset off the drawing thread: one worker owns the dataset
+//! and answers requests in order, each answer tagged with the generation of
+//! the request, so the app can drop answers to questions it no longer asks.
+use featurescope::dataset::{Dataset, Explanation, Record, Score, Unit, UnitOverview};
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+pub enum Request {
+    /// Every unit's scalar columns, explanations and scores.
+    Overview,
+    /// One unit's statistics and records.
+    Unit { generation: u64, unit_id: u64 },
+}
+
+pub struct Overview {
+    pub units: Vec<UnitOverview>,
+    pub explanations: Vec<Explanation>,
+    pub scores: Vec<Score>,
+}
+
+pub struct UnitData {
+    pub unit: Unit,
+    pub records: Vec<Record>,
+}
+
+pub enum Message {
+    Overview(Result<Overview, String>),
+    Unit {
+        generation: u64,
+        result: Box<Result<UnitData, String>>,
+    },
+}
+
+pub struct Loader {
+    requests: Sender<Request>,
+    pub messages: Receiver<Message>,
+}
+
+impl Loader {
+    pub fn start(dataset: Dataset) -> Self {
+        let (requests, inbox) = channel::<Request>();
+        let (outbox, messages) = channel();
+        std::thread::Builder::new()
+            .name("dataset".into())
+            .spawn(move || {
+                for request in inbox {
+                    let message = match request {
+                        Request::Overview => Message::Overview(overview(&dataset)),
+                        Request::Unit {
+                            generation,
+                            unit_id,
+                        } => Message::Unit {
+                            generation,
+                            result: Box::new(unit(&dataset, unit_id)),
+                        },
+                    };
+                    if outbox.send(message).is_err() {
+                        break;
+                    }
+                }
+            })
+            .expect("spawn the dataset thread");
+        Self { requests, messages }
+    }
+
+    pub fn send(&self, request: Request) {
+        // The worker only stops when the app drops its receiver.
+        let _ = self.requests.send(request);
+    }
+}
+
+fn overview(ds: &Dataset) -> Result<Overview, String> {
+    let text = |e: featurescope::dataset::DatasetError| e.to_string();
+    Ok(Overview {
+        units: ds.units_overview().map_err(text)?,
+        explanations: ds.explanations().map_err(text)?,
+        scores: ds.scores().map_err(text)?,
+    })
+}
+
+fn unit(ds: &Dataset, unit_id: u64) -> Result<UnitData, String> {
+    let text = |e: featurescope::dataset::DatasetError| e.to_string();
+    Ok(UnitData {
+        unit: ds.unit(unit_id).map_err(text)?,
+        records: ds.records(unit_id).map_err(text)?,
+    })
+}

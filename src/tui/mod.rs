@@ -1,0 +1,66 @@
+//! The explorer: `featurescope [DATASET]` in a terminal. One loop owns the
+//! terminal and draws; the dataset is read on a worker thread whose answers
+//! arrive as messages, so no frame waits for the disk.
+mod app;
+mod config;
+mod heatmap;
+mod keymap;
+mod loader;
+mod view;
+
+use anyhow::Result;
+use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind};
+use featurescope::dataset::Dataset;
+use std::time::Duration;
+
+/// The app for `dataset`, loading in the background.
+fn app_for(dataset: Dataset, keymap: keymap::Keymap) -> app::App {
+    let title = dataset.dir().display().to_string();
+    let levels = dataset
+        .manifest()
+        .selection
+        .as_ref()
+        .map(|s| s.quantile_levels.clone())
+        .unwrap_or_default();
+    app::App::new(title, levels, loader::Loader::start(dataset), keymap)
+}
+
+/// Runs the explorer until the user quits. The terminal is restored on
+/// return, on error and on panic (ratatui's init installs the panic hook).
+pub fn run(dataset: Dataset) -> Result<()> {
+    let config = config::ExplorerConfig::load()?;
+    let mut app = app_for(dataset, config.keymap);
+    let look = view::Look {
+        palette: config.palette,
+        theme: config.theme,
+    };
+    let mut terminal = ratatui::init();
+    if config.mouse {
+        let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
+    }
+    let result = (|| -> Result<()> {
+        let mut dirty = true;
+        while !app.should_quit {
+            dirty |= app.poll_messages();
+            if dirty {
+                terminal.draw(|frame| view::draw(frame, &app, &look))?;
+                dirty = false;
+            }
+            if event::poll(Duration::from_millis(30))? {
+                match event::read()? {
+                    Event::Key(key) if key.kind == KeyEventKind::Press => app.handle_key(key),
+                    Event::Mouse(mouse) => app.handle_mouse(mouse),
+                    _ => {}
+                }
+                dirty = true;
+            }
+        }
+        Ok(())
+    })();
+    let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+    ratatui::restore();
+    result
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,422 @@
+//! The explorer driven by key events on ratatui's TestBackend: what the
+//! screen says, and the heatmap's cell colours.
+use super::app::App;
+use super::heatmap::{Palette, Theme};
+use super::keymap::Keymap;
+use super::view::{Look, draw};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use featurescope::dataset::{
+    Dataset, DatasetWriter, Explanation, Manifest, NewRecord, NewUnit, Sample, Score, UnitKind,
+    UnitStats, WriterOptions,
+};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+use std::path::Path;
+
+const LOOK: Look = Look {
+    palette: Palette::TrueColor,
+    theme: Theme::Dark,
+};
+
+/// Three units, each with two top records and one random (record ids 3u,
+/// 3u + 1, 3u + 2), whose tokens include an escape sequence; unit 0 has an
+/// explanation, a revision of it, and a score on records 1 and 2.
+fn write_dataset(dir: &Path) {
+    let mut writer = DatasetWriter::create(dir, Manifest::new(), WriterOptions::default()).unwrap();
+    for u in 0..3u32 {
+        let tokens: Vec<String> = ["The", " cat", " sat", "\n", " ", "\u{1b}[31mred"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let activations = vec![0.0, 4.0 + u as f32, 1.0, 0.0, 0.5, 2.0];
+        let record = |sample, rank| NewRecord {
+            sample,
+            rank,
+            document_id: Some(1),
+            token_offset: Some(0),
+            tokens: tokens.clone(),
+            activations: activations.clone(),
+        };
+        writer
+            .add_unit(
+                NewUnit {
+                    layer: u % 2,
+                    index: u,
+                    kind: if u == 2 {
+                        UnitKind::Sae
+                    } else {
+                        UnitKind::Neuron
+                    },
+                    stats: UnitStats {
+                        max: 4.0 + u as f64,
+                        mean: Some(0.5),
+                        variance: Some(1.0),
+                        density: Some(0.1 * (3 - u) as f64),
+                        quantile_boundaries: vec![],
+                        histogram_edges: vec![0.0, 2.0, 4.0, 6.0],
+                        histogram_counts: vec![10, 3, 1],
+                    },
+                },
+                vec![
+                    record(Sample::Top, 0),
+                    record(Sample::Top, 1),
+                    record(Sample::Random, 0),
+                ],
+            )
+            .unwrap();
+    }
+    let explanation = |id: &str, text: &str, parent: Option<&str>| Explanation {
+        explanation_id: id.into(),
+        unit_id: 0,
+        text: text.into(),
+        explainer_model: "test".into(),
+        method: if parent.is_some() {
+            "revision"
+        } else {
+            "top-activations"
+        }
+        .into(),
+        parent_id: parent.map(Into::into),
+        evidence_record_ids: vec![0],
+        created_at_ms: 1,
+    };
+    writer.add_explanations([
+        explanation("e1", "cats and where they sit", None),
+        explanation("e2", "the word cat", Some("e1")),
+    ]);
+    writer.add_scores([Score {
+        score_id: "s1".into(),
+        explanation_id: "e1".into(),
+        unit_id: 0,
+        simulator_model: "sim-model".into(),
+        method: "all-at-once-logprobs".into(),
+        record_set: "top-and-random".into(),
+        score: Some(0.87),
+        r_squared: None,
+        absolute_dev_explained: None,
+        record_ids: vec![1, 2],
+        simulated: vec![
+            vec![0.0, 9.0, 1.0, 0.0, 0.0, 2.0],
+            vec![0.0, 8.0, 0.0, 0.0, 1.0, 1.0],
+        ],
+        created_at_ms: 2,
+    }]);
+    writer.finish().unwrap();
+}
+
+struct Harness {
+    app: App,
+    terminal: Terminal<TestBackend>,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    fn new(width: u16, height: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ds");
+        write_dataset(&path);
+        let mut app = super::app_for(Dataset::open(&path).unwrap(), Keymap::default());
+        app.wait_message();
+        Self {
+            app,
+            terminal: Terminal::new(TestBackend::new(width, height)).unwrap(),
+            _dir: dir,
+        }
+    }
+
+    fn press(&mut self, code: KeyCode) {
+        self.app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
+    }
+
+    fn screen(&mut self) -> String {
+        let app = &self.app;
+        self.terminal.draw(|f| draw(f, app, &LOOK)).unwrap();
+        let buffer = self.terminal.backend().buffer();
+        (0..buffer.area.height)
+            .map(|y| {
+                (0..buffer.area.width)
+                    .map(|x| buffer[(x, y)].symbol().to_owned())
+                    .collect::<String>()
+                    + "\n"
+            })
+            .collect()
+    }
+
+    /// The background of `text` in the first line that contains `marker`.
+    fn background_in_line(&self, marker: &str, text: &str) -> Color {
+        let buffer = self.terminal.backend().buffer();
+        for y in 0..buffer.area.height {
+            let row: String = (0..buffer.area.width)
+                .map(|x| buffer[(x, y)].symbol().to_owned())
+                .collect();
+            if let Some(start) = row.find(marker) {
+                let pos = start + row[start..].find(text).expect("text after the marker");
+                let x = row[..pos].chars().count() as u16;
+                return buffer[(x, y)].bg;
+            }
+        }
+        panic!("{marker:?} is not on screen");
+    }
+
+    /// The background of the first cell showing `text` on screen.
+    fn background_of(&self, text: &str) -> Color {
+        let buffer = self.terminal.backend().buffer();
+        for y in 0..buffer.area.height {
+            let row: String = (0..buffer.area.width)
+                .map(|x| buffer[(x, y)].symbol().to_owned())
+                .collect();
+            if let Some(pos) = row.find(text) {
+                let x = row[..pos].chars().count() as u16;
+                return buffer[(x, y)].bg;
+            }
+        }
+        panic!("{text:?} is not on screen");
+    }
+}
+
+#[test]
+fn the_list_shows_units_sorts_and_filters_by_kind() {
+    let mut h = Harness::new(100, 20);
+    let screen = h.screen();
+    assert!(screen.contains("3 of 3 units"), "{screen}");
+    assert!(screen.contains("density"), "{screen}");
+    h.press(KeyCode::Char('s')); // layer
+    h.press(KeyCode::Char('s')); // kind
+    h.press(KeyCode::Char('s')); // max, largest first
+    let screen = h.screen();
+    assert!(screen.contains("sort max ↓"), "{screen}");
+    assert_eq!(
+        h.app.selected_row().unwrap().unit.unit_id,
+        0,
+        "the selection stays"
+    );
+    h.press(KeyCode::Home);
+    assert_eq!(
+        h.app.selected_row().unwrap().unit.unit_id,
+        2,
+        "largest max first"
+    );
+    h.press(KeyCode::Char('t'));
+    let screen = h.screen();
+    assert!(
+        screen.contains("2 of 3 units") && screen.contains("kind neuron"),
+        "{screen}"
+    );
+    h.press(KeyCode::Char('t'));
+    assert!(h.screen().contains("1 of 3 units"));
+    h.press(KeyCode::Char('t'));
+    assert!(h.screen().contains("3 of 3 units"));
+}
+
+#[test]
+fn a_unit_shows_its_texts_as_a_heatmap_with_safe_tokens() {
+    let mut h = Harness::new(100, 30);
+    h.press(KeyCode::Down);
+    h.press(KeyCode::Enter);
+    assert!(h.screen().contains("loading unit 1"));
+    h.app.wait_message();
+    let screen = h.screen();
+    assert!(
+        screen.contains("unit 1 · layer 1 · neuron 1 · max 5.000"),
+        "{screen}"
+    );
+    assert!(screen.contains("top-activating texts"), "{screen}");
+    assert!(screen.contains("random texts"), "{screen}");
+    // Newline and space tokens are visible; the escape sequence is not interpreted.
+    assert!(screen.contains("↵"), "{screen}");
+    assert!(screen.contains('·'), "{screen}");
+    assert!(!screen.contains('\u{1b}'), "{screen}");
+    assert!(screen.contains("\\u{1b}[31mred"), "{screen}");
+    // The strongest token is hot, a zero one has no background.
+    let Color::Rgb(r, g, _) = h.background_of(" cat") else {
+        panic!("the top token has a heat colour");
+    };
+    assert!(r > 200 && g > 100, "{r} {g}");
+    assert_eq!(h.background_of("The"), Color::Reset);
+    // The cursor shows the exact value of the selected token.
+    h.press(KeyCode::Right);
+    assert!(h.screen().contains("token \" cat\" = 5.0000"));
+    h.press(KeyCode::Esc);
+    assert!(h.screen().contains("3 of 3 units"));
+}
+
+#[test]
+fn go_to_opens_a_unit_and_rejects_what_is_not_one() {
+    let mut h = Harness::new(100, 30);
+    for c in [':', '2'] {
+        h.press(KeyCode::Char(c));
+    }
+    assert!(h.screen().contains("go to unit id: 2"));
+    h.press(KeyCode::Enter);
+    h.app.wait_message();
+    assert!(h.screen().contains("unit 2 · layer 0 · sae 2"));
+    h.press(KeyCode::Esc);
+    for c in [':', '9'] {
+        h.press(KeyCode::Char(c));
+    }
+    h.press(KeyCode::Enter);
+    assert!(h.screen().contains("no unit 9 (the dataset has 3)"));
+}
+
+#[test]
+fn help_lists_every_binding_of_the_live_keymap() {
+    let mut h = Harness::new(100, 30);
+    h.press(KeyCode::Char('?'));
+    let screen = h.screen();
+    for (keys, what) in Keymap::default().help() {
+        assert!(screen.contains(what), "{what} missing:\n{screen}");
+        assert!(screen.contains(&keys), "{keys} missing:\n{screen}");
+    }
+    h.press(KeyCode::Char('j'));
+    assert!(!h.screen().contains("show or hide this help"));
+    // A rebound key shows in the help.
+    let overrides = [("quit".to_owned(), vec!["x".to_owned()])]
+        .into_iter()
+        .collect();
+    let keymap = Keymap::with_overrides(&overrides).unwrap();
+    assert!(
+        keymap
+            .help()
+            .iter()
+            .any(|(k, what)| k == "x" && *what == "quit")
+    );
+    let bad = [("launch".to_owned(), vec!["x".to_owned()])]
+        .into_iter()
+        .collect();
+    assert!(Keymap::with_overrides(&bad).unwrap_err().contains("launch"));
+}
+
+#[test]
+fn a_tiny_window_says_so_instead_of_breaking() {
+    let mut h = Harness::new(20, 5);
+    assert!(h.screen().contains("too small"));
+    h.press(KeyCode::Enter);
+    h.app.wait_message();
+    assert!(h.screen().contains("too small"));
+}
+
+#[test]
+fn an_answer_for_a_unit_left_behind_is_dropped() {
+    let mut h = Harness::new(100, 30);
+    h.press(KeyCode::Enter); // unit 0
+    h.press(KeyCode::Esc);
+    h.press(KeyCode::Down);
+    h.press(KeyCode::Enter); // unit 1
+    h.app.wait_message(); // unit 0's answer: stale
+    h.app.wait_message(); // unit 1's
+    assert!(h.screen().contains("unit 1 · layer 1"));
+}
+
+#[test]
+fn the_filter_takes_layers_kinds_and_words() {
+    let mut h = Harness::new(100, 20);
+    for c in "/layer:1".chars() {
+        h.press(KeyCode::Char(c));
+    }
+    h.press(KeyCode::Enter);
+    let screen = h.screen();
+    assert!(
+        screen.contains("1 of 3 units") && screen.contains("filter \"layer:1\""),
+        "{screen}"
+    );
+    h.press(KeyCode::Esc); // clears the filters
+    for c in "/kind:sae".chars() {
+        h.press(KeyCode::Char(c));
+    }
+    h.press(KeyCode::Enter);
+    assert!(h.screen().contains("1 of 3 units"));
+    h.press(KeyCode::Esc);
+    // Only unit 0 is scored (0.87).
+    for c in "/score>0.5".chars() {
+        h.press(KeyCode::Char(c));
+    }
+    h.press(KeyCode::Enter);
+    assert!(h.screen().contains("1 of 3 units"));
+    h.press(KeyCode::Esc);
+    for c in "/score>0.9".chars() {
+        h.press(KeyCode::Char(c));
+    }
+    h.press(KeyCode::Enter);
+    assert!(h.screen().contains("0 of 3 units"));
+    h.press(KeyCode::Esc);
+    for c in "/where cats".chars() {
+        h.press(KeyCode::Char(c));
+    }
+    h.press(KeyCode::Enter);
+    assert!(
+        h.screen().contains("1 of 3 units"),
+        "all words, in any order"
+    );
+}
+
+#[test]
+fn a_scored_explanation_shows_real_against_simulated() {
+    let mut h = Harness::new(110, 40);
+    let screen = h.screen();
+    // The list shows the best-scored explanation and its score.
+    assert!(
+        screen.contains("0.87") && screen.contains("cats and where they sit"),
+        "{screen}"
+    );
+    h.press(KeyCode::Enter);
+    h.app.wait_message();
+    let screen = h.screen();
+    assert!(
+        screen.contains("#1 [0.87 top-and-random] top-activations — cats and where they sit"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("#2 [unscored] revision — the word cat  (revises #1)"),
+        "{screen}"
+    );
+    h.press(KeyCode::Char('c'));
+    let screen = h.screen();
+    assert!(
+        screen.contains("real vs simulated · cats and where they sit · top-and-random score 0.870"),
+        "{screen}"
+    );
+    assert!(screen.contains("sim-model"), "{screen}");
+    assert!(
+        screen.contains("top #1   r = ") && screen.contains("random #0   r = "),
+        "{screen}"
+    );
+    // Two rows per text, aligned token for token.
+    let lines: Vec<&str> = screen.lines().collect();
+    let real = lines
+        .iter()
+        .position(|l| l.contains("real The"))
+        .expect("a real row");
+    assert!(lines[real + 1].contains("sim  The"), "{}", lines[real + 1]);
+    assert_eq!(
+        lines[real].find("The"),
+        lines[real + 1].find("The"),
+        "the rows start at the same column"
+    );
+    // Each row is coloured by its own values: " sat" is warm in the real
+    // row (1 of 4) and nearly cold in the simulated one (1 of 9).
+    let real_sat = h.background_in_line("real The", " sat");
+    let sim_sat = h.background_in_line("sim  The", " sat");
+    let (Color::Rgb(real_r, ..), Color::Rgb(sim_r, ..)) = (real_sat, sim_sat) else {
+        panic!("{real_sat:?} {sim_sat:?}");
+    };
+    assert!(real_r > sim_r, "{real_r} vs {sim_r}");
+    // Overlay: one row per text.
+    h.press(KeyCode::Char('o'));
+    let screen = h.screen();
+    assert!(screen.contains("real vs simulated, overlaid"), "{screen}");
+    assert!(!screen.contains("sim  The"), "{screen}");
+    // c again: the only score, so the comparison closes.
+    h.press(KeyCode::Char('c'));
+    assert!(h.screen().contains("top-activating texts"));
+    // A unit without scores says so.
+    h.press(KeyCode::Esc);
+    h.press(KeyCode::Down);
+    h.press(KeyCode::Enter);
+    h.app.wait_message();
+    h.press(KeyCode::Char('c'));
+    assert!(
+        h.screen()
+            .contains("no scored explanation for this unit yet")
+    );
+}
