@@ -12,7 +12,7 @@ DATASET    ?= datasets/demo
 
 MODELS     := $(VENV)/models
 
-.PHONY: all setup setup-build build run test lint fmt bench bench-store bench-extract bench-autointerp bench-sae demo test-llama clean
+.PHONY: all setup setup-build build run test lint fmt bench bench-store bench-extract bench-autointerp bench-sae bench-explorer demo test-llama clean
 
 all: build
 
@@ -48,8 +48,10 @@ build: setup-build
 run: build
 	./target/release/featurescope $(DATASET)
 
+# Optimised: the reference tests train SAEs and run models, and the release
+# build of the dependencies is the one `make run` uses anyway.
 test: setup
-	$(CARGO) test
+	$(CARGO) test --release
 
 lint: setup
 	$(CARGO) fmt --check
@@ -79,7 +81,11 @@ bench-autointerp: setup
 bench-sae: setup
 	$(CARGO) bench --bench sae_train
 
-bench: bench-store bench-extract bench-autointerp bench-sae
+# Explorer replay: first frame and frame times on the demo and at GPT-2 XL scale.
+bench-explorer: setup
+	$(CARGO) bench --bench explorer
+
+bench: bench-store bench-extract bench-autointerp bench-sae bench-explorer
 
 # Opt-in end-to-end run against llama.cpp's OpenAI-compatible server with
 # Gemma-3-270M, both from PyPI (the server builds from source: minutes).

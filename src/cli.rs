@@ -62,6 +62,8 @@ pub enum Command {
     Baseline(BaselineArgs),
     /// Reconstruction metrics of a dictionary on held-out activations.
     EvalSae(EvalSaeArgs),
+    /// Drive the explorer with a key script, headless, and report frame times (the explorer benchmark).
+    Replay(ReplayArgs),
     /// Report the libtorch this binary runs with and the devices it sees.
     Doctor,
     /// Describe a subject model folder: architecture, layers, hook points and unit counts.
@@ -351,6 +353,21 @@ pub struct EvalSaeArgs {
     pub dense_threshold: f64,
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    pub dataset: PathBuf,
+    /// Keys separated by spaces: names as in [explorer.keys] (`down`, `enter`,
+    /// `s`…), `name*N` to repeat, `text:abc` to type. Default: a browsing session.
+    #[arg(long)]
+    pub script: Option<String>,
+    #[arg(long, default_value_t = 120)]
+    pub width: u16,
+    #[arg(long, default_value_t = 40)]
+    pub height: u16,
     #[arg(long)]
     pub json: bool,
 }

@@ -47,6 +47,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Train(args)) => sae_commands::train(args),
         Some(Command::Baseline(args)) => sae_commands::baseline(args),
         Some(Command::EvalSae(args)) => sae_commands::eval_sae(args),
+        Some(Command::Replay(args)) => replay(args),
         Some(Command::Doctor) => doctor(),
         Some(Command::ModelInfo { model, json }) => model_info(&model, json),
     }
@@ -247,6 +248,33 @@ fn synth(args: SynthArgs) -> Result<()> {
     let path = featurescope::synth::generate(&args.out, &spec, |done| bar.set_position(done))?;
     bar.finish_and_clear();
     println!("wrote {} units to {}", args.units, path.display());
+    Ok(())
+}
+
+fn replay(args: cli::ReplayArgs) -> Result<()> {
+    let script = args
+        .script
+        .as_deref()
+        .unwrap_or(tui::replay::DEFAULT_SCRIPT);
+    let report = tui::replay::replay(&args.dataset, script, args.width, args.height)?;
+    if args.json {
+        return print_json(&report);
+    }
+    println!(
+        "{} units, {}×{}: first frame {:.1} ms, list ready {:.1} ms; {} frames p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms; unit opens p50 {:.1} ms, max {:.1} ms",
+        report.units,
+        report.width,
+        report.height,
+        report.first_frame_ms,
+        report.list_ready_ms,
+        report.frames,
+        report.frame_p50_ms,
+        report.frame_p95_ms,
+        report.frame_p99_ms,
+        report.frame_max_ms,
+        report.unit_open_p50_ms,
+        report.unit_open_max_ms
+    );
     Ok(())
 }
 

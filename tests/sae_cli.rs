@@ -9,7 +9,7 @@ use featurescope::dataset::Dataset;
 use featurescope::model::{HookPoint, HookSite};
 use featurescope::sae::baselines::{Baseline, BaselineOptions, fit};
 use featurescope::sae::{CacheWriter, Dictionary};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tch::{Kind, Tensor};
@@ -248,28 +248,84 @@ fn dictionary_features_are_extracted_like_neurons() {
     assert!(stderr(&out).contains("d_in is 100"), "{}", stderr(&out));
 }
 
-#[test]
-fn the_cache_holds_every_text_token_and_eval_sae_reads_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let corpus = corpus(tmp.path());
-    let cache = tmp.path().join("cache");
-    let out = extract(
-        &corpus,
-        &[
+fn minilm() -> PathBuf {
+    root().join(".venv/models/all-MiniLM-L6-v2")
+}
+
+/// Runs the binary and returns its JSON output; fails the test on a non-zero exit.
+fn json_output(args: &[&str]) -> serde_json::Value {
+    let out = featurescope(args);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+/// Caches `layer`'s residual stream of `model` over `corpus` (windows of 16)
+/// into `dir/cache`, and fits a PCA with `components` on it into `dir/pca`.
+fn cached_pca(
+    dir: &Path,
+    model: &Path,
+    corpus: &Path,
+    layer: &str,
+    components: &str,
+) -> (PathBuf, PathBuf) {
+    let (cache, pca) = (dir.join("cache"), dir.join("pca"));
+    for args in [
+        vec![
+            "extract",
+            "--model",
+            path_str(model),
+            "--corpus",
+            path_str(corpus),
+            "--window",
+            "16",
             "--layers",
-            "2",
+            layer,
             "--hook",
             "resid",
             "--cache",
             path_str(&cache),
         ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+        vec![
+            "baseline",
+            "--kind",
+            "pca",
+            "--cache",
+            path_str(&cache),
+            "--out",
+            path_str(&pca),
+            "--components",
+            components,
+        ],
+    ] {
+        let out = featurescope(&args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    (cache, pca)
+}
+
+/// `eval-sae --json` of `dictionary` on `model` over `corpus` (windows of 16).
+fn eval_on_corpus(dictionary: &Path, model: &Path, corpus: &Path) -> serde_json::Value {
+    json_output(&[
+        "eval-sae",
+        path_str(dictionary),
+        "--model",
+        path_str(model),
+        "--corpus",
+        path_str(corpus),
+        "--window",
+        "16",
+        "--json",
+    ])
+}
+
+#[test]
+fn the_cache_holds_every_text_token_and_eval_sae_reads_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = corpus(tmp.path());
+    let (cache, pca) = cached_pca(tmp.path(), &minilm(), &corpus, "2", "8");
     let info = featurescope::sae::ActivationCache::open(&cache).unwrap();
     // Every window is [CLS] + up to 14 text tokens + [SEP]; the cache holds the text tokens.
-    let tokenizer =
-        featurescope::model::TextTokenizer::load(&root().join(".venv/models/all-MiniLM-L6-v2"))
-            .unwrap();
+    let tokenizer = featurescope::model::TextTokenizer::load(&minilm()).unwrap();
     let text_tokens: usize = TEXTS
         .iter()
         .map(|t| tokenizer.encode(t, false).unwrap().ids.len())
@@ -277,28 +333,13 @@ fn the_cache_holds_every_text_token_and_eval_sae_reads_it() {
     assert_eq!(info.tokens(), text_tokens);
     assert_eq!(info.d_in(), 384);
 
-    let pca = tmp.path().join("pca");
-    let out = featurescope(&[
-        "baseline",
-        "--kind",
-        "pca",
-        "--cache",
-        path_str(&cache),
-        "--out",
-        path_str(&pca),
-        "--components",
-        "8",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let out = featurescope(&[
+    let report = json_output(&[
         "eval-sae",
         path_str(&pca),
         "--cache",
         path_str(&cache),
         "--json",
     ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let ev = report["explained_variance"].as_f64().unwrap();
     assert!(
         ev > 0.2 && ev < 1.0,
@@ -306,21 +347,10 @@ fn the_cache_holds_every_text_token_and_eval_sae_reads_it() {
     );
     assert_eq!(report["tokens"].as_u64().unwrap() as usize, text_tokens);
     // The model path reads the same activations at the dictionary's hook.
-    let model = root().join(".venv/models/all-MiniLM-L6-v2");
-    let out = featurescope(&[
-        "eval-sae",
-        path_str(&pca),
-        "--model",
-        path_str(&model),
-        "--corpus",
-        path_str(&corpus),
-        "--window",
-        "16",
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let streamed: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let streamed = eval_on_corpus(&pca, &minilm(), &corpus);
     assert!((streamed["explained_variance"].as_f64().unwrap() - ev).abs() < 1e-4);
+    // An encoder has no next-token loss.
+    assert!(streamed.get("next_token_loss").is_none());
     // Garbage in a dictionary folder is named.
     std::fs::write(pca.join("cfg.json"), "{not json").unwrap();
     let out = featurescope(&["eval-sae", path_str(&pca), "--cache", path_str(&cache)]);
@@ -344,50 +374,8 @@ fn eval_sae_reports_the_loss_recovered_on_a_causal_model() {
     let model = models.join("gpt2");
     let corpus = corpus(tmp.path());
     // A PCA of layer 0's residual stream with half the components.
-    let cache = tmp.path().join("cache");
-    let model_arg = path_str(&model);
-    let out = featurescope(&[
-        "extract",
-        "--model",
-        model_arg,
-        "--corpus",
-        path_str(&corpus),
-        "--window",
-        "16",
-        "--layers",
-        "0",
-        "--hook",
-        "resid",
-        "--cache",
-        path_str(&cache),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let pca = tmp.path().join("pca");
-    let out = featurescope(&[
-        "baseline",
-        "--kind",
-        "pca",
-        "--cache",
-        path_str(&cache),
-        "--out",
-        path_str(&pca),
-        "--components",
-        "32",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let out = featurescope(&[
-        "eval-sae",
-        path_str(&pca),
-        "--model",
-        model_arg,
-        "--corpus",
-        path_str(&corpus),
-        "--window",
-        "16",
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let (_, pca) = cached_pca(tmp.path(), &model, &corpus, "0", "32");
+    let report = eval_on_corpus(&pca, &model, &corpus);
     let loss = &report["next_token_loss"];
     let (clean, recon, zero) = (
         loss["clean"].as_f64().unwrap(),
@@ -399,54 +387,7 @@ fn eval_sae_reports_the_loss_recovered_on_a_causal_model() {
     assert!(clean != recon && clean != zero, "{loss}");
     let recovered = loss["recovered"].as_f64().unwrap();
     assert!((recovered - (zero - recon) / (zero - clean)).abs() < 1e-9);
-    // Every predicted token: windows of up to 16 tokens, no special tokens, the first unpredicted.
     assert!(loss["tokens"].as_u64().unwrap() > 0);
-    // An encoder has no next-token loss: the MiniLM evaluation has none.
-    let minilm = root().join(".venv/models/all-MiniLM-L6-v2");
-    let mini_cache = tmp.path().join("mini-cache");
-    let out = featurescope(&[
-        "extract",
-        "--model",
-        path_str(&minilm),
-        "--corpus",
-        path_str(&corpus),
-        "--window",
-        "16",
-        "--layers",
-        "1",
-        "--hook",
-        "resid",
-        "--cache",
-        path_str(&mini_cache),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let mini_pca = tmp.path().join("mini-pca");
-    let out = featurescope(&[
-        "baseline",
-        "--kind",
-        "pca",
-        "--cache",
-        path_str(&mini_cache),
-        "--out",
-        path_str(&mini_pca),
-        "--components",
-        "16",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let out = featurescope(&[
-        "eval-sae",
-        path_str(&mini_pca),
-        "--model",
-        path_str(&minilm),
-        "--corpus",
-        path_str(&corpus),
-        "--window",
-        "16",
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert!(report.get("next_token_loss").is_none());
 }
 
 #[test]

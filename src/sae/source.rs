@@ -102,7 +102,9 @@ pub struct StreamSpec {
 type Chunk = std::result::Result<(Vec<f32>, u64), SaeError>;
 
 pub struct StreamSource {
-    rx: Receiver<Chunk>,
+    /// `None` only while dropping.
+    rx: Option<Receiver<Chunk>>,
+    worker: Option<std::thread::JoinHandle<()>>,
     d_in: usize,
     buffer: Vec<f32>,
     capacity: usize,
@@ -130,7 +132,7 @@ impl StreamSource {
         } as usize;
         let (tx, rx) = sync_channel(4);
         let thread_spec = spec.clone();
-        std::thread::Builder::new()
+        let worker = std::thread::Builder::new()
             .name("activations".into())
             .spawn(move || {
                 if let Err(e) = produce(&thread_spec, position, &tx) {
@@ -142,7 +144,8 @@ impl StreamSource {
                 problem: e.to_string(),
             })?;
         Ok(Self {
-            rx,
+            rx: Some(rx),
+            worker: Some(worker),
             d_in,
             buffer: Vec::with_capacity(spec.buffer_tokens * d_in),
             capacity: spec.buffer_tokens.max(1),
@@ -153,6 +156,17 @@ impl StreamSource {
 
     fn buffered_rows(&self) -> usize {
         self.buffer.len() / self.d_in
+    }
+}
+
+impl Drop for StreamSource {
+    /// Stops the model thread before the process can exit under it: with the
+    /// receiver gone its next send fails, and it returns.
+    fn drop(&mut self) {
+        drop(self.rx.take());
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
     }
 }
 
@@ -212,7 +226,7 @@ impl ActivationSource for StreamSource {
     fn next_batch(&mut self, rows: usize, out: &mut Vec<f32>) -> Result<()> {
         let d = self.d_in;
         while self.buffered_rows() < self.capacity.max(rows) {
-            match self.rx.recv() {
+            match self.rx.as_ref().expect("not dropped").recv() {
                 Ok(Ok((chunk, windows))) => {
                     self.buffer.extend_from_slice(&chunk);
                     self.windows_read += windows;

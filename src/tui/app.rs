@@ -7,6 +7,8 @@ use crossterm::event::{KeyCode, KeyEvent, MouseEvent, MouseEventKind};
 use featurescope::dataset::{Explanation, Record, Sample, Score, UnitKind, UnitOverview};
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
@@ -106,7 +108,7 @@ pub struct Input {
 
 pub enum Screen {
     List,
-    Unit(UnitView),
+    Unit(Box<UnitView>),
 }
 
 pub struct UnitView {
@@ -150,7 +152,10 @@ pub struct App {
     /// Lower edges of the quantile bins (from the manifest), for naming them.
     pub quantile_levels: Vec<f64>,
     pub keymap: Keymap,
-    pub rows: Vec<UnitRow>,
+    /// Shared with the threads that filter and sort long lists.
+    pub rows: Arc<Vec<UnitRow>>,
+    /// The unit kinds present, in order (for the kind filter).
+    kinds: Vec<UnitKind>,
     /// Indices into `rows` after filtering and sorting.
     pub visible: Vec<usize>,
     pub selected: usize,
@@ -168,6 +173,13 @@ pub struct App {
     pub should_quit: bool,
     /// Rows the list showed last frame: the page size.
     pub list_height: Cell<usize>,
+    /// Lists longer than this are filtered and sorted off the drawing thread.
+    pub sync_refresh_rows: usize,
+    /// A filter or sort is being computed.
+    pub refreshing: bool,
+    views: (Sender<ViewAnswer>, Receiver<ViewAnswer>),
+    view_generation: u64,
+    pending_keep: Option<u64>,
     generation: u64,
     loader: Loader,
 }
@@ -179,7 +191,13 @@ impl App {
             title,
             quantile_levels,
             keymap,
-            rows: Vec::new(),
+            rows: Arc::new(Vec::new()),
+            kinds: Vec::new(),
+            sync_refresh_rows: 20_000,
+            refreshing: false,
+            views: channel(),
+            view_generation: 0,
+            pending_keep: None,
             visible: Vec::new(),
             selected: 0,
             sort: SortKey::Id,
@@ -203,6 +221,13 @@ impl App {
     /// Applies every answer the loader has ready; true when something changed.
     pub fn poll_messages(&mut self) -> bool {
         let mut changed = false;
+        while let Ok((generation, visible)) = self.views.1.try_recv() {
+            if generation == self.view_generation {
+                self.refreshing = false;
+                self.set_visible(visible, self.pending_keep);
+                changed = true;
+            }
+        }
         while let Ok(message) = self.loader.messages.try_recv() {
             self.apply(message);
             changed = true;
@@ -261,27 +286,34 @@ impl App {
                     Some(best.map_or(s, |b| b.max(s)))
                 })
         };
-        self.rows = overview
-            .units
-            .into_iter()
-            .map(|unit| {
-                let candidates = explanations.get(&unit.unit_id);
-                let best = candidates.and_then(|list| {
-                    list.iter().max_by(|a, b| {
-                        let key =
-                            |e: &Explanation| (best_score(e).unwrap_or(f64::MIN), e.created_at_ms);
-                        key(a)
-                            .partial_cmp(&key(b))
-                            .unwrap_or(std::cmp::Ordering::Equal)
-                    })
-                });
-                UnitRow {
-                    explanation: best.map(|e| e.text.clone()),
-                    score: best.and_then(best_score),
-                    unit,
-                }
-            })
-            .collect();
+        self.rows = Arc::new(
+            overview
+                .units
+                .into_iter()
+                .map(|unit| {
+                    let candidates = explanations.get(&unit.unit_id);
+                    let best = candidates.and_then(|list| {
+                        list.iter().max_by(|a, b| {
+                            let key = |e: &Explanation| {
+                                (best_score(e).unwrap_or(f64::MIN), e.created_at_ms)
+                            };
+                            key(a)
+                                .partial_cmp(&key(b))
+                                .unwrap_or(std::cmp::Ordering::Equal)
+                        })
+                    });
+                    UnitRow {
+                        explanation: best.map(|e| e.text.clone()),
+                        score: best.and_then(best_score),
+                        unit,
+                    }
+                })
+                .collect(),
+        );
+        let mut kinds: Vec<UnitKind> = self.rows.iter().map(|r| r.unit.kind).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        self.kinds = kinds;
         self.explanations = explanations;
         self.scores = scores;
         self.loading = false;
@@ -289,18 +321,72 @@ impl App {
         self.refresh_visible();
     }
 
-    /// Re-applies the filters and the sort, keeping the selected unit if it is still shown.
+    /// Re-applies the filters and the sort, keeping the selected unit if it
+    /// is still shown. Long lists are filtered and sorted on a thread (a
+    /// sort of 300k rows takes longer than a frame); the answer arrives
+    /// through `poll_messages`, and only the latest one counts.
     pub fn refresh_visible(&mut self) {
         let keep = self.selected_row().map(|r| r.unit.unit_id);
-        let query = Query::parse(&self.filter);
-        let kind = self.kind_filter;
-        let mut visible: Vec<usize> = (0..self.rows.len())
+        self.refresh_keeping(keep);
+    }
+
+    fn refresh_keeping(&mut self, keep: Option<u64>) {
+        let spec = ViewSpec {
+            query: Query::parse(&self.filter),
+            kind: self.kind_filter,
+            sort: self.sort,
+            descending: self.descending,
+        };
+        if self.rows.len() <= self.sync_refresh_rows {
+            let visible = spec.visible(&self.rows);
+            self.set_visible(visible, keep);
+            return;
+        }
+        self.view_generation += 1;
+        self.pending_keep = keep;
+        self.refreshing = true;
+        let (rows, generation, tx) = (
+            self.rows.clone(),
+            self.view_generation,
+            self.views.0.clone(),
+        );
+        std::thread::spawn(move || {
+            let _ = tx.send((generation, spec.visible(&rows)));
+        });
+    }
+
+    fn set_visible(&mut self, visible: Vec<usize>, keep: Option<u64>) {
+        self.visible = visible;
+        self.selected = keep
+            .and_then(|id| {
+                self.visible
+                    .iter()
+                    .position(|&i| self.rows[i].unit.unit_id == id)
+            })
+            .unwrap_or(0);
+    }
+}
+
+/// A filtered, sorted list for the request of that generation.
+type ViewAnswer = (u64, Vec<usize>);
+
+/// What the list shows: filters and order.
+struct ViewSpec {
+    query: Query,
+    kind: Option<UnitKind>,
+    sort: SortKey,
+    descending: bool,
+}
+
+impl ViewSpec {
+    fn visible(&self, rows: &[UnitRow]) -> Vec<usize> {
+        let (query, kind) = (&self.query, self.kind);
+        let mut visible: Vec<usize> = (0..rows.len())
             .filter(|&i| {
-                let row = &self.rows[i];
+                let row = &rows[i];
                 kind.is_none_or(|k| row.unit.kind == k) && query.matches(row)
             })
             .collect();
-        let rows = &self.rows;
         let key = self.sort;
         visible.sort_by(|&a, &b| {
             let (a, b) = (&rows[a], &rows[b]);
@@ -326,16 +412,11 @@ impl App {
                 ordering
             }
         });
-        self.visible = visible;
-        self.selected = keep
-            .and_then(|id| {
-                self.visible
-                    .iter()
-                    .position(|&i| self.rows[i].unit.unit_id == id)
-            })
-            .unwrap_or(0);
+        visible
     }
+}
 
+impl App {
     pub fn selected_row(&self) -> Option<&UnitRow> {
         self.visible.get(self.selected).map(|&i| &self.rows[i])
     }
@@ -435,9 +516,7 @@ impl App {
                 self.refresh_visible();
             }
             Action::KindFilter => {
-                let mut kinds: Vec<UnitKind> = self.rows.iter().map(|r| r.unit.kind).collect();
-                kinds.sort();
-                kinds.dedup();
+                let kinds = &self.kinds;
                 self.kind_filter = match self.kind_filter {
                     None => kinds.first().copied(),
                     Some(k) => kinds.iter().skip_while(|&&x| x != k).nth(1).copied(),
@@ -517,11 +596,11 @@ impl App {
             | Action::PageUp
             | Action::PageDown
             | Action::Top
-            | Action::Bottom => {
-                if new_record != record {
-                    view.record = new_record;
-                    view.token = 0;
-                }
+            | Action::Bottom
+                if new_record != record =>
+            {
+                view.record = new_record;
+                view.token = 0;
             }
             _ => {}
         }
@@ -533,14 +612,14 @@ impl App {
             generation: self.generation,
             unit_id,
         });
-        self.screen = Screen::Unit(UnitView {
+        self.screen = Screen::Unit(Box::new(UnitView {
             unit_id,
             data: None,
             error: None,
             record: 0,
             token: 0,
             compare: None,
-        });
+        }));
     }
 
     fn edit_input(&mut self, key: KeyEvent) {
@@ -584,7 +663,7 @@ impl App {
         {
             self.filter.clear();
             self.kind_filter = None;
-            self.refresh_visible();
+            self.refresh_keeping(Some(id));
         }
         if let Some(pos) = self
             .visible

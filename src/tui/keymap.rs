@@ -159,6 +159,16 @@ impl Key {
         Ok(Self { code, ctrl })
     }
 
+    /// The key event this key sends.
+    pub fn event(&self) -> KeyEvent {
+        let modifiers = if self.ctrl {
+            KeyModifiers::CONTROL
+        } else {
+            KeyModifiers::NONE
+        };
+        KeyEvent::new(self.code, modifiers)
+    }
+
     fn matches(&self, event: &KeyEvent) -> bool {
         let ctrl = event.modifiers.contains(KeyModifiers::CONTROL);
         ctrl == self.ctrl && event.code == self.code

@@ -6,6 +6,7 @@ mod config;
 mod heatmap;
 mod keymap;
 mod loader;
+pub mod replay;
 mod view;
 
 use anyhow::Result;

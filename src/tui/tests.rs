@@ -420,3 +420,33 @@ fn a_scored_explanation_shows_real_against_simulated() {
             .contains("no scored explanation for this unit yet")
     );
 }
+
+#[test]
+fn long_lists_are_sorted_off_the_drawing_thread_and_only_the_last_order_counts() {
+    let mut h = Harness::new(100, 20);
+    h.app.sync_refresh_rows = 0; // as if the list were long
+    h.press(KeyCode::Char('s')); // layer
+    assert!(h.app.refreshing);
+    assert!(h.screen().contains("sorting…"));
+    h.press(KeyCode::Char('S')); // layer, reversed: supersedes the first
+    let start = std::time::Instant::now();
+    while h.app.refreshing {
+        h.app.poll_messages();
+        assert!(start.elapsed() < std::time::Duration::from_secs(10));
+        std::thread::yield_now();
+    }
+    let order: Vec<u64> = h
+        .app
+        .visible
+        .iter()
+        .map(|&i| h.app.rows[i].unit.unit_id)
+        .collect();
+    // Layer descending (1 before 0), ties by id descending too.
+    assert_eq!(order, vec![1, 2, 0]);
+    assert_eq!(
+        h.app.selected_row().unwrap().unit.unit_id,
+        0,
+        "the selection follows its unit"
+    );
+    assert!(!h.screen().contains("sorting…"));
+}

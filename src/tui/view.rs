@@ -61,6 +61,9 @@ fn draw_list(frame: &mut Frame, app: &App, area: Rect) {
     if !app.filter.is_empty() {
         title.push_str(&format!("   filter \"{}\"", printable(&app.filter)));
     }
+    if app.refreshing {
+        title.push_str("   sorting…");
+    }
     frame.render_widget(
         Paragraph::new(title).style(Style::default().add_modifier(Modifier::BOLD)),
         header,
@@ -381,7 +384,10 @@ fn draw_compare(
             )));
             continue;
         };
-        let r = correlation(&[record.activations.clone()], &[simulated.clone()]);
+        let r = correlation(
+            std::slice::from_ref(&record.activations),
+            std::slice::from_ref(simulated),
+        );
         reals.push(record.activations.clone());
         sims.push(simulated.clone());
         out.push(Line::from(Span::styled(

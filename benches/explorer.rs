@@ -1,0 +1,102 @@
+//! Explorer benchmark: `featurescope replay` (the default browsing script,
+//! through the real crossterm rendering path into a sink) on the bundled
+//! demo and on the synthetic GPT-2 XL-scale dataset of the store benchmark,
+//! each alone and with a background job running: an SAE training run
+//! (`featurescope train`, both cores) on the demo's activation cache.
+//! Targets: first frame ≤ 300 ms, p99 frame ≤ 16 ms.
+//!
+//! cargo bench --bench explorer   (make bench-explorer)
+use std::path::Path;
+use std::process::{Child, Command};
+
+fn replay(dataset: &Path) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_featurescope"))
+        .args(["replay", dataset.to_str().unwrap(), "--json"])
+        .output()
+        .expect("run featurescope replay");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON report")
+}
+
+/// The background job: a long SAE training run on the demo's cache.
+fn background_job(root: &Path) -> Option<Child> {
+    let cache = root.join("bench-data/minilm-l3-resid");
+    if !cache.join("cache.json").exists() {
+        eprintln!(
+            "no bench-data/minilm-l3-resid (make bench-sae or make demo makes it): no background job"
+        );
+        return None;
+    }
+    let work = root.join("bench-data/explorer-bench");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let config = work.join("sae.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "out = {:?}\n[data]\ncache = {cache:?}\n[sae]\narchitecture = \"standard\"\nd_sae = 3072\n\
+             [train]\ntokens = 100000000\ncheckpoint_every = 1000000\n",
+            work.join("sae")
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_featurescope"))
+        .args(["train", "--config", config.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the background job");
+    // Let it get past loading and into its training steps.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    Some(child)
+}
+
+fn report(name: &str, job: &str, r: &serde_json::Value) {
+    let f = |k: &str| r[k].as_f64().unwrap();
+    println!(
+        "{name:<22} {job:<10} {:>7} units  first frame {:>6.1} ms  list ready {:>7.1} ms  frames {:>3}  p50 {:>5.2}  p95 {:>5.2}  p99 {:>5.2}  max {:>6.2} ms  unit open p50 {:>5.1} ms",
+        r["units"],
+        f("first_frame_ms"),
+        f("list_ready_ms"),
+        r["frames"],
+        f("frame_p50_ms"),
+        f("frame_p95_ms"),
+        f("frame_p99_ms"),
+        f("frame_max_ms"),
+        f("unit_open_p50_ms"),
+    );
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("explorer: run with `cargo bench` (make bench-explorer)");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let full = root.join("bench-data/store-307200x50x64");
+    if !full.join("manifest.json").exists() {
+        let status = Command::new(env!("CARGO_BIN_EXE_featurescope"))
+            .args(["synth", full.to_str().unwrap(), "--units", "307200"])
+            .status()
+            .expect("featurescope synth");
+        assert!(status.success());
+    }
+    let datasets = [
+        ("demo", root.join("datasets/demo")),
+        ("synthetic GPT-2 XL", full),
+    ];
+    for (name, path) in &datasets {
+        report(name, "idle", &replay(path));
+    }
+    if let Some(mut job) = background_job(root) {
+        for (name, path) in &datasets {
+            report(name, "+ training", &replay(path));
+        }
+        let _ = job.kill();
+        let _ = job.wait();
+    }
+}

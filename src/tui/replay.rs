@@ -1,0 +1,148 @@
+//! `featurescope replay`: the explorer driven by a key script, drawn through
+//! the real crossterm backend into a sink, timed frame by frame. A frame is
+//! what the event loop does for one key: handle it, apply the loader's
+//! answers, draw.
+use super::app::{App, Screen};
+use super::heatmap::{Palette, Theme};
+use super::keymap::{Key, Keymap};
+use super::view::{Look, draw};
+use anyhow::{Context, Result, bail};
+use crossterm::event::KeyEvent;
+use featurescope::dataset::Dataset;
+use ratatui::backend::CrosstermBackend;
+use ratatui::layout::Rect;
+use ratatui::{Terminal, TerminalOptions, Viewport};
+use serde::Serialize;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Browsing a few units: the list, pages, a unit, its tokens, sorting, filtering, going to a unit.
+pub const DEFAULT_SCRIPT: &str = "down*30 pagedown*10 enter right*30 down*15 left*5 esc \
+    s s s s pagedown*20 up*10 enter down*10 esc S home t t t esc \
+    : text:100 enter down*5 right*10 esc / text:layer:3 enter down*20 esc end enter esc q";
+
+#[derive(Debug, Serialize)]
+pub struct ReplayReport {
+    pub units: usize,
+    pub width: u16,
+    pub height: u16,
+    /// From opening the dataset to the first frame on screen.
+    pub first_frame_ms: f64,
+    /// From opening the dataset to the drawn, populated unit list.
+    pub list_ready_ms: f64,
+    pub frames: usize,
+    pub frame_p50_ms: f64,
+    pub frame_p95_ms: f64,
+    pub frame_p99_ms: f64,
+    pub frame_max_ms: f64,
+    /// From pressing Enter to a unit's texts on screen (read on the worker).
+    pub unit_open_p50_ms: f64,
+    pub unit_open_max_ms: f64,
+}
+
+fn parse_script(script: &str) -> Result<Vec<KeyEvent>> {
+    let mut steps = Vec::new();
+    for word in script.split_whitespace() {
+        if let Some(text) = word.strip_prefix("text:") {
+            for c in text.chars() {
+                let key = Key::parse(&c.to_string()).map_err(anyhow::Error::msg)?;
+                steps.push(key.event());
+            }
+            continue;
+        }
+        let (name, count) = match word.rsplit_once('*') {
+            Some((name, n)) => (name, n.parse::<usize>().context("repeat count")?),
+            None => (word, 1),
+        };
+        let key = Key::parse(name).map_err(|e| anyhow::anyhow!("script: {e}"))?;
+        steps.extend((0..count).map(|_| key.event()));
+    }
+    if steps.is_empty() {
+        bail!("the script has no keys");
+    }
+    Ok(steps)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn waiting_for_unit(app: &App) -> bool {
+    matches!(&app.screen, Screen::Unit(v) if v.data.is_none() && v.error.is_none())
+}
+
+pub fn replay(path: &Path, script: &str, width: u16, height: u16) -> Result<ReplayReport> {
+    let steps = parse_script(script)?;
+    let start = Instant::now();
+    let dataset = Dataset::open(path)?;
+    let mut app = super::app_for(dataset, Keymap::default());
+    let look = Look {
+        palette: Palette::TrueColor,
+        theme: Theme::Dark,
+    };
+    let mut terminal = Terminal::with_options(
+        CrosstermBackend::new(std::io::sink()),
+        TerminalOptions {
+            viewport: Viewport::Fixed(Rect::new(0, 0, width, height)),
+        },
+    )?;
+    terminal.draw(|f| draw(f, &app, &look))?;
+    let first_frame = start.elapsed();
+    while app.loading {
+        if !app.poll_messages() {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    terminal.draw(|f| draw(f, &app, &look))?;
+    let list_ready = start.elapsed();
+
+    let mut frames = Vec::with_capacity(steps.len());
+    let mut opens = Vec::new();
+    for key in steps {
+        let t = Instant::now();
+        app.handle_key(key);
+        app.poll_messages();
+        terminal.draw(|f| draw(f, &app, &look))?;
+        frames.push(ms(t.elapsed()));
+        if waiting_for_unit(&app) {
+            // The real loop keeps drawing frames while the worker reads; here
+            // the wait is timed as the unit's opening latency instead.
+            while waiting_for_unit(&app) {
+                if !app.poll_messages() {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+            let f = Instant::now();
+            terminal.draw(|frame| draw(frame, &app, &look))?;
+            frames.push(ms(f.elapsed()));
+            opens.push(ms(t.elapsed()));
+        }
+        if app.should_quit {
+            break;
+        }
+    }
+    frames.sort_by(f64::total_cmp);
+    opens.sort_by(f64::total_cmp);
+    Ok(ReplayReport {
+        units: app.rows.len(),
+        width,
+        height,
+        first_frame_ms: ms(first_frame),
+        list_ready_ms: ms(list_ready),
+        frames: frames.len(),
+        frame_p50_ms: percentile(&frames, 50.0),
+        frame_p95_ms: percentile(&frames, 95.0),
+        frame_p99_ms: percentile(&frames, 99.0),
+        frame_max_ms: frames.last().copied().unwrap_or(0.0),
+        unit_open_p50_ms: percentile(&opens, 50.0),
+        unit_open_max_ms: opens.last().copied().unwrap_or(0.0),
+    })
+}
