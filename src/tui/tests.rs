@@ -450,3 +450,31 @@ fn long_lists_are_sorted_off_the_drawing_thread_and_only_the_last_order_counts()
     );
     assert!(!h.screen().contains("sorting…"));
 }
+
+#[test]
+fn a_corrupt_dataset_is_reported_on_screen_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ds");
+    write_dataset(&path);
+    // Damage the units table after the (lazy) open would have succeeded.
+    let units = path.join("units.parquet");
+    let bytes = std::fs::read(&units).unwrap();
+    std::fs::write(&units, &bytes[..bytes.len() / 2]).unwrap();
+    let mut app = super::app_for(Dataset::open(&path).unwrap(), Keymap::default());
+    app.wait_message();
+    let mut terminal = Terminal::new(TestBackend::new(120, 20)).unwrap();
+    terminal.draw(|f| draw(f, &app, &LOOK)).unwrap();
+    let buffer = terminal.backend().buffer();
+    let screen: String = (0..buffer.area.height)
+        .flat_map(|y| (0..buffer.area.width).map(move |x| (x, y)))
+        .map(|p| buffer[p].symbol().to_owned())
+        .collect();
+    assert!(
+        screen.contains("error:") && screen.contains("units.parquet"),
+        "{screen}"
+    );
+    assert!(screen.contains("0 of 0 units"), "{screen}");
+    // Keys still work: the explorer can be left normally.
+    app.handle_key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE));
+    assert!(app.should_quit);
+}
