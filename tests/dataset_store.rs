@@ -372,3 +372,62 @@ fn validate_names_a_revision_whose_parent_does_not_exist() {
         "{err}"
     );
 }
+
+#[test]
+fn ratings_are_appended_read_back_and_checked_against_their_scores() {
+    use featurescope::dataset::{Explanation, Rating, Score};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ds");
+    let mut writer =
+        DatasetWriter::create(&dir, Manifest::new(), WriterOptions::default()).unwrap();
+    let (unit, records) = common::sample_unit(1, 4);
+    writer.add_unit(unit, records).unwrap();
+    writer.finish().unwrap();
+    let ds = Dataset::open(&dir).unwrap();
+    ds.append_explanations(&[Explanation {
+        explanation_id: "e".into(),
+        unit_id: 0,
+        text: "x".into(),
+        explainer_model: "m".into(),
+        method: "manual".into(),
+        parent_id: None,
+        evidence_record_ids: vec![],
+        created_at_ms: 1,
+    }])
+    .unwrap();
+    ds.append_scores(&[Score {
+        score_id: "s".into(),
+        explanation_id: "e".into(),
+        unit_id: 0,
+        simulator_model: "m".into(),
+        method: "manual".into(),
+        record_set: "top-and-random".into(),
+        score: Some(0.5),
+        r_squared: None,
+        absolute_dev_explained: None,
+        record_ids: vec![],
+        simulated: vec![],
+        created_at_ms: 2,
+    }])
+    .unwrap();
+    let rating = |score_id: &str, rating| Rating {
+        rating_id: featurescope::dataset::new_id(),
+        score_id: score_id.into(),
+        unit_id: 0,
+        rating,
+        created_at_ms: 3,
+    };
+    assert!(ds.append_ratings(&[rating("s", 6)]).is_err(), "out of 1..5");
+    ds.append_ratings(&[rating("s", 5)]).unwrap();
+    assert_eq!(ds.ratings().unwrap()[0].rating, 5);
+    assert_eq!(ds.validate().unwrap().ratings, 1);
+    // A rating of a score that does not exist is named by file, column and row.
+    let part = ds.append_ratings(&[rating("missing", 2)]).unwrap();
+    let err = ds.validate().unwrap_err().to_string();
+    assert!(
+        err.contains(&part.display().to_string())
+            && err.contains("score_id")
+            && err.contains("missing"),
+        "{err}"
+    );
+}

@@ -5,9 +5,9 @@
 use super::error::{DatasetError, IoContext, Result};
 use super::io::{publish_file, unique_suffix};
 use super::reader::Dataset;
-use super::schema::{EXPLANATIONS_DIR, SCORES_DIR};
+use super::schema::{EXPLANATIONS_DIR, RATINGS_DIR, SCORES_DIR};
 use super::tables;
-use super::types::{Explanation, Score};
+use super::types::{Explanation, Rating, Score};
 use super::writer::write_table_file;
 use arrow::array::RecordBatch;
 use std::path::PathBuf;
@@ -43,5 +43,17 @@ impl Dataset {
     pub fn append_scores(&self, rows: &[Score]) -> Result<PathBuf> {
         let ids: Vec<u64> = rows.iter().map(|r| r.unit_id).collect();
         self.append_part(SCORES_DIR, tables::scores_to_batch(rows), &ids)
+    }
+
+    /// Appends ratings of simulations as one new part of the ratings table.
+    pub fn append_ratings(&self, rows: &[Rating]) -> Result<PathBuf> {
+        if let Some(bad) = rows.iter().find(|r| !(1..=5).contains(&r.rating)) {
+            return Err(DatasetError::invalid(
+                self.dir().join(RATINGS_DIR),
+                format!("rating {} is not from 1 to 5", bad.rating),
+            ));
+        }
+        let ids: Vec<u64> = rows.iter().map(|r| r.unit_id).collect();
+        self.append_part(RATINGS_DIR, tables::ratings_to_batch(rows), &ids)
     }
 }

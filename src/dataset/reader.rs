@@ -6,9 +6,9 @@ use super::error::{DatasetError, IoContext, Result};
 use super::io::ReadCounter;
 use super::manifest::Manifest;
 use super::parquet_file::ParquetFile;
-use super::schema::{self, EXPLANATIONS_DIR, RECORDS_DIR, SCORES_DIR, UNITS_FILE};
+use super::schema::{self, EXPLANATIONS_DIR, RATINGS_DIR, RECORDS_DIR, SCORES_DIR, UNITS_FILE};
 use super::tables::{self, Origin};
-use super::types::{Explanation, Record, Score, Unit, UnitOverview};
+use super::types::{Explanation, Rating, Record, Score, Unit, UnitOverview};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
 use std::path::{Path, PathBuf};
@@ -349,6 +349,11 @@ impl Dataset {
     /// All scores, from every appended part.
     pub fn scores(&self) -> Result<Vec<Score>> {
         self.read_table(SCORES_DIR, &schema::SCORES, tables::scores_from_batch)
+    }
+
+    /// All ratings of simulations, from every appended part.
+    pub fn ratings(&self) -> Result<Vec<Rating>> {
+        self.read_table(RATINGS_DIR, &schema::RATINGS, tables::ratings_from_batch)
     }
 
     /// Bytes on disk of every file of the dataset.

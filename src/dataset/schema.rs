@@ -9,6 +9,7 @@ pub const UNITS_FILE: &str = "units.parquet";
 pub const RECORDS_DIR: &str = "records";
 pub const EXPLANATIONS_DIR: &str = "explanations";
 pub const SCORES_DIR: &str = "scores";
+pub const RATINGS_DIR: &str = "ratings";
 
 pub fn list_of(item: DataType) -> DataType {
     DataType::List(Arc::new(Field::new("element", item, true)))
@@ -84,6 +85,16 @@ pub static SCORES: LazyLock<SchemaRef> = LazyLock::new(|| {
         optional("absolute_dev_explained", DataType::Float64),
         required("record_ids", list_of(DataType::Int64)),
         required("simulated", list_of(list_of(DataType::Float32))),
+        required("created_at", timestamp_ms()),
+    ]))
+});
+
+pub static RATINGS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        required("rating_id", DataType::Utf8),
+        required("score_id", DataType::Utf8),
+        required("unit_id", DataType::Int64),
+        required("rating", DataType::Int32),
         required("created_at", timestamp_ms()),
     ]))
 });

@@ -3,7 +3,9 @@
 //! every problem found in a batch names its file, column and row.
 use super::error::{DatasetError, Result};
 use super::schema;
-use super::types::{Explanation, Record, Sample, Score, Unit, UnitKind, UnitOverview, UnitStats};
+use super::types::{
+    Explanation, Rating, Record, Sample, Score, Unit, UnitKind, UnitOverview, UnitStats,
+};
 use arrow::array::{
     Array, ArrayRef, AsArray, Float32Builder, Float64Array, Float64Builder, Int32Array,
     Int32Builder, Int64Array, Int64Builder, ListArray, ListBuilder, RecordBatch, StringArray,
@@ -571,6 +573,51 @@ pub fn scores_from_batch(batch: &RecordBatch, origin: Origin) -> Result<Vec<Scor
                 absolute_dev_explained: c.opt_f64("absolute_dev_explained", i)?,
                 record_ids,
                 simulated,
+                created_at_ms: c.created_at(&stamps, i)?,
+            })
+        })
+        .collect()
+}
+
+pub fn ratings_to_batch(rows: &[Rating]) -> RecordBatch {
+    let mut rating_id = StringBuilder::new();
+    let mut score_id = StringBuilder::new();
+    let mut unit_id = Int64Builder::new();
+    let mut rating = Int32Builder::new();
+    let mut created_at = timestamp_builder();
+    for r in rows {
+        rating_id.append_value(&r.rating_id);
+        score_id.append_value(&r.score_id);
+        unit_id.append_value(r.unit_id as i64);
+        rating.append_value(r.rating as i32);
+        created_at.append_value(r.created_at_ms);
+    }
+    batch(
+        &schema::RATINGS,
+        vec![
+            Arc::new(rating_id.finish()),
+            Arc::new(score_id.finish()),
+            Arc::new(unit_id.finish()),
+            Arc::new(rating.finish()),
+            Arc::new(created_at.finish()),
+        ],
+    )
+}
+
+pub fn ratings_from_batch(batch: &RecordBatch, origin: Origin) -> Result<Vec<Rating>> {
+    let c = Columns { batch, origin };
+    let stamps = c.timestamps_ms("created_at")?;
+    (0..batch.num_rows())
+        .map(|i| {
+            let rating = c.u32("rating", i)?;
+            if !(1..=5).contains(&rating) {
+                return Err(c.err("rating", i, format!("{rating} is not from 1 to 5")));
+            }
+            Ok(Rating {
+                rating_id: c.str("rating_id", i)?.to_owned(),
+                score_id: c.str("score_id", i)?.to_owned(),
+                unit_id: c.id("unit_id", i)?,
+                rating,
                 created_at_ms: c.created_at(&stamps, i)?,
             })
         })

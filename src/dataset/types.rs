@@ -177,6 +177,17 @@ pub struct Score {
     pub created_at_ms: i64,
 }
 
+/// A person's judgement of how well a simulation matches the real
+/// activations (the paper's human check of its score), 1 (not at all) to 5.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rating {
+    pub rating_id: String,
+    pub score_id: String,
+    pub unit_id: u64,
+    pub rating: u32,
+    pub created_at_ms: i64,
+}
+
 /// Milliseconds since the Unix epoch, for `created_at` columns.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -4,7 +4,7 @@
 use super::error::{DatasetError, Result};
 use super::parquet_file::ParquetFile;
 use super::reader::{Dataset, table_files};
-use super::schema::{self, EXPLANATIONS_DIR, RECORDS_DIR, SCORES_DIR};
+use super::schema::{self, EXPLANATIONS_DIR, RATINGS_DIR, RECORDS_DIR, SCORES_DIR};
 use super::tables::{self, Origin};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -16,6 +16,7 @@ pub struct ValidationReport {
     pub records: u64,
     pub explanations: u64,
     pub scores: u64,
+    pub ratings: u64,
 }
 
 /// Reads every row of `path`, decoding (and so checking) each batch.
@@ -151,6 +152,7 @@ impl Dataset {
             ));
         }
         let mut scores = 0u64;
+        let mut score_units = std::collections::HashMap::new();
         for path in table_files(&self.dir().join(SCORES_DIR))? {
             scores += scan(
                 self,
@@ -174,7 +176,35 @@ impl Dataset {
                             format!("unit {} does not exist", s.unit_id),
                         ));
                     }
+                    score_units.insert(s.score_id, s.unit_id);
                     Ok(())
+                },
+            )?;
+        }
+        let mut ratings = 0u64;
+        for path in table_files(&self.dir().join(RATINGS_DIR))? {
+            ratings += scan(
+                self,
+                &path,
+                &schema::RATINGS,
+                tables::ratings_from_batch,
+                |r, row| match score_units.get(&r.score_id) {
+                    None => Err(DatasetError::value(
+                        &path,
+                        "score_id",
+                        row,
+                        format!("score {} does not exist", r.score_id),
+                    )),
+                    Some(&unit) if unit != r.unit_id => Err(DatasetError::value(
+                        &path,
+                        "unit_id",
+                        row,
+                        format!(
+                            "unit {} is not the unit of score {} ({unit})",
+                            r.unit_id, r.score_id
+                        ),
+                    )),
+                    Some(_) => Ok(()),
                 },
             )?;
         }
@@ -183,6 +213,7 @@ impl Dataset {
             records,
             explanations,
             scores,
+            ratings,
         })
     }
 }

@@ -99,6 +99,8 @@ impl Query {
 pub enum InputPurpose {
     Filter,
     GoTo,
+    /// A rating of the score with this id.
+    Rate,
 }
 
 pub struct Input {
@@ -167,6 +169,8 @@ pub struct App {
     pub screen: Screen,
     pub explanations: HashMap<u64, Vec<Explanation>>,
     pub scores: HashMap<String, Vec<Score>>,
+    /// The latest rating of each score, by score id.
+    pub ratings: HashMap<String, u32>,
     pub loading: bool,
     pub status: String,
     pub help: bool,
@@ -208,6 +212,7 @@ impl App {
             screen: Screen::List,
             explanations: HashMap::new(),
             scores: HashMap::new(),
+            ratings: HashMap::new(),
             loading: true,
             status: "loading units…".into(),
             help: false,
@@ -253,6 +258,11 @@ impl App {
                 self.loading = false;
                 self.status = format!("error: {e}");
             }
+            Message::Rated(Ok(rating)) => {
+                self.status = format!("rated {}/5, saved", rating.rating);
+                self.ratings.insert(rating.score_id, rating.rating);
+            }
+            Message::Rated(Err(e)) => self.status = format!("the rating was not saved: {e}"),
             Message::Unit { generation, result } => {
                 if generation != self.generation {
                     return; // the user has moved on
@@ -268,6 +278,12 @@ impl App {
     }
 
     fn set_overview(&mut self, overview: Overview) {
+        let mut ratings = overview.ratings;
+        ratings.sort_by_key(|r| r.created_at_ms);
+        self.ratings = ratings
+            .into_iter()
+            .map(|r| (r.score_id, r.rating))
+            .collect();
         let mut scores: HashMap<String, Vec<Score>> = HashMap::new();
         for s in overview.scores {
             scores.entry(s.explanation_id.clone()).or_default().push(s);
@@ -552,6 +568,17 @@ impl App {
         let Screen::Unit(view) = &self.screen else {
             return;
         };
+        if action == Action::Rate {
+            if view.compare.is_some() {
+                self.input = Some(Input {
+                    purpose: InputPurpose::Rate,
+                    text: String::new(),
+                });
+            } else {
+                self.status = "rate a simulation from the real vs simulated view (c)".into();
+            }
+            return;
+        }
         if matches!(action, Action::Compare | Action::Overlay) {
             let count = self.unit_scores(view.unit_id).len();
             let Screen::Unit(view) = &mut self.screen else {
@@ -640,10 +667,40 @@ impl App {
                         self.refresh_visible();
                     }
                     InputPurpose::GoTo => self.go_to(&text),
+                    InputPurpose::Rate => self.rate(&text),
                 }
             }
             _ => {}
         }
+    }
+
+    /// Saves a rating of the score shown in the real vs simulated view.
+    fn rate(&mut self, text: &str) {
+        let Ok(rating @ 1..=5) = text.trim().parse::<u32>() else {
+            self.status = format!(
+                "a rating is a number from 1 to 5, not {}",
+                featurescope::text::printable(text)
+            );
+            return;
+        };
+        let Screen::Unit(view) = &self.screen else {
+            return;
+        };
+        let Some(compare) = view.compare else {
+            return;
+        };
+        let Some((_, score)) = self.unit_scores(view.unit_id).get(compare.score).copied() else {
+            return;
+        };
+        let rating = featurescope::dataset::Rating {
+            rating_id: featurescope::dataset::new_id(),
+            score_id: score.score_id.clone(),
+            unit_id: score.unit_id,
+            rating,
+            created_at_ms: featurescope::dataset::now_ms(),
+        };
+        self.status = "saving the rating…".into();
+        self.loader.send(Request::Rate(rating));
     }
 
     fn go_to(&mut self, text: &str) {

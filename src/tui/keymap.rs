@@ -25,10 +25,11 @@ pub enum Action {
     TokenRight,
     Compare,
     Overlay,
+    Rate,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 20] = [
         Self::Quit,
         Self::Help,
         Self::Up,
@@ -48,6 +49,7 @@ impl Action {
         Self::TokenRight,
         Self::Compare,
         Self::Overlay,
+        Self::Rate,
     ];
 
     /// The name used in the config file.
@@ -72,6 +74,7 @@ impl Action {
             Self::TokenRight => "token_right",
             Self::Compare => "compare",
             Self::Overlay => "overlay",
+            Self::Rate => "rate",
         }
     }
 
@@ -96,6 +99,7 @@ impl Action {
             Self::TokenRight => "next token",
             Self::Compare => "real vs simulated: next score of this unit, then off",
             Self::Overlay => "real vs simulated: two rows or one overlaid row",
+            Self::Rate => "real vs simulated: rate the match 1-5 (saved in the dataset)",
         }
     }
 
@@ -120,6 +124,7 @@ impl Action {
             Self::TokenRight => &["right", "l"],
             Self::Compare => &["c"],
             Self::Overlay => &["o"],
+            Self::Rate => &["r"],
         }
     }
 }

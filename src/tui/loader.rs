@@ -1,7 +1,7 @@
 //! Reading the dataset off the drawing thread: one worker owns the dataset
 //! and answers requests in order, each answer tagged with the generation of
 //! the request, so the app can drop answers to questions it no longer asks.
-use featurescope::dataset::{Dataset, Explanation, Record, Score, Unit, UnitOverview};
+use featurescope::dataset::{Dataset, Explanation, Rating, Record, Score, Unit, UnitOverview};
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 pub enum Request {
@@ -9,12 +9,15 @@ pub enum Request {
     Overview,
     /// One unit's statistics and records.
     Unit { generation: u64, unit_id: u64 },
+    /// Append a rating to the dataset.
+    Rate(Rating),
 }
 
 pub struct Overview {
     pub units: Vec<UnitOverview>,
     pub explanations: Vec<Explanation>,
     pub scores: Vec<Score>,
+    pub ratings: Vec<Rating>,
 }
 
 pub struct UnitData {
@@ -28,6 +31,7 @@ pub enum Message {
         generation: u64,
         result: Box<Result<UnitData, String>>,
     },
+    Rated(Result<Rating, String>),
 }
 
 pub struct Loader {
@@ -52,6 +56,12 @@ impl Loader {
                             generation,
                             result: Box::new(unit(&dataset, unit_id)),
                         },
+                        Request::Rate(rating) => Message::Rated(
+                            dataset
+                                .append_ratings(std::slice::from_ref(&rating))
+                                .map(|_| rating)
+                                .map_err(|e| e.to_string()),
+                        ),
                     };
                     if outbox.send(message).is_err() {
                         break;
@@ -74,6 +84,7 @@ fn overview(ds: &Dataset) -> Result<Overview, String> {
         units: ds.units_overview().map_err(text)?,
         explanations: ds.explanations().map_err(text)?,
         scores: ds.scores().map_err(text)?,
+        ratings: ds.ratings().map_err(text)?,
     })
 }
 

@@ -352,7 +352,7 @@ fn the_filter_takes_layers_kinds_and_words() {
 
 #[test]
 fn a_scored_explanation_shows_real_against_simulated() {
-    let mut h = Harness::new(110, 40);
+    let mut h = Harness::new(150, 40);
     let screen = h.screen();
     // The list shows the best-scored explanation and its score.
     assert!(
@@ -406,6 +406,37 @@ fn a_scored_explanation_shows_real_against_simulated() {
     let screen = h.screen();
     assert!(screen.contains("real vs simulated, overlaid"), "{screen}");
     assert!(!screen.contains("sim  The"), "{screen}");
+    // Rate it: 7 is refused, 4 is saved in the dataset and shown.
+    for key in [KeyCode::Char('r'), KeyCode::Char('7'), KeyCode::Enter] {
+        h.press(key);
+    }
+    assert!(
+        h.screen()
+            .contains("a rating is a number from 1 to 5, not 7")
+    );
+    for key in [KeyCode::Char('r'), KeyCode::Char('4'), KeyCode::Enter] {
+        h.press(key);
+    }
+    h.app.wait_message();
+    let screen = h.screen();
+    assert!(screen.contains("rated 4/5, saved"), "{screen}");
+    assert!(screen.contains("rated 4/5 · sim-model"), "{screen}");
+    let ds = Dataset::open(h._dir.path().join("ds")).unwrap();
+    let ratings = ds.ratings().unwrap();
+    assert_eq!(ratings.len(), 1);
+    assert_eq!(
+        (
+            ratings[0].score_id.as_str(),
+            ratings[0].unit_id,
+            ratings[0].rating
+        ),
+        ("s1", 0, 4)
+    );
+    assert_eq!(ds.validate().unwrap().ratings, 1);
+    // A new session shows the saved rating.
+    let mut again = super::app_for(ds, Keymap::default());
+    again.wait_message();
+    assert_eq!(again.ratings.get("s1"), Some(&4));
     // c again: the only score, so the comparison closes.
     h.press(KeyCode::Char('c'));
     assert!(h.screen().contains("top-activating texts"));

@@ -439,8 +439,12 @@ fn draw_compare(
         }
     }
     let overall = correlation(&reals, &sims);
+    let rated = app
+        .ratings
+        .get(&score.score_id)
+        .map_or_else(String::new, |r| format!(" · rated {r}/5"));
     let title = format!(
-        "real vs simulated{} · {} · {} score {} (recomputed {}) · {}",
+        "real vs simulated{} · {} · {} score {} (recomputed {}){rated} · {}",
         if compare.overlay { ", overlaid" } else { "" },
         printable(&truncate(&explanation.text, 40)),
         printable(&score.record_set),
@@ -472,6 +476,9 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
         let prompt = match input.purpose {
             InputPurpose::Filter => "filter (words, layer:N, kind:K, score>X, score<X): ",
             InputPurpose::GoTo => "go to unit id: ",
+            InputPurpose::Rate => {
+                "how well does the simulation match (1 = not at all … 5 = exactly)? "
+            }
         };
         format!("{prompt}{}▏", printable(&input.text))
     } else if !app.status.is_empty() {
