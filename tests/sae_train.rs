@@ -268,12 +268,9 @@ fn pca_matches_numpy_and_its_explained_variance_is_the_eigenvalue_share() {
         .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
         .abs();
     assert!(cosines.min().double_value(&[]) > 0.9999, "{cosines:?}");
-    let report = featurescope::sae::eval::reconstruction(
-        &pca,
-        [Ok(Vec::<f32>::try_from(data.flatten(0, -1)).unwrap())],
-        0.1,
-    )
-    .unwrap();
+    let mut metrics = featurescope::sae::eval::ReconstructionMetrics::new(&pca);
+    metrics.add(&pca, &data);
+    let report = metrics.finish(0.1);
     assert!(
         (report.explained_variance - share).abs() < 1e-3,
         "{report:?} vs {share}"

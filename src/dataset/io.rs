@@ -168,15 +168,28 @@ pub fn check_replaceable(dest: &Path) -> Result<()> {
     }
 }
 
-/// The staging directory for a new dataset at `dest`: a hidden sibling, so the
-/// final rename stays within one file system.
+/// The staging directory for a new dataset at `dest`.
 pub fn staging_dir(dest: &Path) -> Result<PathBuf> {
+    staging_sibling(dest, "a dataset path must name a directory", || {
+        check_replaceable(dest)
+    })
+}
+
+/// A hidden sibling of `dest` to build it in, so the final rename stays
+/// within one file system. `may_replace` says whether `dest` may be replaced
+/// (`unnamed` is the error for a path without a final name); staging folders
+/// that killed writers left for the same path are removed.
+pub fn staging_sibling(
+    dest: &Path,
+    unnamed: &str,
+    may_replace: impl FnOnce() -> Result<()>,
+) -> Result<PathBuf> {
     let name = dest
         .file_name()
-        .ok_or_else(|| DatasetError::invalid(dest, "a dataset path must name a directory"))?
+        .ok_or_else(|| DatasetError::invalid(dest, unnamed))?
         .to_string_lossy()
         .into_owned();
-    check_replaceable(dest)?;
+    may_replace()?;
     let parent = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),

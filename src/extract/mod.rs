@@ -10,7 +10,15 @@ pub(crate) use run::{Batcher, batch_inputs, for_each_batch, for_each_window};
 pub use run::{ExtractConfig, ExtractReport, Progress, extract, text_token_rows};
 pub use select::SelectionConfig;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// How a model or corpus is named in what we write: its folder or file name.
+pub(crate) fn display_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {

@@ -61,18 +61,20 @@ impl UnitSource {
 }
 
 fn unit_sources(config: &ExtractConfig, model: &dyn SubjectModel) -> Result<Vec<UnitSource>> {
-    let layers = model.config().num_layers;
+    let model_config = model.config();
     if config.layers.is_empty() && config.dictionaries.is_empty() {
         return Err(ExtractError::Input {
             what: "--layers".into(),
             problem: "no layers given".into(),
         });
     }
-    if let Some(bad) = config.layers.iter().find(|&&l| l >= layers) {
-        return Err(ExtractError::Input {
-            what: "--layers".into(),
-            problem: format!("layer {bad} does not exist (the model has {layers})"),
-        });
+    for &layer in &config.layers {
+        model_config
+            .check_layer(layer)
+            .map_err(|problem| ExtractError::Input {
+                what: "--layers".into(),
+                problem,
+            })?;
     }
     let mut sources: Vec<UnitSource> = config
         .layers
@@ -101,12 +103,7 @@ fn unit_sources(config: &ExtractConfig, model: &dyn SubjectModel) -> Result<Vec<
                     .into(),
             )
         })?;
-        if hook.layer >= layers {
-            return Err(bad(format!(
-                "it reads layer {}, the model has {layers}",
-                hook.layer
-            )));
-        }
+        model_config.check_layer(hook.layer).map_err(bad)?;
         let width = model.width(hook.site);
         if dictionary.d_in() != width {
             return Err(bad(format!(
@@ -540,12 +537,7 @@ fn manifest(
     report: &ExtractReport,
 ) -> Manifest {
     let c = model.config();
-    let name = |p: &std::path::Path| {
-        p.file_name().map_or_else(
-            || p.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        )
-    };
+    let name = super::display_name;
     let mut m = Manifest::new();
     m.subject_model = Some(SubjectInfo {
         name: name(&config.model_dir),

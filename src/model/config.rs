@@ -112,6 +112,26 @@ impl Fields<'_> {
 }
 
 impl ModelConfig {
+    /// Width of the activation at a hook site (MLP neurons or residual stream).
+    pub fn width(&self, site: super::HookSite) -> i64 {
+        match site {
+            super::HookSite::Mlp => self.intermediate_size,
+            super::HookSite::ResidPre | super::HookSite::ResidPost => self.hidden_size,
+        }
+    }
+
+    /// Whether `layer` exists, with the message every command gives when it does not.
+    pub fn check_layer(&self, layer: u32) -> std::result::Result<(), String> {
+        if layer < self.num_layers {
+            Ok(())
+        } else {
+            Err(format!(
+                "layer {layer} does not exist (the model has {})",
+                self.num_layers
+            ))
+        }
+    }
+
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join("config.json");
         let text = std::fs::read_to_string(&path).map_err(|cause| ModelError::Io {

@@ -81,11 +81,7 @@ pub trait SubjectModel: Send {
 
     /// Width of the activation at a hook site (MLP neurons or residual stream).
     fn width(&self, site: HookSite) -> i64 {
-        let c = self.config();
-        match site {
-            HookSite::Mlp => c.intermediate_size,
-            HookSite::ResidPre | HookSite::ResidPost => c.hidden_size,
-        }
+        self.config().width(site)
     }
 
     /// Every hook point of the model.

@@ -63,21 +63,10 @@ impl CacheWriter {
         corpus: &str,
         window_tokens: usize,
     ) -> Result<Self> {
-        check_replaceable(dest)?;
-        let name = dest
-            .file_name()
-            .ok_or_else(|| format_error(dest, "a cache path must name a folder"))?
-            .to_string_lossy()
-            .into_owned();
-        let parent = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent).map_err(io_error(&parent))?;
-        let staged = parent.join(format!(
-            ".{name}.partial-{}",
-            crate::dataset::io::unique_suffix()
-        ));
+        let staged =
+            crate::dataset::io::staging_sibling(dest, "a cache path must name a folder", || {
+                check_replaceable(dest)
+            })?;
         std::fs::create_dir(&staged).map_err(io_error(&staged))?;
         Ok(Self {
             dest: dest.to_owned(),
@@ -155,19 +144,21 @@ impl Drop for CacheWriter {
     }
 }
 
-fn check_replaceable(dest: &Path) -> Result<()> {
+/// A cache may replace only a cache or an empty folder.
+fn check_replaceable(dest: &Path) -> crate::dataset::Result<()> {
+    use crate::dataset::DatasetError;
     if !dest.exists() {
         return Ok(());
     }
     let empty = dest.is_dir()
         && std::fs::read_dir(dest)
-            .map_err(io_error(dest))?
+            .map_err(|e| DatasetError::io(dest, e))?
             .next()
             .is_none();
     if empty || dest.join(CACHE_FILE).is_file() {
         Ok(())
     } else {
-        Err(format_error(
+        Err(DatasetError::invalid(
             dest,
             "refusing to replace it: it is not an activation cache; choose another path",
         ))
@@ -357,16 +348,13 @@ pub fn build_cache(
 ) -> Result<(CacheInfo, Vec<crate::extract::BadDocument>)> {
     use crate::extract::{Corpus, Progress, for_each_batch, for_each_window, windows::Windower};
     let model = crate::model::load(&config.model_dir, config.device)?;
-    let layers = model.config().num_layers;
-    if config.hook.layer >= layers {
-        return Err(super::SaeError::Input {
+    model
+        .config()
+        .check_layer(config.hook.layer)
+        .map_err(|problem| super::SaeError::Input {
             what: "--layers".into(),
-            problem: format!(
-                "layer {} does not exist (the model has {layers})",
-                config.hook.layer
-            ),
-        });
-    }
+            problem,
+        })?;
     let tokenizer = crate::model::TextTokenizer::load(&config.model_dir)?;
     let windower = Windower::new(&tokenizer, config.window_tokens)?;
     let corpus = Corpus::open(&config.corpus, &config.text_field)?;
@@ -393,12 +381,7 @@ pub fn build_cache(
         windows,
         model_tokens: tokens,
     });
-    let name = |p: &Path| {
-        p.file_name().map_or_else(
-            || p.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        )
-    };
+    let name = crate::extract::display_name;
     let mut writer = CacheWriter::create(
         &config.out,
         &name(&config.model_dir),

@@ -158,27 +158,6 @@ impl ReconstructionMetrics {
     }
 }
 
-/// Metrics over rows [tokens, d_in] given as flat batches.
-pub fn reconstruction(
-    dictionary: &Dictionary,
-    batches: impl IntoIterator<Item = Result<Vec<f32>>>,
-    dense_threshold: f64,
-) -> Result<ReconstructionReport> {
-    let mut metrics = ReconstructionMetrics::new(dictionary);
-    let d_in = dictionary.d_in();
-    for batch in batches {
-        let batch = batch?;
-        if batch.is_empty() {
-            continue;
-        }
-        let x = Tensor::from_slice(&batch)
-            .view([-1, d_in])
-            .to_device(Device::Cpu);
-        metrics.add(dictionary, &x);
-    }
-    Ok(metrics.finish(dense_threshold))
-}
-
 /// Where held-out activations come from.
 pub enum HeldOut<'a> {
     Cache(&'a super::ActivationCache),

@@ -117,19 +117,13 @@ impl StreamSource {
     /// Starts the model on its thread, skipping the first `position` windows.
     pub fn start(spec: StreamSpec, position: u64) -> Result<Self> {
         let config = crate::model::ModelConfig::read(&spec.model_dir)?;
-        if spec.hook.layer >= config.num_layers {
-            return Err(SaeError::Input {
+        config
+            .check_layer(spec.hook.layer)
+            .map_err(|problem| SaeError::Input {
                 what: "data.hook".into(),
-                problem: format!(
-                    "layer {} does not exist (the model has {})",
-                    spec.hook.layer, config.num_layers
-                ),
-            });
-        }
-        let d_in = match spec.hook.site {
-            crate::model::HookSite::Mlp => config.intermediate_size,
-            _ => config.hidden_size,
-        } as usize;
+                problem,
+            })?;
+        let d_in = config.width(spec.hook.site) as usize;
         let (tx, rx) = sync_channel(4);
         let thread_spec = spec.clone();
         let worker = std::thread::Builder::new()

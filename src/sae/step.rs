@@ -277,13 +277,13 @@ fn topk(
     let mse = scalar(&error.square().sum(Kind::Float)) / n;
     let g_out = &error * (2.0 / n);
 
-    // Gradient of the pre-activations, sparse: (index, value) pairs.
+    // Gradients of the pre-activations are sparse: per token, (latent, value)
+    // pairs from the top k and, when latents are dead, from the AuxK selection.
     let g_top = decode
         .values
         .threshold_backward(&decode.values_grad(&p.w_dec, &g_out), 0.0);
     let mut g_w_dec = decode.weight_grad(&g_out, d_sae);
-    let mut g_indices = vec![decode.indices.shallow_clone()];
-    let mut g_values = vec![g_top];
+    let mut sparse_grads = vec![(decode.indices.shallow_clone(), g_top)];
 
     let mut aux = 0.0;
     let dead_ids = dead.map(|d| d.nonzero().reshape([-1]));
@@ -304,36 +304,17 @@ fn topk(
         aux = coef.aux * scale * scalar(&aux_error.square().sum(Kind::Float)) / n;
         let g_aux_out = aux_error * (2.0 * coef.aux * scale / n);
         g_w_dec += aux_decode.weight_grad(&g_aux_out, d_sae);
-        g_values.push(aux_decode.values_grad(&p.w_dec, &g_aux_out));
-        g_indices.push(aux_decode.indices);
+        let g_aux = aux_decode.values_grad(&p.w_dec, &g_aux_out);
+        sparse_grads.push((aux_decode.indices, g_aux));
     }
 
-    let g_values = Tensor::cat(&g_values, 0);
-    let g_indices = Tensor::cat(&g_indices, 0);
-    // Each token's entries sit together: rebuild per-row layout for the product.
-    let rows_of = |per_row: i64| {
-        Tensor::arange(n as i64, (Kind::Int64, x.device())).repeat_interleave_self_int(
-            per_row,
-            None::<i64>,
-            None::<i64>,
-        )
-    };
-    let mut row_ids = vec![rows_of(coef.k.min(d_sae))];
-    if g_indices.size()[0] > row_ids[0].size()[0] {
-        let extra = (g_indices.size()[0] - row_ids[0].size()[0]) / n as i64;
-        row_ids.push(rows_of(extra));
+    let mut g_w_enc_t = Tensor::zeros([d_sae, d_in], (Kind::Float, x.device()));
+    let mut g_b_enc = Tensor::zeros([d_sae], (Kind::Float, x.device()));
+    for (indices, values) in &sparse_grads {
+        g_w_enc_t += sparse_transpose_mm(indices, values, &sae_in, d_sae);
+        g_b_enc = g_b_enc.index_add(0, indices, values);
     }
-    let row_ids = Tensor::cat(&row_ids, 0);
-    let sparse = Tensor::sparse_coo_tensor_indices_size(
-        &Tensor::stack(&[&g_indices, &row_ids], 0),
-        &g_values,
-        [d_sae, n as i64],
-        (Kind::Float, x.device()),
-        false,
-    );
-    let g_w_enc = sparse.mm(&sae_in).tr().contiguous();
-    let g_b_enc =
-        Tensor::zeros([d_sae], (Kind::Float, x.device())).index_add(0, &g_indices, &g_values);
+    let g_w_enc = g_w_enc_t.tr().contiguous();
     let g_b_dec = sum_rows(&g_out) - p.w_enc.mv(&g_b_enc);
 
     let fired_counts = Tensor::zeros([d_sae], (Kind::Float, x.device())).index_add(

@@ -79,6 +79,15 @@ fn waiting_for_unit(app: &App) -> bool {
     matches!(&app.screen, Screen::Unit(v) if v.data.is_none() && v.error.is_none())
 }
 
+/// Applies the loader's answers while `waiting` holds.
+fn pump_while(app: &mut App, waiting: impl Fn(&App) -> bool) {
+    while waiting(app) {
+        if !app.poll_messages() {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
 pub fn replay(path: &Path, script: &str, width: u16, height: u16) -> Result<ReplayReport> {
     let steps = parse_script(script)?;
     let start = Instant::now();
@@ -96,11 +105,7 @@ pub fn replay(path: &Path, script: &str, width: u16, height: u16) -> Result<Repl
     )?;
     terminal.draw(|f| draw(f, &app, &look))?;
     let first_frame = start.elapsed();
-    while app.loading {
-        if !app.poll_messages() {
-            std::thread::sleep(Duration::from_micros(200));
-        }
-    }
+    pump_while(&mut app, |app| app.loading);
     terminal.draw(|f| draw(f, &app, &look))?;
     let list_ready = start.elapsed();
 
@@ -115,11 +120,7 @@ pub fn replay(path: &Path, script: &str, width: u16, height: u16) -> Result<Repl
         if waiting_for_unit(&app) {
             // The real loop keeps drawing frames while the worker reads; here
             // the wait is timed as the unit's opening latency instead.
-            while waiting_for_unit(&app) {
-                if !app.poll_messages() {
-                    std::thread::sleep(Duration::from_micros(200));
-                }
-            }
+            pump_while(&mut app, waiting_for_unit);
             let f = Instant::now();
             terminal.draw(|frame| draw(frame, &app, &look))?;
             frames.push(ms(f.elapsed()));
