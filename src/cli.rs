@@ -201,6 +201,12 @@ pub struct LlmArgs {
     pub no_cache: bool,
 }
 
+/// Defaults shared by the LLM commands and the explorer's keys.
+pub const RECORDS_SHOWN: usize = 10;
+pub const SCORED_TOP: usize = 5;
+pub const SCORED_RANDOM: usize = 5;
+pub const REVISION_RECORDS: usize = 4;
+
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
     pub dataset: PathBuf,
@@ -211,7 +217,7 @@ pub struct ExplainArgs {
     #[arg(long, default_value_t = 1)]
     pub samples: u32,
     /// Top records shown to the explainer.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = RECORDS_SHOWN)]
     pub records_shown: usize,
     /// Explain units that already have explanations from this explainer.
     #[arg(long)]
@@ -250,7 +256,7 @@ pub struct ReviseArgs {
     #[arg(long, default_value = "misses")]
     pub evidence: String,
     /// Records shown as new evidence.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = REVISION_RECORDS)]
     pub records: usize,
     /// Revise every scored explanation, even those already revised.
     #[arg(long)]
@@ -285,10 +291,10 @@ pub struct ScoringArgs {
     #[arg(long, default_value = "top-and-random")]
     pub record_set: String,
     /// Top records scored.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = SCORED_TOP)]
     pub top: usize,
     /// Random records scored.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = SCORED_RANDOM)]
     pub random: usize,
 }
 
@@ -368,6 +374,9 @@ pub struct ReplayArgs {
     pub width: u16,
     #[arg(long, default_value_t = 40)]
     pub height: u16,
+    /// Run an SAE training job with this config inside the explorer while replaying.
+    #[arg(long)]
+    pub train: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
 }

@@ -76,16 +76,16 @@ fn client(
     role_config: &RoleConfig,
     role_name: &'static str,
 ) -> Result<LlmClient> {
-    let endpoint = role_config.endpoint(role_name)?;
-    let cache = (!args.no_cache).then(|| {
-        ResponseCache::new(
-            args.cache_dir
-                .clone()
-                .or_else(|| config.cache_dir.clone())
-                .unwrap_or_else(|| ".featurescope-cache".into()),
-        )
-    });
-    Ok(LlmClient::new(endpoint, cache)?)
+    let cache = (!args.no_cache).then(|| response_cache(config, args.cache_dir.clone()));
+    Ok(LlmClient::new(role_config.endpoint(role_name)?, cache)?)
+}
+
+/// The response cache: `dir`, else the config's, else `.featurescope-cache`.
+pub(crate) fn response_cache(config: &LlmConfig, dir: Option<std::path::PathBuf>) -> ResponseCache {
+    ResponseCache::new(
+        dir.or_else(|| config.cache_dir.clone())
+            .unwrap_or_else(|| ".featurescope-cache".into()),
+    )
 }
 
 fn units(dataset: &featurescope::dataset::Dataset, spec: &str, seed: u64) -> Result<Vec<u64>> {

@@ -256,7 +256,12 @@ fn replay(args: cli::ReplayArgs) -> Result<()> {
         .script
         .as_deref()
         .unwrap_or(tui::replay::DEFAULT_SCRIPT);
-    let report = tui::replay::replay(&args.dataset, script, args.width, args.height)?;
+    let report = tui::replay::replay(
+        &args.dataset,
+        script,
+        (args.width, args.height),
+        args.train.as_deref(),
+    )?;
     if args.json {
         return print_json(&report);
     }
@@ -442,7 +447,8 @@ fn extract(args: ExtractArgs) -> Result<()> {
         },
     };
     let (bar, on_progress) = extract_progress()?;
-    let report = featurescope::extract::extract(&config, on_progress)?;
+    let cancel = sae_commands::cancel_on_ctrl_c();
+    let report = featurescope::extract::extract(&config, &cancel, on_progress)?;
     bar.finish_and_clear();
     report_bad_documents(&report.bad_documents);
     println!(

@@ -49,8 +49,9 @@ pub fn build_cache(args: &ExtractArgs, layers: &[u32], out: &Path) -> Result<()>
     Ok(())
 }
 
-/// Ctrl-C asks the trainer to stop at the next step, with a checkpoint.
-fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
+/// Ctrl-C asks the trainer to stop at the next step, with a checkpoint (or
+/// an extraction to stop before it writes).
+pub(crate) fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
     // If a handler cannot be installed, Ctrl-C kills the process instead and
@@ -72,14 +73,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let report = sae::train(&config, args.resume, &cancel, |p| match p {
         TrainProgress::Started { start_step, .. } => bar.set_position(start_step),
         TrainProgress::Step { step, .. } => bar.set_position(step),
-        TrainProgress::Metrics(m) => bar.set_message(format!(
-            "mse {:.4}  ev {:.3}  L0 {:.1}  dead {:.1}%  {:.0} tok/s",
-            m.mse,
-            m.explained_variance,
-            m.l0,
-            m.dead_fraction * 100.0,
-            m.tokens_per_s
-        )),
+        TrainProgress::Metrics(m) => bar.set_message(m.summary()),
         TrainProgress::Checkpoint { .. } => {}
     });
     bar.finish_and_clear();

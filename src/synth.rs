@@ -53,6 +53,7 @@ pub fn generate(dest: &Path, spec: &SynthSpec, mut progress: impl FnMut(u64)) ->
         name: "synthetic".into(),
         architecture: None,
         layers: Some(spec.layers),
+        source: None,
     });
     manifest.hook_point = Some("mlp".into());
     manifest.window_tokens = Some(spec.tokens_per_record);

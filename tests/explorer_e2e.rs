@@ -79,6 +79,12 @@ fn the_explorer_opens_the_demo_browses_and_restores_the_terminal() {
     tmux.keys(&[":", "3", "0", "7", "3", "Enter"]);
     let screen = tmux.wait_for("unit 3073 · layer 3 · sae");
     assert!(screen.contains("top-activating texts"), "{screen}");
+    // A job from a key, with no endpoint configured here: it fails, and says why.
+    tmux.keys(&["e"]);
+    tmux.wait_for("failed: explainer: no base_url");
+    tmux.keys(&["J"]);
+    tmux.wait_for("explain unit 3073");
+    tmux.keys(&["J"]);
     tmux.keys(&["?"]);
     tmux.wait_for("show or hide this help");
     tmux.keys(&["Escape"]);

@@ -44,6 +44,9 @@ pub struct SubjectModel {
     pub architecture: Option<String>,
     #[serde(default)]
     pub layers: Option<u32>,
+    /// The model folder it was read from, so the dataset can be re-extracted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,6 +83,9 @@ pub struct CorpusInfo {
     pub documents: Option<u64>,
     #[serde(default)]
     pub tokens: Option<u64>,
+    /// The JSONL field or Parquet column that held the text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_field: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -35,6 +35,8 @@ pub enum ExtractError {
     Dataset(#[from] crate::dataset::DatasetError),
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    #[error("the extraction was cancelled; nothing was written")]
+    Cancelled,
 }
 
 pub type Result<T, E = ExtractError> = std::result::Result<T, E>;

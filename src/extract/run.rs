@@ -19,6 +19,7 @@ use crate::sae::Dictionary;
 use rand::SeedableRng;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tch::{Device, Kind, Tensor};
 
 #[derive(Debug, Clone)]
@@ -39,6 +40,92 @@ pub struct ExtractConfig {
     /// Dictionary checkpoints whose features become units too, each read at
     /// its own hook point (`hook_name` in its cfg.json).
     pub dictionaries: Vec<PathBuf>,
+}
+
+impl ExtractConfig {
+    /// The extraction that made the dataset described by `manifest`, again,
+    /// into `out`, with the features of `extra` dictionaries added: after a
+    /// new SAE is trained, this puts its features beside the dataset's units.
+    pub fn repeat(manifest: &Manifest, out: PathBuf, extra: &[PathBuf]) -> Result<Self> {
+        let unrecorded = |field: &str| ExtractError::Input {
+            what: "manifest.json".into(),
+            problem: format!(
+                "no {field}: the dataset does not record how it was extracted \
+                 (only datasets written by `featurescope extract` do)"
+            ),
+        };
+        let model_dir = manifest
+            .subject_model
+            .as_ref()
+            .and_then(|m| m.source.clone())
+            .ok_or_else(|| unrecorded("subject_model.source"))?;
+        let corpus = manifest
+            .corpus
+            .as_ref()
+            .filter(|c| c.source.is_some())
+            .ok_or_else(|| unrecorded("corpus.source"))?;
+        if manifest.sources.is_empty() {
+            return Err(unrecorded("sources"));
+        }
+        let (mut layers, mut sites, mut dictionaries) = (Vec::new(), Vec::new(), Vec::new());
+        for source in &manifest.sources {
+            match &source.dictionary {
+                Some(d) => dictionaries.push(PathBuf::from(
+                    d.source
+                        .clone()
+                        .ok_or_else(|| unrecorded("dictionary source"))?,
+                )),
+                None => {
+                    let hook = crate::sae::parse_hook(&source.hook).ok_or_else(|| {
+                        ExtractError::Input {
+                            what: format!("manifest.json: source hook {:?}", source.hook),
+                            problem: "not a hook name like blocks.3.mlp".into(),
+                        }
+                    })?;
+                    layers.push(hook.layer);
+                    sites.push(hook.site);
+                }
+            }
+        }
+        sites.dedup();
+        let site = match sites.as_slice() {
+            [] => HookSite::Mlp,
+            [site] => *site,
+            _ => {
+                return Err(ExtractError::Input {
+                    what: "manifest.json: sources".into(),
+                    problem: "neurons from several hook sites; extraction reads one".into(),
+                });
+            }
+        };
+        for dictionary in extra {
+            if !dictionaries.contains(dictionary) {
+                dictionaries.push(dictionary.clone());
+            }
+        }
+        let mut selection = SelectionConfig::default();
+        if let Some(s) = &manifest.selection {
+            selection.top_k = s.top_k as usize;
+            selection.random_k = s.random_k as usize;
+            selection.quantile_k = s.quantile_k as usize;
+            selection.quantile_levels = s.quantile_levels.clone();
+            selection.seed = s.seed.unwrap_or(selection.seed);
+        }
+        Ok(Self {
+            model_dir: model_dir.into(),
+            corpus: corpus.source.clone().expect("filtered").into(),
+            text_field: corpus.text_field.clone().unwrap_or_else(|| "text".into()),
+            layers,
+            site,
+            out,
+            window_tokens: manifest.window_tokens.unwrap_or(64) as usize,
+            batch_size: 32,
+            device: Device::Cpu,
+            selection,
+            calibration_windows: 1024,
+            dictionaries,
+        })
+    }
 }
 
 /// Where a group of units comes from: a hook's neurons, or a dictionary's
@@ -335,10 +422,20 @@ fn dispatch(
     }
 }
 
+/// Runs the extraction; setting `cancel` stops it at the next batch, before
+/// anything is written.
 pub fn extract(
     config: &ExtractConfig,
+    cancel: &AtomicBool,
     mut progress: impl FnMut(Progress),
 ) -> Result<ExtractReport> {
+    let check_cancel = || {
+        if cancel.load(Ordering::Relaxed) {
+            Err(ExtractError::Cancelled)
+        } else {
+            Ok(())
+        }
+    };
     let model = model::load(&config.model_dir, config.device)?;
     let tokenizer = TextTokenizer::load(&config.model_dir)?;
     let windower = Windower::new(&tokenizer, config.window_tokens)?;
@@ -390,6 +487,7 @@ pub fn extract(
     let mut calibrations: Vec<Calibration> = (0..units).map(|_| Calibration::new()).collect();
     let mut rngs: Vec<_> = (0..units as u64).map(|u| unit_rng(seed, u, 0)).collect();
     let mut run_calibration = |batch: &[(u64, Window)]| -> Result<()> {
+        check_cancel()?;
         let acts = activations(model.as_ref(), batch, &sources, &hooks, config.device)?;
         dispatch(batch, &acts, &sources, |u, _, a| {
             calibrations[u].observe(&mut rngs[u], a)
@@ -428,6 +526,7 @@ pub fn extract(
         .collect();
     drop(calibrations);
     let run_selection = |batch: &[(u64, Window)]| -> Result<()> {
+        check_cancel()?;
         let acts = activations(model.as_ref(), batch, &sources, &hooks, config.device)?;
         dispatch(batch, &acts, &sources, |u, i, a| selectors[u].observe(i, a));
         progress(Progress::Tokens(
@@ -436,6 +535,7 @@ pub fn extract(
         Ok(())
     };
     for_each_batch(&corpus, &windower, config.batch_size, run_selection)?;
+    check_cancel()?;
     let selected: Vec<Selected> = selectors
         .into_iter()
         .map(|s| s.finish(config.selection.random_k))
@@ -543,6 +643,7 @@ fn manifest(
         name: name(&config.model_dir),
         architecture: Some(c.architecture.as_str().into()),
         layers: Some(c.num_layers),
+        source: Some(config.model_dir.display().to_string()),
     });
     let mut first_unit_id = 0u64;
     m.sources = sources
@@ -578,6 +679,7 @@ fn manifest(
         source: Some(config.corpus.display().to_string()),
         documents: Some(report.documents),
         tokens: Some(report.tokens),
+        text_field: Some(config.text_field.clone()),
     });
     m.window_tokens = Some(config.window_tokens as u32);
     let s = &config.selection;

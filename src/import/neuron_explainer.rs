@@ -416,6 +416,7 @@ pub fn import_dataset(
         name,
         architecture: None,
         layers: None,
+        source: None,
     });
     manifest.hook_point = Some("mlp".into());
     manifest.notes = Some(format!(

@@ -262,6 +262,25 @@ pub struct Metrics {
     pub tokens_per_s: f64,
 }
 
+/// Whether the output folder `out` holds a checkpoint to resume from.
+pub fn has_checkpoint(out: &Path) -> bool {
+    out.join(CHECKPOINT_DIR).join(STATE_JSON).exists()
+}
+
+impl Metrics {
+    /// One line for progress displays.
+    pub fn summary(&self) -> String {
+        format!(
+            "mse {:.4}  ev {:.3}  L0 {:.1}  dead {:.1}%  {:.0} tok/s",
+            self.mse,
+            self.explained_variance,
+            self.l0,
+            self.dead_fraction * 100.0,
+            self.tokens_per_s
+        )
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum TrainProgress {
     Started { total_steps: u64, start_step: u64 },
@@ -585,7 +604,7 @@ pub fn train(
     })?;
     let device = parse_device(&config.device)?;
     let out = &config.out;
-    let has_checkpoint = out.join(CHECKPOINT_DIR).join(STATE_JSON).exists();
+    let has_checkpoint = has_checkpoint(out);
     if has_checkpoint && !resume {
         return Err(SaeError::Input {
             what: out.display().to_string(),

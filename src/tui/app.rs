@@ -1,12 +1,14 @@
 //! The explorer's state and how keys and loaded data change it. Nothing here
 //! draws or blocks: reads go to the loader, and its answers come back as
 //! messages.
+use super::jobs::{JobId, Jobs, Product, State, Task};
 use super::keymap::{Action, Keymap};
-use super::loader::{Loader, Message, Overview, Request, UnitData};
-use crossterm::event::{KeyCode, KeyEvent, MouseEvent, MouseEventKind};
+use super::loader::{Loader, Message, Opened, Overview, Request, UnitData};
+use crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use featurescope::dataset::{Explanation, Record, Sample, Score, UnitKind, UnitOverview};
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
@@ -101,6 +103,8 @@ pub enum InputPurpose {
     GoTo,
     /// A rating of the score with this id.
     Rate,
+    /// The training configuration of a train job.
+    Train,
 }
 
 pub struct Input {
@@ -150,7 +154,8 @@ impl UnitView {
 }
 
 pub struct App {
-    pub title: String,
+    /// The dataset open now.
+    pub dataset_dir: PathBuf,
     /// Lower edges of the quantile bins (from the manifest), for naming them.
     pub quantile_levels: Vec<f64>,
     pub keymap: Keymap,
@@ -174,9 +179,17 @@ pub struct App {
     pub loading: bool,
     pub status: String,
     pub help: bool,
+    /// Lines of the help scrolled past (it is longer than a small window).
+    pub help_scroll: usize,
+    pub jobs: Jobs,
+    /// The jobs panel is shown (and takes the navigation keys).
+    pub jobs_panel: bool,
     pub should_quit: bool,
     /// Rows the list showed last frame: the page size.
     pub list_height: Cell<usize>,
+    /// Where the list's rows were drawn last frame: (screen row of the
+    /// first, index in `visible` of the first), for mouse clicks.
+    pub list_origin: Cell<(u16, usize)>,
     /// Lists longer than this are filtered and sorted off the drawing thread.
     pub sync_refresh_rows: usize,
     /// A filter or sort is being computed.
@@ -189,11 +202,14 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(title: String, quantile_levels: Vec<f64>, loader: Loader, keymap: Keymap) -> Self {
+    pub fn new(opened: Opened, loader: Loader, keymap: Keymap, jobs: Jobs) -> Self {
         loader.send(Request::Overview);
         Self {
-            title,
-            quantile_levels,
+            dataset_dir: opened.dir,
+            quantile_levels: opened.quantile_levels,
+            jobs,
+            jobs_panel: false,
+            list_origin: Cell::new((0, 0)),
             keymap,
             rows: Arc::new(Vec::new()),
             kinds: Vec::new(),
@@ -216,6 +232,7 @@ impl App {
             loading: true,
             status: "loading units…".into(),
             help: false,
+            help_scroll: 0,
             should_quit: false,
             list_height: Cell::new(20),
             generation: 0,
@@ -237,7 +254,27 @@ impl App {
             self.apply(message);
             changed = true;
         }
-        changed
+        let (reported, ended) = self.jobs.poll();
+        for id in ended {
+            self.job_ended(id);
+        }
+        changed || reported
+    }
+
+    /// Says how a job ended, and rereads the dataset if it wrote to this one.
+    fn job_ended(&mut self, id: JobId) {
+        let Some(job) = self.jobs.get(id) else {
+            return;
+        };
+        let label = job.task.label();
+        self.status = match &job.state {
+            State::Finished(summary) => format!("job {id} ({label}) done: {summary}"),
+            State::Failed(reason) => format!("job {id} ({label}) failed: {reason}"),
+            _ => format!("job {id} ({label}) {}", job.state.name()),
+        };
+        if job.product == Some(Product::DatasetChanged) && job.dataset == self.dataset_dir {
+            self.loader.send(Request::Overview);
+        }
     }
 
     /// Waits for the next answer (tests, and nothing else, may block).
@@ -263,6 +300,18 @@ impl App {
                 self.ratings.insert(rating.score_id, rating.rating);
             }
             Message::Rated(Err(e)) => self.status = format!("the rating was not saved: {e}"),
+            Message::Opened(Ok(opened)) => {
+                self.dataset_dir = opened.dir;
+                self.quantile_levels = opened.quantile_levels;
+                self.screen = Screen::List;
+                self.selected = 0;
+                self.filter.clear();
+                self.kind_filter = None;
+                self.loading = true;
+                self.status = format!("opened {}", self.dataset_dir.display());
+                self.loader.send(Request::Overview);
+            }
+            Message::Opened(Err(e)) => self.status = format!("could not open the dataset: {e}"),
             Message::Unit { generation, result } => {
                 if generation != self.generation {
                     return; // the user has moved on
@@ -332,8 +381,10 @@ impl App {
         self.kinds = kinds;
         self.explanations = explanations;
         self.scores = scores;
+        if self.loading {
+            self.status.clear();
+        }
         self.loading = false;
-        self.status.clear();
         self.refresh_visible();
     }
 
@@ -446,7 +497,20 @@ impl App {
             return;
         };
         if self.help {
-            // Any bound key closes the help; quit still quits.
+            // Up and down scroll the help; any other bound key closes it,
+            // and quit still quits.
+            let last = Action::ALL.len().saturating_sub(1);
+            match action {
+                Action::Up | Action::PageUp => {
+                    self.help_scroll = self.help_scroll.saturating_sub(1);
+                    return;
+                }
+                Action::Down | Action::PageDown => {
+                    self.help_scroll = (self.help_scroll + 1).min(last);
+                    return;
+                }
+                _ => {}
+            }
             self.help = false;
             if action == Action::Quit {
                 self.should_quit = true;
@@ -455,7 +519,10 @@ impl App {
         }
         match action {
             Action::Quit => self.should_quit = true,
-            Action::Help => self.help = true,
+            Action::Help => {
+                self.help = true;
+                self.help_scroll = 0;
+            }
             Action::Filter => {
                 self.input = Some(Input {
                     purpose: InputPurpose::Filter,
@@ -468,6 +535,21 @@ impl App {
                     text: String::new(),
                 });
             }
+            Action::Jobs => self.jobs_panel = !self.jobs_panel,
+            Action::CancelJob => self.cancel_job(),
+            Action::Explain | Action::Score | Action::Revise => self.unit_job(action),
+            Action::Train => {
+                self.input = Some(Input {
+                    purpose: InputPurpose::Train,
+                    text: self.jobs.settings().train_config.display().to_string(),
+                });
+            }
+            Action::Extract => {
+                self.submit(Task::Extract {
+                    dictionaries: self.jobs.dictionaries(),
+                });
+            }
+            _ if self.jobs_panel => self.panel_action(action),
             _ => match self.screen {
                 Screen::List => self.list_action(action),
                 Screen::Unit(_) => self.unit_action(action),
@@ -476,6 +558,10 @@ impl App {
     }
 
     pub fn handle_mouse(&mut self, mouse: MouseEvent) {
+        if mouse.kind == MouseEventKind::Down(MouseButton::Left) {
+            self.click(mouse.row);
+            return;
+        }
         let action = match mouse.kind {
             MouseEventKind::ScrollDown => Action::Down,
             MouseEventKind::ScrollUp => Action::Up,
@@ -484,6 +570,98 @@ impl App {
         match self.screen {
             Screen::List => self.list_action(action),
             Screen::Unit(_) => self.unit_action(action),
+        }
+    }
+
+    /// A click on a list row selects it; a click on the selected row opens it.
+    fn click(&mut self, row: u16) {
+        if !matches!(self.screen, Screen::List) || self.help || self.input.is_some() {
+            return;
+        }
+        let (top, start) = self.list_origin.get();
+        let Some(offset) = row.checked_sub(top) else {
+            return;
+        };
+        let index = start + offset as usize;
+        if offset as usize >= self.list_height.get() || index >= self.visible.len() {
+            return;
+        }
+        if index == self.selected {
+            self.list_action(Action::Open);
+        } else {
+            self.selected = index;
+        }
+    }
+
+    /// The unit a job key acts on: the one open, else the one selected.
+    fn current_unit(&self) -> Option<u64> {
+        match &self.screen {
+            Screen::Unit(view) => Some(view.unit_id),
+            Screen::List => self.selected_row().map(|r| r.unit.unit_id),
+        }
+    }
+
+    fn unit_job(&mut self, action: Action) {
+        let Some(unit) = self.current_unit() else {
+            self.status = "no unit selected".into();
+            return;
+        };
+        self.submit(match action {
+            Action::Explain => Task::Explain { unit },
+            Action::Score => Task::Score { unit },
+            _ => Task::Revise { unit },
+        });
+    }
+
+    /// Starts `task` on the open dataset, as its key does.
+    pub fn submit(&mut self, task: Task) -> JobId {
+        let label = task.label();
+        let id = self.jobs.submit(task, self.dataset_dir.clone());
+        self.status = format!(
+            "job {id} started: {label} ({} shows the jobs)",
+            self.keymap.label(Action::Jobs)
+        );
+        id
+    }
+
+    /// Cancels the job picked in the panel, or else the newest unfinished one.
+    fn cancel_job(&mut self) {
+        let target = if self.jobs_panel {
+            self.jobs.list.get(self.jobs.selected)
+        } else {
+            self.jobs
+                .list
+                .iter()
+                .rev()
+                .find(|j| matches!(j.state, State::Queued | State::Running))
+        }
+        .map(|j| j.id);
+        self.status = match target {
+            Some(id) if self.jobs.cancel(id) => format!("cancelling job {id}"),
+            Some(id) => format!("job {id} has already ended"),
+            None => "no job to cancel".into(),
+        };
+    }
+
+    /// Keys while the jobs panel is shown: pick a job, open what it made, close.
+    fn panel_action(&mut self, action: Action) {
+        match action {
+            Action::Back => self.jobs_panel = false,
+            Action::Open => {
+                let picked = self.jobs.list.get(self.jobs.selected);
+                match picked.and_then(|j| j.product.as_ref()) {
+                    Some(Product::Dataset(dir)) => {
+                        self.status = format!("opening {}…", dir.display());
+                        self.loader.send(Request::Open(dir.clone()));
+                        self.jobs_panel = false;
+                    }
+                    _ => self.status = "this job made no dataset to open".into(),
+                }
+            }
+            _ => {
+                self.jobs.selected =
+                    self.move_selection(action, self.jobs.list.len(), self.jobs.selected);
+            }
         }
     }
 
@@ -668,6 +846,14 @@ impl App {
                     }
                     InputPurpose::GoTo => self.go_to(&text),
                     InputPurpose::Rate => self.rate(&text),
+                    InputPurpose::Train if text.trim().is_empty() => {
+                        self.status = "no training configuration given".into();
+                    }
+                    InputPurpose::Train => {
+                        self.submit(Task::Train {
+                            config: text.trim().into(),
+                        });
+                    }
                 }
             }
             _ => {}

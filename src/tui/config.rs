@@ -1,4 +1,5 @@
-//! The explorer's settings: the `[explorer]` section of `featurescope.toml`
+//! The explorer's settings: the `[explorer]` section of `featurescope.toml`,
+//! and the file's `[explainer]` and `[simulator]` endpoints for its jobs
 //! (the file the LLM commands read too).
 //!
 //! ```toml
@@ -6,15 +7,17 @@
 //! theme = "light"          # or "dark" (the default)
 //! colors = "256"           # "truecolor", "256", or "auto" (COLORTERM decides)
 //! mouse = false            # clicks and scrolling (default true)
+//! train_config = "sae.toml"  # what the train key proposes
 //! [explorer.keys]
 //! quit = ["x"]             # rebinds one action; the others keep their keys
 //! ```
 use super::heatmap::{Palette, Theme};
 use super::keymap::Keymap;
+use super::work::Settings;
 use anyhow::{Context, Result, bail};
+use featurescope::llm::config::LlmConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::Path;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +25,7 @@ struct ExplorerSection {
     theme: Option<String>,
     colors: Option<String>,
     mouse: Option<bool>,
+    train_config: Option<std::path::PathBuf>,
     #[serde(default)]
     keys: BTreeMap<String, Vec<String>>,
 }
@@ -31,29 +35,27 @@ pub struct ExplorerConfig {
     pub theme: Theme,
     pub palette: Palette,
     pub mouse: bool,
+    pub jobs: Settings,
 }
+
+/// The training configuration proposed when none is configured: the demo's.
+const DEFAULT_TRAIN_CONFIG: &str = "datasets/demo-train.toml";
 
 impl ExplorerConfig {
     /// Reads `featurescope.toml` in the working directory, if there is one.
     pub fn load() -> Result<Self> {
-        let path = Path::new("featurescope.toml");
-        let section = if path.exists() {
-            let text = std::fs::read_to_string(path).context("featurescope.toml")?;
-            let table: toml::Table = toml::from_str(&text).context("featurescope.toml")?;
-            match table.get("explorer") {
-                Some(value) => value
-                    .clone()
-                    .try_into()
-                    .context("featurescope.toml: [explorer]")?,
-                None => ExplorerSection::default(),
-            }
-        } else {
-            ExplorerSection::default()
+        let llm = LlmConfig::load(None)?;
+        let section = match &llm.explorer {
+            Some(table) => table
+                .clone()
+                .try_into()
+                .context("featurescope.toml: [explorer]")?,
+            None => ExplorerSection::default(),
         };
-        Self::from_section(section)
+        Self::from_section(section, llm)
     }
 
-    fn from_section(section: ExplorerSection) -> Result<Self> {
+    fn from_section(section: ExplorerSection, llm: LlmConfig) -> Result<Self> {
         let theme = match section.theme.as_deref() {
             None | Some("dark") => Theme::Dark,
             Some("light") => Theme::Light,
@@ -74,6 +76,12 @@ impl ExplorerConfig {
             theme,
             palette,
             mouse: section.mouse.unwrap_or(true),
+            jobs: Settings {
+                llm,
+                train_config: section
+                    .train_config
+                    .unwrap_or_else(|| DEFAULT_TRAIN_CONFIG.into()),
+            },
         })
     }
 }
@@ -84,7 +92,7 @@ mod tests {
 
     fn parse(text: &str) -> Result<ExplorerConfig> {
         let table: toml::Table = toml::from_str(text).unwrap();
-        ExplorerConfig::from_section(table["explorer"].clone().try_into()?)
+        ExplorerConfig::from_section(table["explorer"].clone().try_into()?, LlmConfig::default())
     }
 
     #[test]

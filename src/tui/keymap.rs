@@ -26,10 +26,17 @@ pub enum Action {
     Compare,
     Overlay,
     Rate,
+    Explain,
+    Score,
+    Revise,
+    Train,
+    Extract,
+    Jobs,
+    CancelJob,
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 27] = [
         Self::Quit,
         Self::Help,
         Self::Up,
@@ -50,6 +57,13 @@ impl Action {
         Self::Compare,
         Self::Overlay,
         Self::Rate,
+        Self::Explain,
+        Self::Score,
+        Self::Revise,
+        Self::Train,
+        Self::Extract,
+        Self::Jobs,
+        Self::CancelJob,
     ];
 
     /// The name used in the config file.
@@ -75,6 +89,13 @@ impl Action {
             Self::Compare => "compare",
             Self::Overlay => "overlay",
             Self::Rate => "rate",
+            Self::Explain => "explain",
+            Self::Score => "score",
+            Self::Revise => "revise",
+            Self::Train => "train",
+            Self::Extract => "extract",
+            Self::Jobs => "jobs",
+            Self::CancelJob => "cancel_job",
         }
     }
 
@@ -92,7 +113,7 @@ impl Action {
             Self::Back => "back to the unit list / cancel",
             Self::SortNext => "sort by the next column",
             Self::SortReverse => "reverse the sort order",
-            Self::Filter => "filter: words in explanations, layer:N, kind:K, score>X, score<X",
+            Self::Filter => "filter: explanation words, layer:N, kind:K, score>X, score<X",
             Self::KindFilter => "cycle the unit kind shown",
             Self::GoTo => "go to a unit by id",
             Self::TokenLeft => "previous token",
@@ -100,6 +121,13 @@ impl Action {
             Self::Compare => "real vs simulated: next score of this unit, then off",
             Self::Overlay => "real vs simulated: two rows or one overlaid row",
             Self::Rate => "real vs simulated: rate the match 1-5 (saved in the dataset)",
+            Self::Explain => "job: ask the explainer LLM to explain the unit",
+            Self::Score => "job: simulate the unit's unscored explanations and score them",
+            Self::Revise => "job: revise the latest scored explanation from its misses",
+            Self::Train => "job: train an SAE with a training config (asks which)",
+            Self::Extract => "job: re-extract the dataset, adding the SAEs trained here",
+            Self::Jobs => "show or hide the jobs panel (↑/↓ pick, Enter opens a dataset)",
+            Self::CancelJob => "cancel the job picked in the jobs panel (else the latest)",
         }
     }
 
@@ -125,6 +153,13 @@ impl Action {
             Self::Compare => &["c"],
             Self::Overlay => &["o"],
             Self::Rate => &["r"],
+            Self::Explain => &["e"],
+            Self::Score => &["m"],
+            Self::Revise => &["v"],
+            Self::Train => &["T"],
+            Self::Extract => &["X"],
+            Self::Jobs => &["J"],
+            Self::CancelJob => &["x"],
         }
     }
 }

@@ -2,6 +2,7 @@
 //! and answers requests in order, each answer tagged with the generation of
 //! the request, so the app can drop answers to questions it no longer asks.
 use featurescope::dataset::{Dataset, Explanation, Rating, Record, Score, Unit, UnitOverview};
+use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 pub enum Request {
@@ -11,6 +12,8 @@ pub enum Request {
     Unit { generation: u64, unit_id: u64 },
     /// Append a rating to the dataset.
     Rate(Rating),
+    /// Switch to another dataset (answered with `Opened`, then read with `Overview`).
+    Open(PathBuf),
 }
 
 pub struct Overview {
@@ -32,6 +35,27 @@ pub enum Message {
         result: Box<Result<UnitData, String>>,
     },
     Rated(Result<Rating, String>),
+    Opened(Result<Opened, String>),
+}
+
+/// The dataset now open.
+pub struct Opened {
+    pub dir: PathBuf,
+    pub quantile_levels: Vec<f64>,
+}
+
+impl Opened {
+    pub fn of(dataset: &Dataset) -> Self {
+        Self {
+            dir: dataset.dir().to_owned(),
+            quantile_levels: dataset
+                .manifest()
+                .selection
+                .as_ref()
+                .map(|s| s.quantile_levels.clone())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 pub struct Loader {
@@ -46,6 +70,7 @@ impl Loader {
         std::thread::Builder::new()
             .name("dataset".into())
             .spawn(move || {
+                let mut dataset = dataset;
                 for request in inbox {
                     let message = match request {
                         Request::Overview => Message::Overview(overview(&dataset)),
@@ -62,6 +87,13 @@ impl Loader {
                                 .map(|_| rating)
                                 .map_err(|e| e.to_string()),
                         ),
+                        Request::Open(dir) => Message::Opened(match Dataset::open(&dir) {
+                            Ok(opened) => {
+                                dataset = opened;
+                                Ok(Opened::of(&dataset))
+                            }
+                            Err(e) => Err(e.to_string()),
+                        }),
                     };
                     if outbox.send(message).is_err() {
                         break;

@@ -4,10 +4,12 @@
 mod app;
 mod config;
 mod heatmap;
+mod jobs;
 mod keymap;
 mod loader;
 pub mod replay;
 mod view;
+mod work;
 
 use anyhow::Result;
 use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind};
@@ -15,22 +17,21 @@ use featurescope::dataset::Dataset;
 use std::time::Duration;
 
 /// The app for `dataset`, loading in the background.
-fn app_for(dataset: Dataset, keymap: keymap::Keymap) -> app::App {
-    let title = dataset.dir().display().to_string();
-    let levels = dataset
-        .manifest()
-        .selection
-        .as_ref()
-        .map(|s| s.quantile_levels.clone())
-        .unwrap_or_default();
-    app::App::new(title, levels, loader::Loader::start(dataset), keymap)
+fn app_for(dataset: Dataset, keymap: keymap::Keymap, settings: work::Settings) -> app::App {
+    let opened = loader::Opened::of(&dataset);
+    app::App::new(
+        opened,
+        loader::Loader::start(dataset),
+        keymap,
+        jobs::Jobs::new(settings),
+    )
 }
 
 /// Runs the explorer until the user quits. The terminal is restored on
 /// return, on error and on panic (ratatui's init installs the panic hook).
 pub fn run(dataset: Dataset) -> Result<()> {
     let config = config::ExplorerConfig::load()?;
-    let mut app = app_for(dataset, config.keymap);
+    let mut app = app_for(dataset, config.keymap, config.jobs);
     let look = view::Look {
         palette: config.palette,
         theme: config.theme,
@@ -58,10 +59,14 @@ pub fn run(dataset: Dataset) -> Result<()> {
         }
         Ok(())
     })();
+    // Training gets a moment to write its checkpoint.
+    app.jobs.shut_down(Duration::from_secs(5));
     let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
     result
 }
 
+#[cfg(test)]
+mod job_tests;
 #[cfg(test)]
 mod tests;

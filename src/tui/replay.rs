@@ -4,6 +4,7 @@
 //! answers, draw.
 use super::app::{App, Screen};
 use super::heatmap::{Palette, Theme};
+use super::jobs::{JobId, State, Task};
 use super::keymap::{Key, Keymap};
 use super::view::{Look, draw};
 use anyhow::{Context, Result, bail};
@@ -38,6 +39,8 @@ pub struct ReplayReport {
     /// From pressing Enter to a unit's texts on screen (read on the worker).
     pub unit_open_p50_ms: f64,
     pub unit_open_max_ms: f64,
+    /// Training steps the in-app job made while the script ran (with `--train`).
+    pub job_steps_during_replay: Option<u64>,
 }
 
 fn parse_script(script: &str) -> Result<Vec<KeyEvent>> {
@@ -88,11 +91,35 @@ fn pump_while(app: &mut App, waiting: impl Fn(&App) -> bool) {
     }
 }
 
-pub fn replay(path: &Path, script: &str, width: u16, height: u16) -> Result<ReplayReport> {
+/// The steps the training job has made so far.
+fn job_steps(app: &App, id: JobId) -> Result<u64> {
+    let job = app.jobs.get(id).context("the training job")?;
+    match &job.state {
+        State::Failed(reason) => bail!("the training job failed: {reason}"),
+        State::Queued | State::Running => Ok(job.progress.map_or(0, |(done, _)| done)),
+        other => bail!(
+            "the training job ended ({}) before the replay did",
+            other.name()
+        ),
+    }
+}
+
+/// Replays `script` on the dataset at `path`; with `train`, an SAE training
+/// job runs in the explorer (as the train key starts one) the whole time.
+pub fn replay(
+    path: &Path,
+    script: &str,
+    (width, height): (u16, u16),
+    train: Option<&Path>,
+) -> Result<ReplayReport> {
     let steps = parse_script(script)?;
     let start = Instant::now();
     let dataset = Dataset::open(path)?;
-    let mut app = super::app_for(dataset, Keymap::default());
+    let settings = super::work::Settings {
+        llm: Default::default(),
+        train_config: train.map(Path::to_owned).unwrap_or_default(),
+    };
+    let mut app = super::app_for(dataset, Keymap::default(), settings);
     let look = Look {
         palette: Palette::TrueColor,
         theme: Theme::Dark,
@@ -108,6 +135,24 @@ pub fn replay(path: &Path, script: &str, width: u16, height: u16) -> Result<Repl
     pump_while(&mut app, |app| app.loading);
     terminal.draw(|f| draw(f, &app, &look))?;
     let list_ready = start.elapsed();
+    let job = match train {
+        Some(config) => {
+            let id = app.submit(Task::Train {
+                config: config.to_owned(),
+            });
+            // Wait until it is past loading and into its steps.
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while job_steps(&app, id)? == 0 {
+                if Instant::now() > deadline {
+                    bail!("the training job made no step in two minutes");
+                }
+                app.poll_messages();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Some((id, job_steps(&app, id)?))
+        }
+        None => None,
+    };
 
     let mut frames = Vec::with_capacity(steps.len());
     let mut opens = Vec::new();
@@ -130,6 +175,12 @@ pub fn replay(path: &Path, script: &str, width: u16, height: u16) -> Result<Repl
             break;
         }
     }
+    app.poll_messages();
+    let job_steps_during_replay = match job {
+        Some((id, before)) => Some(job_steps(&app, id)? - before),
+        None => None,
+    };
+    app.jobs.shut_down(Duration::from_secs(10));
     frames.sort_by(f64::total_cmp);
     opens.sort_by(f64::total_cmp);
     Ok(ReplayReport {
@@ -145,5 +196,6 @@ pub fn replay(path: &Path, script: &str, width: u16, height: u16) -> Result<Repl
         frame_max_ms: frames.last().copied().unwrap_or(0.0),
         unit_open_p50_ms: percentile(&opens, 50.0),
         unit_open_max_ms: opens.last().copied().unwrap_or(0.0),
+        job_steps_during_replay,
     })
 }

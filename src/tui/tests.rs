@@ -4,6 +4,7 @@ use super::app::App;
 use super::heatmap::{Palette, Theme};
 use super::keymap::Keymap;
 use super::view::{Look, draw};
+use super::work::Settings;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use featurescope::dataset::{
     Dataset, DatasetWriter, Explanation, Manifest, NewRecord, NewUnit, Sample, Score, UnitKind,
@@ -22,7 +23,7 @@ const LOOK: Look = Look {
 /// Three units, each with two top records and one random (record ids 3u,
 /// 3u + 1, 3u + 2), whose tokens include an escape sequence; unit 0 has an
 /// explanation, a revision of it, and a score on records 1 and 2.
-fn write_dataset(dir: &Path) {
+pub(super) fn write_dataset(dir: &Path) {
     let mut writer = DatasetWriter::create(dir, Manifest::new(), WriterOptions::default()).unwrap();
     for u in 0..3u32 {
         let tokens: Vec<String> = ["The", " cat", " sat", "\n", " ", "\u{1b}[31mred"]
@@ -105,18 +106,41 @@ fn write_dataset(dir: &Path) {
     writer.finish().unwrap();
 }
 
-struct Harness {
-    app: App,
+pub(super) struct Harness {
+    pub(super) app: App,
     terminal: Terminal<TestBackend>,
-    _dir: tempfile::TempDir,
+    pub(super) _dir: tempfile::TempDir,
+}
+
+/// Jobs that talk to no endpoint.
+pub(super) fn no_endpoints() -> Settings {
+    Settings {
+        llm: Default::default(),
+        train_config: "sae.toml".into(),
+    }
 }
 
 impl Harness {
     fn new(width: u16, height: u16) -> Self {
+        Self::with_settings(width, height, no_endpoints())
+    }
+
+    /// The dataset of `write_dataset`, with jobs configured by `settings`.
+    pub(super) fn with_settings(width: u16, height: u16, settings: Settings) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ds");
         write_dataset(&path);
-        let mut app = super::app_for(Dataset::open(&path).unwrap(), Keymap::default());
+        Self::on(dir, &path, (width, height), settings)
+    }
+
+    /// The dataset at `path` (inside `dir`, kept for the harness's life).
+    pub(super) fn on(
+        dir: tempfile::TempDir,
+        path: &Path,
+        (width, height): (u16, u16),
+        settings: Settings,
+    ) -> Self {
+        let mut app = super::app_for(Dataset::open(path).unwrap(), Keymap::default(), settings);
         app.wait_message();
         Self {
             app,
@@ -125,11 +149,30 @@ impl Harness {
         }
     }
 
-    fn press(&mut self, code: KeyCode) {
+    pub(super) fn dataset(&self) -> Dataset {
+        Dataset::open(self.app.dataset_dir.clone()).unwrap()
+    }
+
+    /// Applies answers and job reports until `done` holds (or fails after 60 s).
+    pub(super) fn settle(&mut self, what: &str, done: impl Fn(&App) -> bool) {
+        let start = std::time::Instant::now();
+        while !done(&self.app) {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "timed out waiting for {what}; status: {}",
+                self.app.status
+            );
+            if !self.app.poll_messages() {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+    }
+
+    pub(super) fn press(&mut self, code: KeyCode) {
         self.app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
     }
 
-    fn screen(&mut self) -> String {
+    pub(super) fn screen(&mut self) -> String {
         let app = &self.app;
         self.terminal.draw(|f| draw(f, app, &LOOK)).unwrap();
         let buffer = self.terminal.backend().buffer();
@@ -268,8 +311,25 @@ fn help_lists_every_binding_of_the_live_keymap() {
         assert!(screen.contains(what), "{what} missing:\n{screen}");
         assert!(screen.contains(&keys), "{keys} missing:\n{screen}");
     }
-    h.press(KeyCode::Char('j'));
+    h.press(KeyCode::Char('s'));
     assert!(!h.screen().contains("show or hide this help"));
+    // At 80×24 it does not fit: it scrolls, to its last line.
+    let mut h = Harness::new(80, 24);
+    h.press(KeyCode::Char('?'));
+    let last = Keymap::default().help().pop().unwrap().1;
+    let screen = h.screen();
+    assert!(screen.contains("keys 1-22 of 27 (↑/↓ scroll)"), "{screen}");
+    assert!(!screen.contains(last), "{screen}");
+    for _ in 0..40 {
+        h.press(KeyCode::Down);
+    }
+    let screen = h.screen();
+    assert!(
+        screen.contains(last) && screen.contains("keys 6-27 of 27"),
+        "{screen}"
+    );
+    h.press(KeyCode::Char('q'));
+    assert!(h.app.should_quit);
     // A rebound key shows in the help.
     let overrides = [("quit".to_owned(), vec!["x".to_owned()])]
         .into_iter()
@@ -434,7 +494,7 @@ fn a_scored_explanation_shows_real_against_simulated() {
     );
     assert_eq!(ds.validate().unwrap().ratings, 1);
     // A new session shows the saved rating.
-    let mut again = super::app_for(ds, Keymap::default());
+    let mut again = super::app_for(ds, Keymap::default(), no_endpoints());
     again.wait_message();
     assert_eq!(again.ratings.get("s1"), Some(&4));
     // c again: the only score, so the comparison closes.
@@ -491,7 +551,11 @@ fn a_corrupt_dataset_is_reported_on_screen_not_a_crash() {
     let units = path.join("units.parquet");
     let bytes = std::fs::read(&units).unwrap();
     std::fs::write(&units, &bytes[..bytes.len() / 2]).unwrap();
-    let mut app = super::app_for(Dataset::open(&path).unwrap(), Keymap::default());
+    let mut app = super::app_for(
+        Dataset::open(&path).unwrap(),
+        Keymap::default(),
+        no_endpoints(),
+    );
     app.wait_message();
     let mut terminal = Terminal::new(TestBackend::new(120, 20)).unwrap();
     terminal.draw(|f| draw(f, &app, &LOOK)).unwrap();

@@ -2,6 +2,7 @@
 //! dataset goes through `printable` or the heatmap's `display_token` first.
 use super::app::{App, Compare, InputPurpose, Screen, UnitView};
 use super::heatmap::{Palette, Theme, display_token, heat, record_spans};
+use super::jobs::State;
 use super::keymap::Action;
 use featurescope::dataset::Sample;
 use featurescope::text::printable;
@@ -31,10 +32,23 @@ pub fn draw(frame: &mut Frame, app: &App, look: &Look) {
         );
         return;
     }
-    let [body, footer] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    let panel_height = if app.jobs_panel {
+        (app.jobs.list.len().max(1) as u16 + 2).min(area.height / 3)
+    } else {
+        0
+    };
+    let [body, panel, footer] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(panel_height),
+        Constraint::Length(1),
+    ])
+    .areas(area);
     match &app.screen {
         Screen::List => draw_list(frame, app, body),
         Screen::Unit(view) => draw_unit(frame, app, view, body, look),
+    }
+    if app.jobs_panel {
+        draw_jobs(frame, app, panel);
     }
     draw_footer(frame, app, footer);
     if app.help {
@@ -53,7 +67,7 @@ fn draw_list(frame: &mut Frame, app: &App, area: Rect) {
     let kind = app.kind_filter.map_or("all".to_owned(), |k| k.to_string());
     let mut title = format!(
         "featurescope  {}   {} of {} units   sort {} {order}   kind {kind}",
-        printable(&app.title),
+        printable(&app.dataset_dir.display().to_string()),
         app.visible.len(),
         app.rows.len(),
         app.sort.name(),
@@ -72,6 +86,8 @@ fn draw_list(frame: &mut Frame, app: &App, area: Rect) {
     let height = table_area.height.saturating_sub(3) as usize;
     app.list_height.set(height.max(1));
     let start = app.selected.saturating_sub(height.saturating_sub(1));
+    // Below the border and the header row.
+    app.list_origin.set((table_area.y + 2, start));
     let rows = app
         .visible
         .iter()
@@ -479,10 +495,13 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
             InputPurpose::Rate => {
                 "how well does the simulation match (1 = not at all … 5 = exactly)? "
             }
+            InputPurpose::Train => "train an SAE with the configuration: ",
         };
         format!("{prompt}{}▏", printable(&input.text))
     } else if !app.status.is_empty() {
         printable(&app.status)
+    } else if let Some(jobs) = jobs_summary(app) {
+        jobs
     } else {
         let k = |a: Action| app.keymap.label(a);
         match app.screen {
@@ -511,6 +530,94 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(text), area);
 }
 
+/// "jobs: 1 running, 2 queued (J)", when there are jobs to speak of.
+fn jobs_summary(app: &App) -> Option<String> {
+    let (queued, running, failed) = app.jobs.counts();
+    let parts: Vec<String> = [(running, "running"), (queued, "queued"), (failed, "failed")]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "jobs: {} ({} shows them)",
+            parts.join(", "),
+            app.keymap.label(Action::Jobs)
+        )
+    })
+}
+
+/// One line per job: id, state, progress, what it is, and its latest word.
+fn draw_jobs(frame: &mut Frame, app: &App, area: Rect) {
+    let rows: Vec<Row> = app
+        .jobs
+        .list
+        .iter()
+        .map(|job| {
+            let progress = match (&job.state, job.progress) {
+                (State::Running, Some((done, total))) if total > 0 => {
+                    format!("{:>3}%", (done * 100 / total).min(100))
+                }
+                _ => String::new(),
+            };
+            let detail = match &job.state {
+                State::Finished(summary) => summary.clone(),
+                State::Failed(reason) => reason.clone(),
+                _ => job.note.clone(),
+            };
+            let style = match job.state {
+                State::Failed(_) => Style::default().add_modifier(Modifier::BOLD),
+                _ => Style::default(),
+            };
+            Row::new(vec![
+                Cell::from(job.id.to_string()),
+                Cell::from(job.state.name()),
+                Cell::from(progress),
+                Cell::from(printable(&job.task.label())),
+                Cell::from(printable(&detail)),
+            ])
+            .style(style)
+        })
+        .collect();
+    let empty = rows.is_empty();
+    let widths = [
+        Constraint::Length(3),
+        Constraint::Length(9),
+        Constraint::Length(4),
+        Constraint::Length(30),
+        Constraint::Min(10),
+    ];
+    let k = |a: Action| app.keymap.label(a);
+    let title = format!(
+        "jobs ({} cancel, {} open its dataset, {} close)",
+        k(Action::CancelJob),
+        k(Action::Open),
+        k(Action::Jobs)
+    );
+    let table = Table::new(rows, widths)
+        .block(Block::default().borders(Borders::ALL).title(title))
+        .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED));
+    let mut state = TableState::default();
+    if !empty {
+        state.select(Some(app.jobs.selected));
+    }
+    frame.render_stateful_widget(table, area, &mut state);
+    if empty {
+        let note = Rect::new(area.x + 2, area.y + 1, area.width.saturating_sub(4), 1);
+        frame.render_widget(
+            Paragraph::new(format!(
+                "no jobs yet: {} explains the unit, {} scores, {} revises, {} trains, {} re-extracts",
+                k(Action::Explain),
+                k(Action::Score),
+                k(Action::Revise),
+                k(Action::Train),
+                k(Action::Extract)
+            )),
+            note,
+        );
+    }
+}
+
 fn draw_help(frame: &mut Frame, app: &App, area: Rect) {
     let help = app.keymap.help();
     let height = (help.len() as u16 + 2).min(area.height);
@@ -519,20 +626,39 @@ fn draw_help(frame: &mut Frame, app: &App, area: Rect) {
         .map(|(_, what)| what.chars().count())
         .max()
         .unwrap_or(0);
-    let width = (longest as u16 + 26).min(area.width);
+    let keys_width = help
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        + 2;
+    let width = ((keys_width + longest) as u16 + 3).min(area.width);
     let popup = Rect::new(
         area.x + (area.width - width) / 2,
         area.y + (area.height - height) / 2,
         width,
         height,
     );
+    let shown = height.saturating_sub(2) as usize;
+    let scroll = app.help_scroll.min(help.len().saturating_sub(shown));
+    let title = if shown < help.len() {
+        format!(
+            "keys {}-{} of {} (↑/↓ scroll)",
+            scroll + 1,
+            scroll + shown,
+            help.len()
+        )
+    } else {
+        "keys".into()
+    };
     let lines: Vec<Line> = help
         .into_iter()
-        .map(|(keys, what)| Line::from(format!("{keys:<22} {what}")))
+        .skip(scroll)
+        .map(|(keys, what)| Line::from(format!("{keys:<keys_width$} {what}")))
         .collect();
     frame.render_widget(Clear, popup);
     frame.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title("keys")),
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)),
         popup,
     );
 }

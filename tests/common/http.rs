@@ -189,7 +189,7 @@ impl ScriptedServer {
 }
 
 /// A fake LLM for the autointerp tests and benchmark: its explainer says "the
-/// word cat" (and, asked to revise, "cats, and hats after them"); its
+/// word cat" (to a revision request too); its
 /// simulator answers echoed-logprob requests with 90% on 10 where a token
 /// contains "cat" and 95% on 0 elsewhere.
 pub fn fake_llm(request: &Request) -> Reply {

@@ -1,0 +1,335 @@
+//! Jobs started from keys: against a fake LLM on loopback, a dead endpoint,
+//! a slow one, and real training and re-extraction with MiniLM.
+use super::app::{App, Screen};
+use super::jobs::{Product, State};
+use super::tests::{Harness, no_endpoints};
+use super::work::Settings;
+use crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use featurescope::llm::config::{LlmConfig, RoleConfig};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[path = "../../tests/common/http.rs"]
+mod http;
+
+fn role(url: &str, model: &str) -> RoleConfig {
+    RoleConfig {
+        base_url: Some(url.into()),
+        model: Some(model.into()),
+        max_attempts: Some(1),
+        timeout_s: Some(30.0),
+        ..Default::default()
+    }
+}
+
+/// Both roles at `url`, with a response cache of their own.
+fn endpoints(url: &str, cache: &Path) -> Settings {
+    Settings {
+        llm: LlmConfig {
+            explainer: role(url, "fake-explainer"),
+            simulator: role(url, "fake-simulator"),
+            cache_dir: Some(cache.to_owned()),
+            explorer: None,
+        },
+        train_config: "sae.toml".into(),
+    }
+}
+
+fn job_over(app: &App, id: u64) -> bool {
+    app.jobs
+        .get(id)
+        .is_some_and(|j| !matches!(j.state, State::Queued | State::Running))
+}
+
+fn last_job(app: &App) -> u64 {
+    app.jobs.list.last().expect("a job").id
+}
+
+fn explanations_of(app: &App, unit: u64) -> usize {
+    app.explanations.get(&unit).map_or(0, Vec::len)
+}
+
+#[test]
+fn explain_score_and_revise_run_as_jobs_and_land_in_the_dataset() {
+    let server = http::ScriptedServer::respond_with(http::fake_llm);
+    let cache = tempfile::tempdir().unwrap();
+    let mut h = Harness::with_settings(120, 40, endpoints(&server.url, cache.path()));
+    h.press(KeyCode::Down);
+    h.press(KeyCode::Enter); // unit 1, which has no explanation
+    h.app.wait_message();
+    h.press(KeyCode::Char('e'));
+    assert!(h.screen().contains("job 1 started: explain unit 1"));
+    h.settle("the explanation", |app| explanations_of(app, 1) == 1);
+    let screen = h.screen();
+    assert!(screen.contains("the word cat"), "{screen}");
+    assert!(screen.contains("job 1 (explain unit 1) done"), "{screen}");
+
+    h.press(KeyCode::Char('m'));
+    h.settle("the score", |app| !app.unit_scores(1).is_empty());
+    let (_, score) = h.app.unit_scores(1)[0];
+    assert_eq!(score.simulator_model, "fake-simulator");
+    // The fake simulator fires on " cat", where the unit peaks.
+    assert!(score.score.unwrap() > 0.5, "{:?}", score.score);
+
+    // Scoring again finds nothing new to score, and says so.
+    h.press(KeyCode::Char('m'));
+    let id = last_job(&h.app);
+    h.settle("the second scoring", |app| job_over(app, id));
+    assert!(
+        matches!(&h.app.jobs.get(id).unwrap().state, State::Failed(r) if r.contains("nothing to score")),
+        "{:?}",
+        h.app.jobs.get(id).unwrap().state
+    );
+
+    h.press(KeyCode::Char('v'));
+    h.settle("the revision", |app| explanations_of(app, 1) == 2);
+    let versions = &h.app.explanations[&1];
+    let first = versions.iter().find(|e| e.parent_id.is_none()).unwrap();
+    let revision = versions.iter().find(|e| e.parent_id.is_some()).unwrap();
+    assert_eq!(revision.parent_id.as_ref(), Some(&first.explanation_id));
+    assert_eq!(revision.method, "revision");
+    // The unit view shows the lineage.
+    assert!(h.screen().contains("(revises #"), "{}", h.screen());
+
+    // All of it is in the dataset, and the panel lists the four jobs.
+    let ds = h.dataset();
+    let on_disk = ds.explanations().unwrap();
+    assert_eq!(on_disk.iter().filter(|e| e.unit_id == 1).count(), 2);
+    assert_eq!(
+        ds.scores()
+            .unwrap()
+            .iter()
+            .filter(|s| s.unit_id == 1)
+            .count(),
+        1
+    );
+    h.press(KeyCode::Char('J'));
+    let screen = h.screen();
+    for line in [
+        "explain unit 1",
+        "nothing to score",
+        "simulate and score unit 1",
+        "revise unit 1",
+    ] {
+        assert!(screen.contains(line), "{line}: {screen}");
+    }
+    assert_eq!(screen.matches(" done ").count(), 3, "{screen}");
+    assert_eq!(screen.matches(" failed ").count(), 1, "{screen}");
+}
+
+#[test]
+fn a_dead_or_missing_endpoint_fails_the_job_with_its_reason() {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cache = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{port}/v1");
+    let mut h = Harness::with_settings(120, 30, endpoints(&url, cache.path()));
+    let before = h.dataset().explanations().unwrap().len();
+    h.press(KeyCode::Char('e'));
+    h.settle("the job to fail", |app| job_over(app, 1));
+    let screen = h.screen();
+    assert!(
+        screen.contains("job 1 (explain unit 0) failed") && screen.contains("cannot connect"),
+        "{screen}"
+    );
+    assert!(screen.contains(&format!("127.0.0.1:{port}")), "{screen}");
+    h.press(KeyCode::Char('J'));
+    assert!(h.screen().contains("failed"));
+    assert_eq!(h.dataset().explanations().unwrap().len(), before);
+
+    // No endpoint configured at all: the reason says what to set.
+    let mut h = Harness::with_settings(120, 30, no_endpoints());
+    h.press(KeyCode::Char('e'));
+    h.settle("the job to fail", |app| job_over(app, 1));
+    assert!(
+        h.app.status.contains("explainer: no base_url"),
+        "{}",
+        h.app.status
+    );
+}
+
+#[test]
+fn a_running_job_can_be_cancelled_and_writes_nothing() {
+    let server =
+        http::ScriptedServer::respond_with(|r| http::fake_llm(r).delayed(Duration::from_secs(20)));
+    let cache = tempfile::tempdir().unwrap();
+    let mut h = Harness::with_settings(120, 30, endpoints(&server.url, cache.path()));
+    let before = h.dataset().explanations().unwrap().len();
+    h.press(KeyCode::Char('e'));
+    h.settle("the request to reach the server", |_| {
+        !server.requests().is_empty()
+    });
+    assert_eq!(h.app.jobs.get(1).unwrap().state, State::Running);
+    h.press(KeyCode::Char('x'));
+    assert!(h.screen().contains("cancelling job 1"));
+    let start = std::time::Instant::now();
+    h.settle("the cancellation", |app| job_over(app, 1));
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(h.app.jobs.get(1).unwrap().state, State::Cancelled);
+    assert_eq!(h.dataset().explanations().unwrap().len(), before);
+    // Over is over.
+    h.press(KeyCode::Char('J'));
+    h.press(KeyCode::Char('x'));
+    assert!(h.app.status.contains("already ended"), "{}", h.app.status);
+}
+
+#[test]
+fn clicking_a_row_selects_it_and_clicking_again_opens_it() {
+    let mut h = Harness::with_settings(100, 20, no_endpoints());
+    let screen = h.screen();
+    let row = screen
+        .lines()
+        .position(|l| l.trim_start_matches('│').trim_start().starts_with("2 "))
+        .expect("unit 2's row") as u16;
+    let click = MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: 3,
+        row,
+        modifiers: KeyModifiers::NONE,
+    };
+    h.app.handle_mouse(click);
+    assert_eq!(h.app.selected_row().unwrap().unit.unit_id, 2);
+    assert!(matches!(h.app.screen, Screen::List));
+    h.app.handle_mouse(click);
+    assert!(matches!(&h.app.screen, Screen::Unit(v) if v.unit_id == 2));
+    // A click below the rows does nothing.
+    h.press(KeyCode::Esc);
+    h.app.handle_mouse(MouseEvent { row: 18, ..click });
+    assert_eq!(h.app.selected_row().unwrap().unit.unit_id, 2);
+}
+
+/// The demo's model, which `make test` links from its PyPI package.
+fn minilm() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/models/all-MiniLM-L6-v2");
+    assert!(
+        dir.join("model.safetensors").exists(),
+        "{} is missing: run `make setup`",
+        dir.display()
+    );
+    dir
+}
+
+/// Forty lines of real text (the repository's own docs) as a JSONL corpus.
+fn corpus(path: &Path) {
+    let readme = include_str!("../../README.md");
+    let lines: Vec<String> = readme
+        .lines()
+        .filter(|l| l.split_whitespace().count() >= 6)
+        .take(40)
+        .map(|l| serde_json::json!({ "text": l }).to_string())
+        .collect();
+    assert_eq!(lines.len(), 40);
+    std::fs::write(path, lines.join("\n")).unwrap();
+}
+
+#[test]
+fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
+    use featurescope::extract::{ExtractConfig, SelectionConfig, extract};
+    use featurescope::model::{HookPoint, HookSite};
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("corpus.jsonl");
+    corpus(&text);
+    let dataset = dir.path().join("ds");
+    let config = ExtractConfig {
+        model_dir: minilm(),
+        corpus: text.clone(),
+        text_field: "text".into(),
+        layers: vec![1],
+        site: HookSite::Mlp,
+        out: dataset.clone(),
+        window_tokens: 16,
+        // What re-extraction uses (the command's defaults), so that the
+        // neurons come out bit for bit the same.
+        batch_size: 32,
+        device: tch::Device::Cpu,
+        selection: SelectionConfig {
+            top_k: 3,
+            random_k: 2,
+            quantile_k: 1,
+            ..SelectionConfig::default()
+        },
+        calibration_windows: 1024,
+        dictionaries: Vec::new(),
+    };
+    extract(&config, &Default::default(), |_| {}).unwrap();
+    let cache = dir.path().join("cache");
+    featurescope::sae::cache::build_cache(
+        &featurescope::sae::cache::BuildCache {
+            model_dir: minilm(),
+            corpus: text,
+            text_field: "text".into(),
+            hook: HookPoint {
+                layer: 2,
+                site: HookSite::ResidPost,
+            },
+            out: cache.clone(),
+            window_tokens: 16,
+            batch_size: 16,
+            device: tch::Device::Cpu,
+            shard_tokens: 1 << 20,
+        },
+        |_| {},
+    )
+    .unwrap();
+    let sae = dir.path().join("sae");
+    let train_config = dir.path().join("sae.toml");
+    std::fs::write(
+        &train_config,
+        format!(
+            "out = {sae:?}\n[data]\ncache = {cache:?}\n[sae]\narchitecture = \"topk\"\n\
+             d_sae = 48\nk = 4\n[train]\ntokens = 10240\nbatch = 256\nmetrics_every = 10\n"
+        ),
+    )
+    .unwrap();
+    let settings = Settings {
+        train_config: train_config.clone(),
+        ..no_endpoints()
+    };
+    let mut h = Harness::on(dir, &dataset, (120, 30), settings);
+    assert_eq!(h.app.rows.len(), 1536);
+
+    // T proposes the configured file; Enter starts training.
+    h.press(KeyCode::Char('T'));
+    assert!(h.screen().contains(&train_config.display().to_string()));
+    h.press(KeyCode::Enter);
+    h.settle("training", |app| job_over(app, 1));
+    let job = h.app.jobs.get(1).unwrap();
+    assert!(
+        matches!(&job.state, State::Finished(s) if s.contains("dictionary in")),
+        "{:?}",
+        job.state
+    );
+    assert!(
+        matches!(job.progress, Some((done, 40)) if done == 40),
+        "40 steps of 256 tokens: {:?}",
+        job.progress
+    );
+    let trained = featurescope::sae::Dictionary::load(&sae).unwrap();
+    assert_eq!(trained.d_sae(), 48);
+
+    // X re-extracts with the new features, into a sibling dataset.
+    h.press(KeyCode::Char('X'));
+    assert!(h.screen().contains("re-extract with 1 new dictionaries"));
+    h.settle("re-extraction", |app| job_over(app, 2));
+    let job = h.app.jobs.get(2).unwrap();
+    let Some(Product::Dataset(made)) = job.product.clone() else {
+        panic!("{:?}", job.state);
+    };
+    assert_eq!(made.file_name().unwrap(), "ds-2");
+    // Enter on the job in the panel opens it.
+    h.press(KeyCode::Char('J'));
+    h.press(KeyCode::Enter);
+    h.settle("the new dataset", |app| {
+        app.dataset_dir == made && !app.loading && app.rows.len() == 1536 + 48
+    });
+    let sources = h.dataset().manifest().sources.clone();
+    assert_eq!(sources.len(), 2);
+    assert_eq!(sources[1].hook, "blocks.2.resid_post");
+    // The neurons are the same as before: same model, corpus and selection.
+    let old = featurescope::dataset::Dataset::open(h._dir.path().join("ds")).unwrap();
+    assert_eq!(old.records(7).unwrap(), h.dataset().records(7).unwrap());
+}
