@@ -1,19 +1,22 @@
 //! Explorer benchmark: `featurescope replay` (the default browsing script,
 //! through the real crossterm rendering path into a sink) on the bundled
 //! demo and on the synthetic GPT-2 XL-scale dataset of the store benchmark,
-//! each alone and with a background job running: an SAE training run
-//! (`featurescope train`, both cores) on the demo's activation cache.
+//! each alone and with a background job running inside the explorer: an SAE
+//! training job (as the train key starts one; both cores) on the demo's
+//! activation cache.
 //! Targets: first frame ≤ 300 ms, p99 frame ≤ 16 ms.
 //!
 //! cargo bench --bench explorer   (make bench-explorer)
-use std::path::Path;
-use std::process::{Child, Command};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
-fn replay(dataset: &Path) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_featurescope"))
-        .args(["replay", dataset.to_str().unwrap(), "--json"])
-        .output()
-        .expect("run featurescope replay");
+fn replay(dataset: &Path, train: Option<&Path>) -> serde_json::Value {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_featurescope"));
+    command.args(["replay", dataset.to_str().unwrap(), "--json"]);
+    if let Some(config) = train {
+        command.arg("--train").arg(config);
+    }
+    let out = command.output().expect("run featurescope replay");
     assert!(
         out.status.success(),
         "{}",
@@ -22,8 +25,8 @@ fn replay(dataset: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("JSON report")
 }
 
-/// The background job: a long SAE training run on the demo's cache.
-fn background_job(root: &Path) -> Option<Child> {
+/// The background job's config: a long SAE training run on the demo's cache.
+fn background_job(root: &Path) -> Option<PathBuf> {
     let cache = root.join("bench-data/minilm-l3-resid");
     if !cache.join("cache.json").exists() {
         eprintln!(
@@ -44,21 +47,16 @@ fn background_job(root: &Path) -> Option<Child> {
         ),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_featurescope"))
-        .args(["train", "--config", config.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the background job");
-    // Let it get past loading and into its training steps.
-    std::thread::sleep(std::time::Duration::from_secs(5));
-    Some(child)
+    Some(config)
 }
 
 fn report(name: &str, job: &str, r: &serde_json::Value) {
     let f = |k: &str| r[k].as_f64().unwrap();
+    let steps = r["job_steps_during_replay"]
+        .as_u64()
+        .map_or_else(String::new, |n| format!("  ({n} training steps meanwhile)"));
     println!(
-        "{name:<22} {job:<10} {:>7} units  first frame {:>6.1} ms  list ready {:>7.1} ms  frames {:>3}  p50 {:>5.2}  p95 {:>5.2}  p99 {:>5.2}  max {:>6.2} ms  unit open p50 {:>5.1} ms",
+        "{name:<22} {job:<10} {:>7} units  first frame {:>6.1} ms  list ready {:>7.1} ms  frames {:>3}  p50 {:>5.2}  p95 {:>5.2}  p99 {:>5.2}  max {:>6.2} ms  unit open p50 {:>5.1} ms{steps}",
         r["units"],
         f("first_frame_ms"),
         f("list_ready_ms"),
@@ -90,13 +88,11 @@ fn main() {
         ("synthetic GPT-2 XL", full),
     ];
     for (name, path) in &datasets {
-        report(name, "idle", &replay(path));
+        report(name, "idle", &replay(path, None));
     }
-    if let Some(mut job) = background_job(root) {
+    if let Some(config) = background_job(root) {
         for (name, path) in &datasets {
-            report(name, "+ training", &replay(path));
+            report(name, "+ training", &replay(path, Some(&config)));
         }
-        let _ = job.kill();
-        let _ = job.wait();
     }
 }

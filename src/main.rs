@@ -280,6 +280,9 @@ fn replay(args: cli::ReplayArgs) -> Result<()> {
         report.unit_open_p50_ms,
         report.unit_open_max_ms
     );
+    if let Some(steps) = report.job_steps_during_replay {
+        println!("the training job made {steps} steps meanwhile");
+    }
     Ok(())
 }
 

@@ -285,19 +285,67 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
         ),
     )
     .unwrap();
+    // A run too long to finish here, to cancel and resume.
+    let long = dir.path().join("sae-long");
+    let long_config = dir.path().join("long.toml");
+    std::fs::write(
+        &long_config,
+        format!(
+            "out = {long:?}\n[data]\ncache = {cache:?}\n[sae]\narchitecture = \"topk\"\n\
+             d_sae = 48\nk = 4\n[train]\ntokens = 100000000\nbatch = 256\ncheckpoint_every = 10\n"
+        ),
+    )
+    .unwrap();
     let settings = Settings {
-        train_config: train_config.clone(),
+        train_config: long_config.clone(),
         ..no_endpoints()
     };
     let mut h = Harness::on(dir, &dataset, (120, 30), settings);
     assert_eq!(h.app.rows.len(), 1536);
 
-    // T proposes the configured file; Enter starts training.
+    // T proposes the configured file; Enter starts training; x stops it
+    // with a checkpoint, and training again resumes from it.
     h.press(KeyCode::Char('T'));
-    assert!(h.screen().contains(&train_config.display().to_string()));
+    assert!(h.screen().contains(&long_config.display().to_string()));
     h.press(KeyCode::Enter);
-    h.settle("training", |app| job_over(app, 1));
+    let past = |step: u64| {
+        move |app: &App| {
+            app.jobs
+                .list
+                .last()
+                .unwrap()
+                .progress
+                .is_some_and(|(done, _)| done >= step)
+        }
+    };
+    h.settle("some steps", past(25));
+    h.press(KeyCode::Char('x'));
+    h.settle("the cancellation", |app| job_over(app, 1));
     let job = h.app.jobs.get(1).unwrap();
+    assert_eq!(job.state, State::Cancelled);
+    assert!(job.note.contains("checkpoint at step"), "{}", job.note);
+    assert!(featurescope::sae::train::has_checkpoint(&long));
+    h.press(KeyCode::Char('T'));
+    h.press(KeyCode::Enter);
+    h.settle("the resumed run's first report", |app| {
+        app.jobs.get(2).unwrap().progress.is_some()
+    });
+    let (resumed_at, _) = h.app.jobs.get(2).unwrap().progress.unwrap();
+    assert!(resumed_at >= 20, "resumed at step {resumed_at}");
+    h.press(KeyCode::Char('x'));
+    h.settle("the second cancellation", |app| job_over(app, 2));
+
+    // The short run, typed in.
+    h.press(KeyCode::Char('T'));
+    for _ in 0..long_config.display().to_string().chars().count() {
+        h.press(KeyCode::Backspace);
+    }
+    for c in train_config.display().to_string().chars() {
+        h.press(KeyCode::Char(c));
+    }
+    h.press(KeyCode::Enter);
+    h.settle("training", |app| job_over(app, 3));
+    let job = h.app.jobs.get(3).unwrap();
     assert!(
         matches!(&job.state, State::Finished(s) if s.contains("dictionary in")),
         "{:?}",
@@ -314,8 +362,8 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
     // X re-extracts with the new features, into a sibling dataset.
     h.press(KeyCode::Char('X'));
     assert!(h.screen().contains("re-extract with 1 new dictionaries"));
-    h.settle("re-extraction", |app| job_over(app, 2));
-    let job = h.app.jobs.get(2).unwrap();
+    h.settle("re-extraction", |app| job_over(app, 4));
+    let job = h.app.jobs.get(4).unwrap();
     let Some(Product::Dataset(made)) = job.product.clone() else {
         panic!("{:?}", job.state);
     };

@@ -260,8 +260,8 @@ fn draw_unit(frame: &mut Frame, app: &App, view: &UnitView, area: Rect, look: &L
         .collect();
     if lines.is_empty() {
         lines.push(Line::from(format!(
-            "no explanation yet ({} explains from the command line)",
-            "featurescope explain"
+            "no explanation yet ({} asks the explainer for one)",
+            app.keymap.label(Action::Explain)
         )));
     }
     frame.render_widget(
@@ -584,7 +584,7 @@ fn draw_jobs(frame: &mut Frame, app: &App, area: Rect) {
         Constraint::Length(3),
         Constraint::Length(9),
         Constraint::Length(4),
-        Constraint::Length(30),
+        Constraint::Length(38),
         Constraint::Min(10),
     ];
     let k = |a: Action| app.keymap.label(a);

@@ -13,7 +13,7 @@ use featurescope::interp::records::RecordSet;
 use featurescope::interp::revision::Evidence;
 use featurescope::llm::LlmClient;
 use featurescope::llm::config::{LlmConfig, RoleConfig};
-use featurescope::sae::{self, TrainConfig, TrainProgress};
+use featurescope::sae::{self, SaeError, TrainConfig, TrainProgress};
 use featurescope::text::printable;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -202,14 +202,16 @@ fn train(config_path: &Path, cancel: &AtomicBool, report: &Reporter) -> Result<E
         TrainProgress::Step { step, .. } => report.progress(step, total),
         TrainProgress::Metrics(m) => report.note(m.summary()),
         TrainProgress::Checkpoint { .. } => {}
-    })?;
-    if cancel.load(Ordering::Relaxed) {
-        report.note(format!(
-            "stopped at step {} with a checkpoint; training again resumes it",
-            trained.steps
-        ));
-        return Ok(Ending::Cancelled);
-    }
+    });
+    let trained = match trained {
+        Err(SaeError::Interrupted { saved, .. }) => {
+            report.note(format!(
+                "stopped; the checkpoint at step {saved} is kept, and training again resumes it"
+            ));
+            return Ok(Ending::Cancelled);
+        }
+        other => other?,
+    };
     let metrics = trained
         .final_metrics
         .as_ref()
