@@ -12,7 +12,15 @@ use std::process::Command;
 
 fn replay(dataset: &Path, train: Option<&Path>) -> serde_json::Value {
     let mut command = Command::new(env!("CARGO_BIN_EXE_featurescope"));
-    command.args(["replay", dataset.to_str().unwrap(), "--json"]);
+    // The browsing script ten times over: long enough for the training job
+    // to make steps while it plays.
+    command.args([
+        "replay",
+        dataset.to_str().unwrap(),
+        "--repeat",
+        "10",
+        "--json",
+    ]);
     if let Some(config) = train {
         command.arg("--train").arg(config);
     }
@@ -42,7 +50,7 @@ fn background_job(root: &Path) -> Option<PathBuf> {
         &config,
         format!(
             "out = {:?}\n[data]\ncache = {cache:?}\n[sae]\narchitecture = \"standard\"\nd_sae = 3072\n\
-             [train]\ntokens = 100000000\ncheckpoint_every = 1000000\n",
+             [train]\ntokens = 100000000\nbatch = 1024\ncheckpoint_every = 1000000\n",
             work.join("sae")
         ),
     )
@@ -54,7 +62,9 @@ fn report(name: &str, job: &str, r: &serde_json::Value) {
     let f = |k: &str| r[k].as_f64().unwrap();
     let steps = r["job_steps_during_replay"]
         .as_u64()
-        .map_or_else(String::new, |n| format!("  ({n} training steps meanwhile)"));
+        .map_or_else(String::new, |n| {
+            format!("  ({n} training steps in {:.1} s)", f("script_s"))
+        });
     println!(
         "{name:<22} {job:<10} {:>7} units  first frame {:>6.1} ms  list ready {:>7.1} ms  frames {:>3}  p50 {:>5.2}  p95 {:>5.2}  p99 {:>5.2}  max {:>6.2} ms  unit open p50 {:>5.1} ms{steps}",
         r["units"],

@@ -374,6 +374,9 @@ pub struct ReplayArgs {
     pub width: u16,
     #[arg(long, default_value_t = 40)]
     pub height: u16,
+    /// Play the script this many times over.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
     /// Run an SAE training job with this config inside the explorer while replaying.
     #[arg(long)]
     pub train: Option<PathBuf>,

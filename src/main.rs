@@ -259,6 +259,7 @@ fn replay(args: cli::ReplayArgs) -> Result<()> {
     let report = tui::replay::replay(
         &args.dataset,
         script,
+        args.repeat,
         (args.width, args.height),
         args.train.as_deref(),
     )?;
@@ -281,7 +282,10 @@ fn replay(args: cli::ReplayArgs) -> Result<()> {
         report.unit_open_max_ms
     );
     if let Some(steps) = report.job_steps_during_replay {
-        println!("the training job made {steps} steps meanwhile");
+        println!(
+            "the training job made {steps} steps in the {:.1} s of the script",
+            report.script_s
+        );
     }
     Ok(())
 }

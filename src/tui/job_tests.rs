@@ -381,3 +381,58 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
     let old = featurescope::dataset::Dataset::open(h._dir.path().join("ds")).unwrap();
     assert_eq!(old.records(7).unwrap(), h.dataset().records(7).unwrap());
 }
+
+#[test]
+fn replay_times_frames_while_a_training_job_runs_in_the_explorer() {
+    use featurescope::model::{HookPoint, HookSite};
+    use featurescope::sae::CacheWriter;
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = dir.path().join("ds");
+    super::tests::write_dataset(&dataset);
+    let cache = dir.path().join("cache");
+    let hook = HookPoint {
+        layer: 0,
+        site: HookSite::ResidPost,
+    };
+    let mut writer = CacheWriter::create(&cache, "toy", hook, 32, "synthetic", 16).unwrap();
+    let rows: Vec<f32> = (0..4096 * 32)
+        .map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0)
+        .collect();
+    writer.push(&rows).unwrap();
+    writer.finish().unwrap();
+    let config = dir.path().join("sae.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "out = {:?}\n[data]\ncache = {cache:?}\n[sae]\nd_sae = 64\n[train]\ntokens = 100000000\nbatch = 256\n",
+            dir.path().join("sae")
+        ),
+    )
+    .unwrap();
+    let report = super::replay::replay(
+        &dataset,
+        super::replay::DEFAULT_SCRIPT,
+        3,
+        (100, 30),
+        Some(&config),
+    )
+    .unwrap();
+    assert_eq!(report.units, 3);
+    // About 200 keys, three times over.
+    assert!(report.frames >= 550, "{} frames", report.frames);
+    assert!(report.frame_p50_ms <= report.frame_p99_ms);
+    assert!(
+        report.job_steps_during_replay.is_some_and(|n| n > 0),
+        "{:?} steps in {} s",
+        report.job_steps_during_replay,
+        report.script_s
+    );
+    // Without a job there is nothing to report, and a bad config fails loudly.
+    let alone = super::replay::replay(&dataset, "down enter esc", 1, (100, 30), None).unwrap();
+    assert_eq!((alone.frames, alone.job_steps_during_replay), (4, None));
+    let missing = dir.path().join("missing.toml");
+    let err = super::replay::replay(&dataset, "down", 1, (100, 30), Some(&missing))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("missing.toml"), "{err}");
+}

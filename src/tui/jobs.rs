@@ -143,6 +143,18 @@ enum Event {
     Ended(JobId, Ending),
 }
 
+/// Lowers this thread's scheduling priority (nice 10), so that a job using
+/// every core never delays a frame. libtorch's worker threads are started by
+/// the thread that first runs a parallel operation, and inherit it.
+fn yield_to_the_screen() {
+    // SAFETY: plain system calls on the calling thread; a failure only
+    // leaves the priority as it was.
+    unsafe {
+        let thread = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, thread, 10);
+    }
+}
+
 pub struct Jobs {
     pub list: Vec<Job>,
     /// The job selected in the panel.
@@ -217,6 +229,7 @@ impl Jobs {
         let started = std::thread::Builder::new()
             .name(format!("job {}", job.id))
             .spawn(move || {
+                yield_to_the_screen();
                 // A panic in the work fails the job, not the explorer.
                 let ending = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     work::run(&task, &dataset, &settings, &cancel, &reporter)

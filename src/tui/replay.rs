@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 /// Browsing a few units: the list, pages, a unit, its tokens, sorting, filtering, going to a unit.
 pub const DEFAULT_SCRIPT: &str = "down*30 pagedown*10 enter right*30 down*15 left*5 esc \
     s s s s pagedown*20 up*10 enter down*10 esc S home t t t esc \
-    : text:100 enter down*5 right*10 esc / text:layer:3 enter down*20 esc end enter esc q";
+    : text:100 enter down*5 right*10 esc / text:layer:3 enter down*20 esc end enter esc";
 
 #[derive(Debug, Serialize)]
 pub struct ReplayReport {
@@ -32,6 +32,8 @@ pub struct ReplayReport {
     /// From opening the dataset to the drawn, populated unit list.
     pub list_ready_ms: f64,
     pub frames: usize,
+    /// From the first key to the last frame.
+    pub script_s: f64,
     pub frame_p50_ms: f64,
     pub frame_p95_ms: f64,
     pub frame_p99_ms: f64,
@@ -43,7 +45,8 @@ pub struct ReplayReport {
     pub job_steps_during_replay: Option<u64>,
 }
 
-fn parse_script(script: &str) -> Result<Vec<KeyEvent>> {
+/// The keys of `script`, `repeat` times over.
+fn parse_script(script: &str, repeat: usize) -> Result<Vec<KeyEvent>> {
     let mut steps = Vec::new();
     for word in script.split_whitespace() {
         if let Some(text) = word.strip_prefix("text:") {
@@ -63,7 +66,7 @@ fn parse_script(script: &str) -> Result<Vec<KeyEvent>> {
     if steps.is_empty() {
         bail!("the script has no keys");
     }
-    Ok(steps)
+    Ok(steps.repeat(repeat.max(1)))
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -109,10 +112,11 @@ fn job_steps(app: &App, id: JobId) -> Result<u64> {
 pub fn replay(
     path: &Path,
     script: &str,
+    repeat: usize,
     (width, height): (u16, u16),
     train: Option<&Path>,
 ) -> Result<ReplayReport> {
-    let steps = parse_script(script)?;
+    let steps = parse_script(script, repeat)?;
     let start = Instant::now();
     let dataset = Dataset::open(path)?;
     let settings = super::work::Settings {
@@ -154,6 +158,7 @@ pub fn replay(
         None => None,
     };
 
+    let script_start = Instant::now();
     let mut frames = Vec::with_capacity(steps.len());
     let mut opens = Vec::new();
     for key in steps {
@@ -175,6 +180,7 @@ pub fn replay(
             break;
         }
     }
+    let script_s = script_start.elapsed().as_secs_f64();
     app.poll_messages();
     let job_steps_during_replay = match job {
         Some((id, before)) => Some(job_steps(&app, id)? - before),
@@ -190,6 +196,7 @@ pub fn replay(
         first_frame_ms: ms(first_frame),
         list_ready_ms: ms(list_ready),
         frames: frames.len(),
+        script_s,
         frame_p50_ms: percentile(&frames, 50.0),
         frame_p95_ms: percentile(&frames, 95.0),
         frame_p99_ms: percentile(&frames, 99.0),
