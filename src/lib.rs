@@ -2,6 +2,7 @@
 //! language model respond to. The library knows nothing of terminals; the
 //! binary (`src/main.rs`) and the explorer build on it.
 pub mod dataset;
+pub mod device;
 pub mod extract;
 pub mod import;
 pub mod interp;

@@ -295,14 +295,14 @@ fn doctor() -> Result<()> {
     let sum = t.sum(tch::Kind::Float).double_value(&[]);
     println!("libtorch       loaded (tensor check: 1+2+3 = {sum})");
     println!("cpu threads    {}", tch::get_num_threads());
-    println!(
-        "cuda           {}",
-        if tch::Cuda::is_available() {
+    let cuda = match featurescope::device::load_cuda() {
+        Err(reason) => format!("not available: libtorch_cuda does not load ({reason})"),
+        Ok(()) if tch::Cuda::is_available() => {
             format!("{} device(s)", tch::Cuda::device_count())
-        } else {
-            "not available".into()
         }
-    );
+        Ok(()) => "libtorch_cuda loaded; no device".into(),
+    };
+    println!("cuda           {cuda}");
     Ok(())
 }
 

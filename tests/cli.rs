@@ -60,5 +60,33 @@ fn doctor_runs_libtorch_without_library_path() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("1+2+3 = 6"));
+    let text = stdout(&out);
+    assert!(text.contains("1+2+3 = 6"));
+    // The test set-up installs the full torch wheel, so libtorch_cuda and the
+    // CUDA libraries it needs are there to be opened, GPU or not.
+    assert!(
+        text.contains("libtorch_cuda loaded; no device") || text.contains("device(s)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn asking_for_cuda_without_a_gpu_says_so() {
+    let gpu = stdout(&featurescope(&["doctor"])).contains("device(s)");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sae.toml");
+    std::fs::write(
+        &config,
+        "out = \"x\"\ndevice = \"cuda\"\n[data]\ncache = \"nowhere\"\n",
+    )
+    .unwrap();
+    let out = featurescope(&["train", "--config", config.to_str().unwrap()]);
+    assert!(!out.status.success());
+    // Without a GPU the device is the problem; with one, the missing cache.
+    let expected = if gpu {
+        "nowhere"
+    } else {
+        "device cuda: libtorch sees no CUDA device on this machine"
+    };
+    assert!(stderr(&out).contains(expected), "{}", stderr(&out));
 }

@@ -356,10 +356,13 @@ fn open_input(config: &TrainConfig, device: Device, position: u64) -> Result<Inp
 pub fn parse_device(name: &str) -> Result<Device> {
     match name {
         "cpu" => Ok(Device::Cpu),
-        "cuda" if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+        "cuda" if crate::device::cuda_available() => Ok(Device::Cuda(0)),
         "cuda" => Err(SaeError::Input {
             what: "device cuda".into(),
-            problem: "libtorch sees no CUDA device on this machine".into(),
+            problem: match crate::device::load_cuda() {
+                Ok(()) => "libtorch sees no CUDA device on this machine".into(),
+                Err(reason) => format!("libtorch's CUDA library does not load: {reason}"),
+            },
         }),
         other => Err(SaeError::Input {
             what: format!("device {other:?}"),

@@ -118,6 +118,36 @@ fn explain_score_and_revise_run_as_jobs_and_land_in_the_dataset() {
 }
 
 #[test]
+fn a_result_lands_on_its_unit_after_the_user_moved_on() {
+    let server = http::ScriptedServer::respond_with(|r| {
+        http::fake_llm(r).delayed(Duration::from_millis(500))
+    });
+    let cache = tempfile::tempdir().unwrap();
+    let mut h = Harness::with_settings(120, 30, endpoints(&server.url, cache.path()));
+    h.press(KeyCode::Down);
+    h.press(KeyCode::Enter); // unit 1
+    h.app.wait_message();
+    h.press(KeyCode::Char('e'));
+    // Elsewhere before the answer comes: back to the list, into unit 2.
+    h.press(KeyCode::Esc);
+    h.press(KeyCode::Down);
+    h.press(KeyCode::Enter);
+    assert!(!job_over(&h.app, 1), "the reply is still on its way");
+    h.settle("the explanation", |app| explanations_of(app, 1) == 1);
+    assert!(matches!(&h.app.screen, Screen::Unit(v) if v.unit_id == 2));
+    assert_eq!(explanations_of(&h.app, 2), 0);
+    let on_disk = h.dataset().explanations().unwrap();
+    assert!(
+        on_disk
+            .iter()
+            .any(|e| e.unit_id == 1 && e.text == "the word cat")
+    );
+    // The list shows it too, without a key.
+    h.press(KeyCode::Esc);
+    assert!(h.screen().contains("the word cat"));
+}
+
+#[test]
 fn a_dead_or_missing_endpoint_fails_the_job_with_its_reason() {
     // A port that was just free: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -332,6 +362,17 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
     });
     let (resumed_at, _) = h.app.jobs.get(2).unwrap().progress.unwrap();
     assert!(resumed_at >= 20, "resumed at step {resumed_at}");
+    // Training and extraction run one at a time: a re-extraction waits.
+    h.press(KeyCode::Char('X'));
+    assert_eq!(h.app.jobs.get(3).unwrap().state, State::Queued);
+    h.press(KeyCode::Char('J'));
+    assert!(h.screen().contains("queued"));
+    // x in the panel cancels the job picked there (the newest), at once.
+    h.press(KeyCode::Char('x'));
+    assert_eq!(h.app.jobs.get(3).unwrap().state, State::Cancelled);
+    assert_eq!(h.app.jobs.get(2).unwrap().state, State::Running);
+    // With the panel closed, x cancels the newest unfinished job.
+    h.press(KeyCode::Char('J'));
     h.press(KeyCode::Char('x'));
     h.settle("the second cancellation", |app| job_over(app, 2));
 
@@ -344,8 +385,8 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
         h.press(KeyCode::Char(c));
     }
     h.press(KeyCode::Enter);
-    h.settle("training", |app| job_over(app, 3));
-    let job = h.app.jobs.get(3).unwrap();
+    h.settle("training", |app| job_over(app, 4));
+    let job = h.app.jobs.get(4).unwrap();
     assert!(
         matches!(&job.state, State::Finished(s) if s.contains("dictionary in")),
         "{:?}",
@@ -362,8 +403,8 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
     // X re-extracts with the new features, into a sibling dataset.
     h.press(KeyCode::Char('X'));
     assert!(h.screen().contains("re-extract with 1 new dictionaries"));
-    h.settle("re-extraction", |app| job_over(app, 4));
-    let job = h.app.jobs.get(4).unwrap();
+    h.settle("re-extraction", |app| job_over(app, 5));
+    let job = h.app.jobs.get(5).unwrap();
     let Some(Product::Dataset(made)) = job.product.clone() else {
         panic!("{:?}", job.state);
     };

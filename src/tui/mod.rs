@@ -57,6 +57,11 @@ pub fn run(dataset: Dataset) -> Result<()> {
                 dirty = true;
             }
         }
+        let (_, running, _) = app.jobs.counts();
+        if running > 0 {
+            app.status = format!("stopping {running} running job(s)…");
+            terminal.draw(|frame| view::draw(frame, &app, &look))?;
+        }
         Ok(())
     })();
     // Training gets a moment to write its checkpoint.
