@@ -496,6 +496,9 @@ impl App {
         let Some(action) = self.keymap.action(&key) else {
             return;
         };
+        // A message lasts until the next key; then the footer shows the
+        // jobs or the hints again.
+        self.status.clear();
         if self.help {
             // Up and down scroll the help; any other bound key closes it,
             // and quit still quits.

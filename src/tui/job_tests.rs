@@ -114,7 +114,9 @@ fn explain_score_and_revise_run_as_jobs_and_land_in_the_dataset() {
         assert!(screen.contains(line), "{line}: {screen}");
     }
     assert_eq!(screen.matches(" done ").count(), 3, "{screen}");
-    assert_eq!(screen.matches(" failed ").count(), 1, "{screen}");
+    // One failed job: its row, and the footer's count.
+    assert_eq!(screen.matches(" failed ").count(), 2, "{screen}");
+    assert!(screen.contains("jobs: 1 failed (J shows them)"), "{screen}");
 }
 
 #[test]
