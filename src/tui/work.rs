@@ -243,6 +243,7 @@ fn extract(
     let out = sibling(dataset);
     let config = ExtractConfig::repeat(&manifest, out.clone(), dictionaries)?;
     let (mut planned, mut seen) = (0, 0);
+    report.note("counting the corpus's windows".into());
     let extracted = featurescope::extract::extract(&config, cancel, |p| match p {
         Progress::Planned { model_tokens, .. } => {
             planned = model_tokens;
