@@ -404,7 +404,10 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
 
     // X re-extracts with the new features, into a sibling dataset.
     h.press(KeyCode::Char('X'));
-    assert!(h.screen().contains("re-extract with 1 new dictionaries"));
+    assert!(
+        h.screen()
+            .contains("re-extract, adding the SAE trained here")
+    );
     h.settle("re-extraction", |app| job_over(app, 5));
     let job = h.app.jobs.get(5).unwrap();
     let Some(Product::Dataset(made)) = job.product.clone() else {

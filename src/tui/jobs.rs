@@ -40,8 +40,14 @@ impl Task {
             Self::Revise { unit } => format!("revise unit {unit}"),
             Self::Train { config } => format!("train an SAE ({})", config.display()),
             Self::Extract { dictionaries } if dictionaries.is_empty() => "re-extract".into(),
+            Self::Extract { dictionaries } if dictionaries.len() == 1 => {
+                "re-extract, adding the SAE trained here".into()
+            }
             Self::Extract { dictionaries } => {
-                format!("re-extract with {} new dictionaries", dictionaries.len())
+                format!(
+                    "re-extract, adding the {} SAEs trained here",
+                    dictionaries.len()
+                )
             }
         }
     }

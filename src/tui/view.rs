@@ -584,7 +584,7 @@ fn draw_jobs(frame: &mut Frame, app: &App, area: Rect) {
         Constraint::Length(3),
         Constraint::Length(9),
         Constraint::Length(4),
-        Constraint::Length(38),
+        Constraint::Length(40),
         Constraint::Min(10),
     ];
     let k = |a: Action| app.keymap.label(a);
