@@ -59,10 +59,9 @@ impl ExtractConfig {
             .as_ref()
             .and_then(|m| m.source.clone())
             .ok_or_else(|| unrecorded("subject_model.source"))?;
-        let corpus = manifest
-            .corpus
-            .as_ref()
-            .filter(|c| c.source.is_some())
+        let corpus = manifest.corpus.as_ref();
+        let corpus_path = corpus
+            .and_then(|c| c.source.clone())
             .ok_or_else(|| unrecorded("corpus.source"))?;
         if manifest.sources.is_empty() {
             return Err(unrecorded("sources"));
@@ -113,8 +112,10 @@ impl ExtractConfig {
         }
         Ok(Self {
             model_dir: model_dir.into(),
-            corpus: corpus.source.clone().expect("filtered").into(),
-            text_field: corpus.text_field.clone().unwrap_or_else(|| "text".into()),
+            corpus: corpus_path.into(),
+            text_field: corpus
+                .and_then(|c| c.text_field.clone())
+                .unwrap_or_else(|| "text".into()),
             layers,
             site,
             out,

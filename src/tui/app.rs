@@ -230,7 +230,7 @@ impl App {
             scores: HashMap::new(),
             ratings: HashMap::new(),
             loading: true,
-            status: "loading units…".into(),
+            status: String::new(),
             help: false,
             help_scroll: 0,
             should_quit: false,
@@ -381,9 +381,6 @@ impl App {
         self.kinds = kinds;
         self.explanations = explanations;
         self.scores = scores;
-        if self.loading {
-            self.status.clear();
-        }
         self.loading = false;
         self.refresh_visible();
     }

@@ -307,27 +307,28 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
         |_| {},
     )
     .unwrap();
+    // A TopK SAE of 48 features on the cache, into `out`, trained as `train` says.
+    let config_file = |name: &str, out: &Path, train: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "out = {out:?}\n[data]\ncache = {cache:?}\n[sae]\narchitecture = \"topk\"\n\
+                 d_sae = 48\nk = 4\n[train]\nbatch = 256\n{train}"
+            ),
+        )
+        .unwrap();
+        path
+    };
     let sae = dir.path().join("sae");
-    let train_config = dir.path().join("sae.toml");
-    std::fs::write(
-        &train_config,
-        format!(
-            "out = {sae:?}\n[data]\ncache = {cache:?}\n[sae]\narchitecture = \"topk\"\n\
-             d_sae = 48\nk = 4\n[train]\ntokens = 10240\nbatch = 256\nmetrics_every = 10\n"
-        ),
-    )
-    .unwrap();
+    let train_config = config_file("sae.toml", &sae, "tokens = 10240\nmetrics_every = 10\n");
     // A run too long to finish here, to cancel and resume.
     let long = dir.path().join("sae-long");
-    let long_config = dir.path().join("long.toml");
-    std::fs::write(
-        &long_config,
-        format!(
-            "out = {long:?}\n[data]\ncache = {cache:?}\n[sae]\narchitecture = \"topk\"\n\
-             d_sae = 48\nk = 4\n[train]\ntokens = 100000000\nbatch = 256\ncheckpoint_every = 10\n"
-        ),
-    )
-    .unwrap();
+    let long_config = config_file(
+        "long.toml",
+        &long,
+        "tokens = 100000000\ncheckpoint_every = 10\n",
+    );
     let settings = Settings {
         train_config: long_config.clone(),
         ..no_endpoints()
@@ -481,4 +482,31 @@ fn replay_times_frames_while_a_training_job_runs_in_the_explorer() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("missing.toml"), "{err}");
+}
+
+#[test]
+fn re_extracting_a_dataset_that_does_not_say_how_it_was_made_fails_with_the_field() {
+    let mut h = Harness::with_settings(120, 30, no_endpoints());
+    h.press(KeyCode::Char('X'));
+    h.settle("the job to fail", |app| job_over(app, 1));
+    assert!(
+        h.app
+            .status
+            .contains("manifest.json: no subject_model.source"),
+        "{}",
+        h.app.status
+    );
+    assert!(!h._dir.path().join("ds-2").exists());
+    // With the model recorded, the next missing field is named.
+    let mut manifest = h.dataset().manifest().clone();
+    manifest.subject_model = Some(featurescope::dataset::manifest::SubjectModel {
+        name: "m".into(),
+        architecture: None,
+        layers: None,
+        source: Some("models/m".into()),
+    });
+    let err = featurescope::extract::ExtractConfig::repeat(&manifest, "out".into(), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no corpus.source"), "{err}");
 }
