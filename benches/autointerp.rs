@@ -4,7 +4,9 @@
 //! and client CPU per request.
 //!
 //! cargo bench --bench autointerp   (make bench-autointerp)
-#[path = "../tests/common/http.rs"]
+// The integration tests' server; this benchmark uses part of it.
+#[allow(dead_code)]
+#[path = "../tests/it/common/http.rs"]
 mod http;
 
 use featurescope::dataset::Dataset;

@@ -1,6 +1,7 @@
 //! featurescope: explore what the neurons and dictionary features of a
 //! language model respond to. The library knows nothing of terminals; the
 //! binary (`src/main.rs`) and the explorer build on it.
+pub mod activations;
 pub mod dataset;
 pub mod device;
 pub mod extract;
@@ -8,6 +9,8 @@ pub mod import;
 pub mod interp;
 pub mod llm;
 pub mod model;
+pub mod names;
+pub mod publish;
 pub mod sae;
 pub mod synth;
 pub mod text;

@@ -3,12 +3,12 @@
 //! place, so records are never rewritten, readers never see half a part, and
 //! concurrent appenders (threads or processes) never lose each other's rows.
 use super::error::{DatasetError, IoContext, Result};
-use super::io::{publish_file, unique_suffix};
 use super::reader::Dataset;
 use super::schema::{EXPLANATIONS_DIR, RATINGS_DIR, SCORES_DIR};
 use super::tables;
 use super::types::{Explanation, Rating, Score};
 use super::writer::write_table_file;
+use crate::publish::{unique_suffix, write_atomically};
 use arrow::array::RecordBatch;
 use std::path::PathBuf;
 
@@ -20,17 +20,13 @@ impl Dataset {
         }
         let dir = self.dir().join(table);
         std::fs::create_dir_all(&dir).at(&dir)?;
-        let suffix = unique_suffix();
-        let tmp = dir.join(format!(".part-{suffix}.tmp"));
         let dest = dir.join(format!(
-            "part-{:013}-{suffix}.parquet",
-            super::types::now_ms()
+            "part-{:013}-{}.parquet",
+            super::types::now_ms(),
+            unique_suffix()
         ));
-        let written = write_table_file(&tmp, &batch).and_then(|()| publish_file(&tmp, &dest));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written.map(|()| dest)
+        write_atomically(&dest, |tmp| write_table_file(tmp, &batch))?;
+        Ok(dest)
     }
 
     /// Appends explanations as one new part of the explanations table.

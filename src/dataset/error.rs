@@ -46,6 +46,16 @@ pub enum DatasetError {
 
 pub type Result<T, E = DatasetError> = std::result::Result<T, E>;
 
+impl From<crate::publish::PublishError> for DatasetError {
+    fn from(e: crate::publish::PublishError) -> Self {
+        use crate::publish::PublishError;
+        match e {
+            PublishError::Io { path, cause } => Self::Io { path, cause },
+            PublishError::Unnamed { path, problem } => Self::Invalid { path, problem },
+        }
+    }
+}
+
 impl DatasetError {
     pub fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         Self::Io {

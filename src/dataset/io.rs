@@ -1,7 +1,8 @@
 //! File access for the store: a Parquet chunk reader that counts the bytes it
-//! reads (so tests and benchmarks can see what a query touched), and the
-//! write-to-temp-then-rename steps that make every write atomic.
+//! reads (so tests and benchmarks can see what a query touched), and what a
+//! dataset may replace when it is published (see [`crate::publish`]).
 use super::error::{DatasetError, IoContext, Result};
+use crate::publish::{staging_sibling, swap_into_place};
 use bytes::Bytes;
 use parquet::file::reader::{ChunkReader, Length};
 use std::fs::File;
@@ -86,63 +87,12 @@ impl ChunkReader for CountingFile {
     }
 }
 
-/// A name no other process uses at the same moment: pid, time and randomness.
-pub fn unique_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "{}-{nanos}-{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    )
-}
-
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).at(dir)
-}
-
-/// Moves a finished file into place: flush to disk, rename, flush the directory.
-pub fn publish_file(tmp: &Path, dest: &Path) -> Result<()> {
-    File::open(tmp).and_then(|f| f.sync_all()).at(tmp)?;
-    std::fs::rename(tmp, dest).at(dest)?;
-    sync_dir(dest.parent().unwrap_or(Path::new(".")))
-}
-
 /// Puts the finished directory `staged` at `dest`. When `dest` exists the two
 /// are swapped in one step (renameat2 RENAME_EXCHANGE), so readers see either
 /// the old dataset or the new one, never neither; the old one is then removed.
 pub fn publish_dir(staged: &Path, dest: &Path) -> Result<()> {
     check_replaceable(dest)?;
-    swap_into_place(staged, dest)
-}
-
-/// Puts `staged` at `dest`, exchanging the two in one step when `dest`
-/// exists and then removing the old one. The caller decides whether `dest`
-/// may be replaced.
-pub fn swap_into_place(staged: &Path, dest: &Path) -> Result<()> {
-    let parent = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if dest.exists() {
-        rustix::fs::renameat_with(
-            rustix::fs::CWD,
-            staged,
-            rustix::fs::CWD,
-            dest,
-            rustix::fs::RenameFlags::EXCHANGE,
-        )
-        .map_err(|e| DatasetError::io(dest, e.into()))?;
-        sync_dir(parent)?;
-        // `staged` now holds the previous dataset.
-        std::fs::remove_dir_all(staged).at(staged)?;
-    } else {
-        std::fs::rename(staged, dest).at(dest)?;
-        sync_dir(parent)?;
-    }
-    Ok(())
+    Ok(swap_into_place(staged, dest)?)
 }
 
 /// A dataset write may replace only a dataset or an empty directory: never
@@ -173,48 +123,4 @@ pub fn staging_dir(dest: &Path) -> Result<PathBuf> {
     staging_sibling(dest, "a dataset path must name a directory", || {
         check_replaceable(dest)
     })
-}
-
-/// A hidden sibling of `dest` to build it in, so the final rename stays
-/// within one file system. `may_replace` says whether `dest` may be replaced
-/// (`unnamed` is the error for a path without a final name); staging folders
-/// that killed writers left for the same path are removed.
-pub fn staging_sibling(
-    dest: &Path,
-    unnamed: &str,
-    may_replace: impl FnOnce() -> Result<()>,
-) -> Result<PathBuf> {
-    let name = dest
-        .file_name()
-        .ok_or_else(|| DatasetError::invalid(dest, unnamed))?
-        .to_string_lossy()
-        .into_owned();
-    may_replace()?;
-    let parent = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).at(&parent)?;
-    remove_abandoned_staging(&parent, &name);
-    Ok(parent.join(format!(".{name}.partial-{}", unique_suffix())))
-}
-
-/// Staging directories left by writers that were killed: their process is gone.
-fn remove_abandoned_staging(parent: &Path, name: &str) {
-    let prefix = format!(".{name}.partial-");
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = file_name.strip_prefix(&prefix) else {
-            continue;
-        };
-        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
-        if let Some(pid) = pid
-            && !Path::new(&format!("/proc/{pid}")).exists()
-        {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
 }

@@ -1,5 +1,16 @@
 //! The dataset store: a directory with `manifest.json`, `units.parquet`,
 //! `records/`, `explanations/` and `scores/` (docs/dataset-format.md).
+//! Start from [`Dataset`] to read and append, [`DatasetWriter`] to write one:
+//!
+//! ```no_run
+//! use featurescope::dataset::Dataset;
+//! # fn main() -> featurescope::dataset::Result<()> {
+//! let ds = Dataset::open("datasets/demo")?;
+//! let units = ds.units_overview()?;
+//! let records = ds.records(units[0].unit_id)?;
+//! println!("{} units; unit 0 has {} records", units.len(), records.len());
+//! # Ok(()) }
+//! ```
 mod append;
 pub mod error;
 pub(crate) mod io;

@@ -268,7 +268,7 @@ pub fn units_from_batch(batch: &RecordBatch, origin: Origin) -> Result<Vec<Unit>
             let kind = c
                 .str("kind", i)?
                 .parse::<UnitKind>()
-                .map_err(|e| c.err("kind", i, e))?;
+                .map_err(|e| c.err("kind", i, e.to_string()))?;
             let histogram_edges = c.f64_list("histogram_edges", i)?;
             let histogram_counts = c
                 .id_list("histogram_counts", i)
@@ -317,7 +317,7 @@ pub fn overview_from_batch(batch: &RecordBatch, origin: Origin) -> Result<Vec<Un
                 kind: c
                     .str("kind", i)?
                     .parse::<UnitKind>()
-                    .map_err(|e| c.err("kind", i, e))?,
+                    .map_err(|e| c.err("kind", i, e.to_string()))?,
                 max: c.f64("max", i)?,
                 density: c.opt_f64("density", i)?,
             })

@@ -63,13 +63,13 @@ impl fmt::Display for UnitKind {
 }
 
 impl FromStr for UnitKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::names::UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown unit kind {s:?} (expected neuron, sae, pca, ica or random)")
+                crate::names::UnknownName::new("unit kind", s, "neuron, sae, pca, ica or random")
             })
     }
 }

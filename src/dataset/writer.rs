@@ -2,11 +2,12 @@
 //! records) and atomic (everything goes to a hidden staging directory that
 //! replaces the destination in one rename when, and only when, it is complete).
 use super::error::{DatasetError, IoContext, Result};
-use super::io::{publish_dir, staging_dir, sync_dir};
+use super::io::{publish_dir, staging_dir};
 use super::manifest::{MANIFEST_FILE, Manifest};
 use super::schema::{self, EXPLANATIONS_DIR, RECORDS_DIR, SCORES_DIR, UNITS_FILE};
 use super::tables;
 use super::types::{Explanation, NewRecord, NewUnit, Record, Score, Unit};
+use crate::publish::sync_dir;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;

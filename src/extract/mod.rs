@@ -1,34 +1,43 @@
-//! Activation extraction: corpus → windows → subject model → streaming
-//! per-unit selection → dataset.
-pub mod corpus;
+//! Activation extraction (Bills et al.'s top-activating texts): a corpus
+//! through the subject model, each unit's windows selected as they stream
+//! past (top, quantile bins, random, statistics and histogram), written as a
+//! dataset. Start from [`ExtractConfig`] and [`extract`]:
+//!
+//! ```no_run
+//! use featurescope::extract::{extract, ExtractConfig, SelectionConfig};
+//! use featurescope::model::HookSite;
+//! # fn main() -> Result<(), featurescope::extract::ExtractError> {
+//! let config = ExtractConfig {
+//!     model_dir: "model".into(),
+//!     corpus: "corpus.jsonl".into(),
+//!     text_field: "text".into(),
+//!     layers: vec![0, 3],
+//!     site: HookSite::Mlp,
+//!     out: "datasets/mine".into(),
+//!     window_tokens: 64,
+//!     batch_size: 32,
+//!     device: tch::Device::Cpu,
+//!     selection: SelectionConfig::default(),
+//!     calibration_windows: 1024,
+//!     dictionaries: Vec::new(),
+//! };
+//! let never = std::sync::atomic::AtomicBool::new(false);
+//! let report = extract(&config, &never, |_progress| {})?;
+//! println!("{} units", report.units);
+//! # Ok(()) }
+//! ```
 mod run;
 pub mod select;
-pub mod windows;
 
-pub use corpus::{BadDocument, Corpus};
-pub(crate) use run::{Batcher, batch_inputs, for_each_batch, for_each_window};
-pub use run::{ExtractConfig, ExtractReport, Progress, extract, text_token_rows};
+pub use run::{ExtractConfig, ExtractReport, extract};
 pub use select::SelectionConfig;
-
-use std::path::{Path, PathBuf};
-
-/// How a model or corpus is named in what we write: its folder or file name.
-pub(crate) fn display_name(path: &Path) -> String {
-    path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
-    #[error("{path}: {cause}")]
-    Io {
-        path: PathBuf,
-        cause: std::io::Error,
-    },
     #[error("{what}: {problem}")]
     Input { what: String, problem: String },
+    #[error(transparent)]
+    Activation(#[from] crate::activations::ActivationError),
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
     #[error(transparent)]

@@ -3,10 +3,12 @@
 //! boundaries and range; pass 2 runs it on every window and selects; pass 3
 //! (tokenizer only) collects the text of the selected windows. Model work is
 //! thus one pass plus the sample.
-use super::corpus::{BadDocument, Corpus};
 use super::select::{Calibration, Candidate, Selected, SelectionConfig, UnitSelector, unit_rng};
-use super::windows::{Window, Windower};
 use super::{ExtractError, Result};
+use crate::activations::{
+    BadDocument, Batcher, Corpus, Progress, Window, Windower, display_name, for_each_batch,
+    for_each_window, forward_windows,
+};
 use crate::dataset::manifest::{
     CorpusInfo, DictionaryInfo, SubjectModel as SubjectInfo, UnitSourceInfo,
 };
@@ -75,12 +77,11 @@ impl ExtractConfig {
                         .ok_or_else(|| unrecorded("dictionary source"))?,
                 )),
                 None => {
-                    let hook = crate::sae::parse_hook(&source.hook).ok_or_else(|| {
-                        ExtractError::Input {
+                    let hook =
+                        HookPoint::parse(&source.hook).ok_or_else(|| ExtractError::Input {
                             what: format!("manifest.json: source hook {:?}", source.hook),
                             problem: "not a hook name like blocks.3.mlp".into(),
-                        }
-                    })?;
+                        })?;
                     layers.push(hook.layer);
                     sites.push(hook.site);
                 }
@@ -159,9 +160,9 @@ fn unit_sources(config: &ExtractConfig, model: &dyn SubjectModel) -> Result<Vec<
     for &layer in &config.layers {
         model_config
             .check_layer(layer)
-            .map_err(|problem| ExtractError::Input {
+            .map_err(|e| ExtractError::Input {
                 what: "--layers".into(),
-                problem,
+                problem: e.to_string(),
             })?;
     }
     let mut sources: Vec<UnitSource> = config
@@ -191,7 +192,9 @@ fn unit_sources(config: &ExtractConfig, model: &dyn SubjectModel) -> Result<Vec<
                     .into(),
             )
         })?;
-        model_config.check_layer(hook.layer).map_err(bad)?;
+        model_config
+            .check_layer(hook.layer)
+            .map_err(|e| bad(e.to_string()))?;
         let width = model.width(hook.site);
         if dictionary.d_in() != width {
             return Err(bad(format!(
@@ -209,17 +212,6 @@ fn unit_sources(config: &ExtractConfig, model: &dyn SubjectModel) -> Result<Vec<
     Ok(sources)
 }
 
-/// Progress reports, for a progress bar.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Progress {
-    /// Pass 0 is done: the work ahead, in tokens through the model.
-    Planned { windows: u64, model_tokens: u64 },
-    /// More tokens went through the model.
-    Tokens(u64),
-    /// The selection is being written.
-    Writing,
-}
-
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct ExtractReport {
     pub documents: u64,
@@ -229,149 +221,6 @@ pub struct ExtractReport {
     pub records: u64,
     #[serde(skip)]
     pub bad_documents: Vec<BadDocument>,
-}
-
-/// Calls `visit` for every window of the corpus, in order, with its index.
-pub(crate) fn for_each_window(
-    corpus: &Corpus,
-    windower: &Windower,
-    mut bad: impl FnMut(BadDocument),
-    mut visit: impl FnMut(u64, Window) -> Result<()>,
-) -> Result<()> {
-    let mut index = 0u64;
-    corpus.for_each(|doc| {
-        match doc {
-            Ok(doc) => {
-                for window in windower.split(&doc)? {
-                    visit(index, window)?;
-                    index += 1;
-                }
-            }
-            Err(b) => bad(b),
-        }
-        Ok(())
-    })
-}
-
-/// Runs `run` on every window of the corpus, in length-bucketed batches of
-/// `batch_size` (documents that cannot be read are skipped here).
-pub(crate) fn for_each_batch(
-    corpus: &Corpus,
-    windower: &Windower,
-    batch_size: usize,
-    mut run: impl FnMut(&[(u64, Window)]) -> Result<()>,
-) -> Result<()> {
-    let mut batcher = Batcher::new(batch_size);
-    for_each_window(
-        corpus,
-        windower,
-        |_| {},
-        |i, w| batcher.push(i, w, &mut run),
-    )?;
-    batcher.flush(&mut run)
-}
-
-/// Windows pooled before batching. Fixed, so the order in which units see
-/// windows (and so the selection) does not depend on the batch size.
-const POOL_WINDOWS: usize = 1024;
-
-/// Groups windows of similar length into batches, so that little compute goes
-/// to padding (short documents make many short windows).
-pub(crate) struct Batcher {
-    pool: Vec<(u64, Window)>,
-    batch_size: usize,
-}
-
-impl Batcher {
-    pub(crate) fn new(batch_size: usize) -> Self {
-        Self {
-            pool: Vec::with_capacity(POOL_WINDOWS),
-            batch_size: batch_size.max(1),
-        }
-    }
-
-    pub(crate) fn push(
-        &mut self,
-        index: u64,
-        window: Window,
-        run: &mut impl FnMut(&[(u64, Window)]) -> Result<()>,
-    ) -> Result<()> {
-        self.pool.push((index, window));
-        if self.pool.len() >= POOL_WINDOWS {
-            self.flush(run)?;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn flush(
-        &mut self,
-        run: &mut impl FnMut(&[(u64, Window)]) -> Result<()>,
-    ) -> Result<()> {
-        self.pool.sort_by_key(|(i, w)| (w.ids.len(), *i));
-        for batch in self.pool.chunks(self.batch_size) {
-            run(batch)?;
-        }
-        self.pool.clear();
-        Ok(())
-    }
-}
-
-/// Runs a batch of windows (padded on the right) and returns the activations
-/// at `hooks`, each `[window, token, width]`.
-pub(crate) fn forward_windows(
-    model: &dyn SubjectModel,
-    batch: &[(u64, Window)],
-    hooks: &[HookPoint],
-    device: Device,
-) -> Result<Vec<Tensor>> {
-    let (ids, mask) = batch_inputs(batch, device);
-    Ok(tch::no_grad(|| model.forward(&ids, &mask, hooks))?)
-}
-
-/// Token ids and attention mask `[window, longest]` of a batch, padded on the right.
-pub(crate) fn batch_inputs(batch: &[(u64, Window)], device: Device) -> (Tensor, Tensor) {
-    let longest = batch.iter().map(|(_, w)| w.ids.len()).max().unwrap_or(0);
-    let mut ids = vec![0i64; batch.len() * longest];
-    let mut mask = vec![0i64; batch.len() * longest];
-    for (b, (_, w)) in batch.iter().enumerate() {
-        ids[b * longest..b * longest + w.ids.len()].copy_from_slice(&w.ids);
-        mask[b * longest..b * longest + w.ids.len()].fill(1);
-    }
-    let shape = [batch.len() as i64, longest as i64];
-    let ids = Tensor::from_slice(&ids).view(shape).to_device(device);
-    let mask = Tensor::from_slice(&mask).view(shape).to_device(device);
-    (ids, mask)
-}
-
-/// The activations at `hook` of every text token of the batch, row by row
-/// (`[token][width]`), leaving out padding and the `specials` (leading,
-/// trailing) special tokens of each window: the rows an SAE trains on.
-pub fn text_token_rows(
-    model: &dyn SubjectModel,
-    batch: &[(u64, Window)],
-    hook: HookPoint,
-    device: Device,
-    specials: (usize, usize),
-) -> Result<Vec<f32>> {
-    let out = forward_windows(model, batch, &[hook], device)?
-        .pop()
-        .expect("one output per hook");
-    let (longest, width) = (out.size()[1] as usize, out.size()[2] as usize);
-    let all = Vec::<f32>::try_from(
-        out.to_kind(Kind::Float)
-            .to_device(Device::Cpu)
-            .contiguous()
-            .flatten(0, -1),
-    )?;
-    let mut rows = Vec::new();
-    for (b, (_, w)) in batch.iter().enumerate() {
-        let end = w.ids.len().saturating_sub(specials.1);
-        if end > specials.0 {
-            let base = b * longest * width;
-            rows.extend_from_slice(&all[base + specials.0 * width..base + end * width]);
-        }
-    }
-    Ok(rows)
 }
 
 /// Runs a batch and returns, per unit source, activations laid out
@@ -451,7 +300,7 @@ pub fn extract(
     // Pass 0: count.
     let mut report = ExtractReport::default();
     let mut documents = HashSet::new();
-    for_each_window(
+    for_each_window::<ExtractError>(
         &corpus,
         &windower,
         |b| report.bad_documents.push(b),
@@ -499,7 +348,7 @@ pub fn extract(
         Ok(())
     };
     let mut batcher = Batcher::new(config.batch_size);
-    for_each_window(
+    for_each_window::<ExtractError>(
         &corpus,
         &windower,
         |_| {},
@@ -555,7 +404,7 @@ pub fn extract(
         .map(|c| c.window)
         .collect();
     let mut texts: HashMap<u64, Window> = HashMap::with_capacity(wanted.len());
-    for_each_window(
+    for_each_window::<ExtractError>(
         &corpus,
         &windower,
         |_| {},
@@ -638,7 +487,7 @@ fn manifest(
     report: &ExtractReport,
 ) -> Manifest {
     let c = model.config();
-    let name = super::display_name;
+    let name = display_name;
     let mut m = Manifest::new();
     m.subject_model = Some(SubjectInfo {
         name: name(&config.model_dir),

@@ -1,4 +1,18 @@
 //! Bringing activation data made by other tools into the dataset format.
+//! Start from [`neuron_explainer::import_dataset`]:
+//!
+//! ```no_run
+//! use featurescope::import::neuron_explainer::{import_dataset, ImportOptions};
+//! # fn main() -> Result<(), featurescope::import::ImportError> {
+//! let options = ImportOptions {
+//!     subject_model: Some("gpt2-xl".into()),
+//!     explainer_model: "neuron-explainer".into(),
+//!     simulator_model: "neuron-explainer".into(),
+//! };
+//! let report = import_dataset("neurons/".as_ref(), None, "datasets/gpt2".as_ref(), &options)?;
+//! println!("{} units", report.units);
+//! # Ok(()) }
+//! ```
 pub mod neuron_explainer;
 
 use crate::dataset::DatasetError;

@@ -36,14 +36,16 @@ impl fmt::Display for RecordSet {
 }
 
 impl FromStr for RecordSet {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::names::UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
             .ok_or_else(|| {
-                format!(
-                    "unknown record set {s:?} (expected top-and-random, top-only or random-only)"
+                crate::names::UnknownName::new(
+                    "record set",
+                    s,
+                    "top-and-random, top-only or random-only",
                 )
             })
     }

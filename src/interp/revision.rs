@@ -14,6 +14,21 @@ pub enum Evidence {
     RandomNonZero,
 }
 
+impl std::str::FromStr for Evidence {
+    type Err = crate::names::UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "misses" => Ok(Self::Misses),
+            "random" => Ok(Self::RandomNonZero),
+            other => Err(crate::names::UnknownName::new(
+                "evidence",
+                other,
+                "misses or random",
+            )),
+        }
+    }
+}
+
 impl Evidence {
     /// The `method` of the revised explanation.
     pub fn method(self) -> &'static str {

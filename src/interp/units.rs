@@ -1,6 +1,6 @@
 //! Which units a batch command works on: `all`, `layers:0-2`, `ids:1,5,9-12`,
 //! `top-density:N` (the N densest), `random:N` (a seeded uniform sample).
-use crate::dataset::UnitOverview;
+use crate::dataset::{DatasetError, UnitOverview};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
@@ -13,15 +13,32 @@ pub enum UnitSpec {
     Random(usize),
 }
 
+/// What is wrong with a unit selection or a list of numbers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnitSpecError {
+    #[error("{0:?} is not a number or a range")]
+    NotANumber(String),
+    #[error("empty list")]
+    Empty,
+    #[error("layer number {0} too large")]
+    TooLarge(u64),
+    #[error("{0:?} is not a count")]
+    NotACount(String),
+    #[error(
+        "unknown unit selection {0:?} (use all, layers:0-2, ids:1,5,9-12, top-density:N or random:N)"
+    )]
+    Unknown(String),
+}
+
 /// A comma-separated list of numbers and inclusive ranges (`1,5,9-12`), in
 /// the order given.
-pub fn number_list(list: &str) -> Result<Vec<u64>, String> {
+pub fn number_list(list: &str) -> Result<Vec<u64>, UnitSpecError> {
     let mut out = Vec::new();
     for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let num = |s: &str| {
             s.trim()
                 .parse::<u64>()
-                .map_err(|_| format!("{part:?} is not a number or a range"))
+                .map_err(|_| UnitSpecError::NotANumber(part.into()))
         };
         match part.split_once('-') {
             Some((a, b)) => out.extend(num(a)?..=num(b)?),
@@ -29,37 +46,38 @@ pub fn number_list(list: &str) -> Result<Vec<u64>, String> {
         }
     }
     if out.is_empty() {
-        return Err("empty list".into());
+        return Err(UnitSpecError::Empty);
     }
     Ok(out)
 }
 
 impl std::str::FromStr for UnitSpec {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnitSpecError;
+    fn from_str(s: &str) -> Result<Self, UnitSpecError> {
         let count = |n: &str| {
             n.trim()
                 .parse::<usize>()
-                .map_err(|_| format!("{n:?} is not a count"))
+                .map_err(|_| UnitSpecError::NotACount(n.into()))
         };
         match s.split_once(':') {
             None if s == "all" => Ok(Self::All),
             Some(("layers", list)) => Ok(Self::Layers(
-                number_list(list)?.into_iter().map(|n| n as u32).collect(),
+                number_list(list)?
+                    .into_iter()
+                    .map(|n| u32::try_from(n).map_err(|_| UnitSpecError::TooLarge(n)))
+                    .collect::<Result<_, _>>()?,
             )),
             Some(("ids", list)) => Ok(Self::Ids(number_list(list)?)),
             Some(("top-density", n)) => Ok(Self::TopDensity(count(n)?)),
             Some(("random", n)) => Ok(Self::Random(count(n)?)),
-            _ => Err(format!(
-                "unknown unit selection {s:?} (use all, layers:0-2, ids:1,5,9-12, top-density:N or random:N)"
-            )),
+            _ => Err(UnitSpecError::Unknown(s.into())),
         }
     }
 }
 
 impl UnitSpec {
     /// The selected unit ids, ascending.
-    pub fn select(&self, units: &[UnitOverview], seed: u64) -> Result<Vec<u64>, String> {
+    pub fn select(&self, units: &[UnitOverview], seed: u64) -> Result<Vec<u64>, DatasetError> {
         let mut ids: Vec<u64> = match self {
             Self::All => units.iter().map(|u| u.unit_id).collect(),
             Self::Layers(layers) => units
@@ -68,11 +86,11 @@ impl UnitSpec {
                 .map(|u| u.unit_id)
                 .collect(),
             Self::Ids(ids) => {
-                if let Some(bad) = ids.iter().find(|&&id| id >= units.len() as u64) {
-                    return Err(format!(
-                        "unit {bad} does not exist (the dataset has {} units)",
-                        units.len()
-                    ));
+                if let Some(&unit_id) = ids.iter().find(|&&id| id >= units.len() as u64) {
+                    return Err(DatasetError::UnknownUnit {
+                        unit_id,
+                        units: units.len() as u64,
+                    });
                 }
                 ids.clone()
             }

@@ -35,8 +35,9 @@ pub struct RoleConfig {
     pub max_attempts: Option<u32>,
 }
 
+/// The file's top level is not `deny_unknown_fields`: it also holds the
+/// front-ends' sections, so [`LlmConfig::load`] checks its keys itself.
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub struct LlmConfig {
     #[serde(default)]
     pub explainer: RoleConfig,
@@ -44,9 +45,21 @@ pub struct LlmConfig {
     pub simulator: RoleConfig,
     /// Response cache folder (default `.featurescope-cache`).
     pub cache_dir: Option<PathBuf>,
-    /// The explorer's section of the same file; the explorer reads it.
-    #[serde(default)]
-    pub explorer: Option<toml::Table>,
+}
+
+impl std::str::FromStr for Api {
+    type Err = crate::names::UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "completions" => Ok(Self::Completions),
+            "chat" => Ok(Self::Chat),
+            other => Err(crate::names::UnknownName::new(
+                "API",
+                other,
+                "completions or chat",
+            )),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,22 +75,46 @@ pub enum ConfigError {
 }
 
 impl LlmConfig {
-    /// Reads `path`, or `featurescope.toml` if present, or nothing.
-    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+    /// Reads `path`, or `featurescope.toml` if present, or nothing. The
+    /// file's `foreign` sections (a front-end's own, such as the explorer's)
+    /// are handed back unread; any other unknown key is an error.
+    pub fn load(path: Option<&Path>, foreign: &[&str]) -> Result<(Self, toml::Table), ConfigError> {
         let default = Path::new("featurescope.toml");
         let path = match path {
             Some(p) => p,
             None if default.exists() => default,
-            None => return Ok(Self::default()),
+            None => return Ok((Self::default(), toml::Table::new())),
         };
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        let bad = |reason: String| ConfigError::File {
             path: path.into(),
-            reason: e.to_string(),
-        })?;
-        toml::from_str(&text).map_err(|e| ConfigError::File {
-            path: path.into(),
-            reason: e.to_string(),
-        })
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        // Parsed from the text (not from a table) so that errors keep their line.
+        let config = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let sections = foreign
+            .iter()
+            .filter_map(|name| table.remove(*name).map(|v| (name.to_string(), v)))
+            .collect();
+        const OURS: [&str; 3] = ["explainer", "simulator", "cache_dir"];
+        if let Some(key) = table.keys().find(|k| !OURS.contains(&k.as_str())) {
+            return Err(bad(format!(
+                "unknown key `{key}` (expected {}, {})",
+                OURS.join(", "),
+                foreign.join(", ")
+            )));
+        }
+        Ok((config, sections))
+    }
+
+    /// The response cache: `dir`, else the file's `cache_dir`, else
+    /// `.featurescope-cache`.
+    pub fn response_cache(&self, dir: Option<PathBuf>) -> super::ResponseCache {
+        super::ResponseCache::new(
+            dir.or_else(|| self.cache_dir.clone())
+                .unwrap_or_else(|| ".featurescope-cache".into()),
+        )
     }
 }
 
@@ -111,5 +148,31 @@ impl RoleConfig {
             endpoint.max_attempts = a.max(1);
         }
         Ok(endpoint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<(LlmConfig, toml::Table), ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("featurescope.toml");
+        std::fs::write(&path, text).unwrap();
+        LlmConfig::load(Some(&path), &["explorer"])
+    }
+
+    #[test]
+    fn foreign_sections_come_back_and_mistakes_are_named_with_their_line() {
+        let (config, sections) =
+            load("[explorer]\ntheme = \"light\"\n[explainer]\nmodel = \"m\"\n").unwrap();
+        assert_eq!(config.explainer.model.as_deref(), Some("m"));
+        assert_eq!(sections["explorer"]["theme"].as_str(), Some("light"));
+        let err = load("[explainer]\nmodel = \"m\"\nbse_url = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3") && err.contains("bse_url"), "{err}");
+        let err = load("explorr = 1\n").unwrap_err().to_string();
+        assert!(err.contains("unknown key `explorr`"), "{err}");
     }
 }

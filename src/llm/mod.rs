@@ -2,7 +2,18 @@
 //! per-request timeout, retries with exponential back-off and jitter on 429,
 //! 5xx and connection errors (honouring `Retry-After`), a concurrency limit,
 //! an on-disk response cache keyed by the exact request, and token usage.
-//! API keys are held in [`Secret`], which never prints.
+//! API keys are held in [`Secret`], which never prints. Start from
+//! [`LlmClient`]:
+//!
+//! ```no_run
+//! use featurescope::llm::{Endpoint, LlmClient};
+//! # async fn run() -> Result<(), featurescope::llm::LlmError> {
+//! let client = LlmClient::new(Endpoint::new("http://127.0.0.1:8080/v1", "model"), None)?;
+//! let reply = client
+//!     .post("/completions", serde_json::json!({"prompt": "Hello", "max_tokens": 5}))
+//!     .await?;
+//! # Ok(()) }
+//! ```
 mod cache;
 mod client;
 pub mod config;

@@ -121,14 +121,14 @@ impl ModelConfig {
     }
 
     /// Whether `layer` exists, with the message every command gives when it does not.
-    pub fn check_layer(&self, layer: u32) -> std::result::Result<(), String> {
+    pub fn check_layer(&self, layer: u32) -> Result<()> {
         if layer < self.num_layers {
             Ok(())
         } else {
-            Err(format!(
-                "layer {layer} does not exist (the model has {})",
-                self.num_layers
-            ))
+            Err(ModelError::NoLayer {
+                layer,
+                layers: self.num_layers,
+            })
         }
     }
 

@@ -1,6 +1,18 @@
 //! Subject models: Hugging Face-style folders (`config.json`,
 //! `model.safetensors`, `tokenizer.json`) run with libtorch, reporting the
-//! activations at the hook points asked for.
+//! activations at the hook points asked for. Start from [`load`], which
+//! gives a [`SubjectModel`]:
+//!
+//! ```no_run
+//! use featurescope::model::{self, HookPoint, HookSite};
+//! # fn main() -> featurescope::model::Result<()> {
+//! let model = model::load("model".as_ref(), tch::Device::Cpu)?;
+//! let ids = tch::Tensor::from_slice(&[101i64, 2023, 102]).view([1, 3]);
+//! let mask = ids.ones_like();
+//! let hook = HookPoint { layer: 0, site: HookSite::Mlp };
+//! let acts = model.forward(&ids, &mask, &[hook])?; // [1, 3, mlp width]
+//! # Ok(()) }
+//! ```
 mod bert;
 pub mod config;
 mod decoder;
@@ -35,6 +47,8 @@ pub enum ModelError {
     Tokenizer { path: PathBuf, problem: String },
     #[error("hook point {hook}: {problem}")]
     Hook { hook: String, problem: String },
+    #[error("layer {layer} does not exist (the model has {layers})")]
+    NoLayer { layer: u32, layers: u32 },
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
 }

@@ -29,15 +29,17 @@ impl Baseline {
 }
 
 impl std::str::FromStr for Baseline {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    type Err = crate::names::UnknownName;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
         match s {
             "neuron" | "identity" => Ok(Self::Neuron),
             "random" => Ok(Self::Random),
             "pca" => Ok(Self::Pca),
             "ica" => Ok(Self::Ica),
-            other => Err(format!(
-                "unknown baseline {other:?} (neuron, random, pca or ica)"
+            other => Err(crate::names::UnknownName::new(
+                "baseline",
+                other,
+                "neuron, random, pca or ica",
             )),
         }
     }

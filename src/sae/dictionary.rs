@@ -7,12 +7,12 @@
 //! subtracted from the input when `apply_b_dec_to_input`, `x W_enc + b_enc`,
 //! then the activation. Baselines (PCA, ICA, random directions, the neuron
 //! basis) use the `linear` activation: their features are projections.
-use super::hook_names::{parse_hook, saelens_hook_name};
 use super::{Result, SaeError, format_error, io_error};
 use crate::dataset::UnitKind;
 use crate::model::HookPoint;
+use crate::publish::write_atomically;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
 pub const CONFIG_FILE: &str = "cfg.json";
@@ -308,7 +308,9 @@ impl Dictionary {
             .cloned()
             .unwrap_or_else(|| json!({}));
         let kind = match ours.get("kind").and_then(Value::as_str) {
-            Some(k) => k.parse().map_err(|e: String| format_error(&cfg_path, e))?,
+            Some(k) => k
+                .parse()
+                .map_err(|e: crate::names::UnknownName| format_error(&cfg_path, e.to_string()))?,
             None => UnitKind::Sae,
         };
         let metadata = cfg.get("metadata");
@@ -319,7 +321,7 @@ impl Dictionary {
                 .and_then(Value::as_str)
                 .map(str::to_owned)
         };
-        let hook = meta_str("hook_name").and_then(|h| parse_hook(&h));
+        let hook = meta_str("hook_name").and_then(|h| HookPoint::parse(&h));
 
         let weights_path = dir.join(WEIGHTS_FILE);
         if !weights_path.exists() {
@@ -399,7 +401,7 @@ impl Dictionary {
                 "sae_lens_version": "6.0.0",
                 "sae_lens_training_version": null,
                 "model_name": self.model_name,
-                "hook_name": self.hook.map(saelens_hook_name),
+                "hook_name": self.hook.map(HookPoint::saelens_name),
                 "hook_head_index": null,
                 "prepend_bos": true,
             },
@@ -439,21 +441,4 @@ impl Dictionary {
             std::fs::write(tmp, text.as_bytes()).map_err(io_error(tmp))
         })
     }
-}
-
-/// Writes `dest` through a hidden temporary file in the same folder, then renames it.
-pub(crate) fn write_atomically(dest: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp: PathBuf = dest.with_file_name(format!(
-        ".{name}.tmp-{}",
-        crate::dataset::io::unique_suffix()
-    ));
-    let result = write(&tmp).and_then(|()| Ok(crate::dataset::io::publish_file(&tmp, dest)?));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }

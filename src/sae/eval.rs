@@ -160,7 +160,7 @@ impl ReconstructionMetrics {
 
 /// Where held-out activations come from.
 pub enum HeldOut<'a> {
-    Cache(&'a super::ActivationCache),
+    Cache(&'a crate::activations::ActivationCache),
     Corpus {
         model_dir: &'a std::path::Path,
         corpus: &'a std::path::Path,
@@ -215,7 +215,7 @@ pub fn evaluate(
             window_tokens,
             device,
         } => {
-            use crate::extract::{Corpus, for_each_batch, windows::Windower};
+            use crate::activations::{Corpus, Window, Windower, batch_inputs, for_each_batch};
             let hook = dictionary.hook.ok_or_else(|| super::SaeError::Input {
                 what: "dictionary".into(),
                 problem: "its cfg.json names no hook point (metadata.hook_name)".into(),
@@ -228,9 +228,9 @@ pub fn evaluate(
             let causal = model.config().architecture != crate::model::Architecture::Bert;
             let mut sums = LossSums::default();
             let mut failure = None;
-            let run = |batch: &[(u64, crate::extract::windows::Window)]| {
+            let run = |batch: &[(u64, Window)]| -> Result<()> {
                 if metrics.tokens < max_tokens {
-                    let rows = crate::extract::text_token_rows(
+                    let rows = crate::activations::text_token_rows(
                         model.as_ref(),
                         batch,
                         hook,
@@ -239,7 +239,7 @@ pub fn evaluate(
                     )?;
                     add(&rows, &mut metrics);
                     if causal && failure.is_none() {
-                        let (ids, mask) = crate::extract::batch_inputs(batch, device);
+                        let (ids, mask) = batch_inputs(batch, device);
                         failure =
                             add_losses(model.as_ref(), dictionary, &ids, &mask, &mut sums).err();
                     }

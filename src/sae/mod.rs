@@ -2,20 +2,26 @@
 //! sparse autoencoders trained here (tied, standard ReLU + L1, TopK + AuxK),
 //! SAELens checkpoints, and the paper's baselines (neuron basis, random
 //! directions, PCA, ICA), all behind one [`Dictionary`] type stored in
-//! SAELens's layout (`cfg.json` + `sae_weights.safetensors`).
+//! SAELens's layout (`cfg.json` + `sae_weights.safetensors`). Training
+//! starts from [`TrainConfig`] and [`train`]:
+//!
+//! ```no_run
+//! use featurescope::sae::Dictionary;
+//! # fn main() -> featurescope::sae::Result<()> {
+//! let sae = Dictionary::load("datasets/dictionaries/minilm-l3-sae".as_ref())?;
+//! let activations = tch::Tensor::zeros([4, sae.d_in()], (tch::Kind::Float, tch::Device::Cpu));
+//! let features = sae.encode(&activations); // [4, d_sae]
+//! # Ok(()) }
+//! ```
 pub mod baselines;
-pub mod cache;
 pub mod dictionary;
 pub mod eval;
-mod hook_names;
 mod optim;
 pub mod source;
 pub mod step;
 pub mod train;
 
-pub use cache::{ActivationCache, CacheWriter};
 pub use dictionary::{Activation, Dictionary};
-pub use hook_names::{parse_hook, saelens_hook_name};
 pub use train::{TrainConfig, TrainProgress, TrainReport, train};
 
 use std::path::PathBuf;
@@ -41,7 +47,9 @@ pub enum SaeError {
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
     #[error(transparent)]
-    Extract(#[from] crate::extract::ExtractError),
+    Activation(#[from] crate::activations::ActivationError),
+    #[error(transparent)]
+    Device(#[from] crate::device::DeviceError),
     #[error(transparent)]
     Dataset(#[from] crate::dataset::DatasetError),
     #[error("libtorch: {0}")]
@@ -49,6 +57,16 @@ pub enum SaeError {
 }
 
 pub type Result<T, E = SaeError> = std::result::Result<T, E>;
+
+impl From<crate::publish::PublishError> for SaeError {
+    fn from(e: crate::publish::PublishError) -> Self {
+        use crate::publish::PublishError;
+        match e {
+            PublishError::Io { path, cause } => Self::Io { path, cause },
+            PublishError::Unnamed { path, problem } => Self::Format { path, problem },
+        }
+    }
+}
 
 pub(crate) fn io_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> SaeError + '_ {
     move |cause| SaeError::Io {

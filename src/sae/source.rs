@@ -2,10 +2,11 @@
 //! anew each epoch), or a subject model run over a corpus on a background
 //! thread, mixed through a shuffle buffer so that a batch does not come from
 //! a few documents. Both can restart at a saved position, for `--resume`.
-use super::cache::ActivationCache;
 use super::{Result, SaeError};
-use crate::extract::windows::{Window, Windower};
-use crate::extract::{Batcher, Corpus, ExtractError, for_each_window, text_token_rows};
+use crate::activations::{
+    ActivationCache, ActivationError, Batcher, Corpus, Window, Windower, for_each_window,
+    text_token_rows,
+};
 use crate::model::HookPoint;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
@@ -119,9 +120,9 @@ impl StreamSource {
         let config = crate::model::ModelConfig::read(&spec.model_dir)?;
         config
             .check_layer(spec.hook.layer)
-            .map_err(|problem| SaeError::Input {
+            .map_err(|e| SaeError::Input {
                 what: "data.hook".into(),
-                problem,
+                problem: e.to_string(),
             })?;
         let d_in = config.width(spec.hook.site) as usize;
         let (tx, rx) = sync_channel(4);
@@ -164,6 +165,19 @@ impl Drop for StreamSource {
     }
 }
 
+/// Why the producer's walk over the corpus ended early.
+enum Halt {
+    /// The receiver is gone: training ended.
+    TrainerGone,
+    Failed(ActivationError),
+}
+
+impl From<ActivationError> for Halt {
+    fn from(e: ActivationError) -> Self {
+        Self::Failed(e)
+    }
+}
+
 /// The producer: the corpus over and over, a batch of windows at a time.
 fn produce(spec: &StreamSpec, skip: u64, tx: &SyncSender<Chunk>) -> Result<()> {
     let model = crate::model::load(&spec.model_dir, spec.device)?;
@@ -172,16 +186,12 @@ fn produce(spec: &StreamSpec, skip: u64, tx: &SyncSender<Chunk>) -> Result<()> {
     let corpus = Corpus::open(&spec.corpus, &spec.text_field)?;
     let specials = windower.special_counts();
     let mut seen = 0u64;
-    let stopped = || ExtractError::Input {
-        what: "activation stream".into(),
-        problem: "the trainer stopped".into(),
-    };
     loop {
         let before = seen;
-        let mut run = |batch: &[(u64, Window)]| -> crate::extract::Result<()> {
+        let mut run = |batch: &[(u64, Window)]| -> Result<(), Halt> {
             let rows = text_token_rows(model.as_ref(), batch, spec.hook, spec.device, specials)?;
             tx.send(Ok((rows, batch.len() as u64)))
-                .map_err(|_| stopped())
+                .map_err(|_| Halt::TrainerGone)
         };
         let mut batcher = Batcher::new(spec.batch_windows);
         let result = for_each_window(
@@ -199,9 +209,8 @@ fn produce(spec: &StreamSpec, skip: u64, tx: &SyncSender<Chunk>) -> Result<()> {
         .and_then(|()| batcher.flush(&mut run));
         match result {
             Ok(()) => {}
-            // The receiver is gone: training ended.
-            Err(ExtractError::Input { what, .. }) if what == "activation stream" => return Ok(()),
-            Err(e) => return Err(e.into()),
+            Err(Halt::TrainerGone) => return Ok(()),
+            Err(Halt::Failed(e)) => return Err(e.into()),
         }
         if seen == before {
             return Err(SaeError::Input {

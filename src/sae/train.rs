@@ -6,15 +6,16 @@
 //! metrics step) and `checkpoint/` (parameters, Adam moments, dead-latent
 //! counters and the data position), replaced atomically every
 //! `checkpoint_every` steps so that `--resume` continues after a kill.
-use super::cache::ActivationCache;
-use super::dictionary::{Activation, Dictionary, write_atomically};
+use super::dictionary::{Activation, Dictionary};
 use super::optim::{Adam, clip_grad_norm, l1_coefficient, learning_rate};
 use super::source::{ActivationSource, CacheSource, StreamSource, StreamSpec};
 pub use super::step::Architecture;
 use super::step::{Coefficients, Params, step};
 use super::{Result, SaeError, format_error, io_error};
+use crate::activations::ActivationCache;
 use crate::dataset::UnitKind;
 use crate::model::HookPoint;
+use crate::publish::write_atomically;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -171,12 +172,17 @@ impl TrainConfig {
         let config: Self = toml::from_str(&text).map_err(|e| format_error(path, e.to_string()))?;
         config
             .check()
-            .map_err(|problem| format_error(path, problem))?;
+            .map_err(|problem| format_error(path, problem.to_string()))?;
         Ok(config)
     }
 
     /// Relative paths in the file are relative to the working directory.
-    pub fn check(&self) -> std::result::Result<(), String> {
+    pub fn check(&self) -> std::result::Result<(), InvalidConfig> {
+        self.find_problem().map_err(InvalidConfig)
+    }
+
+    /// What is wrong with the configuration, naming the field.
+    fn find_problem(&self) -> std::result::Result<(), String> {
         let d = &self.data;
         match (&d.cache, &d.model, &d.corpus) {
             (Some(_), None, None) => {}
@@ -187,7 +193,7 @@ impl TrainConfig {
             }
         }
         if let Some(h) = &d.hook
-            && super::parse_hook(h).is_none()
+            && crate::model::HookPoint::parse(h).is_none()
         {
             return Err(format!(
                 "data.hook {h:?}: expected blocks.<layer>.resid_post, resid_pre or mlp"
@@ -333,7 +339,7 @@ fn open_input(config: &TrainConfig, device: Device, position: u64) -> Result<Inp
     let (Some(model), Some(corpus), Some(hook)) = (&d.model, &d.corpus, &d.hook) else {
         unreachable!("checked by TrainConfig::check");
     };
-    let hook = super::parse_hook(hook).expect("checked by TrainConfig::check");
+    let hook = crate::model::HookPoint::parse(hook).expect("checked by TrainConfig::check");
     let spec = StreamSpec {
         model_dir: model.clone(),
         corpus: corpus.clone(),
@@ -353,23 +359,10 @@ fn open_input(config: &TrainConfig, device: Device, position: u64) -> Result<Inp
     })
 }
 
-pub fn parse_device(name: &str) -> Result<Device> {
-    match name {
-        "cpu" => Ok(Device::Cpu),
-        "cuda" if crate::device::cuda_available() => Ok(Device::Cuda(0)),
-        "cuda" => Err(SaeError::Input {
-            what: "device cuda".into(),
-            problem: match crate::device::load_cuda() {
-                Ok(()) => "libtorch sees no CUDA device on this machine".into(),
-                Err(reason) => format!("libtorch's CUDA library does not load: {reason}"),
-            },
-        }),
-        other => Err(SaeError::Input {
-            what: format!("device {other:?}"),
-            problem: "expected cpu or cuda".into(),
-        }),
-    }
-}
+/// What is wrong with a training configuration, naming the field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidConfig(String);
 
 /// Everything that changes during training.
 struct State {
@@ -470,7 +463,7 @@ fn save_checkpoint(
 ) -> Result<()> {
     let staged = out.join(format!(
         ".{CHECKPOINT_DIR}.partial-{}",
-        crate::dataset::io::unique_suffix()
+        crate::publish::unique_suffix()
     ));
     std::fs::create_dir_all(&staged).map_err(io_error(&staged))?;
     let result = (|| -> Result<()> {
@@ -489,8 +482,8 @@ fn save_checkpoint(
         let path = staged.join(STATE_JSON);
         std::fs::write(&path, serde_json::to_vec_pretty(&json).expect("JSON"))
             .map_err(io_error(&path))?;
-        crate::dataset::io::sync_dir(&staged)?;
-        crate::dataset::io::swap_into_place(&staged, &out.join(CHECKPOINT_DIR))?;
+        crate::publish::sync_dir(&staged)?;
+        crate::publish::swap_into_place(&staged, &out.join(CHECKPOINT_DIR))?;
         Ok(())
     })();
     if result.is_err() {
@@ -603,9 +596,9 @@ pub fn train(
 ) -> Result<TrainReport> {
     config.check().map_err(|problem| SaeError::Input {
         what: "configuration".into(),
-        problem,
+        problem: problem.to_string(),
     })?;
-    let device = parse_device(&config.device)?;
+    let device = crate::device::open(&config.device)?;
     let out = &config.out;
     let has_checkpoint = has_checkpoint(out);
     if has_checkpoint && !resume {

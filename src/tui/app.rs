@@ -1,9 +1,10 @@
 //! The explorer's state and how keys and loaded data change it. Nothing here
 //! draws or blocks: reads go to the loader, and its answers come back as
 //! messages.
-use super::jobs::{JobId, Jobs, Product, State, Task};
+use super::jobs::{JobId, Jobs, Outcome, Product, State, Work};
 use super::keymap::{Action, Keymap};
 use super::loader::{Loader, Message, Opened, Overview, Request, UnitData};
+use super::work::Task;
 use crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use featurescope::dataset::{Explanation, Record, Sample, Score, UnitKind, UnitOverview};
 use std::cell::Cell;
@@ -181,7 +182,7 @@ pub struct App {
     pub help: bool,
     /// Lines of the help scrolled past (it is longer than a small window).
     pub help_scroll: usize,
-    pub jobs: Jobs,
+    pub jobs: Jobs<Task>,
     /// The jobs panel is shown (and takes the navigation keys).
     pub jobs_panel: bool,
     pub should_quit: bool,
@@ -202,7 +203,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(opened: Opened, loader: Loader, keymap: Keymap, jobs: Jobs) -> Self {
+    pub fn new(opened: Opened, loader: Loader, keymap: Keymap, jobs: Jobs<Task>) -> Self {
         loader.send(Request::Overview);
         Self {
             dataset_dir: opened.dir,
@@ -268,11 +269,14 @@ impl App {
         };
         let label = job.task.label();
         self.status = match &job.state {
-            State::Finished(summary) => format!("job {id} ({label}) done: {summary}"),
-            State::Failed(reason) => format!("job {id} ({label}) failed: {reason}"),
+            State::Ended(Outcome::Done { summary, .. }) => {
+                format!("job {id} ({label}) done: {summary}")
+            }
+            State::Ended(Outcome::Failed(reason)) => format!("job {id} ({label}) failed: {reason}"),
             _ => format!("job {id} ({label}) {}", job.state.name()),
         };
-        if job.product == Some(Product::DatasetChanged) && job.dataset == self.dataset_dir {
+        if job.state.product() == Some(&Product::DatasetChanged) && job.dataset == self.dataset_dir
+        {
             self.loader.send(Request::Overview);
         }
     }
@@ -541,7 +545,7 @@ impl App {
             Action::Train => {
                 self.input = Some(Input {
                     purpose: InputPurpose::Train,
-                    text: self.jobs.settings().train_config.display().to_string(),
+                    text: self.jobs.context().train_config.display().to_string(),
                 });
             }
             Action::Extract => {
@@ -649,7 +653,7 @@ impl App {
             Action::Back => self.jobs_panel = false,
             Action::Open => {
                 let picked = self.jobs.list.get(self.jobs.selected);
-                match picked.and_then(|j| j.product.as_ref()) {
+                match picked.and_then(|j| j.state.product()) {
                     Some(Product::Dataset(dir)) => {
                         self.status = format!("opening {}…", dir.display());
                         self.loader.send(Request::Open(dir.clone()));

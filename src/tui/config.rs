@@ -44,12 +44,9 @@ const DEFAULT_TRAIN_CONFIG: &str = "datasets/demo-train.toml";
 impl ExplorerConfig {
     /// Reads `featurescope.toml` in the working directory, if there is one.
     pub fn load() -> Result<Self> {
-        let llm = LlmConfig::load(None)?;
-        let section = match &llm.explorer {
-            Some(table) => table
-                .clone()
-                .try_into()
-                .context("featurescope.toml: [explorer]")?,
+        let (llm, mut sections) = crate::settings::load(None)?;
+        let section = match sections.remove(crate::settings::EXPLORER) {
+            Some(table) => table.try_into().context("featurescope.toml: [explorer]")?,
             None => ExplorerSection::default(),
         };
         Self::from_section(section, llm)

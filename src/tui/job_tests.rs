@@ -1,7 +1,7 @@
 //! Jobs started from keys: against a fake LLM on loopback, a dead endpoint,
 //! a slow one, and real training and re-extraction with MiniLM.
 use super::app::{App, Screen};
-use super::jobs::{Product, State};
+use super::jobs::{Outcome, Product, State};
 use super::tests::{Harness, no_endpoints};
 use super::work::Settings;
 use crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
@@ -9,7 +9,9 @@ use featurescope::llm::config::{LlmConfig, RoleConfig};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-#[path = "../../tests/common/http.rs"]
+// The integration tests' server; these tests use part of it.
+#[allow(dead_code)]
+#[path = "../../tests/it/common/http.rs"]
 mod http;
 
 fn role(url: &str, model: &str) -> RoleConfig {
@@ -29,7 +31,6 @@ fn endpoints(url: &str, cache: &Path) -> Settings {
             explainer: role(url, "fake-explainer"),
             simulator: role(url, "fake-simulator"),
             cache_dir: Some(cache.to_owned()),
-            explorer: None,
         },
         train_config: "sae.toml".into(),
     }
@@ -76,7 +77,7 @@ fn explain_score_and_revise_run_as_jobs_and_land_in_the_dataset() {
     let id = last_job(&h.app);
     h.settle("the second scoring", |app| job_over(app, id));
     assert!(
-        matches!(&h.app.jobs.get(id).unwrap().state, State::Failed(r) if r.contains("nothing to score")),
+        matches!(&h.app.jobs.get(id).unwrap().state, State::Ended(Outcome::Failed(r)) if r.contains("nothing to score")),
         "{:?}",
         h.app.jobs.get(id).unwrap().state
     );
@@ -201,7 +202,10 @@ fn a_running_job_can_be_cancelled_and_writes_nothing() {
     let start = std::time::Instant::now();
     h.settle("the cancellation", |app| job_over(app, 1));
     assert!(start.elapsed() < Duration::from_secs(5));
-    assert_eq!(h.app.jobs.get(1).unwrap().state, State::Cancelled);
+    assert_eq!(
+        h.app.jobs.get(1).unwrap().state,
+        State::Ended(Outcome::Cancelled)
+    );
     assert_eq!(h.dataset().explanations().unwrap().len(), before);
     // Over is over.
     h.press(KeyCode::Char('J'));
@@ -289,8 +293,8 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
     };
     extract(&config, &Default::default(), |_| {}).unwrap();
     let cache = dir.path().join("cache");
-    featurescope::sae::cache::build_cache(
-        &featurescope::sae::cache::BuildCache {
+    featurescope::activations::build_cache(
+        &featurescope::activations::BuildCache {
             model_dir: minilm(),
             corpus: text,
             text_field: "text".into(),
@@ -355,7 +359,7 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
     h.press(KeyCode::Char('x'));
     h.settle("the cancellation", |app| job_over(app, 1));
     let job = h.app.jobs.get(1).unwrap();
-    assert_eq!(job.state, State::Cancelled);
+    assert_eq!(job.state, State::Ended(Outcome::Cancelled));
     assert!(job.note.contains("checkpoint at step"), "{}", job.note);
     assert!(featurescope::sae::train::has_checkpoint(&long));
     h.press(KeyCode::Char('T'));
@@ -372,7 +376,10 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
     assert!(h.screen().contains("queued"));
     // x in the panel cancels the job picked there (the newest), at once.
     h.press(KeyCode::Char('x'));
-    assert_eq!(h.app.jobs.get(3).unwrap().state, State::Cancelled);
+    assert_eq!(
+        h.app.jobs.get(3).unwrap().state,
+        State::Ended(Outcome::Cancelled)
+    );
     assert_eq!(h.app.jobs.get(2).unwrap().state, State::Running);
     // With the panel closed, x cancels the newest unfinished job.
     h.press(KeyCode::Char('J'));
@@ -391,7 +398,7 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
     h.settle("training", |app| job_over(app, 4));
     let job = h.app.jobs.get(4).unwrap();
     assert!(
-        matches!(&job.state, State::Finished(s) if s.contains("dictionary in")),
+        matches!(&job.state, State::Ended(Outcome::Done { summary: s, .. }) if s.contains("dictionary in")),
         "{:?}",
         job.state
     );
@@ -411,7 +418,7 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
     );
     h.settle("re-extraction", |app| job_over(app, 5));
     let job = h.app.jobs.get(5).unwrap();
-    let Some(Product::Dataset(made)) = job.product.clone() else {
+    let Some(Product::Dataset(made)) = job.state.product().cloned() else {
         panic!("{:?}", job.state);
     };
     assert_eq!(made.file_name().unwrap(), "ds-2");
@@ -431,8 +438,8 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
 
 #[test]
 fn replay_times_frames_while_a_training_job_runs_in_the_explorer() {
+    use featurescope::activations::CacheWriter;
     use featurescope::model::{HookPoint, HookSite};
-    use featurescope::sae::CacheWriter;
     let dir = tempfile::tempdir().unwrap();
     let dataset = dir.path().join("ds");
     super::tests::write_dataset(&dataset);

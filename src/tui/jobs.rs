@@ -1,10 +1,10 @@
-//! Work started from keys (explain, score, revise, train, re-extract), run
-//! off the drawing thread. The app owns the job list; each job runs on a
-//! thread of its own and reports by message, so no frame waits for one. LLM
-//! jobs run side by side, since they wait on the network; training and
-//! extraction use every core, so they run one at a time, in order.
-use super::work::{self, Ending, Settings};
-use std::path::PathBuf;
+//! The job queue: work started from keys, run off the drawing thread. The
+//! app owns the job list; each job runs on a thread of its own and reports
+//! through the [`Reporter`] it is handed, so no frame waits for one. Jobs
+//! in the network lane run side by side; compute jobs use every core, so
+//! they run one at a time, in order. The queue knows nothing of what a job
+//! does: that is the [`Work`] it is given (`work.rs` says what each does).
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -12,57 +12,21 @@ use std::time::{Duration, Instant};
 
 pub type JobId = u64;
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Task {
-    Explain {
-        unit: u64,
-    },
-    Score {
-        unit: u64,
-    },
-    Revise {
-        unit: u64,
-    },
-    Train {
-        config: PathBuf,
-    },
-    /// The dataset's extraction again, with these dictionaries' features added.
-    Extract {
-        dictionaries: Vec<PathBuf>,
-    },
-}
-
-impl Task {
-    pub fn label(&self) -> String {
-        match self {
-            Self::Explain { unit } => format!("explain unit {unit}"),
-            Self::Score { unit } => format!("simulate and score unit {unit}"),
-            Self::Revise { unit } => format!("revise unit {unit}"),
-            Self::Train { config } => format!("train an SAE ({})", config.display()),
-            Self::Extract { dictionaries } if dictionaries.is_empty() => "re-extract".into(),
-            Self::Extract { dictionaries } if dictionaries.len() == 1 => {
-                "re-extract, adding the SAE trained here".into()
-            }
-            Self::Extract { dictionaries } => {
-                format!(
-                    "re-extract, adding the {} SAEs trained here",
-                    dictionaries.len()
-                )
-            }
-        }
-    }
-
-    fn lane(&self) -> Lane {
-        match self {
-            Self::Explain { .. } | Self::Score { .. } | Self::Revise { .. } => Lane::Llm,
-            Self::Train { .. } | Self::Extract { .. } => Lane::Compute,
-        }
-    }
+/// What a job does, as the queue sees it.
+pub trait Work: Clone + Send + 'static {
+    /// What every job of this kind reads (configuration), shared.
+    type Context: Send + Sync + 'static;
+    fn lane(&self) -> Lane;
+    fn label(&self) -> String;
+    /// Does the work on `dataset`; stops early when the reporter says so.
+    fn run(&self, dataset: &Path, context: &Self::Context, reporter: &Reporter) -> Outcome;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lane {
+pub enum Lane {
+    /// Waits on the network: several at once.
     Llm,
+    /// Uses every core: one at a time.
     Compute,
 }
 
@@ -75,15 +39,24 @@ impl Lane {
     }
 }
 
+/// How a job ended: the one answer of its work.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// With a one-line summary of what it did, and what it made.
+    Done {
+        summary: String,
+        product: Option<Product>,
+    },
+    /// With the reason.
+    Failed(String),
+    Cancelled,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum State {
     Queued,
     Running,
-    /// With a one-line summary of what it did.
-    Finished(String),
-    /// With the reason.
-    Failed(String),
-    Cancelled,
+    Ended(Outcome),
 }
 
 impl State {
@@ -91,14 +64,18 @@ impl State {
         match self {
             Self::Queued => "queued",
             Self::Running => "running",
-            Self::Finished(_) => "done",
-            Self::Failed(_) => "failed",
-            Self::Cancelled => "cancelled",
+            Self::Ended(Outcome::Done { .. }) => "done",
+            Self::Ended(Outcome::Failed(_)) => "failed",
+            Self::Ended(Outcome::Cancelled) => "cancelled",
         }
     }
 
-    fn is_over(&self) -> bool {
-        matches!(self, Self::Finished(_) | Self::Failed(_) | Self::Cancelled)
+    /// What the job made, once it is done.
+    pub fn product(&self) -> Option<&Product> {
+        match self {
+            Self::Ended(Outcome::Done { product, .. }) => product.as_ref(),
+            _ => None,
+        }
     }
 }
 
@@ -113,9 +90,9 @@ pub enum Product {
     Dataset(PathBuf),
 }
 
-pub struct Job {
+pub struct Job<W> {
     pub id: JobId,
-    pub task: Task,
+    pub task: W,
     /// The dataset the job reads and writes (the one open when it started).
     pub dataset: PathBuf,
     pub state: State,
@@ -123,17 +100,23 @@ pub struct Job {
     pub progress: Option<(u64, u64)>,
     /// The latest detail line (training metrics, the extraction's pass).
     pub note: String,
-    pub product: Option<Product>,
     cancel: Arc<AtomicBool>,
 }
 
-/// How a running job reports.
+/// How a running job reports, and learns that it should stop.
 pub struct Reporter {
     id: JobId,
     events: Sender<Event>,
+    cancel: Arc<AtomicBool>,
 }
 
 impl Reporter {
+    /// Set when the user cancels the job; engines that take a cancel flag
+    /// read it directly.
+    pub fn cancel_flag(&self) -> &AtomicBool {
+        &self.cancel
+    }
+
     pub fn progress(&self, done: u64, total: u64) {
         let _ = self.events.send(Event::Progress(self.id, done, total));
     }
@@ -146,7 +129,7 @@ impl Reporter {
 enum Event {
     Progress(JobId, u64, u64),
     Note(JobId, String),
-    Ended(JobId, Ending),
+    Ended(JobId, Outcome),
 }
 
 /// Lowers this thread's scheduling priority (nice 10), so that a job using
@@ -161,32 +144,32 @@ fn yield_to_the_screen() {
     }
 }
 
-pub struct Jobs {
-    pub list: Vec<Job>,
+pub struct Jobs<W: Work> {
+    pub list: Vec<Job<W>>,
     /// The job selected in the panel.
     pub selected: usize,
     next_id: JobId,
-    settings: Arc<Settings>,
+    context: Arc<W::Context>,
     events: (Sender<Event>, Receiver<Event>),
 }
 
-impl Jobs {
-    pub fn new(settings: Settings) -> Self {
+impl<W: Work> Jobs<W> {
+    pub fn new(context: W::Context) -> Self {
         Self {
             list: Vec::new(),
             selected: 0,
             next_id: 1,
-            settings: Arc::new(settings),
+            context: Arc::new(context),
             events: channel(),
         }
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+    pub fn context(&self) -> &W::Context {
+        &self.context
     }
 
     /// Queues `task` on `dataset` and starts it if its lane has room.
-    pub fn submit(&mut self, task: Task, dataset: PathBuf) -> JobId {
+    pub fn submit(&mut self, task: W, dataset: PathBuf) -> JobId {
         let id = self.next_id;
         self.next_id += 1;
         self.list.push(Job {
@@ -196,7 +179,6 @@ impl Jobs {
             state: State::Queued,
             progress: None,
             note: String::new(),
-            product: None,
             cancel: Arc::new(AtomicBool::new(false)),
         });
         self.selected = self.list.len() - 1;
@@ -226,25 +208,26 @@ impl Jobs {
     fn start(&mut self, index: usize) {
         let job = &mut self.list[index];
         job.state = State::Running;
-        let (task, dataset, cancel) = (job.task.clone(), job.dataset.clone(), job.cancel.clone());
-        let settings = self.settings.clone();
+        let (task, dataset) = (job.task.clone(), job.dataset.clone());
+        let context = self.context.clone();
         let reporter = Reporter {
             id: job.id,
             events: self.events.0.clone(),
+            cancel: job.cancel.clone(),
         };
         let started = std::thread::Builder::new()
             .name(format!("job {}", job.id))
             .spawn(move || {
                 yield_to_the_screen();
                 // A panic in the work fails the job, not the explorer.
-                let ending = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    work::run(&task, &dataset, &settings, &cancel, &reporter)
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    task.run(&dataset, &context, &reporter)
                 }))
-                .unwrap_or_else(|_| Ending::Failed("internal error (a panic); see stderr".into()));
-                let _ = reporter.events.send(Event::Ended(reporter.id, ending));
+                .unwrap_or_else(|_| Outcome::Failed("internal error (a panic); see stderr".into()));
+                let _ = reporter.events.send(Event::Ended(reporter.id, outcome));
             });
         if let Err(e) = started {
-            job.state = State::Failed(format!("cannot start a thread: {e}"));
+            job.state = State::Ended(Outcome::Failed(format!("cannot start a thread: {e}")));
         }
     }
 
@@ -266,16 +249,9 @@ impl Jobs {
                         job.note = text;
                     }
                 }
-                Event::Ended(id, ending) => {
+                Event::Ended(id, outcome) => {
                     if let Some(job) = self.get_mut(id) {
-                        match ending {
-                            Ending::Done { summary, product } => {
-                                job.state = State::Finished(summary);
-                                job.product = product;
-                            }
-                            Ending::Failed(reason) => job.state = State::Failed(reason),
-                            Ending::Cancelled => job.state = State::Cancelled,
-                        }
+                        job.state = State::Ended(outcome);
                         ended.push(id);
                     }
                 }
@@ -287,11 +263,11 @@ impl Jobs {
         (reported, ended)
     }
 
-    pub fn get(&self, id: JobId) -> Option<&Job> {
+    pub fn get(&self, id: JobId) -> Option<&Job<W>> {
         self.list.iter().find(|j| j.id == id)
     }
 
-    fn get_mut(&mut self, id: JobId) -> Option<&mut Job> {
+    fn get_mut(&mut self, id: JobId) -> Option<&mut Job<W>> {
         self.list.iter_mut().find(|j| j.id == id)
     }
 
@@ -302,7 +278,7 @@ impl Jobs {
             return false;
         };
         match job.state {
-            State::Queued => job.state = State::Cancelled,
+            State::Queued => job.state = State::Ended(Outcome::Cancelled),
             State::Running => {
                 job.cancel.store(true, Ordering::Relaxed);
                 job.note = "cancelling…".into();
@@ -318,7 +294,7 @@ impl Jobs {
         (
             count(|s| *s == State::Queued),
             count(|s| *s == State::Running),
-            count(|s| matches!(s, State::Failed(_))),
+            count(|s| matches!(s, State::Ended(Outcome::Failed(_)))),
         )
     }
 
@@ -326,7 +302,7 @@ impl Jobs {
     pub fn dictionaries(&self) -> Vec<PathBuf> {
         self.list
             .iter()
-            .filter_map(|j| match &j.product {
+            .filter_map(|j| match j.state.product() {
                 Some(Product::Dictionary(path)) => Some(path.clone()),
                 _ => None,
             })
@@ -341,7 +317,12 @@ impl Jobs {
             self.cancel(id);
         }
         let deadline = Instant::now() + patience;
-        while self.list.iter().any(|j| !j.state.is_over()) && Instant::now() < deadline {
+        while self
+            .list
+            .iter()
+            .any(|j| !matches!(j.state, State::Ended(_)))
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(20));
             self.poll();
         }

@@ -4,9 +4,10 @@
 //! answers, draw.
 use super::app::{App, Screen};
 use super::heatmap::{Palette, Theme};
-use super::jobs::{JobId, State, Task};
+use super::jobs::{JobId, Outcome, State};
 use super::keymap::{Key, Keymap};
 use super::view::{Look, draw};
+use super::work::Task;
 use anyhow::{Context, Result, bail};
 use crossterm::event::KeyEvent;
 use featurescope::dataset::Dataset;
@@ -98,7 +99,7 @@ fn pump_while(app: &mut App, waiting: impl Fn(&App) -> bool) {
 fn job_steps(app: &App, id: JobId) -> Result<u64> {
     let job = app.jobs.get(id).context("the training job")?;
     match &job.state {
-        State::Failed(reason) => bail!("the training job failed: {reason}"),
+        State::Ended(Outcome::Failed(reason)) => bail!("the training job failed: {reason}"),
         State::Queued | State::Running => Ok(job.progress.map_or(0, |(done, _)| done)),
         other => bail!(
             "the training job ended ({}) before the replay did",

@@ -2,7 +2,7 @@
 //! dataset goes through `printable` or the heatmap's `display_token` first.
 use super::app::{App, Compare, InputPurpose, Screen, UnitView};
 use super::heatmap::{Palette, Theme, display_token, heat, record_spans};
-use super::jobs::State;
+use super::jobs::{Outcome, State, Work};
 use super::keymap::Action;
 use featurescope::dataset::Sample;
 use featurescope::text::printable;
@@ -561,12 +561,12 @@ fn draw_jobs(frame: &mut Frame, app: &App, area: Rect) {
                 _ => String::new(),
             };
             let detail = match &job.state {
-                State::Finished(summary) => summary.clone(),
-                State::Failed(reason) => reason.clone(),
+                State::Ended(Outcome::Done { summary, .. }) => summary.clone(),
+                State::Ended(Outcome::Failed(reason)) => reason.clone(),
                 _ => job.note.clone(),
             };
             let style = match job.state {
-                State::Failed(_) => Style::default().add_modifier(Modifier::BOLD),
+                State::Ended(Outcome::Failed(_)) => Style::default().add_modifier(Modifier::BOLD),
                 _ => Style::default(),
             };
             Row::new(vec![

@@ -1,16 +1,17 @@
-//! What each job does: the library's engines, driven with a cancel flag and
-//! a progress reporter. Every error becomes the reason the jobs panel shows.
-use super::jobs::{Product, Reporter, Task};
-use crate::cli::{RECORDS_SHOWN, REVISION_RECORDS, SCORED_RANDOM, SCORED_TOP};
-use crate::llm_commands::response_cache;
+//! What each job does: the library's engines, driven through the job's
+//! reporter (progress, and the cancel flag). Every error becomes the reason
+//! the jobs panel shows.
+use super::jobs::{Lane, Outcome, Product, Reporter, Work};
 use anyhow::{Context, Result, bail};
+use featurescope::activations::Progress;
 use featurescope::dataset::Dataset;
-use featurescope::extract::{ExtractConfig, ExtractError, Progress};
+use featurescope::extract::{ExtractConfig, ExtractError};
 use featurescope::interp::batch::{self, BatchOutcome};
 use featurescope::interp::engine::{EXPLAIN_METHOD, Explainer, Simulator};
 use featurescope::interp::explainer::default_examples;
 use featurescope::interp::records::RecordSet;
 use featurescope::interp::revision::Evidence;
+use featurescope::interp::{RECORDS_SHOWN, REVISION_RECORDS, SCORED_RANDOM, SCORED_TOP};
 use featurescope::llm::LlmClient;
 use featurescope::llm::config::{LlmConfig, RoleConfig};
 use featurescope::sae::{self, SaeError, TrainConfig, TrainProgress};
@@ -27,38 +28,78 @@ pub struct Settings {
     pub train_config: PathBuf,
 }
 
-/// How a job ended.
-pub enum Ending {
-    Done {
-        summary: String,
-        product: Option<Product>,
+/// A job started from a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Task {
+    Explain {
+        unit: u64,
     },
-    Failed(String),
-    Cancelled,
+    Score {
+        unit: u64,
+    },
+    Revise {
+        unit: u64,
+    },
+    Train {
+        config: PathBuf,
+    },
+    /// The dataset's extraction again, with these dictionaries' features added.
+    Extract {
+        dictionaries: Vec<PathBuf>,
+    },
 }
 
-pub fn run(
-    task: &Task,
-    dataset: &Path,
-    settings: &Settings,
-    cancel: &AtomicBool,
-    report: &Reporter,
-) -> Ending {
-    let result = match task {
-        Task::Explain { unit } => until_cancelled(cancel, explain(dataset, settings, *unit)),
-        Task::Score { unit } => until_cancelled(cancel, score(dataset, settings, *unit, report)),
-        Task::Revise { unit } => until_cancelled(cancel, revise(dataset, settings, *unit, report)),
-        Task::Train { config } => train(config, cancel, report),
-        Task::Extract { dictionaries } => extract(dataset, dictionaries, cancel, report),
-    };
-    match result {
-        Ok(ending) => ending,
-        Err(e) => Ending::Failed(printable(&format!("{e:#}"))),
+impl Work for Task {
+    type Context = Settings;
+
+    fn label(&self) -> String {
+        match self {
+            Self::Explain { unit } => format!("explain unit {unit}"),
+            Self::Score { unit } => format!("simulate and score unit {unit}"),
+            Self::Revise { unit } => format!("revise unit {unit}"),
+            Self::Train { config } => format!("train an SAE ({})", config.display()),
+            Self::Extract { dictionaries } if dictionaries.is_empty() => "re-extract".into(),
+            Self::Extract { dictionaries } if dictionaries.len() == 1 => {
+                "re-extract, adding the SAE trained here".into()
+            }
+            Self::Extract { dictionaries } => {
+                format!(
+                    "re-extract, adding the {} SAEs trained here",
+                    dictionaries.len()
+                )
+            }
+        }
+    }
+
+    fn lane(&self) -> Lane {
+        match self {
+            Self::Explain { .. } | Self::Score { .. } | Self::Revise { .. } => Lane::Llm,
+            Self::Train { .. } | Self::Extract { .. } => Lane::Compute,
+        }
+    }
+
+    fn run(&self, dataset: &Path, settings: &Settings, report: &Reporter) -> Outcome {
+        let cancel = report.cancel_flag();
+        let result = match self {
+            Self::Explain { unit } => until_cancelled(cancel, explain(dataset, settings, *unit)),
+            Self::Score { unit } => {
+                until_cancelled(cancel, score(dataset, settings, *unit, report))
+            }
+            Self::Revise { unit } => {
+                until_cancelled(cancel, revise(dataset, settings, *unit, report))
+            }
+            Self::Train { config } => train(config, cancel, report),
+            Self::Extract { dictionaries } => extract(dataset, dictionaries, cancel, report),
+        };
+        match result {
+            Ok(outcome) => outcome,
+            Err(e) => Outcome::Failed(printable(&format!("{e:#}"))),
+        }
     }
 }
 
-fn done(summary: String, product: Product) -> Result<Ending> {
-    Ok(Ending::Done {
+fn done(summary: String, product: Product) -> Result<Outcome> {
+    Ok(Outcome::Done {
         summary: printable(&summary),
         product: Some(product),
     })
@@ -68,8 +109,8 @@ fn done(summary: String, product: Product) -> Result<Ending> {
 /// cancelling drops the requests in flight, and nothing has been written.
 fn until_cancelled(
     cancel: &AtomicBool,
-    work: impl std::future::Future<Output = Result<Ending>>,
-) -> Result<Ending> {
+    work: impl std::future::Future<Output = Result<Outcome>>,
+) -> Result<Outcome> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -83,13 +124,13 @@ fn until_cancelled(
         let (work, watch) = (std::pin::pin!(work), std::pin::pin!(watch));
         match futures::future::select(work, watch).await {
             futures::future::Either::Left((result, _)) => result,
-            futures::future::Either::Right(_) => Ok(Ending::Cancelled),
+            futures::future::Either::Right(_) => Ok(Outcome::Cancelled),
         }
     })
 }
 
 fn client(settings: &Settings, role: &RoleConfig, name: &'static str) -> Result<LlmClient> {
-    let cache = response_cache(&settings.llm, None);
+    let cache = settings.llm.response_cache(None);
     Ok(LlmClient::new(role.endpoint(name)?, Some(cache))?)
 }
 
@@ -102,7 +143,7 @@ fn explainer<'a>(client: &'a LlmClient, role: &RoleConfig) -> Explainer<'a> {
     }
 }
 
-async fn explain(dataset: &Path, settings: &Settings, unit: u64) -> Result<Ending> {
+async fn explain(dataset: &Path, settings: &Settings, unit: u64) -> Result<Outcome> {
     let ds = Dataset::open(dataset)?;
     let role = &settings.llm.explainer;
     let client = client(settings, role, "explainer")?;
@@ -124,7 +165,7 @@ async fn explain(dataset: &Path, settings: &Settings, unit: u64) -> Result<Endin
 }
 
 /// A batch of one unit: its first failure is the job's.
-fn outcome(outcome: BatchOutcome, what: &str, nothing: &str) -> Result<Ending> {
+fn outcome(outcome: BatchOutcome, what: &str, nothing: &str) -> Result<Outcome> {
     if let Some((_, reason)) = outcome.failed.first() {
         bail!("{reason}");
     }
@@ -139,7 +180,7 @@ async fn score(
     settings: &Settings,
     unit: u64,
     report: &Reporter,
-) -> Result<Ending> {
+) -> Result<Outcome> {
     let ds = Dataset::open(dataset)?;
     let role = &settings.llm.simulator;
     let client = client(settings, role, "simulator")?;
@@ -171,7 +212,7 @@ async fn revise(
     settings: &Settings,
     unit: u64,
     report: &Reporter,
-) -> Result<Ending> {
+) -> Result<Outcome> {
     let ds = Dataset::open(dataset)?;
     let role = &settings.llm.explainer;
     let client = client(settings, role, "explainer")?;
@@ -192,7 +233,7 @@ async fn revise(
     )
 }
 
-fn train(config_path: &Path, cancel: &AtomicBool, report: &Reporter) -> Result<Ending> {
+fn train(config_path: &Path, cancel: &AtomicBool, report: &Reporter) -> Result<Outcome> {
     let config = TrainConfig::read(config_path)?;
     // A cancelled run left a checkpoint: training again continues it.
     let resume = sae::train::has_checkpoint(&config.out);
@@ -208,7 +249,7 @@ fn train(config_path: &Path, cancel: &AtomicBool, report: &Reporter) -> Result<E
             report.note(format!(
                 "stopped; the checkpoint at step {saved} is kept, and training again resumes it"
             ));
-            return Ok(Ending::Cancelled);
+            return Ok(Outcome::Cancelled);
         }
         other => other?,
     };
@@ -238,7 +279,7 @@ fn extract(
     dictionaries: &[PathBuf],
     cancel: &AtomicBool,
     report: &Reporter,
-) -> Result<Ending> {
+) -> Result<Outcome> {
     let manifest = Dataset::open(dataset)?.manifest().clone();
     let out = sibling(dataset);
     let config = ExtractConfig::repeat(&manifest, out.clone(), dictionaries)?;
@@ -257,7 +298,7 @@ fn extract(
         Progress::Writing => report.note("writing the dataset".into()),
     });
     match extracted {
-        Err(ExtractError::Cancelled) => Ok(Ending::Cancelled),
+        Err(ExtractError::Cancelled) => Ok(Outcome::Cancelled),
         Err(e) => Err(e.into()),
         Ok(r) => done(
             format!(

@@ -24,4 +24,4 @@ for _ in range(180):
         time.sleep(1)
 sys.exit("llama.cpp server did not start; see target/llama-server.log")
 PY
-FEATURESCOPE_LLAMA_URL="http://127.0.0.1:$port/v1" cargo test --test llama_e2e -- --ignored --nocapture
+FEATURESCOPE_LLAMA_URL="http://127.0.0.1:$port/v1" cargo test --release --test it llama_e2e -- --ignored --nocapture

@@ -1,0 +1,152 @@
+//! Windows in batches: every window of a corpus in order, grouped by length
+//! so that little compute goes to padding, and the model run over a batch.
+//! The visitors may fail with their own error type, so that a caller's
+//! cancellation or selection errors pass through unchanged.
+use super::corpus::{BadDocument, Corpus};
+use super::windows::{Window, Windower};
+use super::{ActivationError, Result};
+use crate::model::{HookPoint, SubjectModel};
+use tch::{Device, Kind, Tensor};
+
+/// Calls `visit` for every window of the corpus, in order, with its index.
+pub fn for_each_window<E: From<ActivationError>>(
+    corpus: &Corpus,
+    windower: &Windower,
+    mut bad: impl FnMut(BadDocument),
+    mut visit: impl FnMut(u64, Window) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut index = 0u64;
+    corpus.for_each(|doc| {
+        match doc {
+            Ok(doc) => {
+                for window in windower.split(&doc)? {
+                    visit(index, window)?;
+                    index += 1;
+                }
+            }
+            Err(b) => bad(b),
+        }
+        Ok(())
+    })
+}
+
+/// Runs `run` on every window of the corpus, in length-bucketed batches of
+/// `batch_size` (documents that cannot be read are skipped here).
+pub fn for_each_batch<E: From<ActivationError>>(
+    corpus: &Corpus,
+    windower: &Windower,
+    batch_size: usize,
+    mut run: impl FnMut(&[(u64, Window)]) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut batcher = Batcher::new(batch_size);
+    for_each_window(
+        corpus,
+        windower,
+        |_| {},
+        |i, w| batcher.push(i, w, &mut run),
+    )?;
+    batcher.flush(&mut run)
+}
+
+/// Windows pooled before batching. Fixed, so the order in which units see
+/// windows (and so the selection) does not depend on the batch size.
+const POOL_WINDOWS: usize = 1024;
+
+/// Groups windows of similar length into batches, so that little compute goes
+/// to padding (short documents make many short windows).
+pub struct Batcher {
+    pool: Vec<(u64, Window)>,
+    batch_size: usize,
+}
+
+impl Batcher {
+    pub fn new(batch_size: usize) -> Self {
+        Self {
+            pool: Vec::with_capacity(POOL_WINDOWS),
+            batch_size: batch_size.max(1),
+        }
+    }
+
+    pub fn push<E>(
+        &mut self,
+        index: u64,
+        window: Window,
+        run: &mut impl FnMut(&[(u64, Window)]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.pool.push((index, window));
+        if self.pool.len() >= POOL_WINDOWS {
+            self.flush(run)?;
+        }
+        Ok(())
+    }
+
+    pub fn flush<E>(
+        &mut self,
+        run: &mut impl FnMut(&[(u64, Window)]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.pool.sort_by_key(|(i, w)| (w.ids.len(), *i));
+        for batch in self.pool.chunks(self.batch_size) {
+            run(batch)?;
+        }
+        self.pool.clear();
+        Ok(())
+    }
+}
+
+/// Runs a batch of windows (padded on the right) and returns the activations
+/// at `hooks`, each `[window, token, width]`.
+pub fn forward_windows(
+    model: &dyn SubjectModel,
+    batch: &[(u64, Window)],
+    hooks: &[HookPoint],
+    device: Device,
+) -> Result<Vec<Tensor>> {
+    let (ids, mask) = batch_inputs(batch, device);
+    Ok(tch::no_grad(|| model.forward(&ids, &mask, hooks))?)
+}
+
+/// Token ids and attention mask `[window, longest]` of a batch, padded on the right.
+pub fn batch_inputs(batch: &[(u64, Window)], device: Device) -> (Tensor, Tensor) {
+    let longest = batch.iter().map(|(_, w)| w.ids.len()).max().unwrap_or(0);
+    let mut ids = vec![0i64; batch.len() * longest];
+    let mut mask = vec![0i64; batch.len() * longest];
+    for (b, (_, w)) in batch.iter().enumerate() {
+        ids[b * longest..b * longest + w.ids.len()].copy_from_slice(&w.ids);
+        mask[b * longest..b * longest + w.ids.len()].fill(1);
+    }
+    let shape = [batch.len() as i64, longest as i64];
+    let ids = Tensor::from_slice(&ids).view(shape).to_device(device);
+    let mask = Tensor::from_slice(&mask).view(shape).to_device(device);
+    (ids, mask)
+}
+
+/// The activations at `hook` of every text token of the batch, row by row
+/// (`[token][width]`), leaving out padding and the `specials` (leading,
+/// trailing) special tokens of each window: the rows an SAE trains on.
+pub fn text_token_rows(
+    model: &dyn SubjectModel,
+    batch: &[(u64, Window)],
+    hook: HookPoint,
+    device: Device,
+    specials: (usize, usize),
+) -> Result<Vec<f32>> {
+    let out = forward_windows(model, batch, &[hook], device)?
+        .pop()
+        .expect("one output per hook");
+    let (longest, width) = (out.size()[1] as usize, out.size()[2] as usize);
+    let all = Vec::<f32>::try_from(
+        out.to_kind(Kind::Float)
+            .to_device(Device::Cpu)
+            .contiguous()
+            .flatten(0, -1),
+    )?;
+    let mut rows = Vec::new();
+    for (b, (_, w)) in batch.iter().enumerate() {
+        let end = w.ids.len().saturating_sub(specials.1);
+        if end > specials.0 {
+            let base = b * longest * width;
+            rows.extend_from_slice(&all[base + specials.0 * width..base + end * width]);
+        }
+    }
+    Ok(rows)
+}

@@ -1,0 +1,423 @@
+//! The command line as clap parses it, into typed values: a bad `--hook`,
+//! `--api` or `--device` is refused by the parser with the valid choices.
+use clap::{Args, Parser, Subcommand};
+use featurescope::device::DeviceName;
+use featurescope::interp::records::RecordSet;
+use featurescope::interp::revision::Evidence;
+use featurescope::interp::units::{UnitSpec, UnitSpecError, number_list};
+use featurescope::interp::{RECORDS_SHOWN, REVISION_RECORDS, SCORED_RANDOM, SCORED_TOP};
+use featurescope::llm::config::Api;
+use featurescope::model::HookSite;
+use featurescope::sae::baselines::Baseline;
+use std::path::PathBuf;
+
+pub const DEFAULT_DATASET: &str = "datasets/demo";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "featurescope",
+    version,
+    about = "Explore what the neurons and SAE features of a language model respond to."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Dataset to open when no command is given.
+    #[arg(default_value = DEFAULT_DATASET)]
+    pub dataset: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Summarise a dataset: units per layer and kind, records, explanations, scores, size.
+    Inspect {
+        dataset: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every row of every table of a dataset; exit non-zero on the first problem.
+    Validate {
+        dataset: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import data made by other tools.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Run a subject model over a corpus and write what each unit responds to.
+    Extract(ExtractArgs),
+    /// Ask an LLM to explain units from their top-activating records.
+    Explain(ExplainArgs),
+    /// Simulate one explanation (yours, or one in the dataset) on a unit's records and show real vs simulated.
+    Simulate(SimulateArgs),
+    /// Simulate each explanation on records it was not made from, and score it.
+    Score(ScoreArgs),
+    /// Revise scored explanations from the records their simulation missed (or, as a control, random firing records).
+    Revise(ReviseArgs),
+    /// Summarise scores by layer and unit kind.
+    Report {
+        dataset: PathBuf,
+        #[arg(long, default_value = "top-and-random")]
+        record_set: RecordSet,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a synthetic dataset of any size (for benchmarks and tests).
+    Synth(SynthArgs),
+    /// Train a sparse autoencoder as sae.toml describes (see docs/sae.md).
+    Train(TrainArgs),
+    /// Fit a baseline dictionary (neuron basis, random directions, PCA, ICA) on an activation cache.
+    Baseline(BaselineArgs),
+    /// Reconstruction metrics of a dictionary on held-out activations.
+    EvalSae(EvalSaeArgs),
+    /// Drive the explorer with a key script, headless, and report frame times (the explorer benchmark).
+    Replay(ReplayArgs),
+    /// Report the libtorch this binary runs with and the devices it sees.
+    Doctor,
+    /// Describe a subject model folder: architecture, layers, hook points and unit counts.
+    ModelInfo {
+        model: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// OpenAI neuron-explainer neuron records (`<layer>/<neuron>.json`) and
+    /// scored explanations (`<layer>/<neuron>.jsonl`).
+    NeuronExplainer(NeuronExplainerArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NeuronExplainerArgs {
+    /// Folder of neuron records; with --out, a new dataset is made from them.
+    #[arg(long, requires = "out")]
+    pub records: Option<PathBuf>,
+    /// Folder of explanation files.
+    #[arg(long)]
+    pub explanations: Option<PathBuf>,
+    /// The new dataset (replaced atomically if it exists).
+    #[arg(long, conflicts_with = "into")]
+    pub out: Option<PathBuf>,
+    /// An existing dataset to append the explanations to.
+    #[arg(long, requires = "explanations")]
+    pub into: Option<PathBuf>,
+    /// Name of the subject model, recorded in the manifest.
+    #[arg(long)]
+    pub subject_model: Option<String>,
+    #[arg(long, default_value = "neuron-explainer")]
+    pub explainer_model: String,
+    #[arg(long, default_value = "neuron-explainer")]
+    pub simulator_model: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SynthArgs {
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 1000)]
+    pub units: u64,
+    #[arg(long, default_value_t = 50)]
+    pub records_per_unit: u32,
+    #[arg(long, default_value_t = 64)]
+    pub tokens: u32,
+    #[arg(long, default_value_t = 48)]
+    pub layers: u32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct ExtractArgs {
+    /// Model folder (config.json, model.safetensors, tokenizer.json).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Text file, folder of text files, JSONL or Parquet file.
+    #[arg(long)]
+    pub corpus: PathBuf,
+    /// JSONL field or Parquet column with the text.
+    #[arg(long, default_value = "text")]
+    pub text_field: String,
+    /// Layers whose neurons become units: `all`, or a list of numbers and
+    /// ranges such as `0,2-4` (default: all, or none when --dictionary is given).
+    #[arg(long)]
+    pub layers: Option<LayerList>,
+    /// `mlp` (neurons after the nonlinearity), `resid_pre`, or `resid`/`resid_post`.
+    #[arg(long, default_value = "mlp")]
+    pub hook: HookSite,
+    /// The dataset to write.
+    #[arg(long, required_unless_present = "cache")]
+    pub out: Option<PathBuf>,
+    /// Dictionary checkpoint (SAE or baseline) whose features become units,
+    /// read at its own hook point; repeat for several.
+    #[arg(long = "dictionary")]
+    pub dictionaries: Vec<PathBuf>,
+    /// Instead of a dataset, write the activations of every text token at
+    /// the hook of the one layer in --layers to this activation cache (for `train`).
+    #[arg(long, conflicts_with_all = ["out", "dictionaries"])]
+    pub cache: Option<PathBuf>,
+    /// cpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceName,
+    /// Tokens per window, special tokens included.
+    #[arg(long, default_value_t = 64)]
+    pub window: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 20)]
+    pub top_k: usize,
+    #[arg(long, default_value_t = 15)]
+    pub random_k: usize,
+    /// Samples per quantile bin ([0, .5), [.5, .9), [.9, .99), [.99, .999) of window maxima).
+    #[arg(long, default_value_t = 5)]
+    pub quantile_k: usize,
+    /// Windows in the calibration pass that estimates quantile boundaries.
+    #[arg(long, default_value_t = 1024)]
+    pub calibration_windows: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Endpoints: from the config file (`featurescope.toml` or --config), overridden here.
+#[derive(Args, Debug)]
+pub struct LlmArgs {
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Base URL of the explainer's OpenAI-compatible API, e.g. http://127.0.0.1:8080/v1
+    #[arg(long)]
+    pub explainer_url: Option<String>,
+    #[arg(long)]
+    pub explainer_model: Option<String>,
+    /// `completions` or `chat`.
+    #[arg(long)]
+    pub explainer_api: Option<Api>,
+    #[arg(long)]
+    pub simulator_url: Option<String>,
+    #[arg(long)]
+    pub simulator_model: Option<String>,
+    /// `completions` (echoed prompt logprobs) or `chat` (values written out).
+    #[arg(long)]
+    pub simulator_api: Option<Api>,
+    /// Requests in flight at once, per endpoint.
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Response cache folder (default .featurescope-cache); `--no-cache` to skip it.
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    pub dataset: PathBuf,
+    /// all, layers:0-2, ids:1,5,9-12, top-density:N or random:N
+    #[arg(long, default_value = "all")]
+    pub units: UnitSpec,
+    /// Explanations per unit.
+    #[arg(long, default_value_t = 1)]
+    pub samples: u32,
+    /// Top records shown to the explainer.
+    #[arg(long, default_value_t = RECORDS_SHOWN)]
+    pub records_shown: usize,
+    /// Explain units that already have explanations from this explainer.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the request for the first unit and send nothing.
+    #[arg(long)]
+    pub show_prompt: bool,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    pub dataset: PathBuf,
+    #[arg(long, default_value = "all")]
+    pub units: UnitSpec,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+    /// Score explanations that already have a score from this simulator.
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ReviseArgs {
+    pub dataset: PathBuf,
+    #[arg(long, default_value = "all")]
+    pub units: UnitSpec,
+    /// `misses` (records the simulation got most wrong) or `random` (random records where the unit fires).
+    #[arg(long, default_value = "misses")]
+    pub evidence: Evidence,
+    /// Records shown as new evidence.
+    #[arg(long, default_value_t = REVISION_RECORDS)]
+    pub records: usize,
+    /// Revise every scored explanation, even those already revised.
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SimulateArgs {
+    pub dataset: PathBuf,
+    #[arg(long)]
+    pub unit: u64,
+    /// The explanation to try ("the main thing this neuron does is find …" is implied).
+    #[arg(long)]
+    pub explanation: String,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+    /// Append the explanation (method `manual`) and its score to the dataset.
+    #[arg(long)]
+    pub save: bool,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+}
+
+/// Which records an explanation is scored on.
+#[derive(Args, Debug)]
+pub struct ScoringArgs {
+    /// top-and-random, top-only or random-only
+    #[arg(long, default_value = "top-and-random")]
+    pub record_set: RecordSet,
+    /// Top records scored.
+    #[arg(long, default_value_t = SCORED_TOP)]
+    pub top: usize,
+    /// Random records scored.
+    #[arg(long, default_value_t = SCORED_RANDOM)]
+    pub random: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// The training configuration (TOML).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Continue from the checkpoint in the output folder.
+    #[arg(long)]
+    pub resume: bool,
+    /// Overrides `device` in the config: cpu or cuda.
+    #[arg(long)]
+    pub device: Option<DeviceName>,
+    /// Print the final metrics as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BaselineArgs {
+    /// neuron, random, pca or ica.
+    #[arg(long)]
+    pub kind: Baseline,
+    /// Activation cache to fit on (`extract --cache`).
+    #[arg(long)]
+    pub cache: PathBuf,
+    /// Output folder (cfg.json + sae_weights.safetensors).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Components or directions (default: d_in).
+    #[arg(long)]
+    pub components: Option<i64>,
+    /// Tokens sampled from the cache for fitting.
+    #[arg(long, default_value_t = 65536)]
+    pub tokens: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalSaeArgs {
+    /// Dictionary folder (ours or SAELens's).
+    pub dictionary: PathBuf,
+    /// Held-out activations: a cache…
+    #[arg(long, conflicts_with_all = ["model", "corpus"])]
+    pub cache: Option<PathBuf>,
+    /// …or a model and a corpus, read at the dictionary's hook.
+    #[arg(long, requires = "corpus")]
+    pub model: Option<PathBuf>,
+    #[arg(long, requires = "model")]
+    pub corpus: Option<PathBuf>,
+    #[arg(long, default_value = "text")]
+    pub text_field: String,
+    #[arg(long, default_value_t = 64)]
+    pub window: usize,
+    /// Tokens evaluated at most.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub tokens: u64,
+    /// A feature firing on more than this fraction of tokens is dense.
+    #[arg(long, default_value_t = 0.1)]
+    pub dense_threshold: f64,
+    /// cpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceName,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    pub dataset: PathBuf,
+    /// Keys separated by spaces: names as in [explorer.keys] (`down`, `enter`,
+    /// `s`…), `name*N` to repeat, `text:abc` to type. Default: a browsing session.
+    #[arg(long)]
+    pub script: Option<String>,
+    #[arg(long, default_value_t = 120)]
+    pub width: u16,
+    #[arg(long, default_value_t = 40)]
+    pub height: u16,
+    /// Play the script this many times over.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+    /// Run an SAE training job with this config inside the explorer while replaying.
+    #[arg(long)]
+    pub train: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--layers`: `all`, or comma-separated layers and inclusive ranges (`0,2-4`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LayerList {
+    All,
+    Listed(Vec<u32>),
+}
+
+impl std::str::FromStr for LayerList {
+    type Err = UnitSpecError;
+    fn from_str(spec: &str) -> Result<Self, UnitSpecError> {
+        if spec == "all" {
+            return Ok(Self::All);
+        }
+        let mut layers = number_list(spec)?
+            .into_iter()
+            .map(|n| u32::try_from(n).map_err(|_| UnitSpecError::TooLarge(n)))
+            .collect::<Result<Vec<u32>, _>>()?;
+        layers.sort_unstable();
+        layers.dedup();
+        Ok(Self::Listed(layers))
+    }
+}
+
+impl LayerList {
+    /// The layers, for a model of `num_layers`.
+    pub fn resolve(&self, num_layers: u32) -> Vec<u32> {
+        match self {
+            Self::All => (0..num_layers).collect(),
+            Self::Listed(layers) => layers.clone(),
+        }
+    }
+}

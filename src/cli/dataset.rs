@@ -1,0 +1,191 @@
+//! The dataset commands: inspect, validate, import, synth.
+use super::args::{NeuronExplainerArgs, SynthArgs};
+use super::output::{print_json, printable_lines, progress_bar};
+use anyhow::{Result, bail};
+use featurescope::dataset::{Dataset, Summary, summarize};
+use featurescope::import::neuron_explainer::{self, ImportOptions};
+use std::path::Path;
+
+pub fn inspect(path: &Path, json: bool) -> Result<()> {
+    let summary = summarize(&Dataset::open(path)?)?;
+    if json {
+        return print_json(&summary);
+    }
+    print!("{}", printable_lines(&render_summary(&summary)));
+    Ok(())
+}
+
+fn human_bytes(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", units[unit])
+}
+
+fn render_summary(s: &Summary) -> String {
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let mut out = String::new();
+    let line = |out: &mut String, text: String| {
+        out.push_str(&text);
+        out.push('\n');
+    };
+    line(
+        &mut out,
+        format!(
+            "dataset       {} (format v{}, {} on disk)",
+            s.path,
+            s.format_version,
+            human_bytes(s.size_bytes)
+        ),
+    );
+    line(
+        &mut out,
+        format!(
+            "subject       {}   hook {}   window {}",
+            or_dash(&s.subject_model),
+            or_dash(&s.hook_point),
+            s.window_tokens
+                .map_or("-".into(), |w| format!("{w} tokens"))
+        ),
+    );
+    line(&mut out, format!("corpus        {}", or_dash(&s.corpus)));
+    if s.sources.len() > 1 {
+        line(&mut out, "sources       (unit ids)".into());
+        for source in &s.sources {
+            let from = source
+                .dictionary
+                .as_ref()
+                .and_then(|d| d.source.clone())
+                .map_or_else(String::new, |path| format!("  from {path}"));
+            line(
+                &mut out,
+                format!(
+                    "  {:>6}..{:<6} {:<8} {}{from}",
+                    source.first_unit_id,
+                    source.first_unit_id + source.units,
+                    source.kind.as_str(),
+                    source.hook
+                ),
+            );
+        }
+    }
+    line(&mut out, format!("units         {}", s.units));
+    line(
+        &mut out,
+        format!("  {:>5}  {:<8} {:>8}", "layer", "kind", "units"),
+    );
+    for c in &s.units_by_layer_and_kind {
+        line(
+            &mut out,
+            format!("  {:>5}  {:<8} {:>8}", c.layer, c.kind, c.units),
+        );
+    }
+    let by_kind: Vec<String> = s
+        .records_by_sample_kind
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    line(
+        &mut out,
+        format!(
+            "records       {} in {} files ({})",
+            s.records,
+            s.record_files,
+            by_kind.join(", ")
+        ),
+    );
+    let by_method: Vec<String> = s
+        .explanations_by_method
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let methods = if by_method.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", by_method.join(", "))
+    };
+    line(
+        &mut out,
+        format!(
+            "explanations  {}{methods} on {} units",
+            s.explanations, s.explained_units
+        ),
+    );
+    let mean = s.mean_score.map_or("-".into(), |m| format!("{m:.3}"));
+    line(
+        &mut out,
+        format!(
+            "scores        {} ({} defined, mean {mean})",
+            s.scores, s.defined_scores
+        ),
+    );
+    out
+}
+
+pub fn validate(path: &Path, json: bool) -> Result<()> {
+    let report = Dataset::open(path)?.validate()?;
+    if json {
+        return print_json(&report);
+    }
+    println!(
+        "ok: {} units, {} records, {} explanations, {} scores",
+        report.units, report.records, report.explanations, report.scores
+    );
+    Ok(())
+}
+
+pub fn import_neuron_explainer(args: NeuronExplainerArgs) -> Result<()> {
+    let options = ImportOptions {
+        subject_model: args.subject_model,
+        explainer_model: args.explainer_model,
+        simulator_model: args.simulator_model,
+    };
+    let report = match (&args.records, &args.out, &args.into, &args.explanations) {
+        (Some(records), Some(out), None, explanations) => {
+            neuron_explainer::import_dataset(records, explanations.as_deref(), out, &options)?
+        }
+        (None, None, Some(into), Some(explanations)) => {
+            let ds = Dataset::open(into)?;
+            neuron_explainer::append_explanations(explanations, &ds, &options)?
+        }
+        _ => bail!(
+            "give --records DIR --out DATASET [--explanations DIR], or --explanations DIR --into DATASET"
+        ),
+    };
+    if args.json {
+        return print_json(&report);
+    }
+    println!(
+        "imported {} units, {} records, {} explanations, {} scores",
+        report.units, report.records, report.explanations, report.scores
+    );
+    if report.scores_without_records > 0 {
+        println!(
+            "skipped {} scores whose texts are not among the unit's records",
+            report.scores_without_records
+        );
+    }
+    Ok(())
+}
+
+pub fn synth(args: SynthArgs) -> Result<()> {
+    let spec = featurescope::synth::SynthSpec {
+        units: args.units,
+        records_per_unit: args.records_per_unit,
+        tokens_per_record: args.tokens,
+        layers: args.layers,
+        seed: args.seed,
+    };
+    let bar = progress_bar(
+        args.units,
+        "{bar:40} {pos}/{len} units  {per_sec}  eta {eta}",
+    )?;
+    let path = featurescope::synth::generate(&args.out, &spec, |done| bar.set_position(done))?;
+    bar.finish_and_clear();
+    println!("wrote {} units to {}", args.units, path.display());
+    Ok(())
+}

@@ -1,0 +1,329 @@
+//! The LLM-backed commands: explain, simulate, score, revise, report.
+use super::args::{ExplainArgs, LlmArgs, ReviseArgs, ScoreArgs, SimulateArgs};
+use super::output::{print_json, progress_bar};
+use anyhow::{Context, Result, bail};
+use featurescope::dataset::Dataset;
+use featurescope::interp::batch::{self, BatchOutcome, Report};
+use featurescope::interp::engine::{Explainer, Simulator};
+use featurescope::interp::explainer::default_examples;
+use featurescope::interp::records::RecordSet;
+use featurescope::interp::units::UnitSpec;
+use featurescope::llm::config::{Api, LlmConfig, RoleConfig};
+use featurescope::llm::{LlmClient, Usage};
+use featurescope::text::printable;
+use std::path::Path;
+
+/// The role's configuration with the command-line overrides applied.
+fn role(
+    base: &RoleConfig,
+    url: &Option<String>,
+    model: &Option<String>,
+    api: Option<Api>,
+    concurrency: Option<usize>,
+) -> RoleConfig {
+    let mut role = base.clone();
+    if url.is_some() {
+        role.base_url = url.clone();
+    }
+    if model.is_some() {
+        role.model = model.clone();
+    }
+    if let Some(api) = api {
+        role.api = api;
+    }
+    if concurrency.is_some() {
+        role.concurrency = concurrency;
+    }
+    role
+}
+
+fn explainer_role(args: &LlmArgs, config: &LlmConfig) -> RoleConfig {
+    role(
+        &config.explainer,
+        &args.explainer_url,
+        &args.explainer_model,
+        args.explainer_api,
+        args.concurrency,
+    )
+}
+
+fn simulator_role(args: &LlmArgs, config: &LlmConfig) -> RoleConfig {
+    role(
+        &config.simulator,
+        &args.simulator_url,
+        &args.simulator_model,
+        args.simulator_api,
+        args.concurrency,
+    )
+}
+
+fn client(
+    args: &LlmArgs,
+    config: &LlmConfig,
+    role_config: &RoleConfig,
+    role_name: &'static str,
+) -> Result<LlmClient> {
+    let cache = (!args.no_cache).then(|| config.response_cache(args.cache_dir.clone()));
+    Ok(LlmClient::new(role_config.endpoint(role_name)?, cache)?)
+}
+
+fn units(dataset: &Dataset, spec: &UnitSpec, seed: u64) -> Result<Vec<u64>> {
+    spec.select(&dataset.units_overview()?, seed)
+        .context("--units")
+}
+
+/// A bar counting units (or explanations) for an LLM command.
+fn llm_progress(total: usize, what: &str) -> Result<indicatif::ProgressBar> {
+    progress_bar(
+        total as u64,
+        &format!("{what:10} {{bar:40}} {{pos}}/{{len}}  {{per_sec}}  eta {{eta}}  {{msg}}"),
+    )
+}
+
+/// featurescope.toml (or --config) without the explorer's section.
+fn load_config(args: &LlmArgs) -> Result<LlmConfig> {
+    Ok(crate::settings::load(args.config.as_deref())?.0)
+}
+
+/// Updates `bar` with (done, total) and the cost so far.
+fn show_progress<'a>(
+    bar: &'a indicatif::ProgressBar,
+    client: &'a LlmClient,
+) -> impl FnMut(usize, usize) + 'a {
+    move |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(cost(client.usage()));
+    }
+}
+
+fn cost(usage: &Usage) -> String {
+    format!(
+        "{} requests ({} cached, {} retried), {} prompt + {} completion tokens",
+        Usage::get(&usage.requests),
+        Usage::get(&usage.cached),
+        Usage::get(&usage.retries),
+        Usage::get(&usage.prompt_tokens),
+        Usage::get(&usage.completion_tokens)
+    )
+}
+
+fn finish(outcome: &BatchOutcome, what: &str, usage: &Usage) -> Result<()> {
+    println!(
+        "{what} {} units/explanations, skipped {} already done; {}",
+        outcome.done,
+        outcome.skipped,
+        cost(usage)
+    );
+    for (unit, reason) in &outcome.failed {
+        eprintln!("failed: unit {unit}: {}", printable(reason));
+    }
+    if !outcome.failed.is_empty() {
+        bail!(
+            "{} failed (listed above); rerun to retry them",
+            outcome.failed.len()
+        );
+    }
+    Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+pub fn explain(args: ExplainArgs) -> Result<()> {
+    let ds = Dataset::open(&args.dataset)?;
+    let config = load_config(&args.llm)?;
+    let role_config = explainer_role(&args.llm, &config);
+    let selected = units(&ds, &args.units, args.seed)?;
+    let client = client(&args.llm, &config, &role_config, "explainer")?;
+    let explainer = Explainer {
+        client: &client,
+        api: role_config.api,
+        examples: default_examples(),
+        records_shown: args.records_shown,
+    };
+    if args.show_prompt {
+        let unit = *selected.first().context("no units selected")?;
+        let records = ds.records(unit)?;
+        let (path, mut body, _) = explainer.request(unit, &records, 0)?;
+        body["model"] = client.endpoint().model.clone().into();
+        // JSON escapes control characters, so the body is safe to print as it is.
+        println!(
+            "POST {}{path}\n{}",
+            client.endpoint().base_url,
+            serde_json::to_string_pretty(&body)?
+        );
+        return Ok(());
+    }
+    let bar = llm_progress(selected.len(), "explaining")?;
+    let mut progress = show_progress(&bar, &client);
+    let outcome = runtime()?.block_on(batch::explain_units(
+        &ds,
+        &explainer,
+        &selected,
+        args.samples,
+        args.force,
+        |done| progress(done, selected.len()),
+    ))?;
+    bar.finish_and_clear();
+    finish(&outcome, "explained", client.usage())
+}
+
+pub fn score(args: ScoreArgs) -> Result<()> {
+    let ds = Dataset::open(&args.dataset)?;
+    let config = load_config(&args.llm)?;
+    let role_config = simulator_role(&args.llm, &config);
+    let set = args.scoring.record_set;
+    let selected = units(&ds, &args.units, args.seed)?;
+    let client = client(&args.llm, &config, &role_config, "simulator")?;
+    let simulator = Simulator {
+        client: &client,
+        api: role_config.api,
+        examples: default_examples(),
+    };
+    let bar = llm_progress(0, "scoring")?;
+    let outcome = runtime()?.block_on(batch::score_units(
+        &ds,
+        &simulator,
+        &selected,
+        set,
+        (args.scoring.top, args.scoring.random),
+        args.force,
+        show_progress(&bar, &client),
+    ))?;
+    bar.finish_and_clear();
+    let summary = batch::report(&ds, set)?;
+    print!("{}", render_report(&summary));
+    finish(&outcome, "scored", client.usage())
+}
+
+fn render_report(r: &Report) -> String {
+    let mut out = format!(
+        "scores ({}): {} from {} explanations, {} undefined\n  {:>5}  {:<8} {:>6} {:>8} {:>8}\n",
+        r.record_set,
+        r.scores,
+        r.explanations,
+        r.undefined_scores,
+        "layer",
+        "kind",
+        "units",
+        "mean",
+        "median"
+    );
+    for row in r.by_layer_and_kind.iter().chain(&r.overall) {
+        let layer = if row.kind == "all" {
+            "all".to_string()
+        } else {
+            row.layer.to_string()
+        };
+        out.push_str(&format!(
+            "  {layer:>5}  {:<8} {:>6} {:>8.3} {:>8.3}\n",
+            row.kind, row.units_scored, row.mean, row.median
+        ));
+    }
+    out
+}
+
+pub fn simulate(args: SimulateArgs) -> Result<()> {
+    let ds = Dataset::open(&args.dataset)?;
+    let config = load_config(&args.llm)?;
+    let role_config = simulator_role(&args.llm, &config);
+    let set = args.scoring.record_set;
+    let records = ds.records(args.unit)?;
+    let client = client(&args.llm, &config, &role_config, "simulator")?;
+    let simulator = Simulator {
+        client: &client,
+        api: role_config.api,
+        examples: default_examples(),
+    };
+    let explanation = featurescope::dataset::Explanation {
+        explanation_id: featurescope::dataset::new_id(),
+        unit_id: args.unit,
+        text: args.explanation.clone(),
+        explainer_model: "human".into(),
+        method: "manual".into(),
+        parent_id: None,
+        evidence_record_ids: Vec::new(),
+        created_at_ms: featurescope::dataset::now_ms(),
+    };
+    let score = runtime()?.block_on(simulator.score(
+        &explanation,
+        &records,
+        set,
+        args.scoring.top,
+        args.scoring.random,
+    ))?;
+    for (id, simulated) in score.record_ids.iter().zip(&score.simulated) {
+        let record = records
+            .iter()
+            .find(|r| r.record_id == *id)
+            .context("scored record")?;
+        println!(
+            "record {id} ({} rank {})",
+            record.sample.kind_str(),
+            record.rank
+        );
+        for ((token, real), sim) in record.tokens.iter().zip(&record.activations).zip(simulated) {
+            println!(
+                "  {:<20} real {real:>8.3}  simulated {sim:>5.2}",
+                printable(token)
+            );
+        }
+    }
+    let show = |v: Option<f64>| v.map_or("undefined".to_string(), |v| format!("{v:.3}"));
+    println!(
+        "score {}  r² {}  absolute deviation explained {}",
+        show(score.score),
+        show(score.r_squared),
+        show(score.absolute_dev_explained)
+    );
+    println!("{}", cost(client.usage()));
+    if args.save {
+        ds.append_explanations(std::slice::from_ref(&explanation))?;
+        ds.append_scores(&[score])?;
+        println!("saved to {}", args.dataset.display());
+    }
+    Ok(())
+}
+
+pub fn revise(args: ReviseArgs) -> Result<()> {
+    let ds = Dataset::open(&args.dataset)?;
+    let config = load_config(&args.llm)?;
+    let role_config = explainer_role(&args.llm, &config);
+    let kind = args.evidence;
+    let selected = units(&ds, &args.units, args.seed)?;
+    let client = client(&args.llm, &config, &role_config, "explainer")?;
+    let explainer = Explainer {
+        client: &client,
+        api: role_config.api,
+        examples: default_examples(),
+        records_shown: 0,
+    };
+    let bar = llm_progress(0, "revising")?;
+    let outcome = runtime()?.block_on(batch::revise_units(
+        &ds,
+        &explainer,
+        &selected,
+        kind,
+        args.records,
+        args.force,
+        show_progress(&bar, &client),
+    ))?;
+    bar.finish_and_clear();
+    finish(&outcome, "revised", client.usage())?;
+    println!("score the revisions with `featurescope score`; `report` then compares versions");
+    Ok(())
+}
+
+pub fn report(dataset: &Path, set: RecordSet, json: bool) -> Result<()> {
+    let ds = Dataset::open(dataset)?;
+    let summary = batch::report(&ds, set)?;
+    if json {
+        return print_json(&summary);
+    }
+    print!("{}", render_report(&summary));
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! Every kind of bad dataset gives one clear error that names the file, the
+//! column and the row where they apply, a non-zero exit, and no panic. The
+//! broken datasets are written with pyarrow (tests/py/write_dataset.py).
+use crate::common;
+
+use common::{featurescope, path_str, python, stderr};
+
+/// Writes the dataset with `defect`, runs `featurescope validate` and returns
+/// its error line.
+fn validate_error(defect: &str) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(defect);
+    python("write_dataset.py", &[path_str(&dir), defect]);
+    let out = featurescope(&["validate", path_str(&dir)]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{defect}: {err}");
+    assert!(!err.contains("panicked"), "{defect}: {err}");
+    assert_eq!(err.lines().count(), 1, "one error line: {err}");
+    err
+}
+
+fn assert_names(err: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(err.contains(part), "{part:?} not in {err:?}");
+    }
+}
+
+#[test]
+fn a_valid_pyarrow_dataset_passes() {
+    let tmp = tempfile::tempdir().unwrap();
+    python("write_dataset.py", &[path_str(tmp.path())]);
+    let out = featurescope(&["validate", path_str(tmp.path())]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn missing_column() {
+    assert_names(
+        &validate_error("missing_column"),
+        &[
+            "records/part-00000.parquet",
+            "column `rank`",
+            "missing column",
+        ],
+    );
+}
+
+#[test]
+fn extra_column() {
+    assert_names(
+        &validate_error("extra_column"),
+        &["units.parquet", "column `colour`", "unexpected column"],
+    );
+}
+
+#[test]
+fn wrong_type() {
+    assert_names(
+        &validate_error("wrong_type"),
+        &[
+            "records/part-00000.parquet",
+            "column `rank`",
+            "found string, expected int32",
+        ],
+    );
+}
+
+#[test]
+fn token_activation_length_mismatch() {
+    assert_names(
+        &validate_error("length_mismatch"),
+        &[
+            "records/part-00000.parquet",
+            "column `activations`",
+            "row 5",
+            "7 activations for 8 tokens",
+        ],
+    );
+}
+
+#[test]
+fn nan_activation() {
+    assert_names(
+        &validate_error("nan"),
+        &[
+            "records/part-00000.parquet",
+            "column `activations`",
+            "row 6",
+            "NaN",
+            "not a finite number",
+        ],
+    );
+}
+
+#[test]
+fn infinite_statistic() {
+    assert_names(
+        &validate_error("infinite"),
+        &[
+            "units.parquet",
+            "column `max`",
+            "row 2",
+            "inf is not a finite number",
+        ],
+    );
+}
+
+#[test]
+fn unit_with_no_records() {
+    assert_names(
+        &validate_error("no_records"),
+        &["records", "unit 2 has no records"],
+    );
+}
+
+#[test]
+fn invalid_utf8() {
+    assert_names(
+        &validate_error("invalid_utf8"),
+        &[
+            "records/part-00000.parquet",
+            "column `tokens`",
+            "row 9",
+            "invalid UTF-8",
+        ],
+    );
+}
+
+#[test]
+fn truncated_parquet() {
+    assert_names(
+        &validate_error("truncated"),
+        &["records/part-00000.parquet", "not a readable Parquet file"],
+    );
+}
+
+#[test]
+fn corrupt_parquet() {
+    assert_names(
+        &validate_error("corrupt"),
+        &["records/part-00000.parquet", "not a readable Parquet file"],
+    );
+}
+
+#[test]
+fn unknown_format_version() {
+    assert_names(
+        &validate_error("unknown_version"),
+        &[
+            "manifest.json",
+            "unsupported format version 2",
+            "reads version 1",
+        ],
+    );
+}
+
+#[test]
+fn unknown_unit_kind_is_shown_without_its_escape_sequence() {
+    let err = validate_error("unknown_kind");
+    assert_names(
+        &err,
+        &[
+            "units.parquet",
+            "column `kind`",
+            "row 3",
+            "unknown unit kind",
+        ],
+    );
+    assert!(
+        !err.contains('\x1b'),
+        "escape sequence reached the terminal: {err:?}"
+    );
+}
+
+#[test]
+fn empty_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = featurescope(&["inspect", path_str(tmp.path())]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_names(
+        &stderr(&out),
+        &[
+            "not a featurescope dataset",
+            "the directory is empty (no manifest.json)",
+        ],
+    );
+}
+
+#[test]
+fn manifest_that_is_not_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    python("write_dataset.py", &[path_str(tmp.path())]);
+    std::fs::write(tmp.path().join("manifest.json"), "{\"format\": ").unwrap();
+    let out = featurescope(&["inspect", path_str(tmp.path())]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_names(&stderr(&out), &["manifest.json", "invalid manifest", "EOF"]);
+}
+
+#[test]
+fn inspect_reports_a_corrupt_file_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    python("write_dataset.py", &[path_str(&dir), "truncated"]);
+    let out = featurescope(&["inspect", path_str(&dir)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_names(
+        &stderr(&out),
+        &["records/part-00000.parquet", "not a readable Parquet file"],
+    );
+}

@@ -1,0 +1,155 @@
+//! The binary's front door: the default dataset, text output, doctor.
+use crate::common;
+
+use common::{featurescope, stderr, stdout};
+use std::process::Command;
+
+#[test]
+fn no_arguments_opens_the_bundled_demo() {
+    let out = Command::new(env!("CARGO_BIN_EXE_featurescope"))
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("dataset       datasets/demo (format v1"),
+        "{text}"
+    );
+    assert!(text.contains("units         6143"), "{text}");
+    assert!(
+        text.contains("subject       all-MiniLM-L6-v2   hook -   window 64 tokens"),
+        "{text}"
+    );
+    // Neurons and the SAE and baseline features each have their range.
+    assert!(
+        text.contains("    3072..4608   sae      blocks.3.resid_post  from datasets/dictionaries/minilm-l3-sae"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    4992..5375   ica      blocks.3.resid_post"),
+        "{text}"
+    );
+}
+
+#[test]
+fn inspect_text_lists_layers_kinds_and_sample_kinds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    common::python("write_dataset.py", &[common::path_str(&dir)]);
+    let out = featurescope(&["inspect", common::path_str(&dir)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for line in [
+        "subject       pyarrow-written   hook mlp   window 8 tokens",
+        "      0  neuron          2",
+        "      1  neuron          2",
+        "records       16 in 1 files (quantile 4, random 4, top 8)",
+        "explanations  2 (revision 1, top-activations 1) on 1 units",
+        "scores        1 (1 defined, mean 0.500)",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+}
+
+#[test]
+fn doctor_runs_libtorch_without_library_path() {
+    let out = Command::new(env!("CARGO_BIN_EXE_featurescope"))
+        .arg("doctor")
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("1+2+3 = 6"));
+    // The test set-up installs the full torch wheel, so libtorch_cuda and the
+    // CUDA libraries it needs are there to be opened, GPU or not.
+    assert!(
+        text.contains("libtorch_cuda loaded; no device") || text.contains("device(s)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn asking_for_cuda_without_a_gpu_says_so() {
+    let gpu = stdout(&featurescope(&["doctor"])).contains("device(s)");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sae.toml");
+    std::fs::write(
+        &config,
+        "out = \"x\"\ndevice = \"cuda\"\n[data]\ncache = \"nowhere\"\n",
+    )
+    .unwrap();
+    let out = featurescope(&["train", "--config", config.to_str().unwrap()]);
+    assert!(!out.status.success());
+    // Without a GPU the device is the problem; with one, the missing cache.
+    let expected = if gpu {
+        "nowhere"
+    } else {
+        "device cuda: libtorch sees no CUDA device on this machine"
+    };
+    assert!(stderr(&out).contains(expected), "{}", stderr(&out));
+}
+
+/// A bad choice is refused by the parser itself (exit 2, before any file is
+/// read), naming the flag and listing what it accepts.
+#[test]
+fn bad_choices_are_refused_by_the_parser_with_the_valid_ones() {
+    let cases: [(&[&str], &str, &str); 8] = [
+        (
+            &[
+                "extract", "--model", "m", "--corpus", "c", "--out", "o", "--hook", "attn",
+            ],
+            "--hook",
+            "expected mlp, resid_pre, resid_post or resid",
+        ),
+        (
+            &[
+                "extract", "--model", "m", "--corpus", "c", "--out", "o", "--device", "gpu",
+            ],
+            "--device",
+            "expected cpu or cuda",
+        ),
+        (
+            &[
+                "extract", "--model", "m", "--corpus", "c", "--out", "o", "--layers", "2-x",
+            ],
+            "--layers",
+            "is not a number or a range",
+        ),
+        (
+            &["explain", "ds", "--explainer-api", "soap"],
+            "--explainer-api",
+            "expected completions or chat",
+        ),
+        (
+            &["score", "ds", "--record-set", "all"],
+            "--record-set",
+            "expected top-and-random, top-only or random-only",
+        ),
+        (
+            &["revise", "ds", "--evidence", "hunch"],
+            "--evidence",
+            "expected misses or random",
+        ),
+        (
+            &["explain", "ds", "--units", "layer:1"],
+            "--units",
+            "use all, layers:0-2, ids:1,5,9-12, top-density:N or random:N",
+        ),
+        (
+            &["baseline", "--kind", "svd", "--cache", "c", "--out", "o"],
+            "--kind",
+            "expected neuron, random, pca or ica",
+        ),
+    ];
+    for (args, flag, choices) in cases {
+        let out = featurescope(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(flag) && err.contains(choices),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! The integration tests, built as one binary (one link against libtorch
+//! instead of one per file); each module is one area, sharing the helpers
+//! of [`common`]. Run one area with `cargo test --release --test it extract::`.
+mod common;
+
+mod autointerp_cli;
+mod bad_input;
+mod cli;
+mod corpus;
+mod dataset_store;
+mod explainer_prompt;
+mod explorer_e2e;
+mod extract;
+mod import_neuron_explainer;
+mod interop;
+mod llama_e2e;
+mod llm_client;
+mod model_reference;
+mod sae_cli;
+mod sae_reference;
+mod sae_train;
+mod scoring;
