@@ -30,6 +30,12 @@ pub enum Theme {
     Light,
 }
 
+/// How the explorer colours: the palette the terminal takes and the theme.
+pub struct Look {
+    pub palette: Palette,
+    pub theme: Theme,
+}
+
 /// How a token reads on screen: never a control character.
 pub fn display_token(token: &str) -> String {
     if !token.is_empty() && token.chars().all(|c| c == ' ') {

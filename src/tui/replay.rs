@@ -3,10 +3,11 @@
 //! what the event loop does for one key: handle it, apply the loader's
 //! answers, draw.
 use super::app::{App, Screen};
+use super::heatmap::Look;
 use super::heatmap::{Palette, Theme};
 use super::jobs::{JobId, Outcome, State};
 use super::keymap::{Key, Keymap};
-use super::view::{Look, draw};
+use super::view::draw;
 use super::work::Task;
 use anyhow::{Context, Result, bail};
 use crossterm::event::KeyEvent;
@@ -137,7 +138,7 @@ pub fn replay(
     )?;
     terminal.draw(|f| draw(f, &app, &look))?;
     let first_frame = start.elapsed();
-    pump_while(&mut app, |app| app.loading);
+    pump_while(&mut app, |app| app.list.loading);
     terminal.draw(|f| draw(f, &app, &look))?;
     let list_ready = start.elapsed();
     let job = match train {
@@ -191,7 +192,7 @@ pub fn replay(
     frames.sort_by(f64::total_cmp);
     opens.sort_by(f64::total_cmp);
     Ok(ReplayReport {
-        units: app.rows.len(),
+        units: app.list.rows().len(),
         width,
         height,
         first_frame_ms: ms(first_frame),

@@ -1,9 +1,10 @@
 //! The explorer driven by key events on ratatui's TestBackend: what the
 //! screen says, and the heatmap's cell colours.
 use super::app::App;
+use super::heatmap::Look;
 use super::heatmap::{Palette, Theme};
 use super::keymap::Keymap;
-use super::view::{Look, draw};
+use super::view::draw;
 use super::work::Settings;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use featurescope::dataset::{
@@ -230,13 +231,13 @@ fn the_list_shows_units_sorts_and_filters_by_kind() {
     let screen = h.screen();
     assert!(screen.contains("sort max ↓"), "{screen}");
     assert_eq!(
-        h.app.selected_row().unwrap().unit.unit_id,
+        h.app.list.selected_row().unwrap().unit.unit_id,
         0,
         "the selection stays"
     );
     h.press(KeyCode::Home);
     assert_eq!(
-        h.app.selected_row().unwrap().unit.unit_id,
+        h.app.list.selected_row().unwrap().unit.unit_id,
         2,
         "largest max first"
     );
@@ -496,7 +497,7 @@ fn a_scored_explanation_shows_real_against_simulated() {
     // A new session shows the saved rating.
     let mut again = super::app_for(ds, Keymap::default(), no_endpoints());
     again.wait_message();
-    assert_eq!(again.ratings.get("s1"), Some(&4));
+    assert_eq!(again.notes.ratings.get("s1"), Some(&4));
     // c again: the only score, so the comparison closes.
     h.press(KeyCode::Char('c'));
     assert!(h.screen().contains("top-activating texts"));
@@ -515,27 +516,22 @@ fn a_scored_explanation_shows_real_against_simulated() {
 #[test]
 fn long_lists_are_sorted_off_the_drawing_thread_and_only_the_last_order_counts() {
     let mut h = Harness::new(100, 20);
-    h.app.sync_refresh_rows = 0; // as if the list were long
+    h.app.list.sync_refresh_rows = 0; // as if the list were long
     h.press(KeyCode::Char('s')); // layer
-    assert!(h.app.refreshing);
+    assert!(h.app.list.refreshing());
     assert!(h.screen().contains("sorting…"));
     h.press(KeyCode::Char('S')); // layer, reversed: supersedes the first
     let start = std::time::Instant::now();
-    while h.app.refreshing {
+    while h.app.list.refreshing() {
         h.app.poll_messages();
         assert!(start.elapsed() < std::time::Duration::from_secs(10));
         std::thread::yield_now();
     }
-    let order: Vec<u64> = h
-        .app
-        .visible
-        .iter()
-        .map(|&i| h.app.rows[i].unit.unit_id)
-        .collect();
+    let order: Vec<u64> = h.app.list.visible_units();
     // Layer descending (1 before 0), ties by id descending too.
     assert_eq!(order, vec![1, 2, 0]);
     assert_eq!(
-        h.app.selected_row().unwrap().unit.unit_id,
+        h.app.list.selected_row().unwrap().unit.unit_id,
         0,
         "the selection follows its unit"
     );

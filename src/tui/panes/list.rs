@@ -1,0 +1,503 @@
+//! The unit list: one row per unit with its best explanation and score,
+//! filtered by words, layer, kind and score, sorted by any column. Lists
+//! longer than `sync_refresh_rows` are filtered and sorted on a thread (a
+//! sort of 300k rows takes longer than a frame); only the latest answer counts.
+use super::super::annotations::Annotations;
+use super::super::keymap::Action;
+use super::{fmt_opt, moved};
+use featurescope::dataset::{UnitKind, UnitOverview};
+use featurescope::text::printable;
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::widgets::{
+    Block, Borders, Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget,
+};
+use std::cell::Cell as Remembered;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Id,
+    Layer,
+    Kind,
+    Max,
+    Density,
+    Score,
+}
+
+impl SortKey {
+    const ALL: [SortKey; 6] = [
+        Self::Id,
+        Self::Layer,
+        Self::Kind,
+        Self::Max,
+        Self::Density,
+        Self::Score,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Id => "id",
+            Self::Layer => "layer",
+            Self::Kind => "kind",
+            Self::Max => "max",
+            Self::Density => "density",
+            Self::Score => "score",
+        }
+    }
+}
+
+/// A row of the unit list.
+pub struct UnitRow {
+    pub unit: UnitOverview,
+    /// The best-scored explanation (or the latest, when none is scored).
+    pub explanation: Option<String>,
+    pub score: Option<f64>,
+}
+
+/// The list filter: `layer:3`, `kind:sae`, `score>0.5`, `score<0.2`, and
+/// any other words, which must all appear in the explanation.
+#[derive(Debug, Default, PartialEq)]
+pub struct Query {
+    layer: Option<u32>,
+    kind: Option<UnitKind>,
+    min_score: Option<f64>,
+    max_score: Option<f64>,
+    words: Vec<String>,
+}
+
+impl Query {
+    pub fn parse(text: &str) -> Self {
+        let mut q = Query::default();
+        for word in text.split_whitespace() {
+            let lower = word.to_lowercase();
+            if let Some(layer) = lower.strip_prefix("layer:").and_then(|v| v.parse().ok()) {
+                q.layer = Some(layer);
+            } else if let Some(kind) = lower.strip_prefix("kind:").and_then(|v| v.parse().ok()) {
+                q.kind = Some(kind);
+            } else if let Some(v) = lower.strip_prefix("score>").and_then(|v| v.parse().ok()) {
+                q.min_score = Some(v);
+            } else if let Some(v) = lower.strip_prefix("score<").and_then(|v| v.parse().ok()) {
+                q.max_score = Some(v);
+            } else {
+                q.words.push(lower);
+            }
+        }
+        q
+    }
+
+    fn matches(&self, row: &UnitRow) -> bool {
+        let text = row.explanation.as_deref().unwrap_or("").to_lowercase();
+        self.layer.is_none_or(|l| row.unit.layer == l)
+            && self.kind.is_none_or(|k| row.unit.kind == k)
+            && self
+                .min_score
+                .is_none_or(|m| row.score.is_some_and(|s| s > m))
+            && self
+                .max_score
+                .is_none_or(|m| row.score.is_some_and(|s| s < m))
+            && self.words.iter().all(|w| text.contains(w.as_str()))
+    }
+}
+
+/// A filtered, sorted list for the request of that generation.
+type ViewAnswer = (u64, Vec<usize>);
+
+/// What the list shows: filters and order.
+struct ViewSpec {
+    query: Query,
+    kind: Option<UnitKind>,
+    sort: SortKey,
+    descending: bool,
+}
+
+impl ViewSpec {
+    fn visible(&self, rows: &[UnitRow]) -> Vec<usize> {
+        let (query, kind) = (&self.query, self.kind);
+        let mut visible: Vec<usize> = (0..rows.len())
+            .filter(|&i| {
+                let row = &rows[i];
+                kind.is_none_or(|k| row.unit.kind == k) && query.matches(row)
+            })
+            .collect();
+        let key = self.sort;
+        visible.sort_by(|&a, &b| {
+            let (a, b) = (&rows[a], &rows[b]);
+            let ordering = match key {
+                SortKey::Id => a.unit.unit_id.cmp(&b.unit.unit_id),
+                SortKey::Layer => (a.unit.layer, a.unit.index).cmp(&(b.unit.layer, b.unit.index)),
+                SortKey::Kind => a.unit.kind.cmp(&b.unit.kind),
+                SortKey::Max => a.unit.max.total_cmp(&b.unit.max),
+                SortKey::Density => a
+                    .unit
+                    .density
+                    .unwrap_or(-1.0)
+                    .total_cmp(&b.unit.density.unwrap_or(-1.0)),
+                SortKey::Score => a
+                    .score
+                    .unwrap_or(f64::NEG_INFINITY)
+                    .total_cmp(&b.score.unwrap_or(f64::NEG_INFINITY)),
+            };
+            let ordering = ordering.then(a.unit.unit_id.cmp(&b.unit.unit_id));
+            if self.descending {
+                ordering.reverse()
+            } else {
+                ordering
+            }
+        });
+        visible
+    }
+}
+
+pub struct UnitList {
+    /// What the title calls the dataset.
+    title: String,
+    /// Shared with the threads that filter and sort long lists.
+    rows: Arc<Vec<UnitRow>>,
+    /// The unit kinds present, in order (for the kind filter).
+    kinds: Vec<UnitKind>,
+    /// Indices into `rows` after filtering and sorting.
+    visible: Vec<usize>,
+    selected: usize,
+    sort: SortKey,
+    descending: bool,
+    filter: String,
+    kind_filter: Option<UnitKind>,
+    /// The units are being read.
+    pub loading: bool,
+    /// Lists longer than this are filtered and sorted off the drawing thread.
+    pub sync_refresh_rows: usize,
+    /// A filter or sort is being computed.
+    refreshing: bool,
+    views: (Sender<ViewAnswer>, Receiver<ViewAnswer>),
+    view_generation: u64,
+    pending_keep: Option<u64>,
+    /// Rows shown last frame: the page size.
+    height: Remembered<usize>,
+    /// Where the rows were drawn last frame: (screen row of the first,
+    /// index in `visible` of the first), for mouse clicks.
+    origin: Remembered<(u16, usize)>,
+}
+
+impl UnitList {
+    pub fn new(title: String) -> Self {
+        Self {
+            title,
+            rows: Arc::new(Vec::new()),
+            kinds: Vec::new(),
+            visible: Vec::new(),
+            selected: 0,
+            sort: SortKey::Id,
+            descending: false,
+            filter: String::new(),
+            kind_filter: None,
+            loading: true,
+            sync_refresh_rows: 20_000,
+            refreshing: false,
+            views: channel(),
+            view_generation: 0,
+            pending_keep: None,
+            height: Remembered::new(20),
+            origin: Remembered::new((0, 0)),
+        }
+    }
+
+    /// Another dataset is being opened: back to the top, no filters.
+    pub fn reset(&mut self, title: String) {
+        self.title = title;
+        self.selected = 0;
+        self.filter.clear();
+        self.kind_filter = None;
+        self.loading = true;
+    }
+
+    /// The units of the overview, with their headline explanations.
+    pub fn set_units(&mut self, units: Vec<UnitOverview>, notes: &Annotations) {
+        self.rows = Arc::new(
+            units
+                .into_iter()
+                .map(|unit| {
+                    let (explanation, score) = notes.headline(unit.unit_id);
+                    UnitRow {
+                        unit,
+                        explanation,
+                        score,
+                    }
+                })
+                .collect(),
+        );
+        let mut kinds: Vec<UnitKind> = self.rows.iter().map(|r| r.unit.kind).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        self.kinds = kinds;
+        self.loading = false;
+        self.refresh_visible();
+    }
+
+    /// Takes the latest off-thread filter and sort; true when it changed the list.
+    pub fn poll(&mut self) -> bool {
+        let mut changed = false;
+        while let Ok((generation, visible)) = self.views.1.try_recv() {
+            if generation == self.view_generation {
+                self.refreshing = false;
+                self.set_visible(visible, self.pending_keep);
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    pub fn rows(&self) -> &[UnitRow] {
+        &self.rows
+    }
+
+    /// The units shown, in order.
+    pub fn visible_units(&self) -> Vec<u64> {
+        self.visible
+            .iter()
+            .map(|&i| self.rows[i].unit.unit_id)
+            .collect()
+    }
+
+    pub fn refreshing(&self) -> bool {
+        self.refreshing
+    }
+
+    pub fn filter(&self) -> &str {
+        &self.filter
+    }
+
+    pub fn set_filter(&mut self, text: String) {
+        self.filter = text;
+        self.refresh_visible();
+    }
+
+    /// Rows per page, as drawn last.
+    pub fn page(&self) -> usize {
+        self.height.get()
+    }
+
+    pub fn selected_row(&self) -> Option<&UnitRow> {
+        self.visible.get(self.selected).map(|&i| &self.rows[i])
+    }
+
+    /// Re-applies the filters and the sort, keeping the selected unit if it
+    /// is still shown; the answer to a long list arrives through `poll`.
+    fn refresh_visible(&mut self) {
+        let keep = self.selected_row().map(|r| r.unit.unit_id);
+        self.refresh_keeping(keep);
+    }
+
+    fn refresh_keeping(&mut self, keep: Option<u64>) {
+        let spec = ViewSpec {
+            query: Query::parse(&self.filter),
+            kind: self.kind_filter,
+            sort: self.sort,
+            descending: self.descending,
+        };
+        if self.rows.len() <= self.sync_refresh_rows {
+            let visible = spec.visible(&self.rows);
+            self.set_visible(visible, keep);
+            return;
+        }
+        self.view_generation += 1;
+        self.pending_keep = keep;
+        self.refreshing = true;
+        let (rows, generation, tx) = (
+            self.rows.clone(),
+            self.view_generation,
+            self.views.0.clone(),
+        );
+        std::thread::spawn(move || {
+            let _ = tx.send((generation, spec.visible(&rows)));
+        });
+    }
+
+    fn set_visible(&mut self, visible: Vec<usize>, keep: Option<u64>) {
+        self.visible = visible;
+        self.selected = keep
+            .and_then(|id| {
+                self.visible
+                    .iter()
+                    .position(|&i| self.rows[i].unit.unit_id == id)
+            })
+            .unwrap_or(0);
+    }
+
+    /// A key for the list; returns the unit to open, if the key opens one.
+    pub fn action(&mut self, action: Action) -> Option<u64> {
+        match action {
+            Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom => {
+                self.selected = moved(action, self.visible.len(), self.selected, self.page());
+            }
+            Action::Open => return self.selected_row().map(|r| r.unit.unit_id),
+            Action::SortNext => {
+                let i = SortKey::ALL
+                    .iter()
+                    .position(|k| *k == self.sort)
+                    .unwrap_or(0);
+                self.sort = SortKey::ALL[(i + 1) % SortKey::ALL.len()];
+                // Numbers are most useful largest first.
+                self.descending =
+                    matches!(self.sort, SortKey::Max | SortKey::Density | SortKey::Score);
+                self.refresh_visible();
+            }
+            Action::SortReverse => {
+                self.descending = !self.descending;
+                self.refresh_visible();
+            }
+            Action::KindFilter => {
+                let kinds = &self.kinds;
+                self.kind_filter = match self.kind_filter {
+                    None => kinds.first().copied(),
+                    Some(k) => kinds.iter().skip_while(|&&x| x != k).nth(1).copied(),
+                };
+                self.refresh_visible();
+            }
+            Action::Back => {
+                self.filter.clear();
+                self.kind_filter = None;
+                self.refresh_visible();
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// A click on a row selects it; a click on the selected row opens it
+    /// (the unit to open is returned).
+    pub fn click(&mut self, row: u16) -> Option<u64> {
+        let (top, start) = self.origin.get();
+        let offset = row.checked_sub(top)? as usize;
+        let index = start + offset;
+        if offset >= self.height.get() || index >= self.visible.len() {
+            return None;
+        }
+        if index == self.selected {
+            return self.action(Action::Open);
+        }
+        self.selected = index;
+        None
+    }
+
+    /// Selects unit `id`, clearing the filters that hide it; the error says
+    /// why it cannot.
+    pub fn go_to(&mut self, id: u64) -> Result<(), String> {
+        if (id as usize) >= self.rows.len() {
+            return Err(format!(
+                "no unit {id} (the dataset has {})",
+                self.rows.len()
+            ));
+        }
+        let position = |list: &Self| {
+            list.visible
+                .iter()
+                .position(|&i| list.rows[i].unit.unit_id == id)
+        };
+        if position(self).is_none() {
+            self.filter.clear();
+            self.kind_filter = None;
+            self.refresh_keeping(Some(id));
+        }
+        if let Some(pos) = position(self) {
+            self.selected = pos;
+        }
+        Ok(())
+    }
+}
+
+impl Widget for &UnitList {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let [header, table_area] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+        let order = if self.descending { "↓" } else { "↑" };
+        let kind = self.kind_filter.map_or("all".to_owned(), |k| k.to_string());
+        let mut title = format!(
+            "featurescope  {}   {} of {} units   sort {} {order}   kind {kind}",
+            printable(&self.title),
+            self.visible.len(),
+            self.rows.len(),
+            self.sort.name(),
+        );
+        if !self.filter.is_empty() {
+            title.push_str(&format!("   filter \"{}\"", printable(&self.filter)));
+        }
+        if self.refreshing {
+            title.push_str("   sorting…");
+        }
+        Paragraph::new(title)
+            .style(Style::default().add_modifier(Modifier::BOLD))
+            .render(header, buf);
+        // Header row and borders take three lines.
+        let height = table_area.height.saturating_sub(3) as usize;
+        self.height.set(height.max(1));
+        let start = self.selected.saturating_sub(height.saturating_sub(1));
+        // Below the border and the header row.
+        self.origin.set((table_area.y + 2, start));
+        let rows = self
+            .visible
+            .iter()
+            .skip(start)
+            .take(height.max(1))
+            .map(|&i| {
+                let r = &self.rows[i];
+                Row::new(vec![
+                    Cell::from(r.unit.unit_id.to_string()),
+                    Cell::from(r.unit.layer.to_string()),
+                    Cell::from(r.unit.index.to_string()),
+                    Cell::from(r.unit.kind.to_string()),
+                    Cell::from(format!("{:.3}", r.unit.max)),
+                    Cell::from(fmt_opt(r.unit.density, 4)),
+                    Cell::from(fmt_opt(r.score, 2)),
+                    Cell::from(r.explanation.as_deref().map(printable).unwrap_or_default()),
+                ])
+            });
+        let widths = [
+            Constraint::Length(6),
+            Constraint::Length(5),
+            Constraint::Length(5),
+            Constraint::Length(6),
+            Constraint::Length(8),
+            Constraint::Length(7),
+            Constraint::Length(5),
+            Constraint::Min(10),
+        ];
+        let table = Table::new(rows, widths)
+            .header(
+                Row::new([
+                    "id",
+                    "layer",
+                    "index",
+                    "kind",
+                    "max",
+                    "density",
+                    "score",
+                    "explanation",
+                ])
+                .style(Style::default().add_modifier(Modifier::BOLD)),
+            )
+            .block(Block::default().borders(Borders::ALL))
+            .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED));
+        let mut state = TableState::default();
+        if !self.visible.is_empty() {
+            state.select(Some(self.selected - start));
+        }
+        StatefulWidget::render(table, table_area, buf, &mut state);
+        if self.loading {
+            let note = Rect::new(
+                table_area.x + 2,
+                table_area.y + 2,
+                table_area.width.saturating_sub(4),
+                1,
+            );
+            Paragraph::new("loading units…").render(note, buf);
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! One unit: its explanations with scores and lineage, the histogram and
+//! the heatmap legend, and its records as heatmaps with a token cursor (or,
+//! with the compare key, real vs simulated for one of its scores).
+use super::super::annotations::Annotations;
+use super::super::heatmap::{Look, display_token, heat, record_spans};
+use super::super::keymap::Action;
+use super::super::loader::UnitData;
+use super::compare::{ComparePane, CompareView};
+use super::{fmt_opt, moved, wrap};
+use featurescope::dataset::{Record, Sample};
+use featurescope::text::printable;
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Widget};
+
+pub struct UnitPane {
+    pub unit_id: u64,
+    pub data: Option<UnitData>,
+    pub error: Option<String>,
+    /// Index into `ordered_records`.
+    pub record: usize,
+    pub token: usize,
+    /// Real vs simulated, when shown.
+    pub compare: Option<ComparePane>,
+}
+
+/// What a key in the unit view asks of the app.
+#[derive(Debug, PartialEq)]
+pub enum UnitEvent {
+    /// Back to the list.
+    Back,
+    /// Ask for a rating of the score shown.
+    Rate,
+    /// Say this in the status line.
+    Say(String),
+}
+
+impl UnitPane {
+    pub fn new(unit_id: u64) -> Self {
+        Self {
+            unit_id,
+            data: None,
+            error: None,
+            record: 0,
+            token: 0,
+            compare: None,
+        }
+    }
+
+    /// Records in display order: top by rank, then quantile bins, then random.
+    pub fn ordered_records(&self) -> Vec<&Record> {
+        let Some(data) = &self.data else {
+            return Vec::new();
+        };
+        let mut records: Vec<&Record> = data.records.iter().collect();
+        records.sort_by_key(|r| {
+            let section = match r.sample {
+                Sample::Top => (0, 0),
+                Sample::Quantile(bin) => (1, bin),
+                Sample::Random => (2, 0),
+            };
+            (section, r.rank)
+        });
+        records
+    }
+
+    pub fn action(
+        &mut self,
+        action: Action,
+        notes: &Annotations,
+        page: usize,
+    ) -> Option<UnitEvent> {
+        match action {
+            Action::Back => return Some(UnitEvent::Back),
+            Action::Rate if self.compare.is_some() => return Some(UnitEvent::Rate),
+            Action::Rate => {
+                return Some(UnitEvent::Say(
+                    "rate a simulation from the real vs simulated view (c)".into(),
+                ));
+            }
+            Action::Compare | Action::Overlay => {
+                let scores = notes.unit_scores(self.unit_id).len();
+                if scores == 0 {
+                    return Some(UnitEvent::Say(
+                        "no scored explanation for this unit yet".into(),
+                    ));
+                }
+                self.compare = if action == Action::Compare {
+                    ComparePane::cycle(self.compare, scores)
+                } else {
+                    self.compare.map(ComparePane::toggle_overlay)
+                };
+                return None;
+            }
+            _ => {}
+        }
+        let records = self.ordered_records();
+        let tokens = records.get(self.record).map_or(0, |r| r.tokens.len());
+        let new_record = moved(action, records.len(), self.record, page);
+        match action {
+            Action::TokenLeft => self.token = self.token.saturating_sub(1),
+            Action::TokenRight => self.token = (self.token + 1).min(tokens.saturating_sub(1)),
+            Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom
+                if new_record != self.record =>
+            {
+                self.record = new_record;
+                self.token = 0;
+            }
+            _ => {}
+        }
+        None
+    }
+}
+
+/// The unit view as drawn: the pane and what it shows beside its records.
+pub struct UnitView<'a> {
+    pub pane: &'a UnitPane,
+    pub notes: &'a Annotations,
+    /// Lower edges of the quantile bins (from the manifest), for naming them.
+    pub quantile_levels: &'a [f64],
+    pub look: &'a Look,
+    /// The key that asks for an explanation, for the hint when there is none.
+    pub explain_key: String,
+}
+
+fn section_title(sample: Sample, levels: &[f64]) -> String {
+    match sample {
+        Sample::Top => "top-activating texts".into(),
+        Sample::Random => "random texts".into(),
+        Sample::Quantile(bin) => {
+            let lo = levels.get(bin as usize).copied();
+            let hi = levels.get(bin as usize + 1).copied();
+            match (lo, hi) {
+                (Some(lo), Some(hi)) => format!("quantile bin [{lo}, {hi}) of window maxima"),
+                _ => format!("quantile bin {bin}"),
+            }
+        }
+    }
+}
+
+impl Widget for UnitView<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let Self {
+            pane: view,
+            notes,
+            quantile_levels: levels,
+            look,
+            explain_key,
+        } = self;
+        let Some(data) = &view.data else {
+            let text = match &view.error {
+                Some(e) => format!("unit {}: {}", view.unit_id, printable(e)),
+                None => format!("loading unit {}…", view.unit_id),
+            };
+            Paragraph::new(text).render(area, buf);
+            return;
+        };
+        let unit = &data.unit;
+        let explanations = notes.explanations_of(unit.unit_id);
+        let explanation_rows = (explanations.len() as u16).clamp(1, 6);
+        let [header, expl_area, stats_area, records_area] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Length(explanation_rows + 2),
+            Constraint::Length(4),
+            Constraint::Min(3),
+        ])
+        .areas(area);
+
+        Paragraph::new(format!(
+            "unit {} · layer {} · {} {} · max {:.3} · mean {} · density {}",
+            unit.unit_id,
+            unit.layer,
+            unit.kind,
+            unit.index,
+            unit.stats.max,
+            fmt_opt(unit.stats.mean, 3),
+            fmt_opt(unit.stats.density, 4),
+        ))
+        .style(Style::default().add_modifier(Modifier::BOLD))
+        .render(header, buf);
+
+        let by_id: std::collections::HashMap<&str, usize> = explanations
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.explanation_id.as_str(), i))
+            .collect();
+        let mut lines: Vec<Line> = explanations
+            .iter()
+            .map(|e| {
+                let score = notes
+                    .scores
+                    .get(&e.explanation_id)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s.score.map(|v| format!("{v:.2} {}", s.record_set)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let lineage = e
+                    .parent_id
+                    .as_deref()
+                    .map(|p| match by_id.get(p) {
+                        Some(i) => format!("  (revises #{})", i + 1),
+                        None => "  (revises an explanation not shown)".into(),
+                    })
+                    .unwrap_or_default();
+                Line::from(format!(
+                    "#{} [{}] {} — {}{}",
+                    by_id[e.explanation_id.as_str()] + 1,
+                    if score.is_empty() {
+                        "unscored".into()
+                    } else {
+                        score
+                    },
+                    printable(&e.method),
+                    printable(&e.text),
+                    lineage
+                ))
+            })
+            .collect();
+        if lines.is_empty() {
+            lines.push(Line::from(format!(
+                "no explanation yet ({explain_key} asks the explainer for one)"
+            )));
+        }
+        Paragraph::new(lines)
+            .block(Block::default().borders(Borders::ALL).title("explanations"))
+            .render(expl_area, buf);
+
+        // Histogram and legend side by side.
+        let [hist_area, legend_area] =
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .areas(stats_area);
+        // Log-scaled: most tokens sit in the bin at zero.
+        let counts: Vec<u64> = unit
+            .stats
+            .histogram_counts
+            .iter()
+            .map(|&c| ((c as f64 + 1.0).ln() * 100.0) as u64)
+            .collect();
+        let edges = &unit.stats.histogram_edges;
+        let hist_title = match (edges.first(), edges.last()) {
+            (Some(lo), Some(hi)) => format!("activations {lo:.2} … {hi:.2} (log count)"),
+            _ => "activations".into(),
+        };
+        Sparkline::default()
+            .data(&counts)
+            .block(Block::default().borders(Borders::ALL).title(hist_title))
+            .render(hist_area, buf);
+        let max = unit.stats.max as f32;
+        let ramp: Vec<Span> = (0..=10)
+            .map(|i| {
+                let style = heat(i as f32 / 10.0, look.palette, look.theme)
+                    .map_or_else(Style::default, |bg| Style::default().bg(bg));
+                Span::styled("  ", style)
+            })
+            .collect();
+        let records = view.ordered_records();
+        let selected = records.get(view.record).copied();
+        let cursor = selected
+            .and_then(|r| Some((r.tokens.get(view.token)?, r.activations.get(view.token)?)))
+            .map(|(t, a)| format!("token \"{}\" = {a:.4}", display_token(t)))
+            .unwrap_or_default();
+        let mut legend = vec![Span::raw("0 ")];
+        legend.extend(ramp);
+        legend.push(Span::raw(format!(" {max:.3}")));
+        Paragraph::new(vec![Line::from(legend), Line::from(cursor)])
+            .block(Block::default().borders(Borders::ALL).title("legend"))
+            .render(legend_area, buf);
+
+        if let Some(compare) = view.compare {
+            CompareView {
+                pane: compare,
+                data,
+                notes,
+                look,
+            }
+            .render(records_area, buf);
+            return;
+        }
+        // Records from the selected one's section header on, wrapped to the width.
+        let width = records_area.width.saturating_sub(2) as usize;
+        let mut out: Vec<Line> = Vec::new();
+        let first = view.record.saturating_sub(1);
+        let mut previous: Option<&str> = None;
+        for (i, record) in records.iter().enumerate().skip(first) {
+            let section = record.sample.kind_str();
+            if previous != Some(section) || i == first {
+                out.push(Line::from(Span::styled(
+                    format!("── {} ──", section_title(record.sample, levels)),
+                    Style::default().add_modifier(Modifier::BOLD),
+                )));
+                previous = Some(section);
+            }
+            let marker = if i == view.record { "▶" } else { " " };
+            out.push(Line::from(format!(
+                "{marker} #{} max {:.3}",
+                record.rank,
+                record.max_activation()
+            )));
+            let token = (i == view.record).then_some(view.token);
+            out.extend(wrap(
+                record_spans(
+                    &record.tokens,
+                    &record.activations,
+                    max,
+                    token,
+                    look.palette,
+                    look.theme,
+                ),
+                width,
+                2,
+            ));
+            if out.len() > records_area.height as usize {
+                break;
+            }
+        }
+        Paragraph::new(out)
+            .block(Block::default().borders(Borders::ALL).title(format!(
+                "record {} of {}",
+                (view.record + 1).min(records.len()),
+                records.len()
+            )))
+            .render(records_area, buf);
+    }
+}
