@@ -136,6 +136,10 @@ fn handle(
         Source::Function(respond) => respond(&request),
     };
     std::thread::sleep(reply.delay);
+    // No longer in flight once the reply goes out: decremented after the
+    // write, a client that has its reply could send its next request before
+    // this thread runs again, and be counted beside this one.
+    active.fetch_sub(1, Ordering::SeqCst);
     let announced = reply.body.len() + if reply.truncated { 100 } else { 0 };
     let mut head = format!(
         "HTTP/1.1 {} Scripted\r\nContent-Type: application/json\r\nContent-Length: {announced}\r\nConnection: close\r\n",
@@ -148,7 +152,6 @@ fn handle(
     let _ = stream.write_all(head.as_bytes());
     let _ = stream.write_all(reply.body.as_bytes());
     let _ = stream.flush();
-    active.fetch_sub(1, Ordering::SeqCst);
 }
 
 impl ScriptedServer {
