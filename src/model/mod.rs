@@ -16,6 +16,7 @@
 mod bert;
 pub mod config;
 mod decoder;
+pub mod gguf;
 pub mod hooks;
 mod layers;
 pub mod tokenizer;
@@ -43,6 +44,9 @@ pub enum ModelError {
         name: String,
         problem: String,
     },
+    /// A GGUF file's header or metadata.
+    #[error("{path}: {problem}")]
+    Gguf { path: PathBuf, problem: String },
     #[error("{path}: tokenizer: {problem}")]
     Tokenizer { path: PathBuf, problem: String },
     #[error("hook point {hook}: {problem}")]

@@ -11,6 +11,7 @@ mod dataset_store;
 mod explainer_prompt;
 mod explorer_e2e;
 mod extract;
+mod gguf;
 mod import_neuron_explainer;
 mod interop;
 mod llama_e2e;

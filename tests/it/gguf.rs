@@ -1,0 +1,230 @@
+//! The GGUF reader against PyPI `gguf`: files written by gguf's own writer
+//! with a tensor of every type we dequantise, compared value for value with
+//! `gguf.quants.dequantize` (tests/py/write_gguf.py); metadata of every value
+//! type; version 2 and 3; and damaged files, each an error naming the file
+//! (and the tensor), never a panic.
+use crate::common;
+
+use common::{path_str, python};
+use featurescope::model::gguf::{GgufFile, Value};
+use std::path::{Path, PathBuf};
+
+fn write_files() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    python("write_gguf.py", &[path_str(dir.path())]);
+    let file = dir.path().join("all-types.gguf");
+    (dir, file)
+}
+
+fn reference(dir: &Path, file: &str) -> Vec<f32> {
+    std::fs::read(dir.join(file))
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+#[test]
+fn every_type_dequantises_as_gguf_does() {
+    let (dir, path) = write_files();
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("expected.json")).unwrap()).unwrap();
+    let file = GgufFile::open(&path).unwrap();
+    assert_eq!(file.version, 3);
+    let aligned = GgufFile::open(&dir.path().join("aligned-64.gguf")).unwrap();
+    let expected = expected.as_object().unwrap();
+    assert_eq!(file.tensors().len(), expected.len());
+    let mut types = Vec::new();
+    for (name, want) in expected {
+        let info = file.tensor_info(name).unwrap();
+        assert_eq!(info.kind.name(), want["type"].as_str().unwrap(), "{name}");
+        let shape: Vec<i64> = serde_json::from_value(want["shape"].clone()).unwrap();
+        assert_eq!(info.shape, shape, "{name}");
+        let ours = file.values(name).unwrap();
+        let theirs = reference(dir.path(), want["file"].as_str().unwrap());
+        assert_eq!(ours.len(), theirs.len(), "{name}");
+        let worst = ours
+            .iter()
+            .zip(&theirs)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert_eq!(
+            worst, 0.0,
+            "{name}: values differ from gguf's by up to {worst}"
+        );
+        // The same data at another alignment reads the same.
+        assert_eq!(
+            aligned.values(name).unwrap(),
+            ours,
+            "{name} at alignment 64"
+        );
+        let tensor = file.tensor(name).unwrap();
+        assert_eq!(tensor.size(), shape, "{name}");
+        types.push(info.kind.name());
+    }
+    types.sort_unstable();
+    assert_eq!(
+        types,
+        [
+            "BF16", "F16", "F32", "F32", "Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_1", "Q5_K", "Q6_K",
+            "Q8_0"
+        ]
+    );
+}
+
+#[test]
+fn metadata_of_every_value_type_reads_back() {
+    let (_dir, path) = write_files();
+    let file = GgufFile::open(&path).unwrap();
+    let m = file.metadata();
+    assert_eq!(m["test.u8"], Value::U8(200));
+    assert_eq!(m["test.i8"], Value::I8(-5));
+    assert_eq!(m["test.u16"], Value::U16(60000));
+    assert_eq!(m["test.i16"], Value::I16(-30000));
+    assert_eq!(m["test.u32"], Value::U32(4_000_000_000));
+    assert_eq!(m["test.i32"], Value::I32(-2_000_000_000));
+    assert_eq!(m["test.f32"], Value::F32(1.5));
+    assert_eq!(m["test.u64"], Value::U64(1 << 40));
+    assert_eq!(m["test.i64"], Value::I64(-(1 << 40)));
+    assert_eq!(m["test.f64"], Value::F64(0.1));
+    assert_eq!(m["test.bool"], Value::Bool(true));
+    assert_eq!(file.metadata_str("test.string").unwrap(), "héllo ▁world");
+    assert_eq!(file.metadata_str("general.architecture").unwrap(), "test");
+    let strings: Vec<&str> = m["test.strings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(strings, ["a", "▁b", "<0x0A>"]);
+    assert_eq!(
+        m["test.ints"],
+        Value::Array(vec![Value::I32(1), Value::I32(-2), Value::I32(3)])
+    );
+    assert_eq!(file.metadata_u64("test.u32").unwrap(), 4_000_000_000);
+    assert_eq!(file.metadata_f64("test.f32").unwrap(), 1.5);
+    let err = file.metadata_u64("test.i8").unwrap_err().to_string();
+    assert!(
+        err.contains("`test.i8`") && err.contains("not an unsigned integer"),
+        "{err}"
+    );
+    let err = file
+        .metadata_str("gemma3.block_count")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`gemma3.block_count`: missing"), "{err}");
+}
+
+/// The byte offset where `name`'s entry in the tensor index starts its
+/// dimension count (after the length-prefixed name).
+fn index_entry(bytes: &[u8], name: &str) -> usize {
+    let mut needle = (name.len() as u64).to_le_bytes().to_vec();
+    needle.extend_from_slice(name.as_bytes());
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the tensor's index entry");
+    at + needle.len()
+}
+
+/// A change made to a file's bytes.
+type Damage = Box<dyn FnOnce(&mut Vec<u8>)>;
+
+/// Opens a changed copy of the file; the error's text.
+fn open_changed(path: &Path, change: impl FnOnce(&mut Vec<u8>)) -> String {
+    let mut bytes = std::fs::read(path).unwrap();
+    change(&mut bytes);
+    let copy = path.with_file_name("changed.gguf");
+    std::fs::write(&copy, &bytes).unwrap();
+    match GgufFile::open(&copy) {
+        Ok(_) => "opened".into(),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn version_2_reads_as_version_3_and_damaged_files_are_named() {
+    let (_dir, path) = write_files();
+    let v2 = path.with_file_name("v2.gguf");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[4..8].copy_from_slice(&2u32.to_le_bytes());
+    std::fs::write(&v2, &bytes).unwrap();
+    let (old, new) = (GgufFile::open(&v2).unwrap(), GgufFile::open(&path).unwrap());
+    assert_eq!(old.version, 2);
+    assert_eq!(old.values("q4_k").unwrap(), new.values("q4_k").unwrap());
+
+    let cases: Vec<(&str, Damage, Vec<&str>)> = vec![
+        (
+            "bad magic",
+            Box::new(|b| b[0..4].copy_from_slice(b"GGML")),
+            vec!["changed.gguf", "not a GGUF file"],
+        ),
+        (
+            "version 1",
+            Box::new(|b| b[4..8].copy_from_slice(&1u32.to_le_bytes())),
+            vec!["unsupported GGUF version 1"],
+        ),
+        (
+            "cut in the header",
+            Box::new(|b| b.truncate(100)),
+            vec!["changed.gguf", "truncated"],
+        ),
+        (
+            "cut in the data",
+            Box::new(|b| b.truncate(b.len() - 100)),
+            vec![
+                "changed.gguf",
+                "weight `q6_k`",
+                "run past the end of the file",
+            ],
+        ),
+        (
+            "an unsupported type",
+            Box::new(|b| {
+                let at = index_entry(b, "q8_0") + 4 + 2 * 8;
+                b[at..at + 4].copy_from_slice(&10u32.to_le_bytes());
+            }),
+            vec!["tensor `q8_0`", "Q2_K (id 10) is not supported"],
+        ),
+        (
+            "an unknown type",
+            Box::new(|b| {
+                let at = index_entry(b, "q8_0") + 4 + 2 * 8;
+                b[at..at + 4].copy_from_slice(&9999u32.to_le_bytes());
+            }),
+            vec!["tensor `q8_0`", "unknown tensor type id 9999"],
+        ),
+        (
+            "rows that are not whole blocks",
+            Box::new(|b| {
+                let at = index_entry(b, "q4_k") + 4;
+                b[at..at + 8].copy_from_slice(&500u64.to_le_bytes());
+            }),
+            vec!["weight `q4_k`", "do not divide into Q4_K blocks of 256"],
+        ),
+        (
+            "a shape larger than its data",
+            Box::new(|b| {
+                let at = index_entry(b, "f32") + 4 + 8;
+                b[at..at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+            }),
+            vec!["weight `f32`", "run past the end of the file"],
+        ),
+        (
+            "a string longer than the file",
+            Box::new(|b| b[24..32].copy_from_slice(&(1u64 << 40).to_le_bytes())),
+            vec!["metadata entry 0", "runs past the end of the file"],
+        ),
+        (
+            "a count of tensors larger than the file",
+            Box::new(|b| b[8..16].copy_from_slice(&u64::MAX.to_le_bytes())),
+            vec!["tensors cannot fit"],
+        ),
+    ];
+    for (what, change, words) in cases {
+        let err = open_changed(&path, change);
+        for word in words {
+            assert!(err.contains(word), "{what}: {err}");
+        }
+    }
+}
