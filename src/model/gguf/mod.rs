@@ -113,14 +113,15 @@ impl GgufFile {
                 }
             },
         };
-        // Each index entry takes at least 24 bytes: no count beyond that is read.
-        if tensor_count > cursor.remaining() as u64 / 24 {
+        // Each index entry takes at least 32 bytes (name length, one
+        // dimension, type, offset): no count beyond that is read.
+        if tensor_count > cursor.remaining() as u64 / 32 {
             return Err(bad(format!(
                 "{tensor_count} tensors cannot fit in the file's {} remaining bytes (truncated?)",
                 cursor.remaining()
             )));
         }
-        let mut tensors = Vec::with_capacity(tensor_count as usize);
+        let mut tensors = Vec::with_capacity((tensor_count as usize).min(1 << 16));
         for i in 0..tensor_count {
             let name = cursor
                 .string()
@@ -250,17 +251,20 @@ impl GgufFile {
 
     /// A tensor's values dequantised to float32, in libtorch's order.
     pub fn values(&self, name: &str) -> Result<Vec<f32>> {
-        let info = self
-            .tensor_info(name)
-            .ok_or_else(|| self.tensor_error(name, "not in the file".into()))?;
+        let info = self.info(name)?;
         Ok(info.kind.dequantize(self.data(info)?))
     }
 
     /// A tensor dequantised to a float32 libtorch tensor of its shape.
     pub fn tensor(&self, name: &str) -> Result<tch::Tensor> {
-        let values = self.values(name)?;
-        let shape = &self.tensor_info(name).expect("found above").shape;
-        Ok(tch::Tensor::from_slice(&values).view(shape.as_slice()))
+        let info = self.info(name)?;
+        let values = info.kind.dequantize(self.data(info)?);
+        Ok(tch::Tensor::from_slice(&values).view(info.shape.as_slice()))
+    }
+
+    fn info(&self, name: &str) -> Result<&TensorInfo> {
+        self.tensor_info(name)
+            .ok_or_else(|| self.tensor_error(name, "not in the file".into()))
     }
 }
 

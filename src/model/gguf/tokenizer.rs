@@ -17,41 +17,64 @@ const USER_DEFINED: u64 = 4;
 
 /// The `tokenizer.json` (the tokenizers crate's serialisation) for the file.
 pub fn tokenizer_json(file: &GgufFile) -> Result<String> {
+    let bad = |problem: String| ModelError::Gguf {
+        path: file.path().to_owned(),
+        problem,
+    };
     let model = file.metadata_str("tokenizer.ggml.model")?;
     let architecture = file.metadata_str("general.architecture")?;
-    if model != "llama" || !architecture.starts_with("gemma") || architecture == "gemma4" {
-        return Err(ModelError::Gguf {
-            path: file.path().to_owned(),
-            problem: format!(
-                "tokenizer.ggml.model {model:?} for architecture {architecture:?}: featurescope \
-                 builds tokenizers for Gemma 1-3's SentencePiece vocabularies so far"
-            ),
-        });
+    // The files transformers builds this way; others get other pipelines.
+    if model != "llama" || !["gemma", "gemma2", "gemma3"].contains(&architecture) {
+        return Err(bad(format!(
+            "tokenizer.ggml.model {model:?} for architecture {architecture:?}: featurescope \
+             builds tokenizers for Gemma 1-3's SentencePiece vocabularies so far"
+        )));
     }
     let tokens = string_array(file, "tokenizer.ggml.tokens")?;
     let types = integer_array(file, "tokenizer.ggml.token_type", tokens.len())?;
-    let token = |key: &str| -> Result<&str> {
-        let id = file.metadata_u64(key)? as usize;
-        tokens.get(id).copied().ok_or_else(|| ModelError::Gguf {
-            path: file.path().to_owned(),
-            problem: format!("metadata `{key}`: token {id} is not in the vocabulary"),
-        })
+    let special_id = |key: &str| -> Result<Option<usize>> {
+        match file.metadata().get(key) {
+            None => Ok(None),
+            Some(_) => {
+                let id = file.metadata_u64(key)? as usize;
+                if id < tokens.len() {
+                    Ok(Some(id))
+                } else {
+                    Err(bad(format!(
+                        "metadata `{key}`: token {id} is not in the vocabulary"
+                    )))
+                }
+            }
+        }
     };
-    let (bos, unk) = (
-        token("tokenizer.ggml.bos_token_id")?,
-        token("tokenizer.ggml.unknown_token_id")?,
-    );
-    let add_bos = match file.metadata().get("tokenizer.ggml.add_bos_token") {
+    let flag = |key: &str, default: bool| match file.metadata().get(key) {
+        None => default,
         Some(super::Value::Bool(b)) => *b,
-        // llama.cpp adds BOS to a SentencePiece vocabulary that does not say otherwise.
-        _ => true,
+        // As Python's truth of the value.
+        Some(other) => other.as_f64().is_some_and(|v| v != 0.0),
     };
+    // llama.cpp adds BOS to a SentencePiece vocabulary that does not say otherwise.
+    let add_bos = flag("tokenizer.ggml.add_bos_token", true);
+    let add_eos = flag("tokenizer.ggml.add_eos_token", false);
+    let bos = special_id("tokenizer.ggml.bos_token_id")?;
+    let eos = special_id("tokenizer.ggml.eos_token_id")?;
+    let named: Vec<usize> = [
+        bos,
+        eos,
+        special_id("tokenizer.ggml.unknown_token_id")?,
+        special_id("tokenizer.ggml.padding_token_id")?,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
 
-    // Gemma stores a token of several spaces as spaces; the BPE looks it up as `▁`s.
+    // Gemma stores a token of several spaces as spaces; the BPE looks it up
+    // as `▁`s (transformers: `" " in t and not t.strip()`).
+    let python_space = |c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c);
     let respelled: Vec<String> = tokens
         .iter()
         .map(|t| {
-            if t.contains(' ') && t.trim().is_empty() {
+            if t.contains(' ') && t.chars().all(python_space) {
                 "▁".repeat(t.chars().count())
             } else {
                 (*t).to_owned()
@@ -67,22 +90,48 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<String> {
             order.push(t.as_str());
         }
     }
-    let merges = merges_in_file_order(&order, &ids);
+    let merges = match file.metadata().get("tokenizer.ggml.merges") {
+        Some(_) => string_array(file, "tokenizer.ggml.merges")?
+            .into_iter()
+            .map(|m| {
+                m.split_once(' ').ok_or_else(|| {
+                    bad(format!(
+                        "metadata `tokenizer.ggml.merges`: {m:?} is not a pair"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?,
+        None => merges_in_file_order(&order, &ids),
+    };
 
     let vocab: serde_json::Map<String, Json> = order
         .iter()
         .map(|t| ((*t).to_owned(), json!(ids[t])))
         .collect();
-    let mut added: Vec<(usize, &str, bool)> = Vec::new();
-    for (id, (t, &kind)) in tokens.iter().zip(&types).enumerate() {
-        match kind {
-            CONTROL => added.push((ids.get(t).copied().unwrap_or(id), t, true)),
-            // Added whole, not special; only those the vocabulary spells as they are.
-            USER_DEFINED if ids.contains_key(t) => added.push((ids[t], t, false)),
-            _ => {}
-        }
-    }
-    added.sort_by_key(|&(id, _, _)| id);
+    // Added tokens keep their vocabulary ids (the tokenizers crate looks
+    // them up by content): control tokens, the named specials and Gemma's
+    // defaults as special; user-defined tokens whole but not special.
+    let mut special: Vec<&str> = tokens
+        .iter()
+        .zip(&types)
+        .filter(|&(_, &kind)| kind == CONTROL)
+        .map(|(t, _)| *t)
+        .collect();
+    special.extend(named.iter().map(|&id| tokens[id]));
+    special.extend(["<unk>", "<bos>", "<eos>", "<pad>", "<mask>"]);
+    let user_defined = tokens
+        .iter()
+        .zip(&types)
+        .filter(|&(_, &kind)| kind == USER_DEFINED)
+        .map(|(t, _)| *t);
+    let mut added: Vec<(usize, &str, bool)> = special
+        .into_iter()
+        .map(|t| (t, true))
+        .chain(user_defined.map(|t| (t, false)))
+        .filter_map(|(t, is_special)| ids.get(t).map(|&id| (id, t, is_special)))
+        .collect();
+    // One entry per token, a special one where it is both.
+    added.sort_by_key(|&(id, _, is_special)| (id, !is_special));
     added.dedup_by_key(|&mut (id, _, _)| id);
     let added_tokens: Vec<Json> = added
         .iter()
@@ -91,17 +140,22 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<String> {
                    "rstrip": false, "normalized": false, "special": special})
         })
         .collect();
-    let post_processor = if add_bos {
-        json!({
-            "type": "TemplateProcessing",
-            "single": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
-            "pair": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
-                     {"SpecialToken": {"id": bos, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
-            "special_tokens": {bos: {"id": bos, "ids": [ids[bos]], "tokens": [bos]}}
-        })
-    } else {
-        Json::Null
-    };
+    let post_processor = post_processor(
+        add_bos
+            .then_some(bos)
+            .flatten()
+            .map(|id| (tokens[id], ids.get(tokens[id]))),
+        add_eos
+            .then_some(eos)
+            .flatten()
+            .map(|id| (tokens[id], ids.get(tokens[id]))),
+    )
+    .map_err(|token| {
+        bad(format!(
+            "special token {token:?} is not in the vocabulary as spelled"
+        ))
+    })?;
+    let unk = special_id("tokenizer.ggml.unknown_token_id")?.map(|id| tokens[id]);
     let merges: Vec<Json> = merges.into_iter().map(|(l, r)| json!([l, r])).collect();
     Ok(json!({
         "version": "1.0",
@@ -123,6 +177,52 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<String> {
         }
     })
     .to_string())
+}
+
+/// BOS before and EOS after each text, as the file asks; the error is a
+/// special token missing from the vocabulary.
+fn post_processor<'a>(
+    bos: Option<(&'a str, Option<&usize>)>,
+    eos: Option<(&'a str, Option<&usize>)>,
+) -> std::result::Result<Json, &'a str> {
+    let mut specials = serde_json::Map::new();
+    let mut piece = |token: Option<(&'a str, Option<&usize>)>, type_id: u32| {
+        token
+            .map(|(t, id)| {
+                let id = id.ok_or(t)?;
+                specials.insert(t.into(), json!({"id": t, "ids": [id], "tokens": [t]}));
+                Ok::<_, &'a str>(json!({"SpecialToken": {"id": t, "type_id": type_id}}))
+            })
+            .transpose()
+    };
+    let (bos0, eos0, bos1, eos1) = (
+        piece(bos, 0)?,
+        piece(eos, 0)?,
+        piece(bos, 1)?,
+        piece(eos, 1)?,
+    );
+    if bos0.is_none() && eos0.is_none() {
+        return Ok(Json::Null);
+    }
+    let sequence = |id: &str, type_id: u32| json!({"Sequence": {"id": id, "type_id": type_id}});
+    let single: Vec<Json> = [bos0.clone(), Some(sequence("A", 0)), eos0.clone()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let pair: Vec<Json> = [
+        bos0,
+        Some(sequence("A", 0)),
+        eos0,
+        bos1,
+        Some(sequence("B", 1)),
+        eos1,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    Ok(
+        json!({"type": "TemplateProcessing", "single": single, "pair": pair, "special_tokens": specials}),
+    )
 }
 
 /// The merges a vocabulary implies when its file lists none: every split of
