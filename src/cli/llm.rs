@@ -8,7 +8,7 @@ use featurescope::interp::engine::{Explainer, Simulator};
 use featurescope::interp::explainer::default_examples;
 use featurescope::interp::records::RecordSet;
 use featurescope::interp::units::UnitSpec;
-use featurescope::llm::config::{Api, LlmConfig, RoleConfig};
+use featurescope::llm::config::{Api, RoleConfig};
 use featurescope::llm::{LlmClient, Usage};
 use featurescope::text::printable;
 use std::path::Path;
@@ -37,34 +37,31 @@ fn role(
     role
 }
 
-fn explainer_role(args: &LlmArgs, config: &LlmConfig) -> RoleConfig {
-    role(
-        &config.explainer,
-        &args.explainer_url,
-        &args.explainer_model,
-        args.explainer_api,
-        args.concurrency,
-    )
-}
-
-fn simulator_role(args: &LlmArgs, config: &LlmConfig) -> RoleConfig {
-    role(
-        &config.simulator,
-        &args.simulator_url,
-        &args.simulator_model,
-        args.simulator_api,
-        args.concurrency,
-    )
-}
-
-fn client(
-    args: &LlmArgs,
-    config: &LlmConfig,
-    role_config: &RoleConfig,
-    role_name: &'static str,
-) -> Result<LlmClient> {
+/// The endpoint of `role` (`explainer` or `simulator`) from featurescope.toml
+/// (or --config, without the explorer's section) with the flags applied,
+/// and a client for it.
+fn connect(args: &LlmArgs, role_name: &'static str) -> Result<(RoleConfig, LlmClient)> {
+    let config = crate::settings::load(args.config.as_deref())?.0;
+    let role_config = if role_name == "explainer" {
+        role(
+            &config.explainer,
+            &args.explainer_url,
+            &args.explainer_model,
+            args.explainer_api,
+            args.concurrency,
+        )
+    } else {
+        role(
+            &config.simulator,
+            &args.simulator_url,
+            &args.simulator_model,
+            args.simulator_api,
+            args.concurrency,
+        )
+    };
     let cache = (!args.no_cache).then(|| config.response_cache(args.cache_dir.clone()));
-    Ok(LlmClient::new(role_config.endpoint(role_name)?, cache)?)
+    let client = LlmClient::new(role_config.endpoint(role_name)?, cache)?;
+    Ok((role_config, client))
 }
 
 fn units(dataset: &Dataset, spec: &UnitSpec, seed: u64) -> Result<Vec<u64>> {
@@ -78,11 +75,6 @@ fn llm_progress(total: usize, what: &str) -> Result<indicatif::ProgressBar> {
         total as u64,
         &format!("{what:10} {{bar:40}} {{pos}}/{{len}}  {{per_sec}}  eta {{eta}}  {{msg}}"),
     )
-}
-
-/// featurescope.toml (or --config) without the explorer's section.
-fn load_config(args: &LlmArgs) -> Result<LlmConfig> {
-    Ok(crate::settings::load(args.config.as_deref())?.0)
 }
 
 /// Updates `bar` with (done, total) and the cost so far.
@@ -135,10 +127,8 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 pub fn explain(args: ExplainArgs) -> Result<()> {
     let ds = Dataset::open(&args.dataset)?;
-    let config = load_config(&args.llm)?;
-    let role_config = explainer_role(&args.llm, &config);
+    let (role_config, client) = connect(&args.llm, "explainer")?;
     let selected = units(&ds, &args.units, args.seed)?;
-    let client = client(&args.llm, &config, &role_config, "explainer")?;
     let explainer = Explainer {
         client: &client,
         api: role_config.api,
@@ -174,11 +164,9 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
 
 pub fn score(args: ScoreArgs) -> Result<()> {
     let ds = Dataset::open(&args.dataset)?;
-    let config = load_config(&args.llm)?;
-    let role_config = simulator_role(&args.llm, &config);
+    let (role_config, client) = connect(&args.llm, "simulator")?;
     let set = args.scoring.record_set;
     let selected = units(&ds, &args.units, args.seed)?;
-    let client = client(&args.llm, &config, &role_config, "simulator")?;
     let simulator = Simulator {
         client: &client,
         api: role_config.api,
@@ -229,11 +217,9 @@ fn render_report(r: &Report) -> String {
 
 pub fn simulate(args: SimulateArgs) -> Result<()> {
     let ds = Dataset::open(&args.dataset)?;
-    let config = load_config(&args.llm)?;
-    let role_config = simulator_role(&args.llm, &config);
+    let (role_config, client) = connect(&args.llm, "simulator")?;
     let set = args.scoring.record_set;
     let records = ds.records(args.unit)?;
-    let client = client(&args.llm, &config, &role_config, "simulator")?;
     let simulator = Simulator {
         client: &client,
         api: role_config.api,
@@ -291,11 +277,9 @@ pub fn simulate(args: SimulateArgs) -> Result<()> {
 
 pub fn revise(args: ReviseArgs) -> Result<()> {
     let ds = Dataset::open(&args.dataset)?;
-    let config = load_config(&args.llm)?;
-    let role_config = explainer_role(&args.llm, &config);
+    let (role_config, client) = connect(&args.llm, "explainer")?;
     let kind = args.evidence;
     let selected = units(&ds, &args.units, args.seed)?;
-    let client = client(&args.llm, &config, &role_config, "explainer")?;
     let explainer = Explainer {
         client: &client,
         api: role_config.api,

@@ -170,7 +170,8 @@ impl GgufFile {
         self.tensors.iter().find(|t| t.name == name)
     }
 
-    fn missing_key(&self, key: &str, problem: &str) -> ModelError {
+    /// An error about metadata entry `key`.
+    pub(crate) fn metadata_error(&self, key: &str, problem: impl std::fmt::Display) -> ModelError {
         ModelError::Gguf {
             path: self.path.clone(),
             problem: format!("metadata `{key}`: {problem}"),
@@ -181,15 +182,15 @@ impl GgufFile {
     pub fn metadata_value(&self, key: &str) -> Result<&Value> {
         self.metadata
             .get(key)
-            .ok_or_else(|| self.missing_key(key, "missing"))
+            .ok_or_else(|| self.metadata_error(key, "missing"))
     }
 
     /// An unsigned integer of any width.
     pub fn metadata_u64(&self, key: &str) -> Result<u64> {
         let value = self.metadata_value(key)?;
-        value
-            .as_u64()
-            .ok_or_else(|| self.missing_key(key, &format!("{value:?} is not an unsigned integer")))
+        value.as_u64().ok_or_else(|| {
+            self.metadata_error(key, format!("{value:?} is not an unsigned integer"))
+        })
     }
 
     /// A float of either width, or an integer.
@@ -197,14 +198,14 @@ impl GgufFile {
         let value = self.metadata_value(key)?;
         value
             .as_f64()
-            .ok_or_else(|| self.missing_key(key, &format!("{value:?} is not a number")))
+            .ok_or_else(|| self.metadata_error(key, format!("{value:?} is not a number")))
     }
 
     pub fn metadata_str(&self, key: &str) -> Result<&str> {
         let value = self.metadata_value(key)?;
         value
             .as_str()
-            .ok_or_else(|| self.missing_key(key, &format!("{value:?} is not a string")))
+            .ok_or_else(|| self.metadata_error(key, format!("{value:?} is not a string")))
     }
 
     fn tensor_error(&self, name: &str, problem: String) -> ModelError {

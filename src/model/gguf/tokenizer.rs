@@ -40,9 +40,7 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<String> {
                 if id < tokens.len() {
                     Ok(Some(id))
                 } else {
-                    Err(bad(format!(
-                        "metadata `{key}`: token {id} is not in the vocabulary"
-                    )))
+                    Err(file.metadata_error(key, format!("token {id} is not in the vocabulary")))
                 }
             }
         }
@@ -58,10 +56,11 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<String> {
     let add_eos = flag("tokenizer.ggml.add_eos_token", false);
     let bos = special_id("tokenizer.ggml.bos_token_id")?;
     let eos = special_id("tokenizer.ggml.eos_token_id")?;
+    let unk = special_id("tokenizer.ggml.unknown_token_id")?;
     let named: Vec<usize> = [
         bos,
         eos,
-        special_id("tokenizer.ggml.unknown_token_id")?,
+        unk,
         special_id("tokenizer.ggml.padding_token_id")?,
     ]
     .into_iter()
@@ -95,9 +94,7 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<String> {
             .into_iter()
             .map(|m| {
                 m.split_once(' ').ok_or_else(|| {
-                    bad(format!(
-                        "metadata `tokenizer.ggml.merges`: {m:?} is not a pair"
-                    ))
+                    file.metadata_error("tokenizer.ggml.merges", format!("{m:?} is not a pair"))
                 })
             })
             .collect::<Result<Vec<_>>>()?,
@@ -155,7 +152,7 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<String> {
             "special token {token:?} is not in the vocabulary as spelled"
         ))
     })?;
-    let unk = special_id("tokenizer.ggml.unknown_token_id")?.map(|id| tokens[id]);
+    let unk = unk.map(|id| tokens[id]);
     let merges: Vec<Json> = merges.into_iter().map(|(l, r)| json!([l, r])).collect();
     Ok(json!({
         "version": "1.0",
@@ -251,10 +248,7 @@ fn merges_in_file_order<'a>(
 }
 
 fn string_array<'a>(file: &'a GgufFile, key: &str) -> Result<Vec<&'a str>> {
-    let bad = |problem: &str| ModelError::Gguf {
-        path: file.path().to_owned(),
-        problem: format!("metadata `{key}`: {problem}"),
-    };
+    let bad = |problem: &str| file.metadata_error(key, problem);
     file.metadata_value(key)?
         .as_array()
         .ok_or_else(|| bad("not an array"))?
@@ -267,10 +261,7 @@ fn string_array<'a>(file: &'a GgufFile, key: &str) -> Result<Vec<&'a str>> {
 }
 
 fn integer_array(file: &GgufFile, key: &str, len: usize) -> Result<Vec<u64>> {
-    let bad = |problem: String| ModelError::Gguf {
-        path: file.path().to_owned(),
-        problem: format!("metadata `{key}`: {problem}"),
-    };
+    let bad = |problem: String| file.metadata_error(key, problem);
     let values = file
         .metadata_value(key)?
         .as_array()
