@@ -75,7 +75,7 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Report the libtorch this binary runs with and the devices it sees.
     Doctor,
-    /// Describe a subject model folder: architecture, layers, hook points and unit counts.
+    /// Describe a subject model (a folder or a GGUF file): architecture, layers, attention, hook points and unit counts.
     ModelInfo {
         model: PathBuf,
         #[arg(long)]
@@ -132,7 +132,7 @@ pub struct SynthArgs {
 
 #[derive(Args, Debug)]
 pub struct ExtractArgs {
-    /// Model folder (config.json, model.safetensors, tokenizer.json).
+    /// Model folder (config.json, model.safetensors, tokenizer.json) or GGUF file.
     #[arg(long)]
     pub model: PathBuf,
     /// Text file, folder of text files, JSONL or Parquet file.

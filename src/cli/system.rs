@@ -95,6 +95,11 @@ pub fn model_info(dir: &Path, json: bool) -> Result<()> {
             "mlp_size": c.intermediate_size,
             "heads": c.num_heads,
             "vocab_size": c.vocab_size,
+            "kv_heads": c.num_kv_heads,
+            "head_dim": c.head_dim,
+            "windows": c.windows,
+            "rope_theta": c.rope.theta,
+            "local_rope_theta": c.local_rope.as_ref().map(|r| r.theta),
             "hooks": hooks,
         }));
     }
@@ -108,6 +113,9 @@ pub fn model_info(dir: &Path, json: bool) -> Result<()> {
         "layers        {}   hidden {}   mlp {}   heads {}   vocab {}",
         c.num_layers, c.hidden_size, c.intermediate_size, c.num_heads, c.vocab_size
     );
+    if c.architecture != featurescope::model::Architecture::Bert {
+        println!("attention     {}", attention_summary(c));
+    }
     println!("hook points   (units per layer)");
     for site in featurescope::model::HookSite::ALL {
         println!(
@@ -118,4 +126,25 @@ pub fn model_info(dir: &Path, json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Heads, windows and rotary bases in one line.
+fn attention_summary(c: &featurescope::model::ModelConfig) -> String {
+    let sliding: Vec<i64> = c.windows.iter().flatten().copied().collect();
+    let layers = match sliding.first() {
+        None => "all global".to_owned(),
+        Some(window) => format!(
+            "{} sliding (window {window}), {} global",
+            sliding.len(),
+            c.windows.len() - sliding.len()
+        ),
+    };
+    let rope = match &c.local_rope {
+        Some(local) => format!("rope base {} (local {})", c.rope.theta, local.theta),
+        None => format!("rope base {}", c.rope.theta),
+    };
+    format!(
+        "{} heads, {} key/value, head size {}; {layers}; {rope}",
+        c.num_heads, c.num_kv_heads, c.head_dim
+    )
 }

@@ -113,7 +113,14 @@ impl SubjectModel for Bert {
             let q = split_heads(&b.query.forward(&x), heads);
             let k = split_heads(&b.key.forward(&x), heads);
             let v = split_heads(&b.value.forward(&x), heads);
-            let context = merge_heads(&attention(&q, &k, &v, &additive));
+            let context = merge_heads(&attention(
+                &q,
+                &k,
+                &v,
+                &additive,
+                self.config.attention_scale,
+                None,
+            ));
             x = b.attn_norm.forward(&(b.attn_out.forward(&context) + &x));
             let hidden = activation(&self.config.hidden_act, &b.mlp_in.forward(&x))?;
             let hidden = captures.offer(layer, HookSite::Mlp, &hidden);

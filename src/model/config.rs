@@ -1,6 +1,7 @@
 //! `config.json` of a Hugging Face model folder, reduced to what the forward
 //! passes need. Architectures name their fields differently; this is the one
-//! place that knows those names.
+//! place that knows those names. A field that changes the computation and is
+//! not implemented is refused by name rather than ignored.
 use super::{ModelError, Result};
 use serde_json::Value;
 use std::path::Path;
@@ -14,7 +15,8 @@ pub enum Architecture {
     GptNeox,
     /// Llama-family decoders: Llama, Mistral, Qwen2 (RMSNorm, rotary, gated MLP).
     Llama,
-    /// Gemma: Llama-like with `(1 + w)` RMSNorm and embeddings scaled by √d.
+    /// Gemma 1, 2 and 3: Llama-like with `(1 + w)` RMSNorm and embeddings
+    /// scaled by √d; 2 and 3 add sandwich norms and sliding windows, 3 QK-norm.
     Gemma,
 }
 
@@ -35,10 +37,35 @@ impl Architecture {
             "gpt2" => Self::Gpt2,
             "gpt_neox" => Self::GptNeox,
             "llama" | "mistral" | "qwen2" => Self::Llama,
-            "gemma" => Self::Gemma,
+            "gemma" | "gemma2" | "gemma3" | "gemma3_text" => Self::Gemma,
             _ => return None,
         })
     }
+}
+
+/// How rotary frequencies are stretched for long contexts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RopeScaling {
+    None,
+    /// Positions divided by `factor` (transformers' "linear").
+    Linear(f64),
+    /// Llama 3's: low frequencies divided by `factor`, high ones kept, a
+    /// smooth blend between.
+    Llama3 {
+        factor: f64,
+        low_freq_factor: f64,
+        high_freq_factor: f64,
+        original_max_positions: f64,
+    },
+    /// One divisor per frequency, as llama.cpp stores Llama 3's scaling
+    /// (the `rope_freqs.weight` tensor of a GGUF file).
+    Divisors(Vec<f32>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rope {
+    pub theta: f64,
+    pub scaling: RopeScaling,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -58,11 +85,27 @@ pub struct ModelConfig {
     /// Key/value heads (fewer than query heads with grouped-query attention).
     pub num_kv_heads: i64,
     pub head_dim: i64,
-    pub rope_theta: f64,
+    /// Rotary embedding of full-attention layers.
+    pub rope: Rope,
+    /// Rotary embedding of sliding-window layers, where it differs (Gemma 3).
+    pub local_rope: Option<Rope>,
     /// Fraction of each head's dimensions that are rotated (GPT-NeoX rotates a part).
     pub rotary_fraction: f64,
     /// GPT-NeoX: attention and MLP read the same input and add together.
     pub parallel_residual: bool,
+    /// Per layer, how many positions back a query sees (itself included);
+    /// `None` is full causal attention.
+    pub windows: Vec<Option<i64>>,
+    /// Multiplies q·k before the softmax: 1/√head_dim unless the model says
+    /// otherwise (Gemma's `query_pre_attn_scalar`).
+    pub attention_scale: f64,
+    /// Gemma 2: attention scores and final logits pass through `c·tanh(x/c)`.
+    pub attn_softcap: Option<f64>,
+    pub final_softcap: Option<f64>,
+    /// Gemma 2 and 3 normalise each sublayer's output before adding it back.
+    pub sandwich_norms: bool,
+    /// Gemma 3 normalises each head's queries and keys.
+    pub qk_norm: bool,
 }
 
 struct Fields<'a> {
@@ -71,43 +114,169 @@ struct Fields<'a> {
 }
 
 impl Fields<'_> {
-    fn missing(&self, names: &[&str]) -> ModelError {
+    fn error(&self, problem: String) -> ModelError {
         ModelError::Config {
             path: self.path.to_owned(),
-            problem: format!("missing or invalid field `{}`", names[0]),
+            problem,
         }
+    }
+
+    fn missing(&self, names: &[&str]) -> ModelError {
+        self.error(format!("missing or invalid field `{}`", names[0]))
+    }
+
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.value.get(name).filter(|v| !v.is_null())
     }
 
     /// The first of `names` present, as an integer.
     fn int(&self, names: &[&str]) -> Result<i64> {
         names
             .iter()
-            .find_map(|n| self.value.get(n).and_then(Value::as_i64))
+            .find_map(|n| self.get(n).and_then(Value::as_i64))
             .ok_or_else(|| self.missing(names))
     }
 
-    fn float_or(&self, names: &[&str], default: f64) -> f64 {
+    fn float(&self, names: &[&str]) -> Option<f64> {
         names
             .iter()
-            .find_map(|n| self.value.get(n).and_then(Value::as_f64))
-            .unwrap_or(default)
+            .find_map(|n| self.get(n).and_then(Value::as_f64))
     }
 
-    /// A rotary setting: transformers 5 nests them under `rope_parameters`.
-    fn rope_or(&self, names: &[&str], default: f64) -> f64 {
-        let nested = self.value.get("rope_parameters");
-        names
-            .iter()
-            .find_map(|n| nested.and_then(|r| r.get(n)).and_then(Value::as_f64))
-            .unwrap_or_else(|| self.float_or(names, default))
+    fn float_or(&self, names: &[&str], default: f64) -> f64 {
+        self.float(names).unwrap_or(default)
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.get(name).and_then(Value::as_bool).unwrap_or(false)
     }
 
     fn string_or(&self, names: &[&str], default: &str) -> String {
         names
             .iter()
-            .find_map(|n| self.value.get(n).and_then(Value::as_str))
+            .find_map(|n| self.get(n).and_then(Value::as_str))
             .unwrap_or(default)
             .to_owned()
+    }
+
+    /// The rotary settings of one kind of layer. transformers 5 writes them
+    /// under `rope_parameters` (keyed by layer type for Gemma 3); older
+    /// files have `rope_theta` and `rope_scaling` at the top level.
+    fn rope(&self, layer_type: &str, default_theta: f64) -> Result<Rope> {
+        let nested = self.get("rope_parameters");
+        let params = nested
+            .and_then(|p| p.get(layer_type))
+            .or(nested)
+            .filter(|p| p.is_object());
+        let legacy_scaling = self.get("rope_scaling").filter(|s| s.is_object());
+        let theta = params
+            .and_then(|p| p.get("rope_theta"))
+            .and_then(Value::as_f64)
+            .unwrap_or_else(|| self.float_or(&["rope_theta", "rotary_emb_base"], default_theta));
+        let scaling = params
+            .filter(|p| p.get("rope_type").is_some() || p.get("type").is_some())
+            .or(legacy_scaling);
+        let Some(scaling) = scaling else {
+            return Ok(Rope {
+                theta,
+                scaling: RopeScaling::None,
+            });
+        };
+        let field = |name: &str| scaling.get(name).and_then(Value::as_f64);
+        let kind = scaling
+            .get("rope_type")
+            .or_else(|| scaling.get("type"))
+            .and_then(Value::as_str)
+            .unwrap_or("default");
+        let required = |name: &str| {
+            field(name).ok_or_else(|| {
+                self.error(format!("rope scaling `{kind}` without a number `{name}`"))
+            })
+        };
+        let scaling = match kind {
+            "default" => RopeScaling::None,
+            "linear" => RopeScaling::Linear(required("factor")?),
+            "llama3" => RopeScaling::Llama3 {
+                factor: required("factor")?,
+                low_freq_factor: required("low_freq_factor")?,
+                high_freq_factor: required("high_freq_factor")?,
+                original_max_positions: required("original_max_position_embeddings")?,
+            },
+            other => {
+                return Err(self.error(format!(
+                    "rope scaling type `{other}` (field `rope_type`) is not implemented \
+                     (implemented: default, linear, llama3)"
+                )));
+            }
+        };
+        Ok(Rope { theta, scaling })
+    }
+
+    /// Which layers attend through a sliding window, and how wide.
+    fn windows(&self, model_type: &str, layers: u32) -> Result<Vec<Option<i64>>> {
+        let window = self.int(&["sliding_window"]).ok();
+        let sliding = |is_sliding: &dyn Fn(u32) -> bool| -> Result<Vec<Option<i64>>> {
+            (0..layers)
+                .map(|i| match (is_sliding(i), window) {
+                    (false, _) => Ok(None),
+                    (true, Some(w)) => Ok(Some(w)),
+                    (true, None) => Err(self.missing(&["sliding_window"])),
+                })
+                .collect()
+        };
+        if let Some(types) = self.get("layer_types").and_then(Value::as_array) {
+            if types.len() != layers as usize {
+                return Err(self.error(format!(
+                    "`layer_types` lists {} layers, the model has {layers}",
+                    types.len()
+                )));
+            }
+            for t in types {
+                match t.as_str() {
+                    Some("full_attention" | "sliding_attention") => {}
+                    _ => {
+                        return Err(self.error(format!(
+                            "layer type {t} in `layer_types` is not implemented \
+                             (implemented: full_attention, sliding_attention)"
+                        )));
+                    }
+                }
+            }
+            return sliding(&|i| types[i as usize] == "sliding_attention");
+        }
+        match model_type {
+            // Gemma 2 alternates, local first.
+            "gemma2" => sliding(&|i| i % 2 == 0),
+            "gemma3" | "gemma3_text" => {
+                let pattern = self.int(&["sliding_window_pattern", "_sliding_window_pattern"]);
+                let pattern = pattern.unwrap_or(6).max(1) as u32;
+                sliding(&|i| (i + 1) % pattern != 0)
+            }
+            "mistral" => sliding(&|_| window.is_some()),
+            "qwen2" if self.flag("use_sliding_window") => {
+                let from = self.int(&["max_window_layers"]).unwrap_or(0);
+                sliding(&|i| i64::from(i) >= from)
+            }
+            _ => Ok(vec![None; layers as usize]),
+        }
+    }
+
+    /// Settings that change the computation and that no path here implements.
+    fn refuse_unimplemented(&self, model_type: &str) -> Result<()> {
+        let truthy = [
+            ("scale_attn_by_inverse_layer_idx", "gpt2"),
+            ("reorder_and_upcast_attn", "gpt2"),
+            ("use_bidirectional_attention", "gemma3"),
+        ];
+        for (name, _) in truthy.iter().filter(|(_, t)| model_type.starts_with(t)) {
+            if self.flag(name) {
+                return Err(self.error(format!("`{name}` = true is not implemented")));
+            }
+        }
+        if self.int(&["pretraining_tp"]).is_ok_and(|tp| tp > 1) {
+            return Err(self.error("`pretraining_tp` > 1 is not implemented".into()));
+        }
+        Ok(())
     }
 }
 
@@ -132,8 +301,13 @@ impl ModelConfig {
         }
     }
 
-    pub fn read(dir: &Path) -> Result<Self> {
-        let path = dir.join("config.json");
+    /// The model's configuration: from `config.json` in a model folder, or
+    /// from the metadata of a GGUF file.
+    pub fn read(path: &Path) -> Result<Self> {
+        if super::is_gguf(path) {
+            return super::gguf::model::config(&super::gguf::GgufFile::open(path)?);
+        }
+        let path = path.join("config.json");
         let text = std::fs::read_to_string(&path).map_err(|cause| ModelError::Io {
             path: path.clone(),
             cause,
@@ -148,23 +322,44 @@ impl ModelConfig {
         };
         let model_type = f.string_or(&["model_type"], "");
         let Some(architecture) = Architecture::from_model_type(&model_type) else {
-            return Err(ModelError::Config {
-                path,
-                problem: format!(
-                    "unsupported model_type {model_type:?} (supported: bert, gpt2, gpt_neox, llama, mistral, qwen2, gemma)"
-                ),
-            });
+            return Err(f.error(format!(
+                "unsupported model_type {model_type:?} (supported: bert, gpt2, gpt_neox, llama, \
+                 mistral, qwen2, gemma, gemma2, gemma3, gemma3_text)"
+            )));
         };
+        f.refuse_unimplemented(&model_type)?;
         let hidden_size = f.int(&["hidden_size", "n_embd"])?;
         let num_heads = f.int(&["num_attention_heads", "n_head"])?;
+        let num_layers = f.int(&["num_hidden_layers", "n_layer"])? as u32;
+        let head_dim = f
+            .int(&["head_dim"])
+            .unwrap_or(hidden_size / num_heads.max(1));
+        let gemma2_or_3 = matches!(model_type.as_str(), "gemma2" | "gemma3" | "gemma3_text");
+        let is_gemma3 = model_type.starts_with("gemma3");
+        let local_rope = if is_gemma3 {
+            let local_theta = f.float_or(&["rope_local_base_freq"], 10_000.0);
+            Some(
+                if f.get("rope_parameters")
+                    .is_some_and(|p| p.get("sliding_attention").is_some())
+                {
+                    f.rope("sliding_attention", local_theta)?
+                } else {
+                    Rope {
+                        theta: local_theta,
+                        scaling: RopeScaling::None,
+                    }
+                },
+            )
+        } else {
+            None
+        };
         let config = Self {
             architecture,
-            model_type,
             hidden_size,
             intermediate_size: f
                 .int(&["intermediate_size", "n_inner"])
                 .unwrap_or(4 * hidden_size),
-            num_layers: f.int(&["num_hidden_layers", "n_layer"])? as u32,
+            num_layers,
             num_heads,
             vocab_size: f.int(&["vocab_size"])?,
             max_positions: f.int(&["max_position_embeddings", "n_positions"])?,
@@ -178,26 +373,149 @@ impl ModelConfig {
             ),
             type_vocab_size: f.int(&["type_vocab_size"]).unwrap_or(0),
             num_kv_heads: f.int(&["num_key_value_heads"]).unwrap_or(num_heads),
-            head_dim: f
-                .int(&["head_dim"])
-                .unwrap_or(hidden_size / num_heads.max(1)),
-            rope_theta: f.rope_or(&["rope_theta", "rotary_emb_base"], 10_000.0),
-            rotary_fraction: f.rope_or(&["partial_rotary_factor", "rotary_pct"], 1.0),
+            head_dim,
+            rope: f.rope("full_attention", 10_000.0)?,
+            local_rope,
+            rotary_fraction: f
+                .get("rope_parameters")
+                .and_then(|r| r.get("partial_rotary_factor"))
+                .and_then(Value::as_f64)
+                .unwrap_or_else(|| f.float_or(&["partial_rotary_factor", "rotary_pct"], 1.0)),
             parallel_residual: f
-                .value
                 .get("use_parallel_residual")
                 .and_then(Value::as_bool)
                 .unwrap_or(true),
+            windows: f.windows(&model_type, num_layers)?,
+            attention_scale: f
+                .float(&["query_pre_attn_scalar"])
+                .unwrap_or(head_dim as f64)
+                .powf(-0.5),
+            attn_softcap: f.float(&["attn_logit_softcapping"]),
+            final_softcap: f.float(&["final_logit_softcapping"]),
+            sandwich_norms: gemma2_or_3,
+            qk_norm: is_gemma3,
+            model_type,
         };
-        if config.hidden_size % config.num_heads != 0 {
-            return Err(ModelError::Config {
-                path,
-                problem: format!(
-                    "hidden size {} is not a multiple of {} heads",
-                    config.hidden_size, config.num_heads
-                ),
-            });
-        }
+        config.check(&path)?;
         Ok(config)
+    }
+
+    /// Shape checks every source of a configuration needs.
+    pub(crate) fn check(&self, path: &Path) -> Result<()> {
+        let problem = if self.num_heads <= 0 || self.num_kv_heads <= 0 {
+            Some(format!(
+                "{} heads and {} key/value heads",
+                self.num_heads, self.num_kv_heads
+            ))
+        } else if self.num_heads % self.num_kv_heads != 0 {
+            Some(format!(
+                "{} query heads are not a multiple of {} key/value heads",
+                self.num_heads, self.num_kv_heads
+            ))
+        } else if self.architecture != Architecture::Llama
+            && self.architecture != Architecture::Gemma
+            && self.hidden_size % self.num_heads != 0
+        {
+            Some(format!(
+                "hidden size {} is not a multiple of {} heads",
+                self.hidden_size, self.num_heads
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => Err(ModelError::Config {
+                path: path.to_owned(),
+                problem,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(fields: serde_json::Value) -> Result<ModelConfig> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = serde_json::json!({
+            "model_type": "llama", "hidden_size": 64, "num_attention_heads": 4,
+            "num_hidden_layers": 2, "vocab_size": 100, "max_position_embeddings": 128,
+        });
+        config
+            .as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        ModelConfig::read(dir.path())
+    }
+
+    fn refused(fields: serde_json::Value) -> String {
+        read(fields).expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn unimplemented_settings_are_refused_by_name() {
+        for (fields, named) in [
+            (
+                serde_json::json!({"rope_scaling": {"rope_type": "yarn", "factor": 4.0}}),
+                "`yarn`",
+            ),
+            (
+                serde_json::json!({"rope_parameters": {"rope_type": "dynamic", "rope_theta": 1e4}}),
+                "`dynamic`",
+            ),
+            (
+                serde_json::json!({"layer_types": ["full_attention", "chunked_attention"]}),
+                "chunked_attention",
+            ),
+            (
+                serde_json::json!({"layer_types": ["sliding_attention", "full_attention"]}),
+                "sliding_window",
+            ),
+            (serde_json::json!({"pretraining_tp": 2}), "pretraining_tp"),
+            (
+                serde_json::json!({"rope_scaling": {"rope_type": "llama3", "factor": 8.0}}),
+                "low_freq_factor",
+            ),
+        ] {
+            let error = refused(fields.clone());
+            assert!(error.contains(named), "{fields}: {error}");
+        }
+        let error = refused(
+            serde_json::json!({"model_type": "gpt2", "n_embd": 64, "n_head": 4,
+            "n_layer": 2, "n_positions": 128, "scale_attn_by_inverse_layer_idx": true}),
+        );
+        assert!(error.contains("scale_attn_by_inverse_layer_idx"), "{error}");
+    }
+
+    #[test]
+    fn rotary_and_window_settings_are_read_in_both_layouts() {
+        let legacy = read(serde_json::json!({"rope_theta": 5e5, "rope_scaling":
+            {"type": "linear", "factor": 2.0}}))
+        .unwrap();
+        assert_eq!(
+            legacy.rope,
+            Rope {
+                theta: 5e5,
+                scaling: RopeScaling::Linear(2.0)
+            }
+        );
+        let gemma3 = read(
+            serde_json::json!({"model_type": "gemma3_text", "num_hidden_layers": 7,
+            "sliding_window": 8, "rope_local_base_freq": 1e4, "rope_theta": 1e6}),
+        )
+        .unwrap();
+        assert_eq!(gemma3.windows[4], Some(8));
+        assert_eq!(gemma3.windows[5], None);
+        assert_eq!(gemma3.local_rope.as_ref().map(|r| r.theta), Some(1e4));
+        assert_eq!(gemma3.rope.theta, 1e6);
+        let qwen2 = read(
+            serde_json::json!({"model_type": "qwen2", "use_sliding_window": true,
+            "sliding_window": 16, "max_window_layers": 1}),
+        )
+        .unwrap();
+        assert_eq!(qwen2.windows, vec![None, Some(16)]);
     }
 }

@@ -1,8 +1,10 @@
 //! Causal decoders: GPT-2, GPT-NeoX (Pythia) and the Llama family (Llama,
-//! Mistral, Qwen2, Gemma). They share one block structure, pre-norm
+//! Mistral, Qwen2, Gemma 1 to 3). They share one block structure, pre-norm
 //! attention and MLP, and differ in the parts chosen when loading: norm kind,
-//! how q/k/v are stored, positions (learned or rotary), residual wiring and
-//! MLP gating.
+//! how q/k/v are stored, positions (learned or rotary, one base or two),
+//! residual wiring (parallel, sandwich norms), QK-norm, sliding windows,
+//! soft-capping and MLP gating.
+use super::config::{Rope, RopeScaling};
 use super::layers::{
     Captures, LayerNorm, Linear, activation, attention, check_positions, merge_heads, split_heads,
 };
@@ -79,6 +81,12 @@ enum Mlp {
 struct Block {
     attn_norm: Norm,
     mlp_norm: Norm,
+    /// Sandwich norms (Gemma 2 and 3): each sublayer's output is normalised
+    /// before it is added to the residual stream.
+    attn_out_norm: Option<Norm>,
+    mlp_out_norm: Option<Norm>,
+    /// QK-norm (Gemma 3): per-head RMSNorm of queries and keys.
+    qk_norm: Option<(Norm, Norm)>,
     qkv: Qkv,
     attn_out: Linear,
     mlp: Mlp,
@@ -143,6 +151,9 @@ impl Decoder {
                             up: Linear::load_transposed(w, &format!("{b}.mlp.c_fc"), d, ff)?,
                             down: Linear::load_transposed(w, &format!("{b}.mlp.c_proj"), ff, d)?,
                         },
+                        attn_out_norm: None,
+                        mlp_out_norm: None,
+                        qk_norm: None,
                     }
                 }
                 Architecture::GptNeox => {
@@ -162,26 +173,58 @@ impl Decoder {
                             up: Linear::load(w, &format!("{b}.mlp.dense_h_to_4h"), d, ff, true)?,
                             down: Linear::load(w, &format!("{b}.mlp.dense_4h_to_h"), ff, d, true)?,
                         },
+                        attn_out_norm: None,
+                        mlp_out_norm: None,
+                        qk_norm: None,
                     }
                 }
                 Architecture::Llama | Architecture::Gemma => {
                     let b = format!("{p}layers.{i}");
                     let a = format!("{b}.self_attn");
-                    // Qwen2 has biases on q/k/v; Llama and Gemma none.
-                    let bias = w.contains(&format!("{a}.q_proj.bias"));
+                    // Biases where the checkpoint has them: Qwen2 on q/k/v,
+                    // Llama with `attention_bias` or `mlp_bias` on more.
+                    let linear = |name: &str, d_in, d_out| {
+                        Linear::load_with_bias_if_present(w, name, d_in, d_out)
+                    };
+                    let head_norm = |name: &str| {
+                        Norm::load(w, arch, &format!("{a}.{name}"), config.head_dim, eps)
+                    };
+                    let sandwich = config.sandwich_norms;
                     Block {
                         attn_norm: norm(&b, "input_layernorm")?,
-                        mlp_norm: norm(&b, "post_attention_layernorm")?,
+                        mlp_norm: norm(
+                            &b,
+                            if sandwich {
+                                "pre_feedforward_layernorm"
+                            } else {
+                                "post_attention_layernorm"
+                            },
+                        )?,
+                        attn_out_norm: sandwich
+                            .then(|| norm(&b, "post_attention_layernorm"))
+                            .transpose()?,
+                        mlp_out_norm: sandwich
+                            .then(|| norm(&b, "post_feedforward_layernorm"))
+                            .transpose()?,
+                        qk_norm: config
+                            .qk_norm
+                            .then(|| {
+                                Ok::<_, super::ModelError>((
+                                    head_norm("q_norm")?,
+                                    head_norm("k_norm")?,
+                                ))
+                            })
+                            .transpose()?,
                         qkv: Qkv::Separate {
-                            q: Linear::load(w, &format!("{a}.q_proj"), d, q_width, bias)?,
-                            k: Linear::load(w, &format!("{a}.k_proj"), d, kv_width, bias)?,
-                            v: Linear::load(w, &format!("{a}.v_proj"), d, kv_width, bias)?,
+                            q: linear(&format!("{a}.q_proj"), d, q_width)?,
+                            k: linear(&format!("{a}.k_proj"), d, kv_width)?,
+                            v: linear(&format!("{a}.v_proj"), d, kv_width)?,
                         },
-                        attn_out: Linear::load(w, &format!("{a}.o_proj"), q_width, d, false)?,
+                        attn_out: linear(&format!("{a}.o_proj"), q_width, d)?,
                         mlp: Mlp::Gated {
-                            gate: Linear::load(w, &format!("{b}.mlp.gate_proj"), d, ff, false)?,
-                            up: Linear::load(w, &format!("{b}.mlp.up_proj"), d, ff, false)?,
-                            down: Linear::load(w, &format!("{b}.mlp.down_proj"), ff, d, false)?,
+                            gate: linear(&format!("{b}.mlp.gate_proj"), d, ff)?,
+                            up: linear(&format!("{b}.mlp.up_proj"), d, ff)?,
+                            down: linear(&format!("{b}.mlp.down_proj"), ff, d)?,
                         },
                     }
                 }
@@ -280,13 +323,14 @@ struct Rotary {
 }
 
 impl Rotary {
-    fn new(config: &ModelConfig, seq: i64, device: tch::Device) -> Self {
+    fn new(config: &ModelConfig, rope: &Rope, seq: i64, device: tch::Device) -> Self {
         let dims = ((config.head_dim as f64 * config.rotary_fraction) as i64) / 2 * 2;
         let exponents = Tensor::arange_start_step(0, dims, 2, (Kind::Float, device)) / dims as f64;
-        let inv_freq = Tensor::from(config.rope_theta as f32)
+        let inv_freq = Tensor::from(rope.theta as f32)
             .to_device(device)
             .pow(&exponents)
             .reciprocal();
+        let inv_freq = scaled_frequencies(inv_freq, &rope.scaling);
         let positions = Tensor::arange(seq, (Kind::Float, device));
         let freqs = positions.outer(&inv_freq);
         let emb = Tensor::cat(&[&freqs, &freqs], -1);
@@ -308,6 +352,47 @@ impl Rotary {
         } else {
             Tensor::cat(&[out, x.narrow(-1, self.dims, head_dim - self.dims)], -1)
         }
+    }
+}
+
+/// The inverse frequencies after long-context scaling, computed as
+/// transformers does (float32, the same operations in the same order).
+fn scaled_frequencies(inv_freq: Tensor, scaling: &RopeScaling) -> Tensor {
+    match scaling {
+        RopeScaling::None => inv_freq,
+        RopeScaling::Linear(factor) => inv_freq / *factor,
+        RopeScaling::Divisors(divisors) => {
+            let divisors = Tensor::from_slice(divisors).to_device(inv_freq.device());
+            inv_freq / divisors
+        }
+        &RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_positions,
+        } => {
+            let low_freq_wavelen = original_max_positions / low_freq_factor;
+            let high_freq_wavelen = original_max_positions / high_freq_factor;
+            let wavelen = inv_freq.reciprocal() * (2.0 * std::f64::consts::PI);
+            let low = wavelen.gt(low_freq_wavelen);
+            let scaled = (&inv_freq / factor).where_self(&low, &inv_freq);
+            let smooth = (wavelen.reciprocal() * original_max_positions - low_freq_factor)
+                / (high_freq_factor - low_freq_factor);
+            let smoothed: Tensor = (1.0 - &smooth) * &scaled / factor + &smooth * &scaled;
+            let medium = wavelen
+                .lt(high_freq_wavelen)
+                .logical_not()
+                .logical_and(&low.logical_not());
+            smoothed.where_self(&medium, &scaled)
+        }
+    }
+}
+
+/// `c·tanh(x/c)`: Gemma 2's soft cap on attention scores and logits.
+fn softcap(x: Tensor, cap: Option<f64>) -> Tensor {
+    match cap {
+        Some(c) => (x / c).tanh() * c,
+        None => x,
     }
 }
 
@@ -348,8 +433,25 @@ impl SubjectModel for Decoder {
             &mut captures,
             self.config.num_layers.saturating_sub(1),
         )?;
-        Ok(norm.forward(&x).matmul(&unembed.tr()))
+        let logits = norm.forward(&x).matmul(&unembed.tr());
+        Ok(softcap(logits, self.config.final_softcap))
     }
+}
+
+/// The additive attention mask of one window: a query sees earlier keys
+/// that are not padding and, with a window, fewer than `window` positions back.
+fn additive_mask(attention_mask: &Tensor, window: Option<i64>) -> Result<Tensor> {
+    let (batch, seq) = attention_mask.size2()?;
+    let device = attention_mask.device();
+    let ones = Tensor::ones([seq, seq], (Kind::Bool, device));
+    let mut visible = ones.tril(0);
+    if let Some(window) = window {
+        visible = visible.logical_and(&ones.triu(1 - window));
+    }
+    let keys = attention_mask.to_kind(Kind::Bool).view([batch, 1, 1, seq]);
+    let allowed = visible.view([1, 1, seq, seq]).logical_and(&keys);
+    Ok(Tensor::zeros([1], (Kind::Float, device))
+        .masked_fill(&allowed.logical_not(), f32::MIN as f64))
 }
 
 impl Decoder {
@@ -361,8 +463,9 @@ impl Decoder {
         captures: &mut Captures,
         last_layer: u32,
     ) -> Result<Tensor> {
+        let config = &self.config;
         let (batch, seq) = ids.size2()?;
-        check_positions(&self.config, seq)?;
+        check_positions(config, seq)?;
         let device = ids.device();
         let mut x = self
             .embed
@@ -375,19 +478,33 @@ impl Decoder {
         let rotary = self
             .positions
             .is_none()
-            .then(|| Rotary::new(&self.config, seq, device));
-        // A query sees earlier keys that are not padding.
-        let causal = Tensor::ones([seq, seq], (Kind::Bool, device)).tril(0);
-        let keys = attention_mask.to_kind(Kind::Bool).view([batch, 1, 1, seq]);
-        let allowed = causal.view([1, 1, seq, seq]).logical_and(&keys);
-        let additive = Tensor::zeros([1], (Kind::Float, device))
-            .masked_fill(&allowed.logical_not(), f32::MIN as f64);
-        let group = self.config.num_heads / self.config.num_kv_heads;
+            .then(|| Rotary::new(config, &config.rope, seq, device));
+        let local_rotary = config
+            .local_rope
+            .as_ref()
+            .filter(|_| self.positions.is_none())
+            .map(|rope| Rotary::new(config, rope, seq, device));
+        // One mask per distinct window, built when first needed.
+        let mut masks: Vec<(Option<i64>, Tensor)> = Vec::new();
+        let group = config.num_heads / config.num_kv_heads;
         for (i, b) in self.blocks.iter().enumerate().take(last_layer as usize + 1) {
             let layer = i as u32;
+            let window = config.windows[i];
+            if !masks.iter().any(|(w, _)| *w == window) {
+                masks.push((window, additive_mask(attention_mask, window)?));
+            }
+            let mask = &masks.iter().find(|(w, _)| *w == window).expect("built").1;
             x = captures.offer(layer, HookSite::ResidPre, &x);
             let (mut q, mut k, mut v) = self.project_qkv(&b.qkv, &b.attn_norm.forward(&x));
-            if let Some(rotary) = &rotary {
+            if let Some((q_norm, k_norm)) = &b.qk_norm {
+                q = q_norm.forward(&q);
+                k = k_norm.forward(&k);
+            }
+            let rotary = match (&local_rotary, window) {
+                (Some(local), Some(_)) => Some(local),
+                _ => rotary.as_ref(),
+            };
+            if let Some(rotary) = rotary {
                 q = rotary.apply(&q);
                 k = rotary.apply(&k);
             }
@@ -395,17 +512,27 @@ impl Decoder {
                 k = k.repeat_interleave_self_int(group, 1, None);
                 v = v.repeat_interleave_self_int(group, 1, None);
             }
-            let attn = b
-                .attn_out
-                .forward(&merge_heads(&attention(&q, &k, &v, &additive)));
-            x = if self.config.architecture == Architecture::GptNeox
-                && self.config.parallel_residual
-            {
+            let context = attention(
+                &q,
+                &k,
+                &v,
+                mask,
+                config.attention_scale,
+                config.attn_softcap,
+            );
+            let mut attn = b.attn_out.forward(&merge_heads(&context));
+            if let Some(norm) = &b.attn_out_norm {
+                attn = norm.forward(&attn);
+            }
+            x = if config.architecture == Architecture::GptNeox && config.parallel_residual {
                 let mlp = self.mlp(&b.mlp, &b.mlp_norm.forward(&x), layer, captures)?;
                 x + attn + mlp
             } else {
                 let x = x + attn;
-                let mlp = self.mlp(&b.mlp, &b.mlp_norm.forward(&x), layer, captures)?;
+                let mut mlp = self.mlp(&b.mlp, &b.mlp_norm.forward(&x), layer, captures)?;
+                if let Some(norm) = &b.mlp_out_norm {
+                    mlp = norm.forward(&mlp);
+                }
                 x + mlp
             };
             x = captures.offer(layer, HookSite::ResidPost, &x);

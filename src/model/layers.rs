@@ -21,6 +21,17 @@ impl Linear {
         })
     }
 
+    /// A projection with a bias exactly when the checkpoint holds one.
+    pub fn load_with_bias_if_present(
+        w: &Weights,
+        prefix: &str,
+        d_in: i64,
+        d_out: i64,
+    ) -> Result<Self> {
+        let bias = w.contains(&format!("{prefix}.bias"));
+        Self::load(w, prefix, d_in, d_out, bias)
+    }
+
     /// GPT-2's Conv1D stores the weight `[in, out]`; it is transposed once here.
     pub fn load_transposed(w: &Weights, prefix: &str, d_in: i64, d_out: i64) -> Result<Self> {
         Ok(Self {
@@ -59,10 +70,21 @@ impl LayerNorm {
 }
 
 /// Scaled dot-product attention over `[batch, heads, seq, head_dim]` with an
-/// additive mask broadcastable to `[batch, heads, seq, seq]`.
-pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, additive_mask: &Tensor) -> Tensor {
-    let head_dim = q.size()[3] as f64;
-    let scores = q.matmul(&k.transpose(-1, -2)) / head_dim.sqrt() + additive_mask;
+/// additive mask broadcastable to `[batch, heads, seq, seq]`: scores are
+/// `q·k * scale`, soft-capped (`c·tanh(s/c)`) when `softcap` is given, then masked.
+pub fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    additive_mask: &Tensor,
+    scale: f64,
+    softcap: Option<f64>,
+) -> Tensor {
+    let mut scores = q.matmul(&k.transpose(-1, -2)) * scale;
+    if let Some(cap) = softcap {
+        scores = (scores / cap).tanh() * cap;
+    }
+    let scores = scores + additive_mask;
     scores.softmax(-1, scores.kind()).matmul(v)
 }
 

@@ -1,6 +1,6 @@
 //! Subject models: Hugging Face-style folders (`config.json`,
-//! `model.safetensors`, `tokenizer.json`) run with libtorch, reporting the
-//! activations at the hook points asked for. Start from [`load`], which
+//! `model.safetensors`, `tokenizer.json`) or GGUF files, run with libtorch,
+//! reporting the activations at the hook points asked for. Start from [`load`], which
 //! gives a [`SubjectModel`]:
 //!
 //! ```no_run
@@ -20,7 +20,7 @@ pub mod gguf;
 pub mod hooks;
 mod layers;
 pub mod tokenizer;
-mod weights;
+pub(crate) mod weights;
 
 pub use config::{Architecture, ModelConfig};
 pub use hooks::{HookPoint, HookSite};
@@ -110,10 +110,28 @@ pub trait SubjectModel: Send {
     }
 }
 
-/// Loads the model in `dir` on `device`.
-pub fn load(dir: &Path, device: Device) -> Result<Box<dyn SubjectModel>> {
-    let config = ModelConfig::read(dir)?;
-    let weights = weights::Weights::read(dir, device)?;
+/// Whether `path` names a GGUF file (a model folder is the other kind).
+pub fn is_gguf(path: &Path) -> bool {
+    path.is_file()
+        || path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+}
+
+/// Loads the model at `path` on `device`: a Hugging Face-style folder or a
+/// GGUF file.
+pub fn load(path: &Path, device: Device) -> Result<Box<dyn SubjectModel>> {
+    let (config, weights) = if is_gguf(path) {
+        let file = gguf::GgufFile::open(path)?;
+        let config = gguf::model::config(&file)?;
+        let weights = gguf::model::weights(&file, &config, device)?;
+        (config, weights)
+    } else {
+        (
+            ModelConfig::read(path)?,
+            weights::Weights::read(path, device)?,
+        )
+    };
     let model: Box<dyn SubjectModel> = match config.architecture {
         Architecture::Bert => Box::new(bert::Bert::new(config, &weights)?),
         _ => Box::new(decoder::Decoder::new(config, &weights)?),

@@ -20,8 +20,13 @@ pub struct TokenizedText {
 }
 
 impl TextTokenizer {
-    pub fn load(dir: &Path) -> Result<Self> {
-        let path = dir.join("tokenizer.json");
+    /// The tokenizer of a model: `tokenizer.json` in its folder, or the one
+    /// a GGUF file's metadata describes.
+    pub fn load(model: &Path) -> Result<Self> {
+        if super::is_gguf(model) {
+            return Self::from_gguf(&super::gguf::GgufFile::open(model)?);
+        }
+        let path = model.join("tokenizer.json");
         let inner = Tokenizer::from_file(&path).map_err(|e| ModelError::Tokenizer {
             path: path.clone(),
             problem: e.to_string(),

@@ -1,5 +1,6 @@
-//! The safetensors weights of a model, looked up by name with a clear error
-//! for a missing or misshapen tensor.
+//! The weights of a model under Hugging Face's names (from safetensors, or
+//! renamed from a GGUF file), looked up by name with a clear error for a
+//! missing or misshapen tensor.
 use super::{ModelError, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,11 @@ impl Weights {
             })
             .collect();
         Ok(Self { path, tensors })
+    }
+
+    /// Tensors already named as the forward passes expect; errors name `path`.
+    pub fn from_tensors(path: PathBuf, tensors: HashMap<String, Tensor>) -> Self {
+        Self { path, tensors }
     }
 
     /// The tensor `name`, checked to have `shape`.

@@ -354,7 +354,7 @@ fn open_input(config: &TrainConfig, device: Device, position: u64) -> Result<Inp
     Ok(Input {
         source: Box::new(StreamSource::start(spec, position)?),
         hook: Some(hook),
-        model_name: model.file_name().map(|n| n.to_string_lossy().into_owned()),
+        model_name: Some(crate::activations::display_name(model)),
         description: format!("{} over {}", model.display(), corpus.display()),
     })
 }

@@ -9,9 +9,10 @@ import shutil
 import sys
 
 import torch
-from transformers import (GemmaConfig, GemmaForCausalLM, GPT2Config, GPT2LMHeadModel,
+from transformers import (Gemma2Config, Gemma2ForCausalLM, Gemma3ForCausalLM, Gemma3TextConfig,
+                          GemmaConfig, GemmaForCausalLM, GPT2Config, GPT2LMHeadModel,
                           GPTNeoXConfig, GPTNeoXForCausalLM, LlamaConfig, LlamaForCausalLM,
-                          Qwen2Config, Qwen2ForCausalLM)
+                          MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM)
 
 out, tokenizer = sys.argv[1], sys.argv[2]
 VOCAB = 30522
@@ -33,6 +34,34 @@ models = {
     "gemma": (GemmaForCausalLM, GemmaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                                             num_attention_heads=4, num_key_value_heads=1, head_dim=16,
                                             hidden_activation="gelu_pytorch_tanh", **common)),
+    # Gemma 2: sandwich norms, alternating 6-token windows, soft-capped
+    # attention scores and logits (caps low enough to bite at these scales).
+    "gemma2": (Gemma2ForCausalLM, Gemma2Config(hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+                                               num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                                               sliding_window=6, query_pre_attn_scalar=24,
+                                               attn_logit_softcapping=3.0, final_logit_softcapping=5.0,
+                                               hidden_activation="gelu_pytorch_tanh", **common)),
+    # Gemma 3: QK-norm, a local and a global RoPE base, 5 local layers to 1 global.
+    "gemma3": (Gemma3ForCausalLM, Gemma3TextConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=7,
+                                                   num_attention_heads=4, num_key_value_heads=1, head_dim=32,
+                                                   sliding_window=6, query_pre_attn_scalar=32,
+                                                   rope_parameters={
+                                                       "sliding_attention": {"rope_type": "default", "rope_theta": 10.0},
+                                                       "full_attention": {"rope_type": "linear", "factor": 4.0,
+                                                                          "rope_theta": 10000.0}},
+                                                   hidden_activation="gelu_pytorch_tanh", **common)),
+    "mistral": (MistralForCausalLM, MistralConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                                  num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                                                  sliding_window=6, **common)),
+    # Llama 3's rope scaling; with 16-value heads and 16 original positions,
+    # frequencies fall in all three of its bands.
+    "llama3": (LlamaForCausalLM, LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                             num_attention_heads=4, num_key_value_heads=2,
+                                             rope_parameters={"rope_type": "llama3", "rope_theta": 10000.0,
+                                                              "factor": 8.0, "low_freq_factor": 1.0,
+                                                              "high_freq_factor": 4.0,
+                                                              "original_max_position_embeddings": 16},
+                                             **common)),
 }
 for name, (cls, config) in models.items():
     torch.manual_seed(0)

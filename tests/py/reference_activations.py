@@ -7,15 +7,19 @@ Hook points (the same definitions as src/model/hooks.rs):
   blocks.L.resid_pre   input of block L
   blocks.L.resid_post  output of block L
   blocks.L.mlp         input of block L's MLP output projection
-The saved `ids` and `mask` are the inputs; the second row is right-padded."""
+The saved `ids` and `mask` are the inputs; the second row is right-padded.
+Causal language models also save `logits`."""
 import sys
 
 import torch
 from safetensors.torch import save_file
-from transformers import AutoModel
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
 model_dir, out, batch, seq, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-model = AutoModel.from_pretrained(model_dir, attn_implementation="eager").float().eval()
+causal = AutoConfig.from_pretrained(model_dir).model_type != "bert"
+loader = AutoModelForCausalLM if causal else AutoModel
+lm = loader.from_pretrained(model_dir, attn_implementation="eager").float().eval()
+model = lm.base_model if causal else lm
 cfg = model.config
 kind = cfg.model_type
 
@@ -66,8 +70,10 @@ mask = torch.ones(batch, seq, dtype=torch.int64)
 if batch > 1:
     mask[1, seq - 3:] = 0
 with torch.no_grad():
-    model(input_ids=ids, attention_mask=mask)
+    output = lm(input_ids=ids, attention_mask=mask)
 captured = {k: v.contiguous() for k, v in captured.items()}
+if causal:
+    captured["logits"] = output.logits.contiguous()
 captured["ids"] = ids
 captured["mask"] = mask
 save_file(captured, out)

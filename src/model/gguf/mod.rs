@@ -18,6 +18,7 @@
 //! the file (and the tensor or key), never a panic or a huge allocation.
 mod dequant;
 mod metadata;
+pub mod model;
 pub mod tokenizer;
 
 pub use dequant::GgmlType;
