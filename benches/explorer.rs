@@ -35,11 +35,9 @@ fn replay(dataset: &Path, train: Option<&Path>) -> serde_json::Value {
 
 /// The background job's config: a long SAE training run on the demo's cache.
 fn background_job(root: &Path) -> Option<PathBuf> {
-    let cache = root.join("bench-data/minilm-l3-resid");
+    let cache = root.join("bench-data/gemma-l6-resid");
     if !cache.join("cache.json").exists() {
-        eprintln!(
-            "no bench-data/minilm-l3-resid (make bench-sae or make demo makes it): no background job"
-        );
+        eprintln!("no bench-data/gemma-l6-resid (make demo makes it): no background job");
         return None;
     }
     let work = root.join("bench-data/explorer-bench");

@@ -16,18 +16,24 @@ fn no_arguments_opens_the_bundled_demo() {
         text.contains("dataset       datasets/demo (format v1"),
         "{text}"
     );
-    assert!(text.contains("units         6143"), "{text}");
+    assert!(text.contains("units         9216"), "{text}");
     assert!(
-        text.contains("subject       all-MiniLM-L6-v2   hook -   window 64 tokens"),
+        text.contains("subject       gemma-3-270m-q4_k_m.gguf   hook -   window 32 tokens"),
         "{text}"
     );
-    // Neurons and the SAE and baseline features each have their range.
+    // Neurons of two layers, and the SAE and baseline features, each have their range.
     assert!(
-        text.contains("    3072..4608   sae      blocks.3.resid_post  from datasets/dictionaries/minilm-l3-sae"),
+        text.contains("    2048..4096   neuron   blocks.14.mlp"),
         "{text}"
     );
     assert!(
-        text.contains("    4992..5375   ica      blocks.3.resid_post"),
+        text.contains(
+            "    4096..6656   sae      blocks.6.resid_post  from datasets/dictionaries/gemma-l6-sae"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("    7296..7936   ica      blocks.6.resid_post"),
         "{text}"
     );
 }

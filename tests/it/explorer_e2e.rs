@@ -70,20 +70,20 @@ fn the_explorer_opens_the_demo_browses_and_restores_the_terminal() {
     let tmux = Tmux::start(&format!(
         "cd {root} && echo before-the-explorer && {binary}; echo exited $?; sleep 60"
     ));
-    let screen = tmux.wait_for("of 6143 units");
+    let screen = tmux.wait_for("of 9216 units");
     assert!(screen.contains("explanation"), "{screen}");
     assert!(
         !screen.contains("before-the-explorer"),
         "the alternate screen is in use"
     );
-    tmux.keys(&[":", "3", "0", "7", "3", "Enter"]);
-    let screen = tmux.wait_for("unit 3073 · layer 3 · sae");
+    tmux.keys(&[":", "4", "0", "9", "7", "Enter"]);
+    let screen = tmux.wait_for("unit 4097 · layer 6 · sae");
     assert!(screen.contains("top-activating texts"), "{screen}");
     // A job from a key, with no endpoint configured here: it fails, and says why.
     tmux.keys(&["e"]);
     tmux.wait_for("failed: explainer: no base_url");
     tmux.keys(&["J"]);
-    tmux.wait_for("explain unit 3073");
+    tmux.wait_for("explain unit 4097");
     tmux.keys(&["J"]);
     tmux.keys(&["?"]);
     tmux.wait_for("show or hide this help");
@@ -92,5 +92,5 @@ fn the_explorer_opens_the_demo_browses_and_restores_the_terminal() {
     let screen = tmux.wait_for("exited 0");
     // Back on the normal screen, with what was there before.
     assert!(screen.contains("before-the-explorer"), "{screen}");
-    assert!(!screen.contains("of 6143 units"), "{screen}");
+    assert!(!screen.contains("of 9216 units"), "{screen}");
 }

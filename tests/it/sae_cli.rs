@@ -507,3 +507,20 @@ fn every_model_command_takes_a_gguf_file() {
     assert_eq!(sae.model_name.as_deref(), Some("gemma-3-270m-q4_k_m.gguf"));
     assert_eq!(sae.hook.unwrap().to_string(), "blocks.6.resid_post");
 }
+
+/// The demo's training configurations read, and name files that exist.
+#[test]
+fn the_demo_training_configs_read_and_name_what_make_run_sets_up() {
+    use featurescope::sae::train::TrainConfig;
+    let proposal = TrainConfig::read(&root().join("datasets/demo-train.toml")).unwrap();
+    proposal.check().unwrap();
+    let model = proposal
+        .data
+        .model
+        .expect("the train key streams from the model");
+    assert!(root().join(&model).is_file(), "{}", model.display());
+    assert_eq!(proposal.data.hook.as_deref(), Some("blocks.3.resid_post"));
+    let demo = TrainConfig::read(&root().join("datasets/demo-sae.toml")).unwrap();
+    demo.check().unwrap();
+    assert!(root().join(&demo.out).join("cfg.json").is_file());
+}

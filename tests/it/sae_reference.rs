@@ -240,11 +240,11 @@ fn tied_step_gradients_equal_autograd() {
 #[test]
 fn the_demo_sae_trained_here_loads_in_saelens_with_the_same_outputs() {
     let _rng = common::torch_rng();
-    // Real activations: MiniLM's residual stream at the demo SAE's hook.
-    let dir = common::root().join("datasets/dictionaries/minilm-l3-sae");
+    // Real activations: Gemma-3-270M's residual stream at the demo SAE's hook.
+    let dir = common::root().join("datasets/dictionaries/gemma-l6-sae");
     let dictionary = Dictionary::load(&dir).unwrap();
     let hook = dictionary.hook.expect("the demo SAE names its hook");
-    let model_dir = common::root().join(".venv/models/all-MiniLM-L6-v2");
+    let model_dir = common::root().join(".venv/models/gemma-3-270m-q4_k_m.gguf");
     let model = featurescope::model::load(&model_dir, tch::Device::Cpu).unwrap();
     let tokenizer = featurescope::model::TextTokenizer::load(&model_dir).unwrap();
     let ids: Vec<i64> = tokenizer
