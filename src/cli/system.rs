@@ -131,11 +131,17 @@ pub fn model_info(dir: &Path, json: bool) -> Result<()> {
 /// Heads, windows and rotary bases in one line.
 fn attention_summary(c: &featurescope::model::ModelConfig) -> String {
     let sliding: Vec<i64> = c.windows.iter().flatten().copied().collect();
-    let layers = match sliding.first() {
-        None => "all global".to_owned(),
-        Some(window) => format!(
-            "{} sliding (window {window}), {} global",
+    let mut sizes = sliding.clone();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let sizes: Vec<String> = sizes.iter().map(i64::to_string).collect();
+    let layers = match sizes.len() {
+        0 => "all global".to_owned(),
+        n => format!(
+            "{} sliding (window{} {}), {} global",
             sliding.len(),
+            if n > 1 { "s" } else { "" },
+            sizes.join(", "),
             c.windows.len() - sliding.len()
         ),
     };

@@ -89,8 +89,8 @@ pub struct ModelConfig {
     pub rope: Rope,
     /// Rotary embedding of sliding-window layers, where it differs (Gemma 3).
     pub local_rope: Option<Rope>,
-    /// Fraction of each head's dimensions that are rotated (GPT-NeoX rotates a part).
-    pub rotary_fraction: f64,
+    /// Dimensions of each head that are rotated, even (GPT-NeoX rotates a part).
+    pub rotary_dims: i64,
     /// GPT-NeoX: attention and MLP read the same input and add together.
     pub parallel_residual: bool,
     /// Per layer, how many positions back a query sees (itself included);
@@ -215,14 +215,8 @@ impl Fields<'_> {
     /// Which layers attend through a sliding window, and how wide.
     fn windows(&self, model_type: &str, layers: u32) -> Result<Vec<Option<i64>>> {
         let window = self.int(&["sliding_window"]).ok();
-        let sliding = |is_sliding: &dyn Fn(u32) -> bool| -> Result<Vec<Option<i64>>> {
-            (0..layers)
-                .map(|i| match (is_sliding(i), window) {
-                    (false, _) => Ok(None),
-                    (true, Some(w)) => Ok(Some(w)),
-                    (true, None) => Err(self.missing(&["sliding_window"])),
-                })
-                .collect()
+        let sliding = |slides: &dyn Fn(u32) -> bool| {
+            layer_windows(layers, window, slides).ok_or_else(|| self.missing(&["sliding_window"]))
         };
         if let Some(types) = self.get("layer_types").and_then(Value::as_array) {
             if types.len() != layers as usize {
@@ -246,15 +240,15 @@ impl Fields<'_> {
         }
         match model_type {
             // Gemma 2 alternates, local first.
-            "gemma2" => sliding(&|i| i % 2 == 0),
+            "gemma2" => sliding(&periodic(2)),
             "gemma3" | "gemma3_text" => {
                 let pattern = self.int(&["sliding_window_pattern", "_sliding_window_pattern"]);
-                let pattern = pattern.unwrap_or(6).max(1) as u32;
-                sliding(&|i| (i + 1) % pattern != 0)
+                sliding(&periodic(pattern.unwrap_or(6).max(0) as u64))
             }
             "mistral" => sliding(&|_| window.is_some()),
             "qwen2" if self.flag("use_sliding_window") => {
-                let from = self.int(&["max_window_layers"]).unwrap_or(0);
+                // transformers' default.
+                let from = self.int(&["max_window_layers"]).unwrap_or(28);
                 sliding(&|i| i64::from(i) >= from)
             }
             _ => Ok(vec![None; layers as usize]),
@@ -273,11 +267,44 @@ impl Fields<'_> {
                 return Err(self.error(format!("`{name}` = true is not implemented")));
             }
         }
+        if model_type == "gpt2" && self.get("scale_attn_weights") == Some(&Value::Bool(false)) {
+            return Err(self.error("`scale_attn_weights` = false is not implemented".into()));
+        }
+        if self.get("text_config").is_some() {
+            return Err(self.error(
+                "`text_config`: multimodal checkpoints are not implemented (a text-only \
+                 checkpoint, model_type gemma3_text for Gemma 3, is)"
+                    .into(),
+            ));
+        }
         if self.int(&["pretraining_tp"]).is_ok_and(|tp| tp > 1) {
             return Err(self.error("`pretraining_tp` > 1 is not implemented".into()));
         }
         Ok(())
     }
+}
+
+/// Layer `i` slides unless it is the last of each `period` (Gemma's
+/// local:global patterns, as llama.cpp and transformers define them); a
+/// period of 0 makes every layer slide, as in llama.cpp.
+pub(crate) fn periodic(period: u64) -> impl Fn(u32) -> bool {
+    move |i| period == 0 || u64::from(i) % period < period - 1
+}
+
+/// Per layer, `window` where `slides` says so and `None` elsewhere; `None`
+/// as a whole when a layer slides and there is no window.
+pub(crate) fn layer_windows(
+    layers: u32,
+    window: Option<i64>,
+    slides: &dyn Fn(u32) -> bool,
+) -> Option<Vec<Option<i64>>> {
+    (0..layers)
+        .map(|i| match (slides(i), window) {
+            (false, _) => Some(None),
+            (true, Some(w)) => Some(Some(w)),
+            (true, None) => None,
+        })
+        .collect()
 }
 
 impl ModelConfig {
@@ -330,7 +357,8 @@ impl ModelConfig {
         f.refuse_unimplemented(&model_type)?;
         let hidden_size = f.int(&["hidden_size", "n_embd"])?;
         let num_heads = f.int(&["num_attention_heads", "n_head"])?;
-        let num_layers = f.int(&["num_hidden_layers", "n_layer"])? as u32;
+        let num_layers = u32::try_from(f.int(&["num_hidden_layers", "n_layer"])?)
+            .map_err(|_| f.missing(&["num_hidden_layers"]))?;
         let head_dim = f
             .int(&["head_dim"])
             .unwrap_or(hidden_size / num_heads.max(1));
@@ -374,13 +402,18 @@ impl ModelConfig {
             type_vocab_size: f.int(&["type_vocab_size"]).unwrap_or(0),
             num_kv_heads: f.int(&["num_key_value_heads"]).unwrap_or(num_heads),
             head_dim,
-            rope: f.rope("full_attention", 10_000.0)?,
+            // Gemma 3's global layers default to a base of 1e6 in transformers.
+            rope: f.rope("full_attention", if is_gemma3 { 1e6 } else { 10_000.0 })?,
             local_rope,
-            rotary_fraction: f
-                .get("rope_parameters")
-                .and_then(|r| r.get("partial_rotary_factor"))
-                .and_then(Value::as_f64)
-                .unwrap_or_else(|| f.float_or(&["partial_rotary_factor", "rotary_pct"], 1.0)),
+            // transformers: int(head_dim * partial_rotary_factor), rounded down to even.
+            rotary_dims: (head_dim as f64
+                * f.get("rope_parameters")
+                    .and_then(|r| r.get("partial_rotary_factor"))
+                    .and_then(Value::as_f64)
+                    .unwrap_or_else(|| f.float_or(&["partial_rotary_factor", "rotary_pct"], 1.0)))
+                as i64
+                / 2
+                * 2,
             parallel_residual: f
                 .get("use_parallel_residual")
                 .and_then(Value::as_bool)
@@ -411,6 +444,22 @@ impl ModelConfig {
             Some(format!(
                 "{} query heads are not a multiple of {} key/value heads",
                 self.num_heads, self.num_kv_heads
+            ))
+        } else if let Some(w) = self.windows.iter().flatten().find(|&&w| w < 1) {
+            Some(format!("a sliding window of {w} tokens (at least 1)"))
+        } else if self.windows.len() != self.num_layers as usize {
+            Some(format!(
+                "{} layer windows for {} layers",
+                self.windows.len(),
+                self.num_layers
+            ))
+        } else if self.rotary_dims < 0
+            || self.rotary_dims > self.head_dim
+            || self.rotary_dims % 2 != 0
+        {
+            Some(format!(
+                "{} rotary dimensions in heads of {}",
+                self.rotary_dims, self.head_dim
             ))
         } else if self.architecture != Architecture::Llama
             && self.architecture != Architecture::Gemma
@@ -479,6 +528,22 @@ mod tests {
                 serde_json::json!({"rope_scaling": {"rope_type": "llama3", "factor": 8.0}}),
                 "low_freq_factor",
             ),
+            (
+                serde_json::json!({"model_type": "mistral", "sliding_window": 0}),
+                "a sliding window of 0 tokens",
+            ),
+            (
+                serde_json::json!({"partial_rotary_factor": 1.5}),
+                "24 rotary dimensions in heads of 16",
+            ),
+            (
+                serde_json::json!({"num_hidden_layers": -1}),
+                "num_hidden_layers",
+            ),
+            (
+                serde_json::json!({"model_type": "gemma3", "text_config": {}}),
+                "text_config",
+            ),
         ] {
             let error = refused(fields.clone());
             assert!(error.contains(named), "{fields}: {error}");
@@ -488,6 +553,11 @@ mod tests {
             "n_layer": 2, "n_positions": 128, "scale_attn_by_inverse_layer_idx": true}),
         );
         assert!(error.contains("scale_attn_by_inverse_layer_idx"), "{error}");
+        let error = refused(
+            serde_json::json!({"model_type": "gpt2", "n_embd": 64, "n_head": 4,
+            "n_layer": 2, "n_positions": 128, "scale_attn_weights": false}),
+        );
+        assert!(error.contains("scale_attn_weights"), "{error}");
     }
 
     #[test]
@@ -517,5 +587,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(qwen2.windows, vec![None, Some(16)]);
+        // transformers' defaults: Qwen2 slides from layer 28 on, Gemma 3's
+        // global base is 1e6.
+        let qwen2 = read(
+            serde_json::json!({"model_type": "qwen2", "use_sliding_window": true,
+            "sliding_window": 16}),
+        )
+        .unwrap();
+        assert_eq!(qwen2.windows, vec![None, None]);
+        let gemma3 =
+            read(serde_json::json!({"model_type": "gemma3_text", "sliding_window": 8})).unwrap();
+        assert_eq!(gemma3.rope.theta, 1e6);
+        assert_eq!(gemma3.windows, vec![Some(8), Some(8)]);
     }
 }

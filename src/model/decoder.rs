@@ -324,7 +324,7 @@ struct Rotary {
 
 impl Rotary {
     fn new(config: &ModelConfig, rope: &Rope, seq: i64, device: tch::Device) -> Self {
-        let dims = ((config.head_dim as f64 * config.rotary_fraction) as i64) / 2 * 2;
+        let dims = config.rotary_dims;
         let exponents = Tensor::arange_start_step(0, dims, 2, (Kind::Float, device)) / dims as f64;
         let inv_freq = Tensor::from(rope.theta as f32)
             .to_device(device)
@@ -484,16 +484,22 @@ impl Decoder {
             .as_ref()
             .filter(|_| self.positions.is_none())
             .map(|rope| Rotary::new(config, rope, seq, device));
-        // One mask per distinct window, built when first needed.
+        let layers = last_layer as usize + 1;
+        // One mask per distinct window among the layers that run.
         let mut masks: Vec<(Option<i64>, Tensor)> = Vec::new();
-        let group = config.num_heads / config.num_kv_heads;
-        for (i, b) in self.blocks.iter().enumerate().take(last_layer as usize + 1) {
-            let layer = i as u32;
-            let window = config.windows[i];
-            if !masks.iter().any(|(w, _)| *w == window) {
+        for &window in config.windows.iter().take(layers) {
+            if masks.iter().all(|(w, _)| *w != window) {
                 masks.push((window, additive_mask(attention_mask, window)?));
             }
-            let mask = &masks.iter().find(|(w, _)| *w == window).expect("built").1;
+        }
+        let group = config.num_heads / config.num_kv_heads;
+        for (i, b) in self.blocks.iter().enumerate().take(layers) {
+            let layer = i as u32;
+            let window = config.windows[i];
+            let (_, mask) = masks
+                .iter()
+                .find(|(w, _)| *w == window)
+                .expect("a mask per window");
             x = captures.offer(layer, HookSite::ResidPre, &x);
             let (mut q, mut k, mut v) = self.project_qkv(&b.qkv, &b.attn_norm.forward(&x));
             if let Some((q_norm, k_norm)) = &b.qk_norm {

@@ -5,7 +5,7 @@
 //! and the decoder does not implement (a scaling type, mixture of experts,
 //! a tensor it has no place for) is refused by name.
 use super::GgufFile;
-use crate::model::config::{Architecture, ModelConfig, Rope, RopeScaling};
+use crate::model::config::{Architecture, ModelConfig, Rope, RopeScaling, layer_windows, periodic};
 use crate::model::weights::Weights;
 use crate::model::{ModelError, Result};
 use std::collections::HashMap;
@@ -36,7 +36,10 @@ pub fn config(file: &GgufFile) -> Result<ModelConfig> {
     };
     let key = |k: &str| format!("{arch}.{k}");
     let has = |k: &str| file.metadata().contains_key(&key(k));
-    let int = |k: &str| file.metadata_u64(&key(k)).map(|v| v as i64);
+    let int = |k: &str| {
+        let v = file.metadata_u64(&key(k))?;
+        i64::try_from(v).map_err(|_| file.metadata_error(&key(k), format!("{v} is too large")))
+    };
     let int_or = |k: &str, default: i64| if has(k) { int(k) } else { Ok(default) };
     let float_or = |k: &str, default: f64| {
         if has(k) {
@@ -110,39 +113,27 @@ pub fn config(file: &GgufFile) -> Result<ModelConfig> {
             ));
         }
     };
-    let window = int("attention.sliding_window");
-    let sliding = |is_sliding: &dyn Fn(u32) -> bool| -> Result<Vec<Option<i64>>> {
-        (0..num_layers)
-            .map(|i| match is_sliding(i) {
-                true => window
-                    .as_ref()
-                    .map(|&w| Some(w))
-                    .map_err(|_| file.metadata_error(&key("attention.sliding_window"), "missing")),
-                false => Ok(None),
-            })
-            .collect()
-    };
+    let window = int("attention.sliding_window").ok();
     // Which layers slide: `attention.sliding_window_pattern` when the file
     // has it (a period, or a flag per layer), else the pattern llama.cpp
     // fixes in code for Gemma 2 (every other) and 3 (five of six).
     let pattern_key = key("attention.sliding_window_pattern");
-    let periodic = |period: u64| -> Vec<bool> {
-        let period = period.max(1);
-        (0..u64::from(num_layers))
-            .map(|i| i % period < period - 1)
-            .collect()
-    };
-    let slides: Option<Vec<bool>> = match file.metadata().get(&pattern_key) {
+    let slides: Option<Box<dyn Fn(u32) -> bool>> = match file.metadata().get(&pattern_key) {
         Some(value) => Some(match (value.as_u64(), value.as_array()) {
-            (Some(period), _) => periodic(period),
-            (None, Some(flags)) if flags.len() == num_layers as usize => flags
-                .iter()
-                .map(|f| match f {
-                    super::Value::Bool(b) => Ok(*b),
-                    other => Err(file
-                        .metadata_error(&pattern_key, format!("{other:?} is not true or false"))),
-                })
-                .collect::<Result<_>>()?,
+            (Some(period), _) => Box::new(periodic(period)),
+            (None, Some(flags)) if flags.len() == num_layers as usize => {
+                let flags = flags
+                    .iter()
+                    .map(|f| match f {
+                        super::Value::Bool(b) => Ok(*b),
+                        other => Err(file.metadata_error(
+                            &pattern_key,
+                            format!("{other:?} is not true or false"),
+                        )),
+                    })
+                    .collect::<Result<Vec<bool>>>()?;
+                Box::new(move |i| flags[i as usize])
+            }
             _ => {
                 return Err(file.metadata_error(
                     &pattern_key,
@@ -151,20 +142,31 @@ pub fn config(file: &GgufFile) -> Result<ModelConfig> {
             }
         }),
         None => match arch.as_str() {
-            "gemma2" => Some(periodic(2)),
-            "gemma3" => Some(periodic(6)),
+            "gemma2" => Some(Box::new(periodic(2))),
+            "gemma3" => Some(Box::new(periodic(6))),
             _ => None,
         },
     };
     let windows = match slides {
-        Some(slides) if architecture == Architecture::Gemma => sliding(&|i| slides[i as usize])?,
-        _ if has("attention.sliding_window") || slides.is_some() => {
+        Some(slides) if architecture == Architecture::Gemma => {
+            layer_windows(num_layers, window, &slides)
+                .ok_or_else(|| file.metadata_error(&key("attention.sliding_window"), "missing"))?
+        }
+        _ if window.is_some() || slides.is_some() => {
             return Err(file.metadata_error(
                 &key("attention.sliding_window"),
                 format!("a sliding window on {arch} is not implemented"),
             ));
         }
         _ => vec![None; num_layers as usize],
+    };
+    // llama.cpp's rule: queries scaled by 1/√head_dim, except Gemma 2 and 3
+    // at 27B (46 and 62 blocks), scaled by 1/√(width / heads).
+    let is_27b = (arch == "gemma2" && num_layers == 46) || (arch == "gemma3" && num_layers == 62);
+    let attention_scale = if is_27b {
+        (hidden_size as f64 / num_heads as f64).powf(-0.5)
+    } else {
+        (head_dim as f64).powf(-0.5)
     };
     let gemma = architecture == Architecture::Gemma;
     let config = ModelConfig {
@@ -193,12 +195,10 @@ pub fn config(file: &GgufFile) -> Result<ModelConfig> {
                 })
             })
             .transpose()?,
-        rotary_fraction: rotary_dims as f64 / head_dim as f64,
+        rotary_dims,
         parallel_residual: false,
         windows,
-        // llama.cpp's rule for all but Gemma 2 and 3 at 27B, whose files do
-        // not say so.
-        attention_scale: (head_dim as f64).powf(-0.5),
+        attention_scale,
         attn_softcap: has("attn_logit_softcapping")
             .then(|| file.metadata_f64(&key("attn_logit_softcapping")))
             .transpose()?,
@@ -252,13 +252,19 @@ fn hugging_face_name(name: &str, sandwich_norms: bool) -> Option<String> {
 }
 
 /// Undoes llama.cpp's permutation of Llama's query and key rows: per head it
-/// wrote the two rotary halves interleaved, `[x0, x_half, x1, ...]`.
-fn unpermute_rows(t: &Tensor, heads: i64) -> Tensor {
+/// wrote the two rotary halves interleaved, `[x0, x_half, x1, ...]`. `None`
+/// when the rows do not divide into `heads` pairs of halves.
+fn unpermute_rows(t: &Tensor, heads: i64) -> Option<Tensor> {
     let shape = t.size();
-    let rows_per_half = shape[0] / heads / 2;
-    t.view([heads, rows_per_half, 2, -1])
-        .transpose(1, 2)
-        .reshape(shape.as_slice())
+    let rows = *shape.first()?;
+    if heads <= 0 || rows % (2 * heads) != 0 {
+        return None;
+    }
+    Some(
+        t.view([heads, rows / heads / 2, 2, -1])
+            .transpose(1, 2)
+            .reshape(shape.as_slice()),
+    )
 }
 
 /// The file's tensors, dequantised to float32 on `device` and renamed.
@@ -285,10 +291,17 @@ pub fn weights(file: &GgufFile, config: &ModelConfig, device: Device) -> Result<
         if gemma && name.ends_with("norm.weight") {
             t -= 1.0;
         }
-        if permuted && name.contains(".q_proj.") {
-            t = unpermute_rows(&t, config.num_heads);
-        } else if permuted && name.contains(".k_proj.") {
-            t = unpermute_rows(&t, config.num_kv_heads);
+        let heads = if name.contains(".q_proj.") {
+            config.num_heads
+        } else {
+            config.num_kv_heads
+        };
+        if permuted && (name.contains(".q_proj.") || name.contains(".k_proj.")) {
+            t = unpermute_rows(&t, heads).ok_or_else(|| ModelError::Weight {
+                path: file.path().to_owned(),
+                name: info.name.clone(),
+                problem: format!("shape {:?} is not {heads} heads of rotary pairs", t.size()),
+            })?;
         }
         tensors.insert(name, t.to_device(device));
     }
@@ -321,11 +334,14 @@ mod tests {
 
     #[test]
     fn unpermuting_inverts_llama_cpps_permutation() {
-        // llama.cpp: reshape(heads, 2, rows/heads/2, cols).swapaxes(1, 2).
+        // llama.cpp: reshape(heads, 2, rows/heads/2, cols).swapaxes(1, 2);
+        // three rows per half, so the permutation is not its own inverse.
         let heads = 2;
-        let w = Tensor::arange(8 * 3, (tch::Kind::Float, Device::Cpu)).view([8, 3]);
-        let permuted = w.view([heads, 2, 2, 3]).transpose(1, 2).reshape([8, 3]);
-        assert!(unpermute_rows(&permuted, heads).equal(&w));
-        assert!(!permuted.equal(&w));
+        let w = Tensor::arange(12 * 3, (tch::Kind::Float, Device::Cpu)).view([12, 3]);
+        let permute = |x: &Tensor| x.view([heads, 2, 3, 3]).transpose(1, 2).reshape([12, 3]);
+        let permuted = permute(&w);
+        assert!(unpermute_rows(&permuted, heads).unwrap().equal(&w));
+        assert!(!permute(&permuted).equal(&w));
+        assert!(unpermute_rows(&w.narrow(0, 0, 10), heads).is_none());
     }
 }
