@@ -35,18 +35,7 @@ fn check_model_against_transformers(model_dir: &Path, ours: &Path, batch: usize,
         .into_iter()
         .collect();
     let model = model::load(ours, Device::Cpu).unwrap();
-    let hooks: Vec<HookPoint> = model.hook_points();
-    let ours =
-        tch::no_grad(|| model.forward(&reference["ids"], &reference["mask"], &hooks)).unwrap();
-    let real = reference["mask"].to_kind(Kind::Float).unsqueeze(-1);
-    for (hook, ours) in hooks.iter().zip(ours) {
-        assert_close(
-            &hook.to_string(),
-            &ours,
-            &reference[&hook.to_string()],
-            &real,
-        );
-    }
+    let real = assert_every_hook_close(model.as_ref(), &reference);
     if let Some(theirs) = reference.get("logits") {
         let ours =
             tch::no_grad(|| model.logits(&reference["ids"], &reference["mask"], None)).unwrap();
@@ -148,6 +137,27 @@ fn tiny_gguf_decoders_match_transformers() {
     }
 }
 
+/// Runs `model` on the reference's `ids` and `mask` and asserts every hook
+/// point close to the reference's; returns the real-token mask `[batch, seq, 1]`.
+fn assert_every_hook_close(
+    model: &dyn model::SubjectModel,
+    reference: &HashMap<String, Tensor>,
+) -> Tensor {
+    let (ids, mask) = (&reference["ids"], &reference["mask"]);
+    let hooks: Vec<HookPoint> = model.hook_points();
+    let ours = tch::no_grad(|| model.forward(ids, mask, &hooks)).unwrap();
+    let real = mask.to_kind(Kind::Float).unsqueeze(-1);
+    for (hook, ours) in hooks.iter().zip(ours) {
+        assert_close(
+            &hook.to_string(),
+            &ours,
+            &reference[&hook.to_string()],
+            &real,
+        );
+    }
+    real
+}
+
 /// max |ours - theirs| / max |theirs| over the real tokens (`real` is
 /// `[batch, seq, 1]`, 1 for real tokens), asserted within [`TOLERANCE`].
 fn assert_close(what: &str, ours: &Tensor, theirs: &Tensor, real: &Tensor) {
@@ -188,17 +198,7 @@ fn gemma3_gguf_matches_transformers() {
         .collect();
     let model = model::load(&gguf, Device::Cpu).unwrap();
     let (ids, mask) = (&reference["ids"], &reference["mask"]);
-    let hooks: Vec<HookPoint> = model.hook_points();
-    let ours = tch::no_grad(|| model.forward(ids, mask, &hooks)).unwrap();
-    let real = mask.to_kind(Kind::Float).unsqueeze(-1);
-    for (hook, ours) in hooks.iter().zip(ours) {
-        assert_close(
-            &hook.to_string(),
-            &ours,
-            &reference[&hook.to_string()],
-            &real,
-        );
-    }
+    let real = assert_every_hook_close(model.as_ref(), &reference);
     let logits = tch::no_grad(|| model.logits(ids, mask, None)).unwrap();
     assert_close(
         "logits, first positions",
