@@ -15,7 +15,7 @@ use featurescope::interp::engine::{Explainer, Simulator};
 use featurescope::interp::explainer::default_examples;
 use featurescope::interp::records::RecordSet;
 use featurescope::llm::config::Api;
-use featurescope::llm::{Endpoint, LlmClient, Usage};
+use featurescope::llm::{Backend, Endpoint, LlmClient, Usage};
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -47,15 +47,15 @@ struct Phase {
     cpu: f64,
 }
 
-fn measure(client: &LlmClient, run: impl FnOnce()) -> Phase {
+fn measure(backend: &Backend, run: impl FnOnce()) -> Phase {
     let (calls, cpu, start) = (
-        Usage::get(&client.usage().requests),
+        Usage::get(&backend.usage().requests),
         cpu_seconds(),
         Instant::now(),
     );
     run();
     Phase {
-        calls: Usage::get(&client.usage().requests) - calls,
+        calls: Usage::get(&backend.usage().requests) - calls,
         wall: start.elapsed().as_secs_f64(),
         cpu: cpu_seconds() - cpu,
     }
@@ -105,7 +105,10 @@ fn main() {
     let mut endpoint = Endpoint::new(url.trim(), "fake");
     endpoint.concurrency = CONCURRENCY;
     endpoint.timeout = Duration::from_secs(30);
-    let client = LlmClient::new(endpoint, None).unwrap();
+    let backend = Backend::Http {
+        client: LlmClient::new(endpoint, None).unwrap(),
+        api: Api::Completions,
+    };
     let ds = Dataset::open(&dir).unwrap();
     let units: Vec<u64> = (0..UNITS).collect();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -113,12 +116,11 @@ fn main() {
         .build()
         .unwrap();
     let explainer = Explainer {
-        client: &client,
-        api: Api::Completions,
+        backend: &backend,
         examples: default_examples(),
         records_shown: 10,
     };
-    let explain = measure(&client, || {
+    let explain = measure(&backend, || {
         let outcome = runtime
             .block_on(batch::explain_units(
                 &ds,
@@ -132,11 +134,10 @@ fn main() {
         assert!(outcome.failed.is_empty(), "{:?}", outcome.failed.first());
     });
     let simulator = Simulator {
-        client: &client,
-        api: Api::Completions,
+        backend: &backend,
         examples: default_examples(),
     };
-    let score = measure(&client, || {
+    let score = measure(&backend, || {
         let outcome = runtime
             .block_on(batch::score_units(
                 &ds,

@@ -15,6 +15,20 @@ pub fn printable(s: &str) -> String {
     out
 }
 
+/// [`printable`], line by line: newlines and tabs stay (they only move the
+/// cursor), every other control character is escaped.
+pub fn printable_lines(s: &str) -> String {
+    s.split('\n')
+        .map(|line| {
+            line.split('\t')
+                .map(printable)
+                .collect::<Vec<_>>()
+                .join("\t")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn is_unsafe(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
@@ -29,6 +43,14 @@ mod tests {
         assert_eq!(printable("tab\there\nnl"), "tab\\u{9}here\\u{a}nl");
         assert_eq!(printable("\u{9b}2J"), "\\u{9b}2J");
         assert_eq!(printable("abc\u{202e}def"), "abc\\u{202e}def");
+    }
+
+    #[test]
+    fn lines_keep_their_breaks_and_tabs_only() {
+        assert_eq!(
+            super::printable_lines("a\tb\n\x1b[2Jc\r"),
+            "a\tb\n\\u{1b}[2Jc\\u{d}"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use featurescope::interp::records::RecordSet;
 use featurescope::interp::revision::Evidence;
 use featurescope::interp::units::{UnitSpec, UnitSpecError, number_list};
 use featurescope::interp::{RECORDS_SHOWN, REVISION_RECORDS, SCORED_RANDOM, SCORED_TOP};
-use featurescope::llm::config::Api;
+use featurescope::llm::config::{Api, BackendKind};
 use featurescope::model::HookSite;
 use featurescope::sae::baselines::Baseline;
 use std::path::PathBuf;
@@ -194,6 +194,10 @@ pub struct LlmArgs {
     /// `completions` or `chat`.
     #[arg(long)]
     pub explainer_api: Option<Api>,
+    /// `http` (the endpoint at --explainer-url) or `local` (a model run here:
+    /// --explainer-model is its GGUF file, the bundled Gemma-3-270M by default).
+    #[arg(long)]
+    pub explainer_backend: Option<BackendKind>,
     #[arg(long)]
     pub simulator_url: Option<String>,
     #[arg(long)]
@@ -201,6 +205,9 @@ pub struct LlmArgs {
     /// `completions` (echoed prompt logprobs) or `chat` (values written out).
     #[arg(long)]
     pub simulator_api: Option<Api>,
+    /// `http` or `local`, as for the explainer.
+    #[arg(long)]
+    pub simulator_backend: Option<BackendKind>,
     /// Requests in flight at once, per endpoint.
     #[arg(long)]
     pub concurrency: Option<usize>,

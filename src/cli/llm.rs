@@ -8,9 +8,9 @@ use featurescope::interp::engine::{Explainer, Simulator};
 use featurescope::interp::explainer::default_examples;
 use featurescope::interp::records::RecordSet;
 use featurescope::interp::units::UnitSpec;
-use featurescope::llm::config::{Api, RoleConfig};
-use featurescope::llm::{LlmClient, Usage};
-use featurescope::text::printable;
+use featurescope::llm::config::{Api, BackendKind, RoleConfig};
+use featurescope::llm::{Backend, Usage};
+use featurescope::text::{printable, printable_lines};
 use std::path::Path;
 
 /// The role's configuration with the command-line overrides applied.
@@ -19,6 +19,7 @@ fn role(
     url: &Option<String>,
     model: &Option<String>,
     api: Option<Api>,
+    backend: Option<BackendKind>,
     concurrency: Option<usize>,
 ) -> RoleConfig {
     let mut role = base.clone();
@@ -31,6 +32,9 @@ fn role(
     if let Some(api) = api {
         role.api = api;
     }
+    if backend.is_some() {
+        role.backend = backend;
+    }
     if concurrency.is_some() {
         role.concurrency = concurrency;
     }
@@ -39,8 +43,8 @@ fn role(
 
 /// The endpoint of `role` (`explainer` or `simulator`) from featurescope.toml
 /// (or --config, without the explorer's section) with the flags applied,
-/// and a client for it.
-fn connect(args: &LlmArgs, role_name: &'static str) -> Result<(RoleConfig, LlmClient)> {
+/// and what serves it.
+fn connect(args: &LlmArgs, role_name: &'static str) -> Result<Backend> {
     let config = crate::settings::load(args.config.as_deref())?.0;
     let role_config = if role_name == "explainer" {
         role(
@@ -48,6 +52,7 @@ fn connect(args: &LlmArgs, role_name: &'static str) -> Result<(RoleConfig, LlmCl
             &args.explainer_url,
             &args.explainer_model,
             args.explainer_api,
+            args.explainer_backend,
             args.concurrency,
         )
     } else {
@@ -56,12 +61,12 @@ fn connect(args: &LlmArgs, role_name: &'static str) -> Result<(RoleConfig, LlmCl
             &args.simulator_url,
             &args.simulator_model,
             args.simulator_api,
+            args.simulator_backend,
             args.concurrency,
         )
     };
     let cache = (!args.no_cache).then(|| config.response_cache(args.cache_dir.clone()));
-    let client = LlmClient::new(role_config.endpoint(role_name)?, cache)?;
-    Ok((role_config, client))
+    Ok(Backend::connect(&role_config, role_name, cache)?)
 }
 
 fn units(dataset: &Dataset, spec: &UnitSpec, seed: u64) -> Result<Vec<u64>> {
@@ -80,12 +85,12 @@ fn llm_progress(total: usize, what: &str) -> Result<indicatif::ProgressBar> {
 /// Updates `bar` with (done, total) and the cost so far.
 fn show_progress<'a>(
     bar: &'a indicatif::ProgressBar,
-    client: &'a LlmClient,
+    backend: &'a Backend,
 ) -> impl FnMut(usize, usize) + 'a {
     move |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
-        bar.set_message(cost(client.usage()));
+        bar.set_message(cost(backend.usage()));
     }
 }
 
@@ -127,29 +132,43 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 pub fn explain(args: ExplainArgs) -> Result<()> {
     let ds = Dataset::open(&args.dataset)?;
-    let (role_config, client) = connect(&args.llm, "explainer")?;
+    let backend = connect(&args.llm, "explainer")?;
     let selected = units(&ds, &args.units, args.seed)?;
     let explainer = Explainer {
-        client: &client,
-        api: role_config.api,
+        backend: &backend,
         examples: default_examples(),
         records_shown: args.records_shown,
     };
     if args.show_prompt {
         let unit = *selected.first().context("no units selected")?;
         let records = ds.records(unit)?;
-        let (path, mut body, _) = explainer.request(unit, &records, 0)?;
-        body["model"] = client.endpoint().model.clone().into();
-        // JSON escapes control characters, so the body is safe to print as it is.
-        println!(
-            "POST {}{path}\n{}",
-            client.endpoint().base_url,
-            serde_json::to_string_pretty(&body)?
-        );
+        let (completion, _) = explainer.request(unit, &records, 0)?;
+        match &backend {
+            Backend::Http { client, api } => {
+                let (path, mut body) = completion.http_request(*api);
+                body["model"] = client.endpoint().model.clone().into();
+                // JSON escapes control characters, so the body is safe to print as it is.
+                println!(
+                    "POST {}{path}\n{}",
+                    client.endpoint().base_url,
+                    serde_json::to_string_pretty(&body)?
+                );
+            }
+            Backend::Local(model) => {
+                let g = completion.generation();
+                println!(
+                    "local model {}: up to {} tokens, temperature {}, stop at a line end\n{}",
+                    printable(model.name()),
+                    g.max_tokens,
+                    g.temperature,
+                    printable_lines(&completion.text)
+                );
+            }
+        }
         return Ok(());
     }
     let bar = llm_progress(selected.len(), "explaining")?;
-    let mut progress = show_progress(&bar, &client);
+    let mut progress = show_progress(&bar, &backend);
     let outcome = runtime()?.block_on(batch::explain_units(
         &ds,
         &explainer,
@@ -159,17 +178,16 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
         |done| progress(done, selected.len()),
     ))?;
     bar.finish_and_clear();
-    finish(&outcome, "explained", client.usage())
+    finish(&outcome, "explained", backend.usage())
 }
 
 pub fn score(args: ScoreArgs) -> Result<()> {
     let ds = Dataset::open(&args.dataset)?;
-    let (role_config, client) = connect(&args.llm, "simulator")?;
+    let backend = connect(&args.llm, "simulator")?;
     let set = args.scoring.record_set;
     let selected = units(&ds, &args.units, args.seed)?;
     let simulator = Simulator {
-        client: &client,
-        api: role_config.api,
+        backend: &backend,
         examples: default_examples(),
     };
     let bar = llm_progress(0, "scoring")?;
@@ -180,12 +198,12 @@ pub fn score(args: ScoreArgs) -> Result<()> {
         set,
         (args.scoring.top, args.scoring.random),
         args.force,
-        show_progress(&bar, &client),
+        show_progress(&bar, &backend),
     ))?;
     bar.finish_and_clear();
     let summary = batch::report(&ds, set)?;
     print!("{}", render_report(&summary));
-    finish(&outcome, "scored", client.usage())
+    finish(&outcome, "scored", backend.usage())
 }
 
 fn render_report(r: &Report) -> String {
@@ -217,12 +235,11 @@ fn render_report(r: &Report) -> String {
 
 pub fn simulate(args: SimulateArgs) -> Result<()> {
     let ds = Dataset::open(&args.dataset)?;
-    let (role_config, client) = connect(&args.llm, "simulator")?;
+    let backend = connect(&args.llm, "simulator")?;
     let set = args.scoring.record_set;
     let records = ds.records(args.unit)?;
     let simulator = Simulator {
-        client: &client,
-        api: role_config.api,
+        backend: &backend,
         examples: default_examples(),
     };
     let explanation = featurescope::dataset::Explanation {
@@ -266,7 +283,7 @@ pub fn simulate(args: SimulateArgs) -> Result<()> {
         show(score.r_squared),
         show(score.absolute_dev_explained)
     );
-    println!("{}", cost(client.usage()));
+    println!("{}", cost(backend.usage()));
     if args.save {
         ds.append_explanations(std::slice::from_ref(&explanation))?;
         ds.append_scores(&[score])?;
@@ -277,12 +294,11 @@ pub fn simulate(args: SimulateArgs) -> Result<()> {
 
 pub fn revise(args: ReviseArgs) -> Result<()> {
     let ds = Dataset::open(&args.dataset)?;
-    let (role_config, client) = connect(&args.llm, "explainer")?;
+    let backend = connect(&args.llm, "explainer")?;
     let kind = args.evidence;
     let selected = units(&ds, &args.units, args.seed)?;
     let explainer = Explainer {
-        client: &client,
-        api: role_config.api,
+        backend: &backend,
         examples: default_examples(),
         records_shown: 0,
     };
@@ -294,10 +310,10 @@ pub fn revise(args: ReviseArgs) -> Result<()> {
         kind,
         args.records,
         args.force,
-        show_progress(&bar, &client),
+        show_progress(&bar, &backend),
     ))?;
     bar.finish_and_clear();
-    finish(&outcome, "revised", client.usage())?;
+    finish(&outcome, "revised", backend.usage())?;
     println!("score the revisions with `featurescope score`; `report` then compares versions");
     Ok(())
 }

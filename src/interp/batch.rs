@@ -59,10 +59,10 @@ pub async fn explain_units(
     force: bool,
     mut progress: impl FnMut(usize),
 ) -> Result<BatchOutcome, EngineError> {
-    let model = &explainer.client.endpoint().model;
+    let model = explainer.backend.model();
     let mut existing: HashMap<u64, u32> = HashMap::new();
     for e in ds.explanations()? {
-        if &e.explainer_model == model && e.method == EXPLAIN_METHOD {
+        if e.explainer_model == model && e.method == EXPLAIN_METHOD {
             *existing.entry(e.unit_id).or_default() += 1;
         }
     }
@@ -73,7 +73,7 @@ pub async fn explain_units(
         .filter(|u| force || existing.get(u).copied().unwrap_or(0) < samples)
         .collect();
     outcome.skipped = units.len() - todo.len();
-    let concurrency = explainer.client.endpoint().concurrency;
+    let concurrency = explainer.backend.concurrency();
     let results = futures::stream::iter(todo)
         .map(|unit| async move {
             let result = async {
@@ -108,12 +108,12 @@ pub async fn score_units(
     force: bool,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<BatchOutcome, EngineError> {
-    let model = &simulator.client.endpoint().model;
+    let model = simulator.backend.model();
     let scored: HashSet<String> = ds
         .scores()?
         .into_iter()
         .filter(|s| {
-            &s.simulator_model == model
+            s.simulator_model == model
                 && s.method == simulator.method()
                 && s.record_set == set.as_str()
         })
@@ -148,7 +148,7 @@ pub async fn score_units(
             };
             (unit, result.await)
         })
-        .buffer_unordered(simulator.client.endpoint().concurrency);
+        .buffer_unordered(simulator.backend.concurrency());
     collect_in_chunks(
         results,
         |rows| ds.append_scores(rows),
@@ -229,7 +229,7 @@ pub async fn revise_units(
             };
             (unit, result.await)
         })
-        .buffer_unordered(explainer.client.endpoint().concurrency);
+        .buffer_unordered(explainer.backend.concurrency());
     collect_in_chunks(
         results,
         |rows| ds.append_explanations(rows),

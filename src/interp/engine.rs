@@ -6,8 +6,9 @@ use super::score::{ScoreError, score};
 use super::simulator::{self, EchoLogprobs, SimulationError};
 use crate::dataset::{Explanation, Record, Score, new_id, now_ms};
 use crate::llm::config::Api;
-use crate::llm::{LlmClient, LlmError};
+use crate::llm::{Backend, Generation, LlmError, LocalModel};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -44,25 +45,106 @@ fn shown(records: &[&Record]) -> Vec<ShownRecord> {
 /// The explanation method written to the dataset.
 pub const EXPLAIN_METHOD: &str = "top-activations";
 
+/// Tokens an explanation may take.
+const EXPLANATION_TOKENS: usize = 60;
+
+/// One completion asked of the explainer, as a completion prompt and as the
+/// same text in chat messages; it ends at the first line end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub text: String,
+    pub messages: Vec<(&'static str, String)>,
+    pub temperature: f64,
+    pub seed: u64,
+}
+
+impl Completion {
+    /// The endpoint path and JSON body (before the client adds the model).
+    pub fn http_request(&self, api: Api) -> (&'static str, Value) {
+        let (temperature, seed) = (self.temperature, self.seed);
+        match api {
+            Api::Completions => (
+                "/completions",
+                json!({"prompt": self.text, "max_tokens": EXPLANATION_TOKENS, "temperature": temperature, "seed": seed, "stop": ["\n"]}),
+            ),
+            Api::Chat => {
+                let messages: Vec<Value> = self
+                    .messages
+                    .iter()
+                    .map(|(role, content)| json!({"role": role, "content": content}))
+                    .collect();
+                (
+                    "/chat/completions",
+                    json!({"messages": messages, "max_tokens": EXPLANATION_TOKENS, "temperature": temperature, "seed": seed}),
+                )
+            }
+        }
+    }
+
+    /// What a local model is asked to do with [`Completion::text`].
+    pub fn generation(&self) -> Generation {
+        Generation {
+            max_tokens: EXPLANATION_TOKENS,
+            temperature: self.temperature,
+            top_p: 1.0,
+            seed: self.seed,
+            stop: vec!["\n".into()],
+        }
+    }
+
+    /// The reply of `backend`.
+    async fn ask(self, backend: &Backend, unit: u64) -> Result<String, EngineError> {
+        match backend {
+            Backend::Http { client, api } => {
+                let (path, body) = self.http_request(*api);
+                let response = client.post(path, body).await?;
+                let pointer = match api {
+                    Api::Completions => "/choices/0/text",
+                    Api::Chat => "/choices/0/message/content",
+                };
+                text_of(unit, &response, pointer)
+            }
+            Backend::Local(model) => {
+                let generation = self.generation();
+                on_local(model, move |m| m.generate(&self.text, &generation)).await
+            }
+        }
+    }
+}
+
+/// Runs `work` on the local model off the async thread, so that a job's
+/// runtime still notices cancellation while the model computes.
+async fn on_local<T: Send + 'static>(
+    model: &Arc<LocalModel>,
+    work: impl FnOnce(&LocalModel) -> Result<T, LlmError> + Send + 'static,
+) -> Result<T, EngineError> {
+    let model = model.clone();
+    let name = model.name().to_owned();
+    tokio::task::spawn_blocking(move || work(&model))
+        .await
+        .map_err(|e| LlmError::Local {
+            model: name,
+            reason: format!("its thread failed: {e}"),
+        })?
+        .map_err(EngineError::from)
+}
+
 pub struct Explainer<'a> {
-    pub client: &'a LlmClient,
-    pub api: Api,
+    pub backend: &'a Backend,
     pub examples: Vec<FewShotExample>,
     /// Top records shown (the paper found more than ~10 did not help).
     pub records_shown: usize,
 }
 
 impl Explainer<'_> {
-    /// One explanation of `unit` from its records; `sample` tells repeated
-    /// samples apart (and so their cache entries).
-    /// The request that explains `unit` (endpoint path and JSON body, before
-    /// the client adds the model), and the records it shows.
+    /// What is asked to explain `unit`, and the records it shows; `sample`
+    /// tells repeated samples apart (and so their cache entries).
     pub fn request<'r>(
         &self,
         unit: u64,
         records: &'r [Record],
         sample: u32,
-    ) -> Result<(&'static str, Value, Vec<&'r Record>), EngineError> {
+    ) -> Result<(Completion, Vec<&'r Record>), EngineError> {
         let evidence = explanation_records(records, self.records_shown);
         if evidence.is_empty() {
             return Err(EngineError::NoRecords {
@@ -73,25 +155,13 @@ impl Explainer<'_> {
         let prompt = explainer::prompt(&self.examples, &shown(&evidence));
         // The first sample is the most likely explanation; later ones are drawn.
         let (temperature, seed) = if sample == 0 { (0.0, 0) } else { (1.0, sample) };
-        Ok(match self.api {
-            Api::Completions => (
-                "/completions",
-                json!({"prompt": prompt.completion_text(), "max_tokens": 60, "temperature": temperature, "seed": seed, "stop": ["\n"]}),
-                evidence,
-            ),
-            Api::Chat => {
-                let messages: Vec<Value> = prompt
-                    .chat_messages()
-                    .into_iter()
-                    .map(|(role, content)| json!({"role": role, "content": content}))
-                    .collect();
-                (
-                    "/chat/completions",
-                    json!({"messages": messages, "max_tokens": 60, "temperature": temperature, "seed": seed}),
-                    evidence,
-                )
-            }
-        })
+        let completion = Completion {
+            text: prompt.completion_text(),
+            messages: prompt.chat_messages(),
+            temperature,
+            seed: seed as u64,
+        };
+        Ok((completion, evidence))
     }
 
     pub async fn explain(
@@ -100,20 +170,15 @@ impl Explainer<'_> {
         records: &[Record],
         sample: u32,
     ) -> Result<Explanation, EngineError> {
-        let (path, body, evidence) = self.request(unit, records, sample)?;
-        let response = self.client.post(path, body).await?;
-        let pointer = match self.api {
-            Api::Completions => "/choices/0/text",
-            Api::Chat => "/choices/0/message/content",
-        };
-        let reply = text_of(unit, &response, pointer)?;
+        let (completion, evidence) = self.request(unit, records, sample)?;
+        let reply = completion.ask(self.backend, unit).await?;
         let text = explainer::parse_explanation(&reply)
             .ok_or(EngineError::NoExplanation { unit, reply })?;
         Ok(Explanation {
             explanation_id: new_id(),
             unit_id: unit,
             text,
-            explainer_model: self.client.endpoint().model.clone(),
+            explainer_model: self.backend.model().to_owned(),
             method: EXPLAIN_METHOD.into(),
             parent_id: None,
             evidence_record_ids: evidence.iter().map(|r| r.record_id).collect(),
@@ -141,25 +206,13 @@ impl Explainer<'_> {
             });
         }
         let text = super::revision::prompt(&self.examples, &explanation.text, &shown(&evidence));
-        let reply = match self.api {
-            Api::Completions => {
-                let body =
-                    json!({"prompt": text, "max_tokens": 60, "temperature": 0.0, "stop": ["\n"]});
-                text_of(
-                    unit,
-                    &self.client.post("/completions", body).await?,
-                    "/choices/0/text",
-                )?
-            }
-            Api::Chat => {
-                let body = json!({"messages": [{"role": "user", "content": text}], "max_tokens": 60, "temperature": 0.0});
-                text_of(
-                    unit,
-                    &self.client.post("/chat/completions", body).await?,
-                    "/choices/0/message/content",
-                )?
-            }
+        let completion = Completion {
+            messages: vec![("user", text.clone())],
+            text,
+            temperature: 0.0,
+            seed: 0,
         };
+        let reply = completion.ask(self.backend, unit).await?;
         let revised = explainer::parse_explanation(&reply)
             .ok_or(EngineError::NoExplanation { unit, reply })?;
         // Everything shown to either version stays out of the scoring records.
@@ -174,7 +227,7 @@ impl Explainer<'_> {
             explanation_id: new_id(),
             unit_id: unit,
             text: revised,
-            explainer_model: self.client.endpoint().model.clone(),
+            explainer_model: self.backend.model().to_owned(),
             method: kind.method().into(),
             parent_id: Some(explanation.explanation_id.clone()),
             evidence_record_ids: seen,
@@ -197,18 +250,63 @@ fn text_of(unit: u64, response: &Value, pointer: &str) -> Result<String, EngineE
 }
 
 pub struct Simulator<'a> {
-    pub client: &'a LlmClient,
-    pub api: Api,
+    pub backend: &'a Backend,
     pub examples: Vec<FewShotExample>,
+}
+
+/// The expected value of a distribution over 0..=10.
+fn expected(probabilities: &[f64; 11]) -> f32 {
+    probabilities
+        .iter()
+        .enumerate()
+        .map(|(v, p)| v as f64 * p)
+        .sum::<f64>() as f32
 }
 
 impl Simulator<'_> {
     /// The simulation method written to the dataset.
     pub fn method(&self) -> &'static str {
-        match self.api {
-            Api::Completions => "all-at-once-logprobs",
-            Api::Chat => "all-at-once-chat",
+        match self.backend {
+            Backend::Http { api: Api::Chat, .. } => "all-at-once-chat",
+            _ => "all-at-once-logprobs",
         }
+    }
+
+    /// Simulated activations (0–10) of `explanation` on each of `records`:
+    /// requests in flight together on an endpoint, one after another (each
+    /// after the prompt prefix they share) on a local model.
+    pub async fn simulate_all(
+        &self,
+        unit: u64,
+        explanation: &str,
+        records: &[&Record],
+    ) -> Result<Vec<Vec<f32>>, EngineError> {
+        let Backend::Local(model) = self.backend else {
+            return futures::future::try_join_all(
+                records.iter().map(|r| self.simulate(unit, explanation, r)),
+            )
+            .await;
+        };
+        let prompts: Vec<(u64, simulator::SimulationPrompt)> = records
+            .iter()
+            .map(|r| {
+                (
+                    r.record_id,
+                    simulator::prompt(&self.examples, explanation, &r.tokens),
+                )
+            })
+            .collect();
+        let all = on_local(model, move |m| {
+            prompts
+                .iter()
+                .map(|(_, p)| m.value_probabilities(&p.text, &p.unknown_offsets))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+        Ok(all
+            .iter()
+            .map(|positions| positions.iter().map(expected).collect())
+            .collect())
     }
 
     /// Simulated activations (0–10) of `explanation` on one record.
@@ -224,10 +322,17 @@ impl Simulator<'_> {
             record: record.record_id,
             source,
         };
-        match self.api {
+        let (client, api) = match self.backend {
+            Backend::Http { client, api } => (client, *api),
+            Backend::Local(_) => {
+                let mut all = self.simulate_all(unit, explanation, &[record]).await?;
+                return Ok(all.remove(0));
+            }
+        };
+        match api {
             Api::Completions => {
                 let body = json!({"prompt": prompt.text, "max_tokens": 1, "echo": true, "logprobs": 15, "temperature": 0.0});
-                let response = self.client.post("/completions", body).await?;
+                let response = client.post("/completions", body).await?;
                 let logprobs: EchoLogprobs = response
                     .pointer("/choices/0/logprobs")
                     .cloned()
@@ -251,7 +356,7 @@ impl Simulator<'_> {
                     "logprobs": true,
                     "top_logprobs": 15,
                 });
-                let response = self.client.post("/chat/completions", body).await?;
+                let response = client.post("/chat/completions", body).await?;
                 let reply = text_of(unit, &response, "/choices/0/message/content")?;
                 // Expected values where the endpoint gives top logprobs; the written values otherwise.
                 let logprobs: Option<Vec<simulator::ChatTokenLogprob>> = response
@@ -280,12 +385,7 @@ impl Simulator<'_> {
                 what: "score on",
             });
         }
-        let simulations = futures::future::try_join_all(
-            scored
-                .iter()
-                .map(|r| self.simulate(unit, &explanation.text, r)),
-        )
-        .await?;
+        let simulations = self.simulate_all(unit, &explanation.text, &scored).await?;
         let real: Vec<Vec<f32>> = scored.iter().map(|r| r.activations.clone()).collect();
         let scores =
             score(&real, &simulations).map_err(|source| EngineError::Score { unit, source })?;
@@ -293,7 +393,7 @@ impl Simulator<'_> {
             score_id: new_id(),
             explanation_id: explanation.explanation_id.clone(),
             unit_id: unit,
-            simulator_model: self.client.endpoint().model.clone(),
+            simulator_model: self.backend.model().to_owned(),
             method: self.method().into(),
             record_set: set.as_str().into(),
             score: scores.correlation,

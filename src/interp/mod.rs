@@ -7,13 +7,13 @@
 //! ```no_run
 //! use featurescope::dataset::Dataset;
 //! use featurescope::interp::{engine::Explainer, explainer::default_examples, RECORDS_SHOWN};
-//! use featurescope::llm::{config::Api, Endpoint, LlmClient};
+//! use featurescope::llm::{Backend, config::RoleConfig};
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let ds = Dataset::open("datasets/demo")?;
-//! let client = LlmClient::new(Endpoint::new("http://127.0.0.1:8080/v1", "model"), None)?;
+//! // No endpoint configured: the bundled model, run in this process.
+//! let backend = Backend::connect(&RoleConfig::default(), "explainer", None)?;
 //! let explainer = Explainer {
-//!     client: &client,
-//!     api: Api::Completions,
+//!     backend: &backend,
 //!     examples: default_examples(),
 //!     records_shown: RECORDS_SHOWN,
 //! };

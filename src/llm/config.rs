@@ -19,10 +19,46 @@ pub enum Api {
     Chat,
 }
 
+/// Who serves a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendKind {
+    /// An OpenAI-compatible endpoint at `base_url`.
+    Http,
+    /// A causal model run in this process; `model` is its GGUF file or folder.
+    Local,
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = crate::names::UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "http" => Ok(Self::Http),
+            "local" => Ok(Self::Local),
+            other => Err(crate::names::UnknownName::new(
+                "backend",
+                other,
+                "http or local",
+            )),
+        }
+    }
+}
+
+/// The model the local backend runs when none is named: Gemma-3-270M,
+/// which `make setup` puts in the project's virtual environment.
+pub const BUNDLED_MODEL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/.venv/models/gemma-3-270m-q4_k_m.gguf"
+);
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RoleConfig {
+    /// `http` or `local`; unset, a role with a `base_url` uses it and one
+    /// without runs the local model.
+    pub backend: Option<BackendKind>,
     pub base_url: Option<String>,
+    /// The endpoint's model name, or the local model's path.
     pub model: Option<String>,
     #[serde(default)]
     pub api: Api,
@@ -119,6 +155,21 @@ impl LlmConfig {
 }
 
 impl RoleConfig {
+    pub fn backend_kind(&self) -> BackendKind {
+        self.backend.unwrap_or(if self.base_url.is_some() {
+            BackendKind::Http
+        } else {
+            BackendKind::Local
+        })
+    }
+
+    /// The local backend's model: `model`, or the bundled one.
+    pub fn local_model(&self) -> PathBuf {
+        self.model
+            .as_deref()
+            .map_or_else(|| PathBuf::from(BUNDLED_MODEL), PathBuf::from)
+    }
+
     /// The endpoint of role `role` (`explainer` or `simulator`).
     pub fn endpoint(&self, role: &'static str) -> Result<Endpoint, ConfigError> {
         let base_url = self.base_url.clone().ok_or(ConfigError::Missing {

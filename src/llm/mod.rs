@@ -14,12 +14,16 @@
 //!     .await?;
 //! # Ok(()) }
 //! ```
+mod backend;
 mod cache;
 mod client;
 pub mod config;
+mod local;
 
+pub use backend::{Backend, BackendError};
 pub use cache::ResponseCache;
 pub use client::{Endpoint, LlmClient, Usage};
+pub use local::{Generation, LocalModel};
 
 use std::fmt;
 
@@ -71,6 +75,9 @@ pub enum LlmError {
     },
     #[error("response cache {path}: {reason}")]
     Cache { path: String, reason: String },
+    /// The model run in this process (see [`LocalModel`]).
+    #[error("local model {model}: {reason}")]
+    Local { model: String, reason: String },
 }
 
 impl LlmError {
@@ -81,7 +88,7 @@ impl LlmError {
             Self::Timeout { .. } | Self::Connect { .. } => true,
             // A body cut short is a dropped connection as far as the caller can tell.
             Self::Malformed { .. } => true,
-            Self::GaveUp { .. } | Self::Cache { .. } => false,
+            Self::GaveUp { .. } | Self::Cache { .. } | Self::Local { .. } => false,
         }
     }
 }

@@ -323,7 +323,9 @@ struct Rotary {
 }
 
 impl Rotary {
-    fn new(config: &ModelConfig, rope: &Rope, seq: i64, device: tch::Device) -> Self {
+    /// The rotation of tokens at `positions` (`[seq]`, int64).
+    fn new(config: &ModelConfig, rope: &Rope, positions: &Tensor) -> Self {
+        let device = positions.device();
         let dims = config.rotary_dims;
         let exponents = Tensor::arange_start_step(0, dims, 2, (Kind::Float, device)) / dims as f64;
         let inv_freq = Tensor::from(rope.theta as f32)
@@ -331,8 +333,7 @@ impl Rotary {
             .pow(&exponents)
             .reciprocal();
         let inv_freq = scaled_frequencies(inv_freq, &rope.scaling);
-        let positions = Tensor::arange(seq, (Kind::Float, device));
-        let freqs = positions.outer(&inv_freq);
+        let freqs = positions.to_kind(Kind::Float).outer(&inv_freq);
         let emb = Tensor::cat(&[&freqs, &freqs], -1);
         Self {
             cos: emb.cos(),
@@ -463,37 +464,56 @@ impl Decoder {
         captures: &mut Captures,
         last_layer: u32,
     ) -> Result<Tensor> {
+        let seq = ids.size2()?.1;
+        check_positions(&self.config, seq)?;
+        let positions = Tensor::arange(seq, (Kind::Int64, ids.device()));
+        let layers = last_layer as usize + 1;
+        // One mask per distinct window among the layers that run.
+        let mut masks: Vec<(Option<i64>, Tensor)> = Vec::new();
+        for &window in self.config.windows.iter().take(layers) {
+            if masks.iter().all(|(w, _)| *w != window) {
+                masks.push((window, additive_mask(attention_mask, window)?));
+            }
+        }
+        let (x, _) = self.blocks(ids, &positions, &masks, None, captures, last_layer)?;
+        Ok(x)
+    }
+
+    /// The blocks up to `last_layer` over `ids` at `positions`, each layer
+    /// attending through the mask of its window; with `past`, the new
+    /// tokens' keys and values follow the cached ones and the layers' joined
+    /// keys and values come back.
+    fn blocks(
+        &self,
+        ids: &Tensor,
+        positions: &Tensor,
+        masks: &[(Option<i64>, Tensor)],
+        past: Option<&KvCache>,
+        captures: &mut Captures,
+        last_layer: u32,
+    ) -> Result<(Tensor, Vec<(Tensor, Tensor)>)> {
         let config = &self.config;
         let (batch, seq) = ids.size2()?;
-        check_positions(config, seq)?;
-        let device = ids.device();
         let mut x = self
             .embed
             .index_select(0, &ids.flatten(0, 1))
             .view([batch, seq, -1])
             * self.embed_scale;
-        if let Some(positions) = &self.positions {
-            x += positions.narrow(0, 0, seq).unsqueeze(0);
+        if let Some(table) = &self.positions {
+            x += table.index_select(0, positions).unsqueeze(0);
         }
         let rotary = self
             .positions
             .is_none()
-            .then(|| Rotary::new(config, &config.rope, seq, device));
+            .then(|| Rotary::new(config, &config.rope, positions));
         let local_rotary = config
             .local_rope
             .as_ref()
             .filter(|_| self.positions.is_none())
-            .map(|rope| Rotary::new(config, rope, seq, device));
-        let layers = last_layer as usize + 1;
-        // One mask per distinct window among the layers that run.
-        let mut masks: Vec<(Option<i64>, Tensor)> = Vec::new();
-        for &window in config.windows.iter().take(layers) {
-            if masks.iter().all(|(w, _)| *w != window) {
-                masks.push((window, additive_mask(attention_mask, window)?));
-            }
-        }
+            .map(|rope| Rotary::new(config, rope, positions));
         let group = config.num_heads / config.num_kv_heads;
-        for (i, b) in self.blocks.iter().enumerate().take(layers) {
+        let mut joined = Vec::new();
+        for (i, b) in self.blocks.iter().enumerate().take(last_layer as usize + 1) {
             let layer = i as u32;
             let window = config.windows[i];
             let (_, mask) = masks
@@ -513,6 +533,13 @@ impl Decoder {
             if let Some(rotary) = rotary {
                 q = rotary.apply(&q);
                 k = rotary.apply(&k);
+            }
+            if let Some(past) = past {
+                if let Some((past_k, past_v)) = past.layers.get(i) {
+                    k = Tensor::cat(&[past_k, &k], 2);
+                    v = Tensor::cat(&[past_v, &v], 2);
+                }
+                joined.push((k.shallow_clone(), v.shallow_clone()));
             }
             if group > 1 {
                 k = k.repeat_interleave_self_int(group, 1, None);
@@ -543,6 +570,140 @@ impl Decoder {
             };
             x = captures.offer(layer, HookSite::ResidPost, &x);
         }
+        Ok((x, joined))
+    }
+}
+
+/// The keys and values of the tokens a [`Decoder`] has run, per layer, as
+/// `[1, kv_heads, tokens, head_dim]` after the rotary embedding: what later
+/// tokens attend to without the earlier ones running again.
+#[derive(Default)]
+pub struct KvCache {
+    layers: Vec<(Tensor, Tensor)>,
+    len: i64,
+}
+
+impl KvCache {
+    /// Tokens cached.
+    pub fn len(&self) -> i64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The cache of the first `len` tokens (views of this one, no copy).
+    pub fn prefix(&self, len: i64) -> KvCache {
+        let len = len.clamp(0, self.len);
+        if len == 0 {
+            return KvCache::default();
+        }
+        KvCache {
+            layers: self
+                .layers
+                .iter()
+                .map(|(k, v)| (k.narrow(2, 0, len), v.narrow(2, 0, len)))
+                .collect(),
+            len,
+        }
+    }
+}
+
+/// Generation and scoring on top of a [`KvCache`]: one sequence, its tokens
+/// run once.
+impl Decoder {
+    /// Runs `ids` after the cached tokens, appends their keys and values to
+    /// `cache`, and returns their residual stream after the last block, `[n, d]`.
+    pub fn extend(&self, cache: &mut KvCache, ids: &[i64]) -> Result<Tensor> {
+        let n = ids.len() as i64;
+        let device = self.embed.device();
+        check_positions(&self.config, cache.len + n)?;
+        let positions = Tensor::arange_start(cache.len, cache.len + n, (Kind::Int64, device));
+        let own = Tensor::ones([n, n], (Kind::Bool, device)).tril(0);
+        let (x, joined) = self.after_cache(cache, ids, &positions, &own)?;
+        cache.layers = joined;
+        cache.len += n;
         Ok(x)
+    }
+
+    /// Residual streams of side branches: token `ids[i]` put at position
+    /// `positions[i]` in place of the cached token there, seeing the cached
+    /// tokens before it and itself, not the other branches. One pass asks
+    /// "what if this token came here" at many places; the cache is unchanged.
+    pub fn branch(&self, cache: &KvCache, ids: &[i64], positions: &[i64]) -> Result<Tensor> {
+        if let Some(&p) = positions.iter().find(|&&p| p < 0 || p > cache.len) {
+            return Err(super::ModelError::Hook {
+                hook: "input".into(),
+                problem: format!(
+                    "a branch at position {p} is outside the {} cached tokens",
+                    cache.len
+                ),
+            });
+        }
+        let n = ids.len() as i64;
+        let device = self.embed.device();
+        let positions = Tensor::from_slice(positions).to_device(device);
+        let own = Tensor::eye(n, (Kind::Bool, device));
+        Ok(self.after_cache(cache, ids, &positions, &own)?.0)
+    }
+
+    /// Next-token logits from residual streams `[n, d]`: over the whole
+    /// vocabulary, or only for the token ids in `rows` (`[n, rows]`), which
+    /// costs those rows of the output projection and nothing more.
+    pub fn logits_of(&self, residual: &Tensor, rows: Option<&[i64]>) -> Result<Tensor> {
+        let (norm, unembed) = self.head.as_ref().ok_or_else(|| super::ModelError::Hook {
+            hook: "logits".into(),
+            problem: "the checkpoint has no final norm and output head".into(),
+        })?;
+        let unembed = match rows {
+            Some(rows) => {
+                unembed.index_select(0, &Tensor::from_slice(rows).to_device(unembed.device()))
+            }
+            None => unembed.shallow_clone(),
+        };
+        let logits = norm.forward(residual).matmul(&unembed.tr());
+        Ok(softcap(logits, self.config.final_softcap))
+    }
+
+    /// The blocks over new tokens at `positions` that see every cached token
+    /// before their position and, among themselves, what `own` allows.
+    fn after_cache(
+        &self,
+        cache: &KvCache,
+        ids: &[i64],
+        positions: &Tensor,
+        own: &Tensor,
+    ) -> Result<(Tensor, Vec<(Tensor, Tensor)>)> {
+        let n = ids.len() as i64;
+        let device = self.embed.device();
+        let past = cache.len;
+        let queries = positions.view([n, 1]);
+        let keys = Tensor::cat(
+            &[&Tensor::arange(past, (Kind::Int64, device)), positions],
+            0,
+        )
+        .view([1, past + n]);
+        let cached = keys.narrow(1, 0, past).lt_tensor(&queries);
+        let seen = Tensor::cat(&[cached, own.shallow_clone()], 1);
+        let mut masks: Vec<(Option<i64>, Tensor)> = Vec::new();
+        for &window in &self.config.windows {
+            if masks.iter().any(|(w, _)| *w == window) {
+                continue;
+            }
+            let visible = match window {
+                Some(w) => seen.logical_and(&(&queries - &keys).lt(w)),
+                None => seen.shallow_clone(),
+            };
+            let mask = Tensor::zeros([1], (Kind::Float, device))
+                .masked_fill(&visible.logical_not(), f32::MIN as f64)
+                .view([1, 1, n, past + n]);
+            masks.push((window, mask));
+        }
+        let ids = Tensor::from_slice(ids).to_device(device).view([1, n]);
+        let mut captures = Captures::new(&[], self.config.num_layers)?;
+        let last = self.config.num_layers.saturating_sub(1);
+        let (x, joined) = self.blocks(&ids, positions, &masks, Some(cache), &mut captures, last)?;
+        Ok((x.squeeze_dim(0), joined))
     }
 }

@@ -23,6 +23,7 @@ pub mod tokenizer;
 pub(crate) mod weights;
 
 pub use config::{Architecture, ModelConfig};
+pub use decoder::{Decoder, KvCache};
 pub use hooks::{HookPoint, HookSite};
 pub use tokenizer::{TextTokenizer, TokenizedText};
 
@@ -118,10 +119,10 @@ pub fn is_gguf(path: &Path) -> bool {
             .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
 }
 
-/// Loads the model at `path` on `device`: a Hugging Face-style folder or a
-/// GGUF file.
-pub fn load(path: &Path, device: Device) -> Result<Box<dyn SubjectModel>> {
-    let (config, weights) = if is_gguf(path) {
+/// The configuration and weights of the model at `path`: a Hugging
+/// Face-style folder or a GGUF file.
+fn read(path: &Path, device: Device) -> Result<(ModelConfig, weights::Weights)> {
+    Ok(if is_gguf(path) {
         let file = gguf::GgufFile::open(path)?;
         let config = gguf::model::config(&file)?;
         let weights = gguf::model::weights(&file, &config, device)?;
@@ -131,10 +132,29 @@ pub fn load(path: &Path, device: Device) -> Result<Box<dyn SubjectModel>> {
             ModelConfig::read(path)?,
             weights::Weights::read(path, device)?,
         )
-    };
+    })
+}
+
+/// Loads the model at `path` on `device`: a Hugging Face-style folder or a
+/// GGUF file.
+pub fn load(path: &Path, device: Device) -> Result<Box<dyn SubjectModel>> {
+    let (config, weights) = read(path, device)?;
     let model: Box<dyn SubjectModel> = match config.architecture {
         Architecture::Bert => Box::new(bert::Bert::new(config, &weights)?),
         _ => Box::new(decoder::Decoder::new(config, &weights)?),
     };
     Ok(model)
+}
+
+/// Loads the causal language model at `path` for generation and scoring
+/// (an encoder such as BERT is refused).
+pub fn load_decoder(path: &Path, device: Device) -> Result<Decoder> {
+    let (config, weights) = read(path, device)?;
+    if config.architecture == Architecture::Bert {
+        return Err(ModelError::Config {
+            path: path.into(),
+            problem: "BERT is an encoder, not a causal language model: it cannot generate".into(),
+        });
+    }
+    Decoder::new(config, &weights)
 }

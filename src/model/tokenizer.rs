@@ -93,6 +93,46 @@ impl TextTokenizer {
         })
     }
 
+    /// The ids of `text` and the byte offset where each token's own text
+    /// starts (a special token's is 0), for a prompt whose places are known
+    /// by offset.
+    pub fn encode_with_starts(
+        &self,
+        text: &str,
+        add_special_tokens: bool,
+    ) -> Result<(Vec<u32>, Vec<usize>)> {
+        let encoding =
+            self.inner
+                .encode(text, add_special_tokens)
+                .map_err(|e| ModelError::Tokenizer {
+                    path: self.path.clone(),
+                    problem: e.to_string(),
+                })?;
+        let starts = encoding.get_offsets().iter().map(|&(s, _)| s).collect();
+        Ok((encoding.get_ids().to_vec(), starts))
+    }
+
+    /// The text of generated `ids`, special tokens left out.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.inner
+            .decode(ids, true)
+            .map_err(|e| ModelError::Tokenizer {
+                path: self.path.clone(),
+                problem: e.to_string(),
+            })
+    }
+
+    /// Ids of the special tokens (`<eos>`, `<|endoftext|>`, `<end_of_turn>`,
+    /// …): a model that writes one has finished its text.
+    pub fn special_ids(&self) -> Vec<u32> {
+        self.inner
+            .get_added_tokens_decoder()
+            .into_iter()
+            .filter(|(_, token)| token.special)
+            .map(|(id, _)| id)
+            .collect()
+    }
+
     /// The special tokens the tokenizer adds before and after a text (BERT's
     /// [CLS] and [SEP], Llama's <s>), found by encoding a one-word text.
     pub fn specials(&self) -> Result<(TokenizedText, TokenizedText)> {

@@ -12,7 +12,7 @@ use featurescope::interp::explainer::default_examples;
 use featurescope::interp::records::RecordSet;
 use featurescope::interp::revision::Evidence;
 use featurescope::interp::{RECORDS_SHOWN, REVISION_RECORDS, SCORED_RANDOM, SCORED_TOP};
-use featurescope::llm::LlmClient;
+use featurescope::llm::Backend;
 use featurescope::llm::config::{LlmConfig, RoleConfig};
 use featurescope::sae::{self, SaeError, TrainConfig, TrainProgress};
 use featurescope::text::printable;
@@ -129,15 +129,14 @@ fn until_cancelled(
     })
 }
 
-fn client(settings: &Settings, role: &RoleConfig, name: &'static str) -> Result<LlmClient> {
+fn backend(settings: &Settings, role: &RoleConfig, name: &'static str) -> Result<Backend> {
     let cache = settings.llm.response_cache(None);
-    Ok(LlmClient::new(role.endpoint(name)?, Some(cache))?)
+    Ok(Backend::connect(role, name, Some(cache))?)
 }
 
-fn explainer<'a>(client: &'a LlmClient, role: &RoleConfig) -> Explainer<'a> {
+fn explainer(backend: &Backend) -> Explainer<'_> {
     Explainer {
-        client,
-        api: role.api,
+        backend,
         examples: default_examples(),
         records_shown: RECORDS_SHOWN,
     }
@@ -146,18 +145,18 @@ fn explainer<'a>(client: &'a LlmClient, role: &RoleConfig) -> Explainer<'a> {
 async fn explain(dataset: &Path, settings: &Settings, unit: u64) -> Result<Outcome> {
     let ds = Dataset::open(dataset)?;
     let role = &settings.llm.explainer;
-    let client = client(settings, role, "explainer")?;
+    let backend = backend(settings, role, "explainer")?;
     let records = ds.records(unit)?;
     // Another explanation of an explained unit is a new sample, not the
     // cached reply to the same request.
-    let model = &client.endpoint().model;
+    let model = backend.model();
     let sample = ds
         .explanations()?
         .iter()
-        .filter(|e| e.unit_id == unit && &e.explainer_model == model)
+        .filter(|e| e.unit_id == unit && e.explainer_model == model)
         .filter(|e| e.method == EXPLAIN_METHOD)
         .count();
-    let explanation = explainer(&client, role)
+    let explanation = explainer(&backend)
         .explain(unit, &records, sample as u32)
         .await?;
     ds.append_explanations(std::slice::from_ref(&explanation))?;
@@ -183,10 +182,9 @@ async fn score(
 ) -> Result<Outcome> {
     let ds = Dataset::open(dataset)?;
     let role = &settings.llm.simulator;
-    let client = client(settings, role, "simulator")?;
+    let backend = backend(settings, role, "simulator")?;
     let simulator = Simulator {
-        client: &client,
-        api: role.api,
+        backend: &backend,
         examples: default_examples(),
     };
     let result = batch::score_units(
@@ -215,10 +213,10 @@ async fn revise(
 ) -> Result<Outcome> {
     let ds = Dataset::open(dataset)?;
     let role = &settings.llm.explainer;
-    let client = client(settings, role, "explainer")?;
+    let backend = backend(settings, role, "explainer")?;
     let result = batch::revise_units(
         &ds,
-        &explainer(&client, role),
+        &explainer(&backend),
         &[unit],
         Evidence::Misses,
         REVISION_RECORDS,

@@ -16,6 +16,7 @@ mod import_neuron_explainer;
 mod interop;
 mod llama_e2e;
 mod llm_client;
+mod local_llm;
 mod model_reference;
 mod sae_cli;
 mod sae_reference;

@@ -1,0 +1,92 @@
+//! The local LLM backend (Gemma-3-270M from its GGUF file, run here)
+//! against Hugging Face transformers running the same file: the simulator's
+//! value probabilities at every `unknown`, with the prefix cache in use, and
+//! greedy generation.
+use crate::common::{path_str, python, root};
+use featurescope::interp::explainer::{self, ShownRecord};
+use featurescope::interp::simulator;
+use featurescope::llm::{Generation, LocalModel};
+use featurescope::model::TextTokenizer;
+use serde_json::{Value, json};
+
+fn gemma() -> std::path::PathBuf {
+    root().join(".venv/models/gemma-3-270m-q4_k_m.gguf")
+}
+
+/// Display tokens of a real text, as a dataset record holds them.
+fn tokens(text: &str) -> Vec<String> {
+    TextTokenizer::load(&gemma())
+        .unwrap()
+        .encode(text, false)
+        .unwrap()
+        .tokens
+}
+
+#[test]
+fn simulation_probabilities_and_greedy_generation_match_transformers() {
+    let licence = std::fs::read_to_string("/usr/share/common-licenses/Apache-2.0").unwrap();
+    let words: Vec<&str> = licence.split_whitespace().skip(40).collect();
+    let explanation = "words about legal permissions and licences";
+    // Two records under one explanation: the second prompt shares the first's
+    // prefix up to its record, so it runs from the cache.
+    let records = [
+        tokens(&words[..9].join(" ")),
+        tokens(&format!("Copyright 2004 {}", words[20..26].join(" "))),
+    ];
+    let prompts: Vec<_> = records
+        .iter()
+        .map(|r| simulator::prompt(&[], explanation, r))
+        .collect();
+    let shown = ShownRecord {
+        activations: (0..records[0].len()).map(|i| (i % 4) as f32).collect(),
+        tokens: records[0].clone(),
+    };
+    let generation_prompt = explainer::prompt(&[], &[shown]).completion_text();
+    let request = json!({
+        "simulations": prompts.iter().map(|p| json!({"prompt": p.text, "offsets": p.unknown_offsets})).collect::<Vec<_>>(),
+        "generation": {"prompt": generation_prompt, "max_tokens": 20},
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let (request_path, out) = (tmp.path().join("request.json"), tmp.path().join("out.json"));
+    std::fs::write(&request_path, request.to_string()).unwrap();
+    python(
+        "local_llm_reference.py",
+        &[path_str(&gemma()), path_str(&request_path), path_str(&out)],
+    );
+    let reference: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+
+    let model = LocalModel::load(&gemma()).unwrap();
+    let mut worst = 0f64;
+    let mut tens = 0f64;
+    for (prompt, expected) in prompts
+        .iter()
+        .zip(reference["simulations"].as_array().unwrap())
+    {
+        let ours = model
+            .value_probabilities(&prompt.text, &prompt.unknown_offsets)
+            .unwrap();
+        let expected = expected.as_array().unwrap();
+        assert_eq!(ours.len(), expected.len());
+        for (row, want) in ours.iter().zip(expected) {
+            assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+            for (v, (p, q)) in row.iter().zip(want.as_array().unwrap()).enumerate() {
+                worst = worst.max((p - q.as_f64().unwrap()).abs());
+                if v == 10 {
+                    tens += p;
+                }
+            }
+        }
+    }
+    assert!(worst < 1e-4, "largest probability difference {worst:.2e}");
+    assert!(tens > 1e-6, "P(10) comes from the two-token path: {tens:e}");
+
+    let greedy = Generation {
+        max_tokens: 20,
+        temperature: 0.0,
+        top_p: 1.0,
+        seed: 0,
+        stop: Vec::new(),
+    };
+    let text = model.generate(&generation_prompt, &greedy).unwrap();
+    assert_eq!(text, reference["generation"]["text"].as_str().unwrap());
+}
