@@ -214,6 +214,35 @@ mod tests {
     }
 
     #[test]
+    fn a_role_without_an_endpoint_runs_the_local_model() {
+        let (config, _) = load(
+            "[explainer]\nbase_url = \"http://x/v1\"\nmodel = \"m\"\n[simulator]\nbackend = \"local\"\nmodel = \"m.gguf\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.explainer.backend_kind(), BackendKind::Http);
+        assert_eq!(config.simulator.backend_kind(), BackendKind::Local);
+        assert_eq!(config.simulator.local_model(), PathBuf::from("m.gguf"));
+        let nothing = RoleConfig::default();
+        assert_eq!(nothing.backend_kind(), BackendKind::Local);
+        assert_eq!(nothing.local_model(), PathBuf::from(BUNDLED_MODEL));
+        // Named http without a URL: the missing field is named.
+        let http = RoleConfig {
+            backend: Some(BackendKind::Http),
+            ..Default::default()
+        };
+        assert!(
+            http.endpoint("explainer")
+                .unwrap_err()
+                .to_string()
+                .contains("no base_url")
+        );
+        let err = load("[explainer]\nbackend = \"remote\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("remote") && err.contains("line 2"), "{err}");
+    }
+
+    #[test]
     fn foreign_sections_come_back_and_mistakes_are_named_with_their_line() {
         let (config, sections) =
             load("[explorer]\ntheme = \"light\"\n[explainer]\nmodel = \"m\"\n").unwrap();

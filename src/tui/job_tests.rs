@@ -5,7 +5,7 @@ use super::jobs::{Outcome, Product, State};
 use super::tests::{Harness, no_endpoints};
 use super::work::Settings;
 use crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
-use featurescope::llm::config::{LlmConfig, RoleConfig};
+use featurescope::llm::config::{BUNDLED_MODEL, BackendKind, LlmConfig, RoleConfig};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -121,6 +121,64 @@ fn explain_score_and_revise_run_as_jobs_and_land_in_the_dataset() {
 }
 
 #[test]
+fn with_nothing_configured_the_bundled_model_explains_scores_and_revises() {
+    let mut h = Harness::with_settings(120, 40, no_endpoints());
+    h.press(KeyCode::Down);
+    h.press(KeyCode::Enter); // unit 1
+    h.app.wait_message();
+    h.press(KeyCode::Char('e'));
+    h.settle("the explanation", |app| explanations_of(app, 1) == 1);
+    let bundled = Path::new(BUNDLED_MODEL)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let explanation = h.app.notes.explanations_of(1)[0].clone();
+    assert_eq!(explanation.explainer_model, bundled);
+    assert!(!explanation.text.is_empty());
+    h.press(KeyCode::Char('m'));
+    h.settle("the score", |app| !app.notes.unit_scores(1).is_empty());
+    let (_, score) = h.app.notes.unit_scores(1)[0];
+    assert_eq!(score.simulator_model, bundled);
+    assert_eq!(score.method, "all-at-once-logprobs");
+    // Expected values over 0..10, one per token of each scored record.
+    assert!(
+        score
+            .simulated
+            .iter()
+            .flatten()
+            .all(|v| (0.0..=10.0).contains(v))
+    );
+    h.press(KeyCode::Char('v'));
+    let id = last_job(&h.app);
+    h.settle("the revision", |app| {
+        explanations_of(app, 1) == 2
+            || matches!(
+                &app.jobs.get(id).unwrap().state,
+                State::Ended(Outcome::Failed(_))
+            )
+    });
+    // A 270M base model may write no usable line; either way the job ends
+    // with a reason, and a revision that was written names its parent.
+    let versions = h.app.notes.explanations_of(1);
+    assert!(
+        versions.len() == 2
+            || matches!(
+                &h.app.jobs.get(id).unwrap().state,
+                State::Ended(Outcome::Failed(_))
+            ),
+        "{:?}",
+        h.app.jobs.get(id).unwrap().state
+    );
+    assert!(
+        versions
+            .iter()
+            .filter(|e| e.parent_id.is_some())
+            .all(|e| e.parent_id.as_ref() == Some(&explanation.explanation_id))
+    );
+}
+
+#[test]
 fn a_result_lands_on_its_unit_after_the_user_moved_on() {
     let server = http::ScriptedServer::respond_with(|r| {
         http::fake_llm(r).delayed(Duration::from_millis(500))
@@ -174,8 +232,10 @@ fn a_dead_or_missing_endpoint_fails_the_job_with_its_reason() {
     assert!(h.screen().contains("failed"));
     assert_eq!(h.dataset().explanations().unwrap().len(), before);
 
-    // No endpoint configured at all: the reason says what to set.
-    let mut h = Harness::with_settings(120, 30, no_endpoints());
+    // An HTTP backend named without its endpoint: the reason says what to set.
+    let mut settings = no_endpoints();
+    settings.llm.explainer.backend = Some(BackendKind::Http);
+    let mut h = Harness::with_settings(120, 30, settings);
     h.press(KeyCode::Char('e'));
     h.settle("the job to fail", |app| job_over(app, 1));
     assert!(

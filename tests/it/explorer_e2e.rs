@@ -66,9 +66,20 @@ impl Drop for Tmux {
 #[test]
 fn the_explorer_opens_the_demo_browses_and_restores_the_terminal() {
     let binary = env!("CARGO_BIN_EXE_featurescope");
-    let root = common::root().display().to_string();
+    // A copy of the demo: the job below writes to the dataset it runs on.
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = tmp.path().join("demo");
+    let copied = Command::new("cp")
+        .arg("-r")
+        .arg(common::root().join("datasets/demo"))
+        .arg(&demo)
+        .status()
+        .unwrap();
+    assert!(copied.success());
     let tmux = Tmux::start(&format!(
-        "cd {root} && echo before-the-explorer && {binary}; echo exited $?; sleep 60"
+        "cd {} && echo before-the-explorer && {binary} {}; echo exited $?; sleep 60",
+        tmp.path().display(),
+        demo.display()
     ));
     let screen = tmux.wait_for("of 9216 units");
     assert!(screen.contains("explanation"), "{screen}");
@@ -79,9 +90,10 @@ fn the_explorer_opens_the_demo_browses_and_restores_the_terminal() {
     tmux.keys(&[":", "4", "0", "9", "7", "Enter"]);
     let screen = tmux.wait_for("unit 4097 · layer 6 · sae");
     assert!(screen.contains("top-activating texts"), "{screen}");
-    // A job from a key, with no endpoint configured here: it fails, and says why.
+    // A job from a key, with no endpoint configured: the bundled model explains.
     tmux.keys(&["e"]);
-    tmux.wait_for("failed: explainer: no base_url");
+    let screen = tmux.wait_for("(explain unit 4097) done");
+    assert!(screen.contains("#1 [unscored] top-activations"), "{screen}");
     tmux.keys(&["J"]);
     tmux.wait_for("explain unit 4097");
     tmux.keys(&["J"]);
