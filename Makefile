@@ -17,7 +17,7 @@ MODELS     := $(VENV)/models
 MINILM     := $(MODELS)/all-MiniLM-L6-v2/model.safetensors
 GEMMA      := $(MODELS)/gemma-3-270m-q4_k_m.gguf
 
-.PHONY: all setup setup-build build run demo-corpus test lint fmt bench bench-store bench-extract bench-autointerp bench-sae bench-explorer bench-gguf demo test-llama clean
+.PHONY: all setup setup-build build run demo-corpus test lint fmt bench bench-store bench-extract bench-autointerp bench-sae bench-explorer bench-gguf bench-local-llm demo test-llama clean
 
 all: build
 
@@ -117,7 +117,7 @@ bench-explorer: setup
 bench-gguf: setup
 	$(CARGO) bench --bench gguf
 
-bench: bench-store bench-extract bench-autointerp bench-sae bench-explorer bench-gguf
+bench: bench-store bench-extract bench-autointerp bench-sae bench-explorer bench-gguf bench-local-llm
 
 # Opt-in end-to-end run against llama.cpp's OpenAI-compatible server with
 # Gemma-3-270M, both from PyPI (the server builds from source: minutes).
@@ -134,6 +134,11 @@ $(LLAMA_STAMP):
 
 test-llama: setup $(LLAMA_STAMP)
 	tests/llama/run.sh
+
+# The local LLM backend against llama.cpp's server (built as for test-llama)
+# and transformers: scoring one unit, generation, 50 units end to end.
+bench-local-llm: setup $(LLAMA_STAMP)
+	$(CARGO) bench --bench local_llm
 
 # Rebuilds the bundled demo dataset from its sources (see datasets/README.md).
 demo:

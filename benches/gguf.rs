@@ -8,38 +8,16 @@
 //!
 //! cargo bench --bench gguf   (make bench-gguf)
 use std::path::Path;
+mod common;
+
+use common::{median_and_range, timed};
 use std::process::Command;
-use std::time::Instant;
 
 const LAYERS: &str = "2,14";
 const WINDOW: &str = "32";
 const BATCH: &str = "32";
 const RUNS: usize = 3;
 const DOCUMENTS: usize = 1000;
-
-fn median_and_range(mut values: Vec<f64>) -> (f64, f64, f64) {
-    values.sort_by(f64::total_cmp);
-    (
-        values[values.len() / 2],
-        values[0],
-        values[values.len() - 1],
-    )
-}
-
-fn timed(command: &mut Command) -> (f64, String) {
-    let start = Instant::now();
-    let output = command.output().expect("run the command");
-    let seconds = start.elapsed().as_secs_f64();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (
-        seconds,
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
-}
 
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {

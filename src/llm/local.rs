@@ -22,6 +22,10 @@ use tch::{Kind, Tensor};
 /// Gemma-3-270M).
 const CACHED_PROMPTS: usize = 4;
 
+/// Candidates whose logits a generation step computes exactly (the rest
+/// come from a float16 screen of the whole vocabulary).
+const EXACT_LOGITS: i64 = 64;
+
 /// How to write a completion.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generation {
@@ -141,7 +145,9 @@ impl LocalModel {
         let mut text = String::new();
         tch::no_grad(|| -> Result<(), LlmError> {
             for _ in 0..settings.max_tokens {
-                let logits = decoder.logits_of(&last, None).map_err(|e| self.error(e))?;
+                let logits = decoder
+                    .screened_logits(&last, EXACT_LOGITS)
+                    .map_err(|e| self.error(e))?;
                 let next = pick(&logits.get(0), settings, &mut rng);
                 if self.finished.contains(&(next as u32)) {
                     break;
@@ -250,9 +256,11 @@ impl Loaded {
             })
             .max_by_key(|&(_, shared)| shared)
             .unwrap_or((0, 0));
+        // Room for the rest of the prompt and a completion after it.
+        let more = (ids.len() - shared) as i64 + 64;
         let mut cache = if shared > 0 {
             let entry = self.recent.remove(best);
-            let prefix = entry.cache.prefix(shared as i64);
+            let prefix = entry.cache.copy_prefix(shared as i64, more);
             self.recent.push(entry);
             prefix
         } else {
@@ -261,7 +269,7 @@ impl Loaded {
         let residual = tch::no_grad(|| self.decoder.extend(&mut cache, &ids[shared..]))?;
         self.recent.push(CachedPrompt {
             ids: ids.to_vec(),
-            cache: cache.prefix(cache.len()),
+            cache: cache.view(),
         });
         if self.recent.len() > CACHED_PROMPTS {
             self.recent.remove(0);

@@ -102,6 +102,9 @@ pub struct Decoder {
     /// The final norm and the unembedding [vocab, d], when the checkpoint
     /// has them (a causal LM does; a bare base model may not).
     head: Option<(Norm, Tensor)>,
+    /// A float16 copy of the unembedding, made on first use by
+    /// [`Decoder::screened_logits`].
+    head_half: std::cell::OnceCell<Tensor>,
 }
 
 /// The weight-name prefix of the base model (checkpoints of causal LMs wrap it).
@@ -251,6 +254,7 @@ impl Decoder {
         };
         Ok(Self {
             head,
+            head_half: Default::default(),
             embed,
             positions: match arch {
                 Architecture::Gpt2 => {
@@ -475,23 +479,22 @@ impl Decoder {
                 masks.push((window, additive_mask(attention_mask, window)?));
             }
         }
-        let (x, _) = self.blocks(ids, &positions, &masks, None, captures, last_layer)?;
-        Ok(x)
+        self.blocks(ids, &positions, &masks, None, captures, last_layer)
     }
 
     /// The blocks up to `last_layer` over `ids` at `positions`, each layer
-    /// attending through the mask of its window; with `past`, the new
-    /// tokens' keys and values follow the cached ones and the layers' joined
-    /// keys and values come back.
+    /// attending through the mask of its window; with a cache, the new
+    /// tokens' keys and values follow the cached ones (and are appended to
+    /// it when it is [`Cached::Extend`]).
     fn blocks(
         &self,
         ids: &Tensor,
         positions: &Tensor,
         masks: &[(Option<i64>, Tensor)],
-        past: Option<&KvCache>,
+        mut cache: Option<Cached>,
         captures: &mut Captures,
         last_layer: u32,
-    ) -> Result<(Tensor, Vec<(Tensor, Tensor)>)> {
+    ) -> Result<Tensor> {
         let config = &self.config;
         let (batch, seq) = ids.size2()?;
         let mut x = self
@@ -511,8 +514,6 @@ impl Decoder {
             .as_ref()
             .filter(|_| self.positions.is_none())
             .map(|rope| Rotary::new(config, rope, positions));
-        let group = config.num_heads / config.num_kv_heads;
-        let mut joined = Vec::new();
         for (i, b) in self.blocks.iter().enumerate().take(last_layer as usize + 1) {
             let layer = i as u32;
             let window = config.windows[i];
@@ -534,16 +535,15 @@ impl Decoder {
                 q = rotary.apply(&q);
                 k = rotary.apply(&k);
             }
-            if let Some(past) = past {
-                if let Some((past_k, past_v)) = past.layers.get(i) {
-                    k = Tensor::cat(&[past_k, &k], 2);
-                    v = Tensor::cat(&[past_v, &v], 2);
+            match &mut cache {
+                Some(Cached::Extend(cache)) => (k, v) = cache.append(i, &k, &v),
+                Some(Cached::Read(cache)) => {
+                    if let Some((past_k, past_v)) = cache.filled(i) {
+                        k = Tensor::cat(&[&past_k, &k], 2);
+                        v = Tensor::cat(&[&past_v, &v], 2);
+                    }
                 }
-                joined.push((k.shallow_clone(), v.shallow_clone()));
-            }
-            if group > 1 {
-                k = k.repeat_interleave_self_int(group, 1, None);
-                v = v.repeat_interleave_self_int(group, 1, None);
+                None => {}
             }
             let context = attention(
                 &q,
@@ -570,17 +570,28 @@ impl Decoder {
             };
             x = captures.offer(layer, HookSite::ResidPost, &x);
         }
-        Ok((x, joined))
+        if let Some(Cached::Extend(cache)) = cache {
+            cache.len += seq;
+        }
+        Ok(x)
     }
 }
 
 /// The keys and values of the tokens a [`Decoder`] has run, per layer, as
-/// `[1, kv_heads, tokens, head_dim]` after the rotary embedding: what later
-/// tokens attend to without the earlier ones running again.
+/// `[1, kv_heads, capacity, head_dim]` buffers (after the rotary embedding)
+/// of which the first `len` tokens are filled: what later tokens attend to
+/// without the earlier ones running again. New tokens are written in place,
+/// so a generation step copies nothing but its own keys.
 #[derive(Default)]
 pub struct KvCache {
     layers: Vec<(Tensor, Tensor)>,
     len: i64,
+}
+
+/// How a pass uses a cache: appends to it, or only reads it.
+enum Cached<'a> {
+    Extend(&'a mut KvCache),
+    Read(&'a KvCache),
 }
 
 impl KvCache {
@@ -593,20 +604,74 @@ impl KvCache {
         self.len == 0
     }
 
-    /// The cache of the first `len` tokens (views of this one, no copy).
-    pub fn prefix(&self, len: i64) -> KvCache {
+    /// A copy of the first `len` tokens' entries with room for `more`
+    /// tokens after them: a prompt that shares a prefix with this one
+    /// continues from it without touching this cache.
+    pub fn copy_prefix(&self, len: i64, more: i64) -> KvCache {
         let len = len.clamp(0, self.len);
+        let mut copy = KvCache::default();
         if len == 0 {
-            return KvCache::default();
+            return copy;
         }
+        for (k, v) in &self.layers {
+            let fresh = |t: &Tensor| {
+                let mut size = t.size();
+                size[2] = len + more.max(0);
+                let buffer = Tensor::empty(&size, (t.kind(), t.device()));
+                buffer.narrow(2, 0, len).copy_(&t.narrow(2, 0, len));
+                buffer
+            };
+            copy.layers.push((fresh(k), fresh(v)));
+        }
+        copy.len = len;
+        copy
+    }
+
+    /// The filled part, sharing this cache's storage: for keeping a prompt's
+    /// cache while this one goes on (later appends write after it).
+    pub fn view(&self) -> KvCache {
         KvCache {
-            layers: self
-                .layers
-                .iter()
-                .map(|(k, v)| (k.narrow(2, 0, len), v.narrow(2, 0, len)))
+            layers: (0..self.layers.len())
+                .filter_map(|i| self.filled(i))
                 .collect(),
-            len,
+            len: self.len,
         }
+    }
+
+    /// Layer `layer`'s filled keys and values.
+    fn filled(&self, layer: usize) -> Option<(Tensor, Tensor)> {
+        let (k, v) = self.layers.get(layer)?;
+        Some((k.narrow(2, 0, self.len), v.narrow(2, 0, self.len)))
+    }
+
+    /// Writes layer `layer`'s new keys and values after the filled ones
+    /// (growing its buffers when full) and returns all of them.
+    fn append(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> (Tensor, Tensor) {
+        let (len, n) = (self.len, k.size()[2]);
+        if self.layers.len() <= layer {
+            let empty = |t: &Tensor| {
+                let mut size = t.size();
+                size[2] = 0;
+                Tensor::empty(&size, (t.kind(), t.device()))
+            };
+            self.layers.push((empty(k), empty(v)));
+        }
+        let (keys, values) = &mut self.layers[layer];
+        if keys.size()[2] < len + n {
+            // Doubling keeps a generation's copies to a few per layer.
+            let capacity = (len + n).max(2 * keys.size()[2]);
+            let grow = |t: &Tensor| {
+                let mut size = t.size();
+                size[2] = capacity;
+                let buffer = Tensor::empty(&size, (t.kind(), t.device()));
+                buffer.narrow(2, 0, len).copy_(&t.narrow(2, 0, len));
+                buffer
+            };
+            (*keys, *values) = (grow(keys), grow(values));
+        }
+        keys.narrow(2, len, n).copy_(k);
+        values.narrow(2, len, n).copy_(v);
+        (keys.narrow(2, 0, len + n), values.narrow(2, 0, len + n))
     }
 }
 
@@ -621,10 +686,7 @@ impl Decoder {
         check_positions(&self.config, cache.len + n)?;
         let positions = Tensor::arange_start(cache.len, cache.len + n, (Kind::Int64, device));
         let own = Tensor::ones([n, n], (Kind::Bool, device)).tril(0);
-        let (x, joined) = self.after_cache(cache, ids, &positions, &own)?;
-        cache.layers = joined;
-        cache.len += n;
-        Ok(x)
+        self.after_cache(Cached::Extend(cache), ids, &positions, &own)
     }
 
     /// Residual streams of side branches: token `ids[i]` put at position
@@ -645,7 +707,7 @@ impl Decoder {
         let device = self.embed.device();
         let positions = Tensor::from_slice(positions).to_device(device);
         let own = Tensor::eye(n, (Kind::Bool, device));
-        Ok(self.after_cache(cache, ids, &positions, &own)?.0)
+        self.after_cache(Cached::Read(cache), ids, &positions, &own)
     }
 
     /// Next-token logits from residual streams `[n, d]`: over the whole
@@ -666,18 +728,51 @@ impl Decoder {
         Ok(softcap(logits, self.config.final_softcap))
     }
 
+    /// Next-token logits over the whole vocabulary for generation, `[n,
+    /// vocab]`: all of them from a float16 copy of the output projection
+    /// (a quarter of the bytes a step reads, the largest part for a big
+    /// vocabulary), then the `exact` highest of them computed again in
+    /// float32, so the tokens that decide greedy and nucleus sampling get
+    /// the exact logits and the tail is off by float16 rounding.
+    pub fn screened_logits(&self, residual: &Tensor, exact: i64) -> Result<Tensor> {
+        let (norm, unembed) = self.head.as_ref().ok_or_else(|| super::ModelError::Hook {
+            hook: "logits".into(),
+            problem: "the checkpoint has no final norm and output head".into(),
+        })?;
+        let half = self
+            .head_half
+            .get_or_init(|| unembed.to_kind(Kind::Half).contiguous());
+        let normed = norm.forward(residual);
+        let screened = normed
+            .to_kind(Kind::Half)
+            .matmul(&half.tr())
+            .to_kind(Kind::Float);
+        let (_, top) = screened.topk(exact.min(screened.size()[1]), -1, true, false);
+        // [n, exact, d] rows of the unembedding, dotted with their own position.
+        let rows =
+            unembed
+                .index_select(0, &top.flatten(0, 1))
+                .view([top.size()[0], top.size()[1], -1]);
+        let exact_logits = rows.matmul(&normed.unsqueeze(-1)).squeeze_dim(-1);
+        let logits = screened.scatter(-1, &top, &exact_logits);
+        Ok(softcap(logits, self.config.final_softcap))
+    }
+
     /// The blocks over new tokens at `positions` that see every cached token
     /// before their position and, among themselves, what `own` allows.
     fn after_cache(
         &self,
-        cache: &KvCache,
+        cache: Cached,
         ids: &[i64],
         positions: &Tensor,
         own: &Tensor,
-    ) -> Result<(Tensor, Vec<(Tensor, Tensor)>)> {
+    ) -> Result<Tensor> {
         let n = ids.len() as i64;
         let device = self.embed.device();
-        let past = cache.len;
+        let past = match &cache {
+            Cached::Extend(c) => c.len,
+            Cached::Read(c) => c.len,
+        };
         let queries = positions.view([n, 1]);
         let keys = Tensor::cat(
             &[&Tensor::arange(past, (Kind::Int64, device)), positions],
@@ -703,7 +798,7 @@ impl Decoder {
         let ids = Tensor::from_slice(ids).to_device(device).view([1, n]);
         let mut captures = Captures::new(&[], self.config.num_layers)?;
         let last = self.config.num_layers.saturating_sub(1);
-        let (x, joined) = self.blocks(&ids, positions, &masks, Some(cache), &mut captures, last)?;
-        Ok((x.squeeze_dim(0), joined))
+        let x = self.blocks(&ids, positions, &masks, Some(cache), &mut captures, last)?;
+        Ok(x.squeeze_dim(0))
     }
 }

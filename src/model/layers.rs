@@ -69,9 +69,12 @@ impl LayerNorm {
     }
 }
 
-/// Scaled dot-product attention over `[batch, heads, seq, head_dim]` with an
-/// additive mask broadcastable to `[batch, heads, seq, seq]`: scores are
-/// `q·k * scale`, soft-capped (`c·tanh(s/c)`) when `softcap` is given, then masked.
+/// Scaled dot-product attention of queries `[batch, heads, seq, head_dim]`
+/// over keys and values `[batch, kv_heads, keys, head_dim]` (grouped-query
+/// attention when `kv_heads` divides `heads`: query head `h` reads key head
+/// `h / (heads / kv_heads)`), with an additive mask broadcastable to
+/// `[batch, 1, seq, keys]`: scores are `q·k * scale`, soft-capped
+/// (`c·tanh(s/c)`) when `softcap` is given, then masked.
 pub fn attention(
     q: &Tensor,
     k: &Tensor,
@@ -80,12 +83,33 @@ pub fn attention(
     scale: f64,
     softcap: Option<f64>,
 ) -> Tensor {
+    let (batch, heads, seq, head_dim) = q.size4().expect("4-d queries");
+    let kv_heads = k.size()[1];
+    let group = heads / kv_heads;
+    // The queries of a key head's group attend as one longer sequence, so
+    // shared keys and values are read in place instead of copied per head.
+    let (q, mask) = if group > 1 {
+        let mask = additive_mask.unsqueeze(2);
+        let mut size = mask.size();
+        size[2] = group;
+        let keys = size[4];
+        (
+            q.reshape([batch, kv_heads, group * seq, head_dim]),
+            mask.expand(&size, false)
+                .reshape([size[0], 1, group * seq, keys]),
+        )
+    } else {
+        (q.shallow_clone(), additive_mask.shallow_clone())
+    };
     let mut scores = q.matmul(&k.transpose(-1, -2)) * scale;
     if let Some(cap) = softcap {
         scores = (scores / cap).tanh() * cap;
     }
-    let scores = scores + additive_mask;
-    scores.softmax(-1, scores.kind()).matmul(v)
+    let scores = scores + mask;
+    scores
+        .softmax(-1, scores.kind())
+        .matmul(v)
+        .reshape([batch, heads, seq, head_dim])
 }
 
 /// `[batch, seq, heads*head_dim]` → `[batch, heads, seq, head_dim]`.
