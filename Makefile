@@ -17,7 +17,7 @@ MODELS     := $(VENV)/models
 MINILM     := $(MODELS)/all-MiniLM-L6-v2/model.safetensors
 GEMMA      := $(MODELS)/gemma-3-270m-q4_k_m.gguf
 
-.PHONY: all setup setup-build build run demo-corpus test lint fmt bench bench-store bench-extract bench-autointerp bench-sae bench-explorer bench-gguf bench-local-llm demo test-llama clean
+.PHONY: all setup setup-build build run demo-corpus test lint fmt bench bench-store bench-extract bench-autointerp bench-sae bench-explorer bench-gguf bench-local-llm demo demo-explanations test-llama clean
 
 all: build
 
@@ -140,9 +140,16 @@ test-llama: setup $(LLAMA_STAMP)
 bench-local-llm: setup $(LLAMA_STAMP)
 	$(CARGO) bench --bench local_llm
 
-# Rebuilds the bundled demo dataset from its sources (see datasets/README.md).
+# Rebuilds the bundled demo dataset from its sources (see datasets/README.md),
+# then its explanations and scores.
 demo:
 	datasets/build-demo.sh
+	datasets/annotate-demo.sh
+
+# Only the demo's explanations, scores and revisions, made again by the local
+# backend (about half an hour on 2 cores).
+demo-explanations:
+	datasets/annotate-demo.sh
 
 clean:
 	$(CARGO) clean

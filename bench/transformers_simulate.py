@@ -4,9 +4,10 @@ simulating as an echo-logprobs endpoint must: one forward pass per prompt
 with the logits of every position, then at each `unknown` the
 probabilities of the tokens "0".."9" renormalised and their expected value.
 
-usage: transformers_simulate.py MODEL.gguf PROMPTS.json RUNS -> JSON
-PROMPTS.json: [{"prompt": P, "offsets": [byte offsets of each unknown]}]
-Prints {"seconds": [one per run, all prompts], "torch", "threads", "tokens"}."""
+usage: transformers_simulate.py MODEL.gguf RUNS.json -> JSON
+RUNS.json: [[{"prompt": P, "offsets": [byte offsets of each unknown]}] per run];
+the first run is a warm-up. Prints {"seconds": [one per later run, all its
+prompts], "torch", "threads", "tokens" (of the last run)}."""
 import json
 import os
 import sys
@@ -15,12 +16,12 @@ import time
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-gguf, prompts_path, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+gguf, runs_path = sys.argv[1], sys.argv[2]
 torch.set_num_threads(os.cpu_count())
 folder, name = os.path.dirname(os.path.abspath(gguf)), os.path.basename(gguf)
 tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
 model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32).eval()
-prompts = json.load(open(prompts_path, encoding="utf-8"))
+runs = json.load(open(runs_path, encoding="utf-8"))
 digits = [tokenizer(str(v), add_special_tokens=False)["input_ids"][0] for v in range(10)]
 
 
@@ -36,11 +37,11 @@ def simulate(prompt):
     return len(encoded["input_ids"]), values
 
 
-simulate(prompts[0])  # warm-up
 seconds = []
-for _ in range(runs):
+for prompts in runs:
     start = time.perf_counter()
     tokens = sum(simulate(p)[0] for p in prompts)
     seconds.append(time.perf_counter() - start)
+seconds = seconds[1:]
 print(json.dumps({"seconds": seconds, "torch": torch.__version__, "threads": torch.get_num_threads(),
                   "tokens": tokens}))

@@ -5,8 +5,10 @@
 //! (a) scoring one demo unit top-and-random (10 records): our
 //!     value probabilities against llama.cpp's OpenAI server (llama-cpp-python
 //!     built by `make test-llama`, `--logits_all true`, echoed prompt
-//!     logprobs: what the HTTP simulator asks) and against transformers
-//!     computing full logits for the same prompts (bench/transformers_simulate.py);
+//!     logprobs: what the HTTP simulator asks) on prompts without few-shot
+//!     examples, and against transformers computing full logits for the
+//!     same prompts and for the full few-shot prompts
+//!     (bench/transformers_simulate.py);
 //! (b) explanation generation, tokens/s after the prompt is cached, against
 //!     the same llama.cpp server on the same prompt, both greedy;
 //! (c) `explain` then `score` of 50 demo units end to end with the CLI:
@@ -17,9 +19,9 @@ mod common;
 
 use common::{median_and_range, timed};
 use featurescope::dataset::Dataset;
-use featurescope::interp::explainer::{self, ShownRecord, default_examples};
+use featurescope::interp::explainer::{self, FewShotExample, ShownRecord, default_examples};
 use featurescope::interp::records::{RecordSet, explanation_records, scoring_records};
-use featurescope::interp::simulator;
+use featurescope::interp::simulator::{self, SimulationPrompt};
 use featurescope::llm::{Endpoint, Generation, LlmClient, LocalModel};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -93,7 +95,8 @@ impl Http {
     fn new(url: &str) -> Self {
         let mut endpoint = Endpoint::new(url, "gemma-3-270m");
         endpoint.timeout = Duration::from_secs(3600);
-        endpoint.max_attempts = 1;
+        // A pooled connection the server closed while we computed is retried.
+        endpoint.max_attempts = 3;
         endpoint.concurrency = 1;
         Self {
             client: LlmClient::new(endpoint, None).unwrap(),
@@ -128,69 +131,139 @@ fn main() {
     let records = ds.records(UNIT).unwrap();
     let examples = default_examples();
 
-    // (a) The prompts the simulator sends to score one explanation.
+    // (a) The prompts the simulator sends to score one explanation, one
+    // explanation per run (run 0 warms up: it pays for the shared prefix,
+    // as the first unit of a batch does). llama.cpp's server echoes
+    // logprobs at about 0.3 s a token here, so the three-way comparison
+    // uses prompts without the few-shot examples (about 150 tokens each);
+    // ours and transformers also run the full prompts.
     let evidence: Vec<u64> = explanation_records(&records, 10)
         .iter()
         .map(|r| r.record_id)
         .collect();
     let scored = scoring_records(&records, &evidence, RecordSet::TopAndRandom, 5, 5);
-    let prompts: Vec<_> = scored
-        .iter()
-        .map(|r| simulator::prompt(&examples, "short common words", &r.tokens))
-        .collect();
+    let runs_of = |examples: &[FewShotExample]| -> Vec<Vec<SimulationPrompt>> {
+        (0..=RUNS)
+            .map(|run| {
+                let explanation = format!("short common words, take {run}");
+                scored
+                    .iter()
+                    .map(|r| simulator::prompt(examples, &explanation, &r.tokens))
+                    .collect()
+            })
+            .collect()
+    };
+    let (short, full) = (runs_of(&[]), runs_of(&examples));
     let model = LocalModel::load(&gguf).unwrap();
-    let mut ours = Vec::new();
-    // The first run pays for the shared prefix, as the first unit of a batch does.
-    for run in 0..=RUNS {
-        let explanation = format!("short common words, take {run}");
-        let start = Instant::now();
-        for r in &scored {
-            let p = simulator::prompt(&examples, &explanation, &r.tokens);
-            model
-                .value_probabilities(&p.text, &p.unknown_offsets)
-                .unwrap();
-        }
-        if run > 0 {
-            ours.push(start.elapsed().as_secs_f64());
-        }
-    }
+    let ours_on = |runs: &[Vec<SimulationPrompt>]| -> Vec<f64> {
+        let seconds: Vec<f64> = runs
+            .iter()
+            .map(|prompts| {
+                let start = Instant::now();
+                for p in prompts {
+                    model
+                        .value_probabilities(&p.text, &p.unknown_offsets)
+                        .unwrap();
+                }
+                start.elapsed().as_secs_f64()
+            })
+            .collect();
+        seconds[1..].to_vec()
+    };
+    let (ours_short, ours_full) = (ours_on(&short), ours_on(&full));
     let tmp = tempfile::tempdir().unwrap();
-    let prompts_json = tmp.path().join("prompts.json");
-    let as_json: Vec<Value> = prompts
-        .iter()
-        .map(|p| json!({"prompt": p.text, "offsets": p.unknown_offsets}))
-        .collect();
-    std::fs::write(&prompts_json, Value::from(as_json).to_string()).unwrap();
-    let (_, peer) = timed(
-        Command::new(root.join(".venv/bin/python"))
-            .arg(root.join("bench/transformers_simulate.py"))
-            .arg(&gguf)
-            .arg(&prompts_json)
-            .arg(RUNS.to_string()),
-    );
-    let transformers: Value = serde_json::from_str(&peer).expect("peer JSON");
-    let transformers_seconds: Vec<f64> = transformers["seconds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
+    let transformers_on = |runs: &[Vec<SimulationPrompt>]| -> Value {
+        let path = tmp.path().join("prompts.json");
+        let as_json: Vec<Vec<Value>> = runs
+            .iter()
+            .map(|prompts| {
+                prompts
+                    .iter()
+                    .map(|p| json!({"prompt": p.text, "offsets": p.unknown_offsets}))
+                    .collect()
+            })
+            .collect();
+        std::fs::write(&path, json!(as_json).to_string()).unwrap();
+        let (_, out) = timed(
+            Command::new(root.join(".venv/bin/python"))
+                .arg(root.join("bench/transformers_simulate.py"))
+                .arg(&gguf)
+                .arg(&path),
+        );
+        serde_json::from_str(&out).expect("peer JSON")
+    };
+    let (transformers_short, transformers_full) = (transformers_on(&short), transformers_on(&full));
+    let seconds_of = |v: &Value| -> Vec<f64> {
+        v["seconds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_f64().unwrap())
+            .collect()
+    };
 
+    let tokens = |v: &Value| v["tokens"].as_u64().unwrap();
+    println!(
+        "model                      {} (unit {UNIT}: {} scoring prompts, {} tokens without few-shot examples, {} with)",
+        gguf.display(),
+        scored.len(),
+        tokens(&transformers_short),
+        tokens(&transformers_full)
+    );
+    let (ours_s, ours_f) = (median_and_range(ours_short), median_and_range(ours_full));
+    let (tr_s, tr_f) = (
+        median_and_range(seconds_of(&transformers_short)),
+        median_and_range(seconds_of(&transformers_full)),
+    );
+    line("score one unit, short", ours_s, tr_s, "s", "transformers");
+    println!(
+        "                           ratio {:.2}x against transformers",
+        tr_s.0 / ours_s.0
+    );
+    line(
+        "score one unit, few-shot",
+        ours_f,
+        tr_f,
+        "s",
+        "transformers",
+    );
+    println!(
+        "                           ratio {:.2}x against transformers (full logits, torch {}, {} threads)",
+        tr_f.0 / ours_f.0,
+        transformers_full["torch"].as_str().unwrap_or("?"),
+        transformers_full["threads"]
+    );
     let (server, url) = llama_server(root, &gguf);
     let http = Http::new(&url);
-    let mut llama = Vec::new();
-    for run in 0..RUNS {
-        let explanation = format!("short common words, take {run}");
-        let start = Instant::now();
-        for r in &scored {
-            let p = simulator::prompt(&examples, &explanation, &r.tokens);
-            let body = json!({"prompt": p.text, "max_tokens": 1, "echo": true, "logprobs": 15, "temperature": 0.0});
-            let reply = http.post("/completions", body);
-            assert!(reply.pointer("/choices/0/logprobs/top_logprobs").is_some());
-        }
-        llama.push(start.elapsed().as_secs_f64());
+    let echo = |p: &SimulationPrompt| {
+        let body = json!({"prompt": p.text, "max_tokens": 1, "echo": true, "logprobs": 15, "temperature": 0.0});
+        let reply = http.post("/completions", body);
+        assert!(reply.pointer("/choices/0/logprobs/top_logprobs").is_some());
+    };
+    // About ten minutes a run here; BENCH_LLAMA_ECHO=0 leaves it out.
+    if std::env::var("BENCH_LLAMA_ECHO").as_deref() != Ok("0") {
+        echo(&short[0][0]); // the shared prefix, as ours had in run 0
+        let llama: Vec<f64> = short[1..]
+            .iter()
+            .map(|prompts| {
+                let start = Instant::now();
+                prompts.iter().for_each(echo);
+                start.elapsed().as_secs_f64()
+            })
+            .collect();
+        let llama = median_and_range(llama);
+        line(
+            "score one unit, short",
+            ours_s,
+            llama,
+            "s",
+            "llama.cpp server",
+        );
+        println!(
+            "                           ratio {:.1}x against llama.cpp",
+            llama.0 / ours_s.0
+        );
     }
-    let prompt_tokens = transformers["tokens"].as_u64().unwrap();
 
     // (b) Generation on the explainer prompt of the same unit.
     let shown: Vec<ShownRecord> = explanation_records(&records, 10)
@@ -248,6 +321,10 @@ fn main() {
             .unwrap()
             .success()
     );
+    // Explained and scored from nothing, whatever the demo ships.
+    for annotations in ["explanations", "scores"] {
+        let _ = std::fs::remove_dir_all(copy.join(annotations));
+    }
     let fs = env!("CARGO_BIN_EXE_featurescope");
     let start = Instant::now();
     timed(Command::new(fs).arg("explain").arg(&copy).args([
@@ -265,32 +342,6 @@ fn main() {
     let (_, report) = timed(Command::new(fs).arg("report").arg(&copy).arg("--json"));
     let report: Value = serde_json::from_str(&report).unwrap();
 
-    println!(
-        "model                      {} ({} prompt tokens over the {} scoring prompts of unit {UNIT})",
-        gguf.display(),
-        prompt_tokens,
-        scored.len()
-    );
-    let ours = median_and_range(ours);
-    let llama = median_and_range(llama);
-    let transformers_m = median_and_range(transformers_seconds);
-    line(
-        "score one unit (10 texts)",
-        ours,
-        llama,
-        "s",
-        "llama.cpp server",
-    );
-    println!(
-        "                           ratio {:.1}x against llama.cpp; transformers (full logits, torch {}, {} threads) {:.2} s ({:.2}-{:.2}), ratio {:.2}x",
-        llama.0 / ours.0,
-        transformers["torch"].as_str().unwrap_or("?"),
-        transformers["threads"],
-        transformers_m.0,
-        transformers_m.1,
-        transformers_m.2,
-        transformers_m.0 / ours.0
-    );
     let ours_g = median_and_range(our_rates);
     let llama_g = median_and_range(llama_rates);
     line(
@@ -306,7 +357,7 @@ fn main() {
     );
     println!(
         "explain + score 50 units   {total:.0} s ({explained:.0} s explaining); mean score {:.3} over {} scored units",
-        report["overall"][0]["mean"].as_f64().unwrap_or(f64::NAN),
-        report["overall"][0]["units_scored"]
+        report["overall"]["mean"].as_f64().unwrap_or(f64::NAN),
+        report["overall"]["units_scored"]
     );
 }

@@ -87,3 +87,26 @@ fn shared_local(path: &Path) -> Result<Arc<LocalModel>, LlmError> {
         .or_insert(model)
         .clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::config::BackendKind;
+
+    #[test]
+    fn a_missing_local_model_is_named_with_what_to_do() {
+        let role = RoleConfig {
+            backend: Some(BackendKind::Local),
+            model: Some("/no/such/model.gguf".into()),
+            ..Default::default()
+        };
+        let Err(err) = Backend::connect(&role, "explainer", None) else {
+            panic!("a missing file loaded");
+        };
+        let err = err.to_string();
+        assert!(
+            err.contains("/no/such/model.gguf") && err.contains("base_url"),
+            "{err}"
+        );
+    }
+}

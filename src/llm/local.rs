@@ -176,6 +176,9 @@ impl LocalModel {
         prompt: &str,
         offsets: &[usize],
     ) -> Result<Vec<[f64; 11]>, LlmError> {
+        if offsets.is_empty() {
+            return Ok(Vec::new());
+        }
         let (ids, starts) = self.encode(prompt)?;
         let mut at = Vec::with_capacity(offsets.len());
         for &offset in offsets {

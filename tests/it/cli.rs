@@ -159,3 +159,39 @@ fn bad_choices_are_refused_by_the_parser_with_the_valid_ones() {
         );
     }
 }
+
+#[test]
+fn the_demo_ships_explanations_scores_and_revisions_from_the_bundled_model() {
+    let ds = featurescope::dataset::Dataset::open(common::root().join("datasets/demo")).unwrap();
+    let explanations = ds.explanations().unwrap();
+    let scores = ds.scores().unwrap();
+    let bundled = "gemma-3-270m-q4_k_m.gguf";
+    assert!(explanations.len() >= 200, "{}", explanations.len());
+    assert!(explanations.iter().all(|e| e.explainer_model == bundled));
+    assert!(scores.iter().all(|s| s.simulator_model == bundled
+        && s.record_set == "top-and-random"
+        && s.record_ids.len() == s.simulated.len()));
+    // Every kind of unit is explained, and revisions point at their parents.
+    let units = ds.units_overview().unwrap();
+    let kinds: std::collections::HashSet<_> = explanations
+        .iter()
+        .map(|e| units[e.unit_id as usize].kind)
+        .collect();
+    assert_eq!(kinds.len(), 5, "{kinds:?}"); // neuron, sae, pca, ica, random
+    let revisions: Vec<_> = explanations
+        .iter()
+        .filter(|e| e.parent_id.is_some())
+        .collect();
+    assert!(!revisions.is_empty());
+    for r in revisions {
+        assert!(
+            explanations
+                .iter()
+                .any(|e| Some(&e.explanation_id) == r.parent_id.as_ref())
+        );
+    }
+    assert!(
+        scores.len() >= explanations.len() * 9 / 10,
+        "most explanations are scored"
+    );
+}

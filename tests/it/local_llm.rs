@@ -1,7 +1,8 @@
-//! The local LLM backend (Gemma-3-270M from its GGUF file, run here)
-//! against Hugging Face transformers running the same file: the simulator's
-//! value probabilities at every `unknown`, with the prefix cache in use, and
-//! greedy generation.
+//! The local LLM backend against Hugging Face transformers running the same
+//! model: the simulator's value probabilities at every `unknown`, with the
+//! prefix cache in use, and greedy generation. Gemma-3-270M from its GGUF
+//! file (digits are tokens: 10 is "1" then "0"), and a tiny GPT-2 with a
+//! byte-level BPE vocabulary in which "10" is one token.
 use crate::common::{path_str, python, root};
 use featurescope::interp::explainer::{self, ShownRecord};
 use featurescope::interp::simulator;
@@ -13,17 +14,24 @@ fn gemma() -> std::path::PathBuf {
     root().join(".venv/models/gemma-3-270m-q4_k_m.gguf")
 }
 
-/// Display tokens of a real text, as a dataset record holds them.
-fn tokens(text: &str) -> Vec<String> {
-    TextTokenizer::load(&gemma())
-        .unwrap()
-        .encode(text, false)
-        .unwrap()
-        .tokens
+#[test]
+fn gemma_simulation_probabilities_and_greedy_generation_match_transformers() {
+    matches_transformers(&gemma());
 }
 
 #[test]
-fn simulation_probabilities_and_greedy_generation_match_transformers() {
+fn gpt2_style_vocabulary_with_a_token_for_10_matches_transformers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("tiny-gpt2");
+    python("make_tiny_gpt2_bpe.py", &[path_str(&folder)]);
+    matches_transformers(&folder);
+}
+
+/// Runs the model at `path` here and in transformers on the same prompts.
+fn matches_transformers(path: &std::path::Path) {
+    // Display tokens of a real text, as a dataset record holds them.
+    let tokenizer = TextTokenizer::load(path).unwrap();
+    let tokens = |text: &str| tokenizer.encode(text, false).unwrap().tokens;
     let licence = std::fs::read_to_string("/usr/share/common-licenses/Apache-2.0").unwrap();
     let words: Vec<&str> = licence.split_whitespace().skip(40).collect();
     let explanation = "words about legal permissions and licences";
@@ -51,11 +59,11 @@ fn simulation_probabilities_and_greedy_generation_match_transformers() {
     std::fs::write(&request_path, request.to_string()).unwrap();
     python(
         "local_llm_reference.py",
-        &[path_str(&gemma()), path_str(&request_path), path_str(&out)],
+        &[path_str(path), path_str(&request_path), path_str(&out)],
     );
     let reference: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
 
-    let model = LocalModel::load(&gemma()).unwrap();
+    let model = LocalModel::load(path).unwrap();
     let mut worst = 0f64;
     let mut tens = 0f64;
     for (prompt, expected) in prompts

@@ -1,17 +1,21 @@
 """Hugging Face transformers as the reference for featurescope's local LLM
 backend, on the same GGUF file (`gguf_file=`, float32, eager attention).
 
-usage: local_llm_reference.py MODEL.gguf REQUEST.json OUT.json
+usage: local_llm_reference.py MODEL REQUEST.json OUT.json
+
+MODEL is a GGUF file or a Hugging Face-style folder with a tokenizer.json.
 
 REQUEST.json: {"simulations": [{"prompt": P, "offsets": [byte offsets]}],
                "generation": {"prompt": P, "max_tokens": N}}
 
-For each simulation prompt, the prompt is tokenised with BOS, and at the
-token starting at each offset (where `unknown` stands) the full next-token
-distribution of the token before it is taken: P(v) for the digits, and, for
-"1", the distribution after "1" placed there (a second forward pass over the
-prefix and "1") splits it into 1 (followed by the line end) and 10 (followed
-by "0"). The eleven values are renormalised. The generation is greedy
+For each simulation prompt, the prompt is tokenised (with BOS where the
+tokenizer adds one), and at the token starting at each offset (where
+`unknown` stands) the full next-token distribution of the token before it is
+taken. Where every value 0..10 is one token, P(v) is read for each; where
+"10" is "1" then "0", P(v) for the digits, and for "1" the distribution
+after "1" placed there (a second forward pass over the prefix and "1")
+splits it into 1 (followed by the line end) and 10 (followed by "0"). The
+eleven values are renormalised. The generation is greedy
 (`do_sample=False`). OUT.json: {"simulations": [[[p0..p10] per offset] per
 prompt], "generation": {"ids": [...], "text": T}}."""
 import json
@@ -19,25 +23,29 @@ import os
 import sys
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
-gguf, request_path, out = sys.argv[1:4]
+path, request_path, out = sys.argv[1:4]
 torch.set_num_threads(2)
-folder, name = os.path.dirname(os.path.abspath(gguf)), os.path.basename(gguf)
-tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32,
-                                             attn_implementation="eager").eval()
+if os.path.isfile(path):
+    folder, name = os.path.dirname(os.path.abspath(path)), os.path.basename(path)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32,
+                                                 attn_implementation="eager").eval()
+else:
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=os.path.join(path, "tokenizer.json"))
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32,
+                                                 attn_implementation="eager").eval()
 request = json.load(open(request_path, encoding="utf-8"))
 
 
-def token_id(text):
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    assert len(ids) == 1, (text, ids)
-    return ids[0]
+def token_ids(text):
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-digits = [token_id(str(v)) for v in range(10)]
-line_end = token_id("\n")
+whole = all(len(token_ids(str(v))) == 1 for v in range(11))
+digits = [token_ids(str(v))[0] for v in range(11 if whole else 10)]
+line_end = token_ids("\n")[0]
 
 
 def next_token_probabilities(ids):
@@ -59,6 +67,10 @@ for sim in request["simulations"]:
     rows = []
     for at, row in zip(places, logits):
         p = row.softmax(-1)
+        if whole:
+            values = [p[d].item() for d in digits]
+            rows.append([v / sum(values) for v in values])
+            continue
         after_one = next_token_probabilities(ids[:at] + [digits[1]])
         zero, end = after_one[digits[0]].item(), after_one[line_end].item()
         values = [p[d].item() for d in digits] + [0.0]
