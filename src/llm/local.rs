@@ -72,10 +72,11 @@ pub struct LocalModel {
     usage: Usage,
 }
 
-fn failed(path: &Path, error: ModelError) -> LlmError {
+/// Why the local model at `path` failed.
+pub(super) fn failed(path: &Path, reason: impl std::fmt::Display) -> LlmError {
     LlmError::Local {
         model: path.display().to_string(),
-        reason: error.to_string(),
+        reason: reason.to_string(),
     }
 }
 
@@ -84,10 +85,7 @@ impl LocalModel {
     pub fn load(path: &Path) -> Result<Self, LlmError> {
         let decoder = model::load_decoder(path, tch::Device::Cpu).map_err(|e| failed(path, e))?;
         let tokenizer = TextTokenizer::load(path).map_err(|e| failed(path, e))?;
-        let values = value_tokens(&tokenizer).map_err(|reason| LlmError::Local {
-            model: path.display().to_string(),
-            reason,
-        })?;
+        let values = value_tokens(&tokenizer).map_err(|reason| failed(path, reason))?;
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into(),
@@ -185,12 +183,12 @@ impl LocalModel {
             match starts.iter().position(|&s| s == offset) {
                 Some(i) if i > 0 => at.push(i as i64),
                 _ => {
-                    return Err(LlmError::Local {
-                        model: self.path.display().to_string(),
-                        reason: format!(
+                    return Err(failed(
+                        &self.path,
+                        format!(
                             "no token of the prompt starts at byte {offset}, where a value is asked for"
                         ),
-                    });
+                    ));
                 }
             }
         }

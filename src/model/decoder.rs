@@ -424,10 +424,7 @@ impl SubjectModel for Decoder {
         attention_mask: &Tensor,
         patch: Option<Patch>,
     ) -> Result<Tensor> {
-        let (norm, unembed) = self.head.as_ref().ok_or_else(|| super::ModelError::Hook {
-            hook: "logits".into(),
-            problem: "the checkpoint has no final norm and output head".into(),
-        })?;
+        self.head()?; // before the blocks run for nothing
         let mut captures = Captures::new(&[], self.config.num_layers)?;
         if let Some(patch) = patch {
             captures = captures.with_patch(patch);
@@ -438,8 +435,7 @@ impl SubjectModel for Decoder {
             &mut captures,
             self.config.num_layers.saturating_sub(1),
         )?;
-        let logits = norm.forward(&x).matmul(&unembed.tr());
-        Ok(softcap(logits, self.config.final_softcap))
+        self.logits_of(&x, None)
     }
 }
 
@@ -471,14 +467,9 @@ impl Decoder {
         let seq = ids.size2()?.1;
         check_positions(&self.config, seq)?;
         let positions = Tensor::arange(seq, (Kind::Int64, ids.device()));
-        let layers = last_layer as usize + 1;
-        // One mask per distinct window among the layers that run.
-        let mut masks: Vec<(Option<i64>, Tensor)> = Vec::new();
-        for &window in self.config.windows.iter().take(layers) {
-            if masks.iter().all(|(w, _)| *w != window) {
-                masks.push((window, additive_mask(attention_mask, window)?));
-            }
-        }
+        let masks = self.masks_by_window(last_layer as usize + 1, |window| {
+            additive_mask(attention_mask, window)
+        })?;
         self.blocks(ids, &positions, &masks, None, captures, last_layer)
     }
 
@@ -613,15 +604,10 @@ impl KvCache {
         if len == 0 {
             return copy;
         }
+        let capacity = len + more.max(0);
         for (k, v) in &self.layers {
-            let fresh = |t: &Tensor| {
-                let mut size = t.size();
-                size[2] = len + more.max(0);
-                let buffer = Tensor::empty(&size, (t.kind(), t.device()));
-                buffer.narrow(2, 0, len).copy_(&t.narrow(2, 0, len));
-                buffer
-            };
-            copy.layers.push((fresh(k), fresh(v)));
+            copy.layers
+                .push((resized(k, len, capacity), resized(v, len, capacity)));
         }
         copy.len = len;
         copy
@@ -649,25 +635,13 @@ impl KvCache {
     fn append(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> (Tensor, Tensor) {
         let (len, n) = (self.len, k.size()[2]);
         if self.layers.len() <= layer {
-            let empty = |t: &Tensor| {
-                let mut size = t.size();
-                size[2] = 0;
-                Tensor::empty(&size, (t.kind(), t.device()))
-            };
-            self.layers.push((empty(k), empty(v)));
+            self.layers.push((resized(k, 0, 0), resized(v, 0, 0)));
         }
         let (keys, values) = &mut self.layers[layer];
         if keys.size()[2] < len + n {
             // Doubling keeps a generation's copies to a few per layer.
             let capacity = (len + n).max(2 * keys.size()[2]);
-            let grow = |t: &Tensor| {
-                let mut size = t.size();
-                size[2] = capacity;
-                let buffer = Tensor::empty(&size, (t.kind(), t.device()));
-                buffer.narrow(2, 0, len).copy_(&t.narrow(2, 0, len));
-                buffer
-            };
-            (*keys, *values) = (grow(keys), grow(values));
+            (*keys, *values) = (resized(keys, len, capacity), resized(values, len, capacity));
         }
         keys.narrow(2, len, n).copy_(k);
         values.narrow(2, len, n).copy_(v);
@@ -675,9 +649,45 @@ impl KvCache {
     }
 }
 
+/// A buffer like `t` with room for `capacity` tokens, holding its first `len`.
+fn resized(t: &Tensor, len: i64, capacity: i64) -> Tensor {
+    let mut size = t.size();
+    size[2] = capacity;
+    let buffer = Tensor::empty(&size, (t.kind(), t.device()));
+    if len > 0 {
+        buffer.narrow(2, 0, len).copy_(&t.narrow(2, 0, len));
+    }
+    buffer
+}
+
 /// Generation and scoring on top of a [`KvCache`]: one sequence, its tokens
 /// run once.
 impl Decoder {
+    /// The final norm and the unembedding, which only a causal LM has.
+    fn head(&self) -> Result<(&Norm, &Tensor)> {
+        let (norm, unembed) = self.head.as_ref().ok_or_else(|| super::ModelError::Hook {
+            hook: "logits".into(),
+            problem: "the checkpoint has no final norm and output head".into(),
+        })?;
+        Ok((norm, unembed))
+    }
+
+    /// One additive mask per distinct window among the first `layers`
+    /// layers, each made by `mask`.
+    fn masks_by_window(
+        &self,
+        layers: usize,
+        mut mask: impl FnMut(Option<i64>) -> Result<Tensor>,
+    ) -> Result<Vec<(Option<i64>, Tensor)>> {
+        let mut masks: Vec<(Option<i64>, Tensor)> = Vec::new();
+        for &window in self.config.windows.iter().take(layers) {
+            if masks.iter().all(|(w, _)| *w != window) {
+                masks.push((window, mask(window)?));
+            }
+        }
+        Ok(masks)
+    }
+
     /// Runs `ids` after the cached tokens, appends their keys and values to
     /// `cache`, and returns their residual stream after the last block, `[n, d]`.
     pub fn extend(&self, cache: &mut KvCache, ids: &[i64]) -> Result<Tensor> {
@@ -714,10 +724,7 @@ impl Decoder {
     /// vocabulary, or only for the token ids in `rows` (`[n, rows]`), which
     /// costs those rows of the output projection and nothing more.
     pub fn logits_of(&self, residual: &Tensor, rows: Option<&[i64]>) -> Result<Tensor> {
-        let (norm, unembed) = self.head.as_ref().ok_or_else(|| super::ModelError::Hook {
-            hook: "logits".into(),
-            problem: "the checkpoint has no final norm and output head".into(),
-        })?;
+        let (norm, unembed) = self.head()?;
         let unembed = match rows {
             Some(rows) => {
                 unembed.index_select(0, &Tensor::from_slice(rows).to_device(unembed.device()))
@@ -735,10 +742,7 @@ impl Decoder {
     /// float32, so the tokens that decide greedy and nucleus sampling get
     /// the exact logits and the tail is off by float16 rounding.
     pub fn screened_logits(&self, residual: &Tensor, exact: i64) -> Result<Tensor> {
-        let (norm, unembed) = self.head.as_ref().ok_or_else(|| super::ModelError::Hook {
-            hook: "logits".into(),
-            problem: "the checkpoint has no final norm and output head".into(),
-        })?;
+        let (norm, unembed) = self.head()?;
         let half = self
             .head_half
             .get_or_init(|| unembed.to_kind(Kind::Half).contiguous());
@@ -781,20 +785,16 @@ impl Decoder {
         .view([1, past + n]);
         let cached = keys.narrow(1, 0, past).lt_tensor(&queries);
         let seen = Tensor::cat(&[cached, own.shallow_clone()], 1);
-        let mut masks: Vec<(Option<i64>, Tensor)> = Vec::new();
-        for &window in &self.config.windows {
-            if masks.iter().any(|(w, _)| *w == window) {
-                continue;
-            }
+        let layers = self.config.num_layers as usize;
+        let masks = self.masks_by_window(layers, |window| {
             let visible = match window {
                 Some(w) => seen.logical_and(&(&queries - &keys).lt(w)),
                 None => seen.shallow_clone(),
             };
-            let mask = Tensor::zeros([1], (Kind::Float, device))
+            Ok(Tensor::zeros([1], (Kind::Float, device))
                 .masked_fill(&visible.logical_not(), f32::MIN as f64)
-                .view([1, 1, n, past + n]);
-            masks.push((window, mask));
-        }
+                .view([1, 1, n, past + n]))
+        })?;
         let ids = Tensor::from_slice(ids).to_device(device).view([1, n]);
         let mut captures = Captures::new(&[], self.config.num_layers)?;
         let last = self.config.num_layers.saturating_sub(1);

@@ -57,14 +57,22 @@ impl TextTokenizer {
         Ok(Self { path, inner })
     }
 
+    /// A tokenizers error, with the tokenizer's file.
+    fn failed(&self, error: impl std::fmt::Display) -> ModelError {
+        ModelError::Tokenizer {
+            path: self.path.clone(),
+            problem: error.to_string(),
+        }
+    }
+
+    fn encoding(&self, text: &str, add_special_tokens: bool) -> Result<tokenizers::Encoding> {
+        self.inner
+            .encode(text, add_special_tokens)
+            .map_err(|e| self.failed(e))
+    }
+
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<TokenizedText> {
-        let encoding =
-            self.inner
-                .encode(text, add_special_tokens)
-                .map_err(|e| ModelError::Tokenizer {
-                    path: self.path.clone(),
-                    problem: e.to_string(),
-                })?;
+        let encoding = self.encoding(text, add_special_tokens)?;
         let mut tokens = Vec::with_capacity(encoding.len());
         let mut covered = 0usize;
         for ((&(start, end), &special), name) in encoding
@@ -101,25 +109,14 @@ impl TextTokenizer {
         text: &str,
         add_special_tokens: bool,
     ) -> Result<(Vec<u32>, Vec<usize>)> {
-        let encoding =
-            self.inner
-                .encode(text, add_special_tokens)
-                .map_err(|e| ModelError::Tokenizer {
-                    path: self.path.clone(),
-                    problem: e.to_string(),
-                })?;
+        let encoding = self.encoding(text, add_special_tokens)?;
         let starts = encoding.get_offsets().iter().map(|&(s, _)| s).collect();
         Ok((encoding.get_ids().to_vec(), starts))
     }
 
     /// The text of generated `ids`, special tokens left out.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.inner
-            .decode(ids, true)
-            .map_err(|e| ModelError::Tokenizer {
-                path: self.path.clone(),
-                problem: e.to_string(),
-            })
+        self.inner.decode(ids, true).map_err(|e| self.failed(e))
     }
 
     /// Ids of the special tokens (`<eos>`, `<|endoftext|>`, `<end_of_turn>`,
@@ -136,13 +133,7 @@ impl TextTokenizer {
     /// The special tokens the tokenizer adds before and after a text (BERT's
     /// [CLS] and [SEP], Llama's <s>), found by encoding a one-word text.
     pub fn specials(&self) -> Result<(TokenizedText, TokenizedText)> {
-        let encoding = self
-            .inner
-            .encode("a", true)
-            .map_err(|e| ModelError::Tokenizer {
-                path: self.path.clone(),
-                problem: e.to_string(),
-            })?;
+        let encoding = self.encoding("a", true)?;
         let mask = encoding.get_special_tokens_mask();
         let leading = mask.iter().take_while(|&&m| m == 1).count();
         let trailing = mask
