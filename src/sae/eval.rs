@@ -100,6 +100,28 @@ fn add_losses(
     })
 }
 
+/// The next-token loss of one batch of token ids, clean, with `dictionary`'s
+/// reconstruction patched in at its hook, and with that hook zero-ablated
+/// (what `eval-sae` adds up over a corpus's windows).
+pub fn next_token_loss(
+    model: &dyn crate::model::SubjectModel,
+    dictionary: &Dictionary,
+    ids: &Tensor,
+    mask: &Tensor,
+) -> Result<NextTokenLoss> {
+    hook_of(dictionary)?;
+    let mut sums = LossSums::default();
+    add_losses(model, dictionary, ids, mask, &mut sums)?;
+    Ok(sums.finish())
+}
+
+fn hook_of(dictionary: &Dictionary) -> Result<crate::model::HookPoint> {
+    dictionary.hook.ok_or_else(|| super::SaeError::Input {
+        what: "dictionary".into(),
+        problem: "its cfg.json names no hook point (metadata.hook_name)".into(),
+    })
+}
+
 /// Accumulates the metrics batch by batch, so any number of tokens fits.
 pub struct ReconstructionMetrics {
     tokens: u64,
@@ -216,10 +238,7 @@ pub fn evaluate(
             device,
         } => {
             use crate::activations::{Corpus, Window, Windower, batch_inputs, for_each_batch};
-            let hook = dictionary.hook.ok_or_else(|| super::SaeError::Input {
-                what: "dictionary".into(),
-                problem: "its cfg.json names no hook point (metadata.hook_name)".into(),
-            })?;
+            let hook = hook_of(dictionary)?;
             let model = crate::model::load(model_dir, device)?;
             let tokenizer = crate::model::TextTokenizer::load(model_dir)?;
             let windower = Windower::new(&tokenizer, window_tokens)?;

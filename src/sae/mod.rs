@@ -16,7 +16,7 @@
 pub mod baselines;
 pub mod dictionary;
 pub mod eval;
-mod optim;
+pub mod optim;
 pub mod source;
 pub mod step;
 pub mod train;

@@ -37,6 +37,7 @@ fn saelens_checkpoints_load_with_the_same_outputs() {
         "standard",
         "standard-no-bias-input",
         "standard-layer-norm",
+        "standard-constant-norm-rescale",
         "topk",
         "jumprelu",
     ] {
@@ -370,4 +371,169 @@ fn patched_logits_match_transformers_with_a_saelens_reconstruction() {
             "{name}: the patch changes the logits ({moved})"
         );
     }
+}
+
+/// Ten steps of our Adam, each after clipping the gradients by their joint
+/// norm, against torch.optim.Adam and clip_grad_norm_ on the same gradients
+/// and learning rates; with SAELens's default beta1 of 0 and with 0.9.
+#[test]
+fn adam_steps_equal_torch_optim_adam() {
+    use featurescope::sae::optim::{Adam, clip_grad_norm};
+    let _rng = common::torch_rng();
+    tch::manual_seed(21);
+    let opts = (Kind::Float, tch::Device::Cpu);
+    let shapes: [&[i64]; 2] = [&[8, 5], &[5]];
+    let steps = 10;
+    let max_norm = 3.0;
+    for beta1 in [0.0, 0.9] {
+        let start: Vec<Tensor> = shapes.iter().map(|s| Tensor::randn(*s, opts)).collect();
+        // Gradients of growing size: the early steps are not clipped, the
+        // later ones are. The second parameter's are tiny, so that Adam's
+        // epsilon shows in its updates.
+        let grads: Vec<Vec<Tensor>> = (0..steps)
+            .map(|s| {
+                let scale = 0.2 * (1.0 + s as f64);
+                vec![
+                    Tensor::randn(shapes[0], opts) * scale,
+                    Tensor::randn(shapes[1], opts) * 1e-6,
+                ]
+            })
+            .collect();
+        let lrs: Vec<f64> = (0..steps).map(|s| 1e-2 * (1.0 + s as f64 % 3.0)).collect();
+        let tmp = tempfile::tempdir().unwrap();
+        let inputs = tmp.path().join("inputs.safetensors");
+        let mut named: Vec<(String, Tensor)> = vec![
+            ("lr".into(), Tensor::from_slice(&lrs)),
+            (
+                "settings".into(),
+                Tensor::from_slice(&[beta1, 0.999, max_norm]),
+            ),
+        ];
+        for (i, p) in start.iter().enumerate() {
+            named.push((format!("param.{i}"), p.shallow_clone()));
+        }
+        for (s, step) in grads.iter().enumerate() {
+            for (i, g) in step.iter().enumerate() {
+                named.push((format!("grad.{s}.{i}"), g.shallow_clone()));
+            }
+        }
+        Tensor::write_safetensors(&named, &inputs).unwrap();
+        let out = tmp.path().join("theirs.safetensors");
+        python(
+            "torch_adam_reference.py",
+            &[path_str(&inputs), path_str(&out)],
+        );
+        let theirs = read(&out);
+
+        let params: Vec<Tensor> = start.iter().map(Tensor::copy).collect();
+        let refs: Vec<&Tensor> = params.iter().collect();
+        let mut adam = Adam::new(&refs, beta1, 0.999);
+        let mut clipped = 0;
+        for (s, step) in grads.iter().enumerate() {
+            let mut step: Vec<Tensor> = step.iter().map(Tensor::copy).collect();
+            let norm = clip_grad_norm(&mut step, max_norm);
+            let their_norm = theirs["norm"].double_value(&[s as i64]);
+            assert!(
+                (norm - their_norm).abs() <= 1e-5 * their_norm,
+                "step {s}: norm {norm} vs {their_norm}"
+            );
+            clipped += usize::from(norm > max_norm);
+            adam.step(&refs, &step, lrs[s]);
+            // The updates so far, not the parameters, so that small differences show.
+            for (i, p) in params.iter().enumerate() {
+                assert_close(
+                    &format!("beta1 {beta1}, step {s}, parameter {i}"),
+                    &(p - &start[i]),
+                    &(&theirs[&format!("param.{s}.{i}")] - &start[i]),
+                    1e-4,
+                );
+            }
+        }
+        assert!(
+            clipped > 0 && clipped < steps,
+            "{clipped} of {steps} steps clipped"
+        );
+        // The parameters moved, so the comparison is not of the starting values.
+        let moved = (&params[0] - &start[0]).abs().max().double_value(&[]);
+        assert!(moved > 1e-2, "{moved}");
+    }
+}
+
+/// The next-token losses behind `eval-sae`'s CE-loss recovered (clean, with
+/// the reconstruction patched in, zero-ablated) and the recovered fraction,
+/// against SAELens's own evaluation (get_downstream_reconstruction_metrics on
+/// TransformerLens) and transformers, on a tiny GPT-2 with an SAE at block 0.
+#[test]
+fn ce_loss_recovered_matches_saelens_evaluation() {
+    let _rng = common::torch_rng();
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    let tokenizer = common::root().join(".venv/models/all-MiniLM-L6-v2/tokenizer.json");
+    python(
+        "make_tiny_models.py",
+        &[path_str(&models), path_str(&tokenizer)],
+    );
+    let model_dir = models.join("gpt2");
+    let model = featurescope::model::load(&model_dir, tch::Device::Cpu).unwrap();
+    let d = model.config().hidden_size;
+    tch::manual_seed(5);
+    let opts = (Kind::Float, tch::Device::Cpu);
+    // x = relu(x) − relu(−x): a dictionary that would reconstruct exactly,
+    // made lossy by noise in its decoder.
+    let eye = Tensor::eye(d, opts);
+    let w_enc = Tensor::cat(&[&eye, &-&eye], 1);
+    let w_dec = Tensor::cat(&[&eye, &-&eye], 0) + Tensor::randn([2 * d, d], opts) * 0.3;
+    let mut sae = Dictionary::new(
+        featurescope::dataset::UnitKind::Sae,
+        featurescope::sae::Activation::Relu,
+        w_enc,
+        w_dec,
+    );
+    sae.b_dec = Tensor::randn([d], opts) * 0.1;
+    sae.apply_b_dec_to_input = true;
+    sae.hook = Some(featurescope::model::HookPoint {
+        layer: 0,
+        site: featurescope::model::HookSite::ResidPost,
+    });
+    let sae_dir = tmp.path().join("sae");
+    sae.save(&sae_dir).unwrap();
+    let ids = Tensor::randint_low(1000, 30522, [3, 16], (Kind::Int64, tch::Device::Cpu));
+    let mask = ids.ones_like();
+    let inputs = tmp.path().join("inputs.safetensors");
+    Tensor::write_safetensors(&[("ids", &ids)], &inputs).unwrap();
+    let out = tmp.path().join("losses.json");
+    python(
+        "ce_loss_reference.py",
+        &[
+            path_str(&model_dir),
+            path_str(&sae_dir),
+            "0",
+            path_str(&inputs),
+            path_str(&out),
+        ],
+    );
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let theirs = |key: &str| reference["saelens"][key].as_f64().unwrap();
+    let ours = featurescope::sae::eval::next_token_loss(model.as_ref(), &sae, &ids, &mask).unwrap();
+    assert_eq!(ours.tokens, 3 * 15);
+    for (what, ours, key) in [
+        ("clean", ours.clean, "ce_loss_without_sae"),
+        ("reconstructed", ours.reconstructed, "ce_loss_with_sae"),
+        ("zero-ablated", ours.zero_ablated, "ce_loss_with_ablation"),
+        ("recovered", ours.recovered, "ce_loss_score"),
+    ] {
+        let theirs = theirs(key);
+        assert!(
+            (ours - theirs).abs() <= 1e-4 * theirs.abs(),
+            "{what}: ours {ours}, SAELens {theirs}"
+        );
+    }
+    // The three losses are far enough apart for the share to mean something
+    // (a random model's clean loss is above the zero-ablated one's).
+    assert!(
+        (ours.zero_ablated - ours.clean).abs() > 1.0
+            && (ours.reconstructed - ours.clean).abs() > 0.1,
+        "{ours:?}"
+    );
 }

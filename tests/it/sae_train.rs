@@ -5,6 +5,7 @@ use common::{path_str, python};
 use featurescope::activations::{ActivationCache, CacheWriter};
 use featurescope::model::{HookPoint, HookSite};
 use featurescope::sae::baselines::{Baseline, BaselineOptions, fit};
+use featurescope::sae::eval::{HeldOut, evaluate};
 use featurescope::sae::train::{Architecture, Metrics};
 use featurescope::sae::{Dictionary, SaeError, TrainConfig, train};
 use std::path::Path;
@@ -70,8 +71,13 @@ fn every_architecture_recovers_a_known_sparse_dictionary() {
     let _rng = common::torch_rng();
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
-    let (data, truth) = toy_data(60_000, 24, 48, 3.0);
-    write_cache(&cache, &data);
+    let (data, truth) = toy_data(70_000, 24, 48, 3.0);
+    // Trained on the first 60,000 rows; judged on the 10,000 it never saw.
+    write_cache(&cache, &data.narrow(0, 0, 60_000));
+    let held_out_dir = tmp.path().join("held-out");
+    let held_out = data.narrow(0, 60_000, 10_000);
+    write_cache(&held_out_dir, &held_out);
+    let held_out_cache = ActivationCache::open(&held_out_dir).unwrap();
     for (arch, extra) in [
         // α is relative to inputs scaled to mean norm sqrt(d_in).
         ("tied", "l1_coefficient = 1.0"),
@@ -90,18 +96,18 @@ fn every_architecture_recovers_a_known_sparse_dictionary() {
         let report = train(&cfg, false, &AtomicBool::new(false), |_| {}).unwrap();
         let dictionary = Dictionary::load(&out).unwrap();
         let mmcs = mean_max_cosine(&truth, &dictionary);
-        let m = report.final_metrics.unwrap();
         assert!(mmcs > 0.9, "{arch}: mean max cosine {mmcs}");
+        assert!(report.final_metrics.is_some());
+        let m = evaluate(&dictionary, HeldOut::Cache(&held_out_cache), 10_000, 0.1).unwrap();
+        assert_eq!(m.tokens, 10_000);
         assert!(m.explained_variance > 0.8, "{arch}: {m:?}");
         // Three true features are active per token on average; a dense code
         // would use most of the 24 dimensions.
         assert!(m.l0 < 10.0, "{arch}: sparse codes, {m:?}");
         // The saved dictionary works on raw activations (the input scaling is folded in).
-        let (_, reconstruction) = dictionary.encode_decode(&data.narrow(0, 0, 2000));
-        let err = (reconstruction - data.narrow(0, 0, 2000))
-            .square()
-            .sum(Kind::Float);
-        let total = data.narrow(0, 0, 2000).square().sum(Kind::Float);
+        let (_, reconstruction) = dictionary.encode_decode(&held_out);
+        let err = (reconstruction - &held_out).square().sum(Kind::Float);
+        let total = held_out.square().sum(Kind::Float);
         let relative = (err / total).double_value(&[]);
         assert!(relative < 0.2, "{arch}: relative error {relative}");
         assert_eq!(dictionary.hook, Some(HOOK));

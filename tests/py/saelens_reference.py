@@ -7,7 +7,8 @@ usage:
       of the tensor `x` in INPUTS to OUT (`features`, `reconstruction`).
   saelens_reference.py make ARCH CKPT_DIR OUT
       Writes an SAELens checkpoint of architecture ARCH (standard,
-      standard-no-bias-input, standard-layer-norm, topk, jumprelu) with random
+      standard-no-bias-input, standard-layer-norm, standard-constant-norm-rescale,
+      topk, jumprelu) with random
       weights, plus inputs `x` and SAELens's `features` and `reconstruction`.
   saelens_reference.py grads ARCH PARAMS OUT
       Builds SAELens's training SAE (standard or topk) with the weights in
@@ -42,7 +43,8 @@ def make(arch, ckpt, out):
         cfg = StandardSAEConfig(
             d_in=d_in, d_sae=d_sae,
             apply_b_dec_to_input=(arch != "standard-no-bias-input"),
-            normalize_activations=("layer_norm" if arch == "standard-layer-norm" else "none"))
+            normalize_activations={"standard-layer-norm": "layer_norm",
+                                   "standard-constant-norm-rescale": "constant_norm_rescale"}.get(arch, "none"))
         sae = StandardSAE(cfg)
     elif arch == "topk":
         sae = TopKSAE(TopKSAEConfig(d_in=d_in, d_sae=d_sae, k=8, rescale_acts_by_decoder_norm=True))
