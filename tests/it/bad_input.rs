@@ -93,6 +93,62 @@ fn nan_activation() {
 }
 
 #[test]
+fn null_in_a_non_nullable_column() {
+    assert_names(
+        &validate_error("null_value"),
+        &[
+            "records/part-00000.parquet",
+            "column `rank`",
+            "row 3",
+            "null",
+        ],
+    );
+}
+
+#[test]
+fn null_list_item() {
+    assert_names(
+        &validate_error("null_item"),
+        &[
+            "records/part-00000.parquet",
+            "column `activations`",
+            "row 4",
+            "null",
+        ],
+    );
+}
+
+/// The pyarrow checker that the interop tests run on what we write finds
+/// each value the format forbids, so its silence there means something.
+#[test]
+fn the_pyarrow_checker_finds_forbidden_values() {
+    for (defect, table, problem) in [
+        (
+            "null_value",
+            "records",
+            "rank: 1 null(s) in a non-nullable column",
+        ),
+        ("null_item", "records", "activations: 1 null list item(s)"),
+        ("nan", "records", "activations: 1 NaN or infinite value(s)"),
+        (
+            "infinite",
+            "units.parquet",
+            "max: 1 NaN or infinite value(s)",
+        ),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        python("write_dataset.py", &[path_str(tmp.path()), defect]);
+        let facts: serde_json::Value =
+            serde_json::from_str(&python("check_tables.py", &[path_str(tmp.path())])).unwrap();
+        assert_eq!(
+            facts["problems"],
+            serde_json::json!({ table: [problem] }),
+            "{defect}"
+        );
+    }
+}
+
+#[test]
 fn infinite_statistic() {
     assert_names(
         &validate_error("infinite"),

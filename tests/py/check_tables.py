@@ -1,5 +1,6 @@
 """Reads every table of a dataset with pyarrow, checks each against the
-documented schema, and prints facts the Rust test compares with its own reader:
+documented schema and value rules (no nulls where none may be, no null list
+items, finite floats), and prints facts the Rust test compares with its own reader:
 row counts and, per unit, the sum of its activations and its first tokens."""
 import json
 import os
@@ -8,7 +9,7 @@ import sys
 import numpy as np
 import pyarrow.parquet as pq
 
-from featurescope_format import EXPLANATIONS, RECORDS, SCORES, UNITS, same_types
+from featurescope_format import EXPLANATIONS, RECORDS, SCORES, UNITS, same_types, value_problems
 
 path = sys.argv[1]
 problems = {}
@@ -19,7 +20,7 @@ for name, schema in (("units.parquet", UNITS), ("records", RECORDS),
     if not os.path.exists(full):
         continue
     table = pq.read_table(full)
-    p = same_types(table.schema, schema)
+    p = same_types(table.schema, schema) + value_problems(table, schema)
     if p:
         problems[name] = p
     out[name] = {"rows": table.num_rows}
@@ -28,7 +29,8 @@ for name, schema in (("units.parquet", UNITS), ("records", RECORDS),
         sums = {}
         for unit, acts in zip(units, table.column("activations").to_pylist()):
             sums[int(unit)] = sums.get(int(unit), 0.0) + float(np.sum(np.asarray(acts, dtype=np.float64)))
-        out["activation_sum_by_unit"] = {str(k): v for k, v in sums.items()}
+        # JSON has no NaN: a sum over a NaN (a dataset the checker rejects) is null.
+        out["activation_sum_by_unit"] = {str(k): v if np.isfinite(v) else None for k, v in sums.items()}
         out["first_tokens"] = table.column("tokens")[0].as_py()
     if name == "scores":
         out["scores"] = table.column("score").to_pylist()

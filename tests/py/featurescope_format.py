@@ -6,6 +6,7 @@ import json
 import os
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 F64_LIST = pa.list_(pa.float64())
@@ -66,7 +67,8 @@ SCORES = pa.schema([
 
 def same_types(found: pa.Schema, expected: pa.Schema) -> list:
     """Problems with `found`: missing, extra or mistyped columns (list item
-    names may differ between writers; nullability is checked on values)."""
+    names may differ between writers; nullability is checked on the values,
+    by value_problems)."""
     problems = []
     for field in expected:
         if field.name not in found.names:
@@ -74,6 +76,30 @@ def same_types(found: pa.Schema, expected: pa.Schema) -> list:
         elif not found.field(field.name).type.equals(field.type, check_metadata=False):
             problems.append(f"{field.name}: {found.field(field.name).type} != {field.type}")
     problems += [f"extra {n}" for n in found.names if n not in expected.names]
+    return problems
+
+
+def value_problems(table: pa.Table, expected: pa.Schema) -> list:
+    """What docs/dataset-format.md forbids in the values of `table`: a null
+    in a column that is not nullable, a null list item, and a float that is
+    NaN or infinite."""
+    problems = []
+    for field in expected:
+        if field.name not in table.column_names:
+            continue
+        column = table.column(field.name)
+        if not field.nullable and column.null_count:
+            problems.append(f"{field.name}: {column.null_count} null(s) in a non-nullable column")
+        values, depth = column.combine_chunks(), 0
+        while pa.types.is_list(values.type):
+            values, depth = values.flatten(), depth + 1
+            if values.null_count:
+                problems.append(f"{field.name}: {values.null_count} null list item(s)")
+        if pa.types.is_floating(values.type):
+            finite = pc.is_finite(values.drop_null())
+            bad = len(finite) - pc.sum(finite).as_py() if len(finite) else 0
+            if bad:
+                problems.append(f"{field.name}: {bad} NaN or infinite value(s)")
     return problems
 
 

@@ -56,6 +56,11 @@ elif defect == "length_mismatch":
     records[5]["activations"] = records[5]["activations"][:-1]
 elif defect == "nan":
     records[6]["activations"][2] = math.nan
+elif defect == "null_value":
+    records_schema = RECORDS.set(RECORDS.get_field_index("rank"), pa.field("rank", pa.int32()))
+    records[3]["rank"] = None
+elif defect == "null_item":
+    records[4]["activations"][1] = None
 elif defect == "infinite":
     units[2]["max"] = math.inf
 elif defect == "no_records":
