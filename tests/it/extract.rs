@@ -261,15 +261,37 @@ fn extraction_is_deterministic_whatever_the_batch_size() {
     }
 }
 
+/// Waits until process `pid` has a handler for SIGINT (its SigCgt mask in
+/// /proc names signal 2).
+fn wait_until_catching_sigint(pid: u32) {
+    let start = std::time::Instant::now();
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .map(|mask| u64::from_str_radix(mask.trim(), 16).unwrap())
+            .unwrap();
+        if caught & (1 << (libc::SIGINT - 1)) != 0 {
+            return;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "no SIGINT handler: {status}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn ctrl_c_during_extraction_keeps_the_previous_dataset_and_a_rerun_finishes() {
     let tmp = tempfile::tempdir().unwrap();
     let model = root().join(".venv/models/all-MiniLM-L6-v2");
     let small = write_corpus(tmp.path());
-    // A corpus large enough to still be running when interrupted.
+    // A second corpus, different from the first, for the interrupted run and the rerun.
     let big = tmp.path().join("big.jsonl");
     let text = std::fs::read_to_string(&small).unwrap();
-    std::fs::write(&big, text.repeat(120)).unwrap();
+    std::fs::write(&big, text.repeat(10)).unwrap();
     let out = tmp.path().join("ds");
     let run = |corpus: &Path| {
         vec![
@@ -296,17 +318,24 @@ fn ctrl_c_during_extraction_keeps_the_previous_dataset_and_a_rerun_finishes() {
         .unwrap()
         .documents;
 
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_featurescope"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_featurescope"))
         .args(run(&big))
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    // The signal goes in as soon as the handler is installed, which is
+    // before the model loads: the extraction has all its work ahead of it.
+    wait_until_catching_sigint(child.id());
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait().unwrap();
-    assert!(!status.success(), "interrupted before it finished");
+    let interrupted = child.wait_with_output().unwrap();
+    assert_eq!(interrupted.status.code(), Some(1));
+    assert!(
+        stderr(&interrupted).contains("the extraction was cancelled; nothing was written"),
+        "{}",
+        stderr(&interrupted)
+    );
     let ds = Dataset::open(&out).unwrap();
     ds.validate().unwrap();
     assert_eq!(
@@ -325,7 +354,7 @@ fn ctrl_c_during_extraction_keeps_the_previous_dataset_and_a_rerun_finishes() {
             .clone()
             .unwrap()
             .documents,
-        Some(8 * 120)
+        Some(8 * 10)
     );
     let leftovers = std::fs::read_dir(tmp.path())
         .unwrap()
