@@ -38,9 +38,17 @@ pub fn run(dataset: Dataset) -> Result<()> {
         palette: config.palette,
         theme: config.theme,
     };
+    let fault = Fault::from_env();
     let mut terminal = ratatui::init();
     if config.mouse {
         let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
+        // ratatui's hook leaves the alternate screen and raw mode; the mouse
+        // is ours to release, on a panic too.
+        let restore_terminal = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+            restore_terminal(info);
+        }));
     }
     let result = (|| -> Result<()> {
         let mut dirty = true;
@@ -49,6 +57,7 @@ pub fn run(dataset: Dataset) -> Result<()> {
             if dirty {
                 terminal.draw(|frame| view::draw(frame, &app, &look))?;
                 dirty = false;
+                fault.strike()?;
             }
             if event::poll(Duration::from_millis(30))? {
                 match event::read()? {
@@ -71,6 +80,34 @@ pub fn run(dataset: Dataset) -> Result<()> {
     let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
     result
+}
+
+/// A failure on demand after the first frame, for the tests that check the
+/// terminal is restored on every way out: `FEATURESCOPE_FAULT=panic` or
+/// `=error` in the explorer's environment.
+#[derive(Clone, Copy, PartialEq)]
+enum Fault {
+    None,
+    Panic,
+    Error,
+}
+
+impl Fault {
+    fn from_env() -> Self {
+        match std::env::var("FEATURESCOPE_FAULT").as_deref() {
+            Ok("panic") => Self::Panic,
+            Ok("error") => Self::Error,
+            _ => Self::None,
+        }
+    }
+
+    fn strike(self) -> Result<()> {
+        match self {
+            Self::None => Ok(()),
+            Self::Panic => panic!("fault injected by FEATURESCOPE_FAULT"),
+            Self::Error => anyhow::bail!("fault injected by FEATURESCOPE_FAULT"),
+        }
+    }
 }
 
 #[cfg(test)]

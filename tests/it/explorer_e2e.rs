@@ -12,7 +12,10 @@ struct Tmux {
 
 impl Tmux {
     fn start(command: &str) -> Self {
-        let session = format!("featurescope-e2e-{}", std::process::id());
+        // One name per session: the tests of this file run at once in one process.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let session = format!("featurescope-e2e-{}-{n}", std::process::id());
         let status = Command::new("tmux")
             .args(["new-session", "-d", "-s", &session, "-x", "100", "-y", "30"])
             .arg(command)
@@ -28,6 +31,17 @@ impl Tmux {
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// What the pane's terminal is in: alternate screen on (1) or off (0),
+    /// the four mouse-reporting modes a capture turns on, and the cursor shown.
+    fn modes(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["display-message", "-p", "-t", &self.session])
+            .arg("alternate #{alternate_on} mouse #{mouse_standard_flag}#{mouse_button_flag}#{mouse_any_flag}#{mouse_sgr_flag} cursor #{cursor_flag}")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
     fn keys(&self, keys: &[&str]) {
@@ -87,6 +101,12 @@ fn the_explorer_opens_the_demo_browses_and_restores_the_terminal() {
         !screen.contains("before-the-explorer"),
         "the alternate screen is in use"
     );
+    assert!(
+        // 1003 (any motion) and SGR; tmux keeps one of 1000/1002/1003 at a time.
+        tmux.modes().starts_with("alternate 1 mouse 0011"),
+        "{}",
+        tmux.modes()
+    );
     tmux.keys(&[":", "4", "0", "9", "7", "Enter"]);
     let screen = tmux.wait_for("unit 4097 · layer 6 · sae");
     assert!(screen.contains("top-activating texts"), "{screen}");
@@ -105,4 +125,43 @@ fn the_explorer_opens_the_demo_browses_and_restores_the_terminal() {
     // Back on the normal screen, with what was there before.
     assert!(screen.contains("before-the-explorer"), "{screen}");
     assert!(!screen.contains("of 9216 units"), "{screen}");
+    assert_eq!(tmux.modes(), "alternate 0 mouse 0000 cursor 1");
+}
+
+/// A panic and an error inside the explorer's loop (injected after the first
+/// frame): either way the alternate screen is left, mouse reporting is off,
+/// the cursor is back, the tty's settings are what they were, the cause is
+/// printed on the normal screen and the exit status is non-zero.
+#[test]
+fn after_a_panic_or_an_error_the_terminal_is_restored() {
+    let binary = env!("CARGO_BIN_EXE_featurescope");
+    let demo = common::root().join("datasets/demo");
+    for (fault, status) in [("panic", 101), ("error", 1)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let tmux = Tmux::start(&format!(
+            "cd {} && stty -g > before && echo before-the-explorer && \
+             FEATURESCOPE_FAULT={fault} {binary} {}; echo exited $?; stty -g > after; sleep 60",
+            tmp.path().display(),
+            demo.display()
+        ));
+        let screen = tmux.wait_for("exited ");
+        assert!(
+            screen.contains(&format!("exited {status}")),
+            "{fault}: {screen}"
+        );
+        assert!(screen.contains("before-the-explorer"), "{fault}: {screen}");
+        assert!(
+            screen.contains("fault injected by FEATURESCOPE_FAULT"),
+            "{fault}: {screen}"
+        );
+        assert_eq!(tmux.modes(), "alternate 0 mouse 0000 cursor 1", "{fault}");
+        let start = Instant::now();
+        while !tmp.path().join("after").exists() {
+            assert!(start.elapsed() < Duration::from_secs(10));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let tty = |name: &str| std::fs::read_to_string(tmp.path().join(name)).unwrap();
+        assert_eq!(tty("before"), tty("after"), "{fault}: tty settings");
+    }
 }
