@@ -37,9 +37,19 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
         report.unit_open_p50_ms,
         report.unit_open_max_ms
     );
-    if let Some(steps) = report.job_steps_during_replay {
+    if let (Some(p50), Some(p99)) = (report.list_update_p50_ms, report.list_update_p99_ms) {
         println!(
-            "the training job made {steps} steps in the {:.1} s of the script",
+            "{} sorts and filters off the event loop: new list on screen p50 {p50:.1} ms, p99 {p99:.1} ms",
+            report.list_updates
+        );
+    }
+    if let (Some(steps), Some(during), Some(alone)) = (
+        report.job_steps_during_replay,
+        report.job_steps_per_s_during,
+        report.job_steps_per_s_alone,
+    ) {
+        println!(
+            "the training job made {steps} steps in the {:.1} s of the script: {during:.2} steps/s, against {alone:.2} alone",
             report.script_s
         );
     }

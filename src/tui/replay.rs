@@ -43,8 +43,18 @@ pub struct ReplayReport {
     /// From pressing Enter to a unit's texts on screen (read on the worker).
     pub unit_open_p50_ms: f64,
     pub unit_open_max_ms: f64,
+    /// Keys that re-sorted or re-filtered a list long enough to be sorted
+    /// off the event loop, and the time from such a key to the new list on
+    /// screen.
+    pub list_updates: usize,
+    pub list_update_p50_ms: Option<f64>,
+    pub list_update_p99_ms: Option<f64>,
     /// Training steps the in-app job made while the script ran (with `--train`).
     pub job_steps_during_replay: Option<u64>,
+    /// The job's steps per second while the script ran, and then alone (the
+    /// same job in the same process, for as long again, with no keys or frames).
+    pub job_steps_per_s_during: Option<f64>,
+    pub job_steps_per_s_alone: Option<f64>,
 }
 
 /// The keys of `script`, `repeat` times over.
@@ -81,6 +91,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+fn refreshing_list(app: &App) -> bool {
+    app.list.refreshing()
 }
 
 fn waiting_for_unit(app: &App) -> bool {
@@ -163,6 +177,7 @@ pub fn replay(
     let script_start = Instant::now();
     let mut frames = Vec::with_capacity(steps.len());
     let mut opens = Vec::new();
+    let mut list_updates = Vec::new();
     for key in steps {
         let t = Instant::now();
         app.handle_key(key);
@@ -178,19 +193,43 @@ pub fn replay(
             frames.push(ms(f.elapsed()));
             opens.push(ms(t.elapsed()));
         }
+        if refreshing_list(&app) {
+            // Timed the same way: from the key to the re-sorted list drawn.
+            pump_while(&mut app, refreshing_list);
+            let f = Instant::now();
+            terminal.draw(|frame| draw(frame, &app, &look))?;
+            frames.push(ms(f.elapsed()));
+            list_updates.push(ms(t.elapsed()));
+        }
         if app.should_quit {
             break;
         }
     }
-    let script_s = script_start.elapsed().as_secs_f64();
+    let script = script_start.elapsed();
     app.poll_messages();
-    let job_steps_during_replay = match job {
-        Some((id, before)) => Some(job_steps(&app, id)? - before),
-        None => None,
+    let (job_steps_during_replay, job_steps_per_s_during, job_steps_per_s_alone) = match job {
+        Some((id, before)) => {
+            let during = job_steps(&app, id)? - before;
+            let alone_start = (Instant::now(), during + before);
+            while alone_start.0.elapsed() < script {
+                app.poll_messages();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let alone = job_steps(&app, id)? - alone_start.1;
+            let per_s = |steps: u64, time: Duration| steps as f64 / time.as_secs_f64();
+            (
+                Some(during),
+                Some(per_s(during, script)),
+                Some(per_s(alone, alone_start.0.elapsed())),
+            )
+        }
+        None => (None, None, None),
     };
     app.jobs.shut_down(Duration::from_secs(10));
     frames.sort_by(f64::total_cmp);
     opens.sort_by(f64::total_cmp);
+    list_updates.sort_by(f64::total_cmp);
+    let measured = |p: f64| (!list_updates.is_empty()).then(|| percentile(&list_updates, p));
     Ok(ReplayReport {
         units: app.list.rows().len(),
         width,
@@ -198,13 +237,18 @@ pub fn replay(
         first_frame_ms: ms(first_frame),
         list_ready_ms: ms(list_ready),
         frames: frames.len(),
-        script_s,
+        script_s: script.as_secs_f64(),
         frame_p50_ms: percentile(&frames, 50.0),
         frame_p95_ms: percentile(&frames, 95.0),
         frame_p99_ms: percentile(&frames, 99.0),
         frame_max_ms: frames.last().copied().unwrap_or(0.0),
         unit_open_p50_ms: percentile(&opens, 50.0),
         unit_open_max_ms: opens.last().copied().unwrap_or(0.0),
+        list_updates: list_updates.len(),
+        list_update_p50_ms: measured(50.0),
+        list_update_p99_ms: measured(99.0),
         job_steps_during_replay,
+        job_steps_per_s_during,
+        job_steps_per_s_alone,
     })
 }
