@@ -1,8 +1,11 @@
 //! Dataset-store benchmark: a synthetic dataset at GPT-2 XL scale (or smaller),
 //! then open time, point-query latency and peak memory for featurescope, and
-//! the same point query through DuckDB on the same files, as a ratio.
+//! the same point queries for the same units through DuckDB in three setups
+//! (default, metadata caches on, an indexed table), as ratios.
 //!
 //! cargo bench --bench dataset_store -- [--units N] [--records R] [--tokens T] [--queries Q]
+mod common;
+
 use featurescope::dataset::Dataset;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
@@ -15,7 +18,6 @@ struct Args {
     records: u32,
     tokens: u32,
     queries: usize,
-    peer_queries: usize,
 }
 
 fn parse_args() -> Args {
@@ -24,7 +26,6 @@ fn parse_args() -> Args {
         records: 50,
         tokens: 64,
         queries: 2000,
-        peer_queries: 200,
     };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -39,7 +40,6 @@ fn parse_args() -> Args {
             "--records" => args.records = value() as u32,
             "--tokens" => args.tokens = value() as u32,
             "--queries" => args.queries = value() as usize,
-            "--peer-queries" => args.peer_queries = value() as usize,
             _ => {
                 i += 1; // cargo's own flags, e.g. --bench
                 continue;
@@ -54,12 +54,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
 
-/// Peak resident memory of this process, from the kernel (VmHWM).
-fn peak_rss_mib() -> f64 {
+/// Resident memory of this process from the kernel: `VmHWM` (the peak) or `VmRSS` (now).
+fn rss_mib(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
@@ -87,6 +87,8 @@ fn main() {
         println!("dataset_store: run with `cargo bench` (make bench-store)");
         return;
     }
+    // Before any dataset work: the libraries' pages (libtorch's among them).
+    let baseline = rss_mib("VmRSS:");
     let args = parse_args();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir: PathBuf = root.join("bench-data").join(format!(
@@ -114,6 +116,16 @@ fn main() {
         eprintln!("generated in {:.1} s", start.elapsed().as_secs_f64());
     }
 
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // One sequence of units for every side, written where the peer reads it.
+    let mut rng = SmallRng::seed_from_u64(7);
+    let units: Vec<u64> = (0..args.queries)
+        .map(|_| rng.random_range(0..args.units))
+        .collect();
+    let queries_file = dir.with_extension(format!("queries-{}.txt", args.queries));
+    let lines: Vec<String> = units.iter().map(u64::to_string).collect();
+    std::fs::write(&queries_file, lines.join("\n") + "\n").unwrap();
+
     let mut open_ms = Vec::new();
     for _ in 0..21 {
         let start = Instant::now();
@@ -121,43 +133,25 @@ fn main() {
         open_ms.push(start.elapsed().as_secs_f64() * 1000.0);
         drop(ds);
     }
-    open_ms.sort_by(f64::total_cmp);
 
     let ds = Dataset::open(&dir).expect("open");
-    let mut rng = SmallRng::seed_from_u64(7);
-    let mut fetch_ms = Vec::with_capacity(args.queries);
-    let mut rows = 0usize;
     let first = Instant::now();
-    ds.records(rng.random_range(0..args.units))
-        .expect("first query");
+    ds.records(units[0]).expect("first query");
     let first_query_ms = first.elapsed().as_secs_f64() * 1000.0;
-    for _ in 0..args.queries {
-        let unit = rng.random_range(0..args.units);
-        let start = Instant::now();
-        rows += ds.records(unit).expect("query").len();
-        fetch_ms.push(start.elapsed().as_secs_f64() * 1000.0);
+    let mut ours = Vec::new();
+    let mut rows = 0usize;
+    for _ in 0..RUNS {
+        let mut fetch_ms = Vec::with_capacity(units.len());
+        rows = 0;
+        for &unit in &units {
+            let start = Instant::now();
+            rows += ds.records(unit).expect("query").len();
+            fetch_ms.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+        fetch_ms.sort_by(f64::total_cmp);
+        ours.push((percentile(&fetch_ms, 0.5), percentile(&fetch_ms, 0.99)));
     }
-    fetch_ms.sort_by(f64::total_cmp);
-    let peak = peak_rss_mib();
-    let (p50, p99) = (percentile(&fetch_ms, 0.5), percentile(&fetch_ms, 0.99));
-
-    let out = Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("bench/duckdb_point_query.py"))
-        .args([
-            dir.to_str().unwrap(),
-            &args.units.to_string(),
-            &args.peer_queries.to_string(),
-            "7",
-        ])
-        .output()
-        .expect("run the DuckDB peer (make setup installs it)");
-    assert!(
-        out.status.success(),
-        "duckdb peer failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let peer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("peer JSON");
-    let peer_p50 = peer["p50_ms"].as_f64().unwrap();
+    let peak = rss_mib("VmHWM:");
 
     println!(
         "dataset          {} ({:.2} GiB, {} record files)",
@@ -166,30 +160,68 @@ fn main() {
         ds.record_files().len()
     );
     println!(
-        "scale            {} units x {} records x {} tokens",
-        args.units, args.records, args.tokens
+        "scale            {} units x {} records x {} tokens; {} queries of the same units on every side, {threads} threads, median [min–max] of {RUNS} runs",
+        args.units, args.records, args.tokens, args.queries
     );
-    println!(
-        "open             median {:.3} ms   max {:.3} ms",
-        percentile(&open_ms, 0.5),
-        open_ms[open_ms.len() - 1]
-    );
+    println!("open             {} ms (21 opens)", spread(&open_ms, 3));
     println!("first query      {first_query_ms:.2} ms (cold footers)");
+    let p50s: Vec<f64> = ours.iter().map(|r| r.0).collect();
+    let p99s: Vec<f64> = ours.iter().map(|r| r.1).collect();
     println!(
-        "point query      p50 {p50:.3} ms   p99 {p99:.3} ms   mean {:.3} ms   ({} queries, {rows} rows)",
-        fetch_ms.iter().sum::<f64>() / fetch_ms.len() as f64,
-        args.queries
+        "featurescope     p50 {} ms   p99 {} ms   ({rows} rows per run)",
+        spread(&p50s, 3),
+        spread(&p99s, 3)
     );
-    println!("peak RSS         {peak:.1} MiB");
-    println!(
-        "duckdb {}     p50 {peer_p50:.3} ms   p99 {:.3} ms   ({} queries)",
-        peer["duckdb"].as_str().unwrap_or("?"),
-        peer["p99_ms"].as_f64().unwrap(),
-        args.peer_queries
-    );
-    println!(
-        "ratio            duckdb p50 / our p99 = {:.1}x   duckdb p50 / our p50 = {:.1}x",
-        peer_p50 / p99,
-        peer_p50 / p50
-    );
+    println!("peak RSS         {peak:.1} MiB ({baseline:.1} MiB of it before opening anything)");
+
+    for setup in ["default", "cached", "indexed"] {
+        let db = dir.with_extension("duckdb");
+        let out = Command::new(root.join(".venv/bin/python"))
+            .arg(root.join("bench/duckdb_point_query.py"))
+            .arg(&dir)
+            .arg(&queries_file)
+            .args([&threads.to_string(), setup, &RUNS.to_string()])
+            .arg(&db)
+            .output()
+            .expect("run the DuckDB peer (make setup installs it)");
+        assert!(
+            out.status.success(),
+            "duckdb peer failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let _ = std::fs::remove_file(&db);
+        let peer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("peer JSON");
+        let runs = peer["runs"].as_array().unwrap();
+        let field = |k: &str| -> Vec<f64> { runs.iter().map(|r| r[k].as_f64().unwrap()).collect() };
+        assert_eq!(
+            runs[0]["rows"].as_u64(),
+            Some(rows as u64),
+            "same rows on both sides"
+        );
+        let ratio: Vec<f64> = field("p50_ms")
+            .iter()
+            .zip(&p50s)
+            .map(|(t, o)| t / o)
+            .collect();
+        let import = peer["import_s"].as_f64().map_or_else(String::new, |s| {
+            format!(
+                "   import {s:.1} s, database {:.0} MB",
+                peer["database_bytes"].as_f64().unwrap() / 1e6
+            )
+        });
+        println!(
+            "duckdb {} {setup:<8} p50 {} ms   p99 {} ms   their p50 / our p50 {}x{import}",
+            peer["duckdb"].as_str().unwrap_or("?"),
+            spread(&field("p50_ms"), 3),
+            spread(&field("p99_ms"), 3),
+            spread(&ratio, 1)
+        );
+    }
+}
+
+const RUNS: usize = 3;
+
+fn spread(values: &[f64], digits: usize) -> String {
+    let (median, low, high) = common::median_and_range(values.to_vec());
+    format!("{median:.digits$} [{low:.digits$}–{high:.digits$}]")
 }
