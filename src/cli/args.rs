@@ -389,6 +389,9 @@ pub struct ReplayArgs {
     /// Play the script this many times over.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
+    /// Press a key at most every N milliseconds, as a person would (0: back to back).
+    #[arg(long, default_value_t = 0)]
+    pub pace_ms: u64,
     /// Run an SAE training job with this config inside the explorer while replaying.
     #[arg(long)]
     pub train: Option<PathBuf>,

@@ -17,6 +17,7 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
         script,
         args.repeat,
         (args.width, args.height),
+        std::time::Duration::from_millis(args.pace_ms),
         args.train.as_deref(),
     )?;
     if args.json {

@@ -531,6 +531,7 @@ fn replay_times_frames_while_a_training_job_runs_in_the_explorer() {
         super::replay::DEFAULT_SCRIPT,
         3,
         (100, 30),
+        Duration::ZERO,
         Some(&config),
     )
     .unwrap();
@@ -559,13 +560,30 @@ fn replay_times_frames_while_a_training_job_runs_in_the_explorer() {
     // Three units sort on the event loop: nothing to wait for.
     assert_eq!(report.list_updates, 0);
     // Without a job there is nothing to report, and a bad config fails loudly.
-    let alone = super::replay::replay(&dataset, "down enter esc", 1, (100, 30), None).unwrap();
+    let alone = super::replay::replay(
+        &dataset,
+        "down enter esc",
+        1,
+        (100, 30),
+        Duration::from_millis(20),
+        None,
+    )
+    .unwrap();
     assert_eq!((alone.frames, alone.job_steps_during_replay), (4, None));
     assert_eq!(alone.job_steps_per_s_alone, None);
+    // Paced at 20 ms a key, three keys take at least 60 ms.
+    assert!(alone.script_s >= 0.06, "{alone:?}");
     let missing = dir.path().join("missing.toml");
-    let err = super::replay::replay(&dataset, "down", 1, (100, 30), Some(&missing))
-        .unwrap_err()
-        .to_string();
+    let err = super::replay::replay(
+        &dataset,
+        "down",
+        1,
+        (100, 30),
+        Duration::ZERO,
+        Some(&missing),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("missing.toml"), "{err}");
 }
 
@@ -582,8 +600,15 @@ fn replay_times_sorts_of_a_long_list_until_they_are_drawn() {
         seed: 1,
     };
     let dataset = featurescope::synth::generate(&dir.path().join("ds"), &spec, |_| {}).unwrap();
-    let report =
-        super::replay::replay(&dataset, "s s / text:layer:1 enter S", 1, (100, 30), None).unwrap();
+    let report = super::replay::replay(
+        &dataset,
+        "s s / text:layer:1 enter S",
+        1,
+        (100, 30),
+        Duration::ZERO,
+        None,
+    )
+    .unwrap();
     assert_eq!(report.units, 25_000);
     // Two sorts, the filter's Enter, and the reversal; typing the filter does not re-sort.
     assert_eq!(report.list_updates, 4, "{report:?}");

@@ -123,13 +123,15 @@ fn job_steps(app: &App, id: JobId) -> Result<u64> {
     }
 }
 
-/// Replays `script` on the dataset at `path`; with `train`, an SAE training
-/// job runs in the explorer (as the train key starts one) the whole time.
+/// Replays `script` on the dataset at `path`, a key at most every `pace`;
+/// with `train`, an SAE training job runs in the explorer (as the train key
+/// starts one) the whole time.
 pub fn replay(
     path: &Path,
     script: &str,
     repeat: usize,
     (width, height): (u16, u16),
+    pace: Duration,
     train: Option<&Path>,
 ) -> Result<ReplayReport> {
     let steps = parse_script(script, repeat)?;
@@ -203,6 +205,11 @@ pub fn replay(
         }
         if app.should_quit {
             break;
+        }
+        // Until the next key, the loop only applies answers, as the real one does.
+        while t.elapsed() < pace {
+            app.poll_messages();
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
     let script = script_start.elapsed();
