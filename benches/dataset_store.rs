@@ -6,6 +6,8 @@
 //! cargo bench --bench dataset_store -- [--units N] [--records R] [--tokens T] [--queries Q]
 mod common;
 
+use common::spread;
+
 use featurescope::dataset::Dataset;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
@@ -220,8 +222,3 @@ fn main() {
 }
 
 const RUNS: usize = 3;
-
-fn spread(values: &[f64], digits: usize) -> String {
-    let (median, low, high) = common::median_and_range(values.to_vec());
-    format!("{median:.digits$} [{low:.digits$}–{high:.digits$}]")
-}

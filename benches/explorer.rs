@@ -3,7 +3,7 @@
 //! demo and on the synthetic GPT-2 XL-scale dataset of the store benchmark,
 //! each alone and with a background job running inside the explorer: an SAE
 //! training job (as the train key starts one; both cores) on the demo's
-//! activation cache.
+//! activation cache, or the SAE benchmark's MiniLM one.
 //! Each figure is the median of three replays with its range.
 //! Targets: first frame ≤ 300 ms, p99 frame ≤ 16 ms.
 //!
@@ -70,18 +70,17 @@ fn background_job(root: &Path) -> Option<PathBuf> {
 }
 
 /// Median [min–max] of `key` over the runs; empty where no run reported it.
-fn spread(runs: &[serde_json::Value], key: &str, digits: usize) -> String {
+fn figure(runs: &[serde_json::Value], key: &str, digits: usize) -> String {
     let values: Vec<f64> = runs.iter().filter_map(|r| r[key].as_f64()).collect();
     if values.is_empty() {
         return "–".into();
     }
-    let (median, low, high) = common::median_and_range(values);
-    format!("{median:.digits$} [{low:.digits$}–{high:.digits$}]")
+    common::spread(&values, digits)
 }
 
 /// One line per dataset and job: each figure the median of `RUNS` replays with its range.
 fn report(name: &str, job: &str, runs: &[serde_json::Value]) {
-    let s = |key: &str, digits: usize| spread(runs, key, digits);
+    let s = |key: &str, digits: usize| figure(runs, key, digits);
     println!(
         "{name} · {job} · {} units · {} frames per run\n  first frame {} ms  list ready {} ms\n  \
          frame p50 {} p95 {} p99 {} max {} ms\n  unit open p50 {} ms  \

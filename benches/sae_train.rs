@@ -12,7 +12,7 @@
 //! cargo bench --bench sae_train [-- --tokens N]   (make bench-sae)
 mod common;
 
-use common::median_and_range;
+use common::{median_and_range, spread};
 use featurescope::sae::{TrainConfig, train};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -214,11 +214,6 @@ fn quality(dictionary: &Path, held_out: &Path) -> (f64, f64, f64) {
     ]));
     let f = |k: &str| eval[k].as_f64().unwrap();
     (f("mse"), f("l0"), f("explained_variance"))
-}
-
-fn spread(values: &[f64], digits: usize) -> String {
-    let (median, low, high) = median_and_range(values.to_vec());
-    format!("{median:.digits$} [{low:.digits$}–{high:.digits$}]")
 }
 
 fn main() {

@@ -14,6 +14,12 @@ pub fn median_and_range(mut values: Vec<f64>) -> (f64, f64, f64) {
     )
 }
 
+/// "median [min–max]" of `values`, with `digits` decimals.
+pub fn spread(values: &[f64], digits: usize) -> String {
+    let (median, low, high) = median_and_range(values.to_vec());
+    format!("{median:.digits$} [{low:.digits$}–{high:.digits$}]")
+}
+
 /// Runs `command` to completion: its wall time and its stdout (it must succeed).
 pub fn timed(command: &mut Command) -> (f64, String) {
     let start = Instant::now();

@@ -75,15 +75,15 @@ fn summed_loss(logits: &Tensor, ids: &Tensor, mask: &Tensor) -> (f64, f64) {
     )
 }
 
-/// Adds a batch's clean, patched and zero-ablated losses to `sums`.
+/// Adds a batch's clean, patched (at `hook`) and zero-ablated losses to `sums`.
 fn add_losses(
     model: &dyn crate::model::SubjectModel,
     dictionary: &Dictionary,
+    hook: crate::model::HookPoint,
     ids: &Tensor,
     mask: &Tensor,
     sums: &mut LossSums,
 ) -> Result<()> {
-    let hook = dictionary.hook.expect("checked by the caller");
     let reconstruct = |t: &Tensor| dictionary.encode_decode(t).1.to_kind(t.kind());
     let zero = |t: &Tensor| t.zeros_like();
     tch::no_grad(|| -> Result<()> {
@@ -109,9 +109,18 @@ pub fn next_token_loss(
     ids: &Tensor,
     mask: &Tensor,
 ) -> Result<NextTokenLoss> {
-    hook_of(dictionary)?;
+    let hook = hook_of(dictionary)?;
+    let (shape, mask_shape) = (ids.size(), mask.size());
+    if shape.len() != 2 || shape[1] < 2 || mask_shape != shape {
+        return Err(super::SaeError::Input {
+            what: "token ids".into(),
+            problem: format!(
+                "ids {shape:?} and mask {mask_shape:?} must both be [batch, seq] with seq ≥ 2"
+            ),
+        });
+    }
     let mut sums = LossSums::default();
-    add_losses(model, dictionary, ids, mask, &mut sums)?;
+    add_losses(model, dictionary, hook, ids, mask, &mut sums)?;
     Ok(sums.finish())
 }
 
@@ -260,7 +269,8 @@ pub fn evaluate(
                     if causal && failure.is_none() {
                         let (ids, mask) = batch_inputs(batch, device);
                         failure =
-                            add_losses(model.as_ref(), dictionary, &ids, &mask, &mut sums).err();
+                            add_losses(model.as_ref(), dictionary, hook, &ids, &mask, &mut sums)
+                                .err();
                     }
                 }
                 Ok(())

@@ -550,9 +550,6 @@ fn replay_times_frames_while_a_training_job_runs_in_the_explorer() {
         report.job_steps_during_replay,
         report.script_s
     );
-    let during = report.job_steps_per_s_during.unwrap();
-    let expected = report.job_steps_during_replay.unwrap() as f64 / report.script_s;
-    assert!((during - expected).abs() < 1e-9 * expected, "{report:?}");
     assert!(
         report.job_steps_per_s_alone.is_some_and(|s| s > 0.0),
         "{report:?}"

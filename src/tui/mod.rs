@@ -39,16 +39,25 @@ pub fn run(dataset: Dataset) -> Result<()> {
         theme: config.theme,
     };
     let fault = Fault::from_env();
+    let report_only = std::panic::take_hook();
     let mut terminal = ratatui::init();
+    // ratatui's hook leaves the alternate screen and raw mode; the mouse is
+    // ours to release. Only a panic of this thread ends the explorer: one in
+    // a job fails that job (jobs.rs) and the screen stays as it is.
+    let restore_terminal = std::panic::take_hook();
+    let ui_thread = std::thread::current().id();
+    let mouse = config.mouse;
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() != ui_thread {
+            return report_only(info);
+        }
+        if mouse {
+            let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+        }
+        restore_terminal(info);
+    }));
     if config.mouse {
         let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
-        // ratatui's hook leaves the alternate screen and raw mode; the mouse
-        // is ours to release, on a panic too.
-        let restore_terminal = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
-            restore_terminal(info);
-        }));
     }
     let result = (|| -> Result<()> {
         let mut dirty = true;
@@ -85,7 +94,7 @@ pub fn run(dataset: Dataset) -> Result<()> {
 /// A failure on demand after the first frame, for the tests that check the
 /// terminal is restored on every way out: `FEATURESCOPE_FAULT=panic` or
 /// `=error` in the explorer's environment.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Fault {
     None,
     Panic,

@@ -34,7 +34,7 @@ pub struct ReplayReport {
     /// From opening the dataset to the drawn, populated unit list.
     pub list_ready_ms: f64,
     pub frames: usize,
-    /// From the first key to the last frame.
+    /// From the first key to the end of the last key's frames (and its pace).
     pub script_s: f64,
     pub frame_p50_ms: f64,
     pub frame_p95_ms: f64,
@@ -183,10 +183,13 @@ pub fn replay(
     for key in steps {
         let t = Instant::now();
         app.handle_key(key);
+        // What the key started, read before any answer can arrive, so a
+        // fast answer is timed too rather than missed.
+        let (opening, sorting) = (waiting_for_unit(&app), refreshing_list(&app));
         app.poll_messages();
         terminal.draw(|f| draw(f, &app, &look))?;
         frames.push(ms(t.elapsed()));
-        if waiting_for_unit(&app) {
+        if opening {
             // The real loop keeps drawing frames while the worker reads; here
             // the wait is timed as the unit's opening latency instead.
             pump_while(&mut app, waiting_for_unit);
@@ -195,7 +198,7 @@ pub fn replay(
             frames.push(ms(f.elapsed()));
             opens.push(ms(t.elapsed()));
         }
-        if refreshing_list(&app) {
+        if sorting {
             // Timed the same way: from the key to the re-sorted list drawn.
             pump_while(&mut app, refreshing_list);
             let f = Instant::now();
@@ -206,9 +209,13 @@ pub fn replay(
         if app.should_quit {
             break;
         }
-        // Until the next key, the loop only applies answers, as the real one does.
+        // Until the next key, answers are applied and drawn, as the real loop does.
         while t.elapsed() < pace {
-            app.poll_messages();
+            if app.poll_messages() {
+                let f = Instant::now();
+                terminal.draw(|frame| draw(frame, &app, &look))?;
+                frames.push(ms(f.elapsed()));
+            }
             std::thread::sleep(Duration::from_millis(1));
         }
     }

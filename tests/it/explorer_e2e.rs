@@ -112,8 +112,9 @@ fn the_explorer_opens_the_demo_browses_and_restores_the_terminal() {
     assert!(screen.contains("top-activating texts"), "{screen}");
     // A job from a key, with no endpoint configured: the bundled model explains.
     tmux.keys(&["e"]);
-    let screen = tmux.wait_for("(explain unit 4097) done");
-    assert!(screen.contains("#1 [unscored] top-activations"), "{screen}");
+    tmux.wait_for("(explain unit 4097) done");
+    // The view rereads the dataset's annotations once the job has ended.
+    tmux.wait_for("#1 [unscored] top-activations");
     tmux.keys(&["J"]);
     tmux.wait_for("explain unit 4097");
     tmux.keys(&["J"]);
@@ -140,7 +141,7 @@ fn after_a_panic_or_an_error_the_terminal_is_restored() {
         let tmp = tempfile::tempdir().unwrap();
         let tmux = Tmux::start(&format!(
             "cd {} && stty -g > before && echo before-the-explorer && \
-             FEATURESCOPE_FAULT={fault} {binary} {}; echo exited $?; stty -g > after; sleep 60",
+             FEATURESCOPE_FAULT={fault} {binary} {}; echo exited $?; stty -g > after.tmp && mv after.tmp after; sleep 60",
             tmp.path().display(),
             demo.display()
         ));
@@ -156,11 +157,11 @@ fn after_a_panic_or_an_error_the_terminal_is_restored() {
         );
         assert_eq!(tmux.modes(), "alternate 0 mouse 0000 cursor 1", "{fault}");
         let start = Instant::now();
+        // Written whole, then renamed: once it exists, it is complete.
         while !tmp.path().join("after").exists() {
             assert!(start.elapsed() < Duration::from_secs(10));
             std::thread::sleep(Duration::from_millis(50));
         }
-        std::thread::sleep(Duration::from_millis(50));
         let tty = |name: &str| std::fs::read_to_string(tmp.path().join(name)).unwrap();
         assert_eq!(tty("before"), tty("after"), "{fault}: tty settings");
     }

@@ -516,6 +516,13 @@ fn ce_loss_recovered_matches_saelens_evaluation() {
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let theirs = |key: &str| reference["saelens"][key].as_f64().unwrap();
     let ours = featurescope::sae::eval::next_token_loss(model.as_ref(), &sae, &ids, &mask).unwrap();
+    // Ids that are not [batch, seq] are an error, not a panic.
+    let flat = ids.flatten(0, -1);
+    let err = featurescope::sae::eval::next_token_loss(model.as_ref(), &sae, &flat, &flat)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("[batch, seq]"), "{err}");
     assert_eq!(ours.tokens, 3 * 15);
     for (what, ours, key) in [
         ("clean", ours.clean, "ce_loss_without_sae"),
