@@ -178,21 +178,16 @@ fn main() {
 
     for setup in ["default", "cached", "indexed"] {
         let db = dir.with_extension("duckdb");
-        let out = Command::new(root.join(".venv/bin/python"))
-            .arg(root.join("bench/duckdb_point_query.py"))
-            .arg(&dir)
-            .arg(&queries_file)
-            .args([&threads.to_string(), setup, &RUNS.to_string()])
-            .arg(&db)
-            .output()
-            .expect("run the DuckDB peer (make setup installs it)");
-        assert!(
-            out.status.success(),
-            "duckdb peer failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let (_, out) = common::timed(
+            Command::new(root.join(".venv/bin/python"))
+                .arg(root.join("bench/duckdb_point_query.py"))
+                .arg(&dir)
+                .arg(&queries_file)
+                .args([&threads.to_string(), setup, &RUNS.to_string()])
+                .arg(&db),
         );
         let _ = std::fs::remove_file(&db);
-        let peer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("peer JSON");
+        let peer: serde_json::Value = serde_json::from_str(&out).expect("peer JSON");
         let runs = peer["runs"].as_array().unwrap();
         let field = |k: &str| -> Vec<f64> { runs.iter().map(|r| r[k].as_f64().unwrap()).collect() };
         assert_eq!(

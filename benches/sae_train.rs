@@ -169,34 +169,24 @@ fn ours(arch: &str, cache: &Path, tokens: u64, out: &Path) -> Run {
 
 fn saelens(root: &Path, arch: &str, setup: &str, cache: &Path, tokens: u64, out: &Path) -> Run {
     let _ = std::fs::remove_dir_all(out);
-    let output = Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("bench/saelens_train.py"))
-        .arg(cache)
-        .args([
-            arch,
-            setup,
-            &tokens.to_string(),
-            &BATCH.to_string(),
-            &D_SAE.to_string(),
-            &L1.to_string(),
-            &K.to_string(),
-            &LR.to_string(),
-            &tch::get_num_threads().to_string(),
-        ])
-        .arg(out)
-        .output()
-        .expect("run bench/saelens_train.py");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let (_, stdout) = common::timed(
+        Command::new(root.join(".venv/bin/python"))
+            .arg(root.join("bench/saelens_train.py"))
+            .arg(cache)
+            .args([
+                arch,
+                setup,
+                &tokens.to_string(),
+                &BATCH.to_string(),
+                &D_SAE.to_string(),
+                &L1.to_string(),
+                &K.to_string(),
+                &LR.to_string(),
+                &tch::get_num_threads().to_string(),
+            ])
+            .arg(out),
     );
-    let run = json(
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .last()
-            .unwrap(),
-    );
+    let run = json(stdout.lines().last().unwrap());
     Run {
         tokens_per_s: run["tokens_per_s"].as_f64().unwrap(),
         step_matmul_s: run["step_matmul_s"].as_f64().unwrap(),

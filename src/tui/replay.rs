@@ -93,6 +93,20 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Whether the app still waits for an answer (a unit's texts, a sorted list).
+type Waiting = fn(&App) -> bool;
+
+/// Draws one frame; its time in milliseconds.
+fn timed_draw(
+    terminal: &mut Terminal<CrosstermBackend<std::io::Sink>>,
+    app: &App,
+    look: &Look,
+) -> Result<f64> {
+    let start = Instant::now();
+    terminal.draw(|frame| draw(frame, app, look))?;
+    Ok(ms(start.elapsed()))
+}
+
 fn refreshing_list(app: &App) -> bool {
     app.list.refreshing()
 }
@@ -189,22 +203,19 @@ pub fn replay(
         app.poll_messages();
         terminal.draw(|f| draw(f, &app, &look))?;
         frames.push(ms(t.elapsed()));
-        if opening {
-            // The real loop keeps drawing frames while the worker reads; here
-            // the wait is timed as the unit's opening latency instead.
-            pump_while(&mut app, waiting_for_unit);
-            let f = Instant::now();
-            terminal.draw(|frame| draw(frame, &app, &look))?;
-            frames.push(ms(f.elapsed()));
-            opens.push(ms(t.elapsed()));
-        }
-        if sorting {
-            // Timed the same way: from the key to the re-sorted list drawn.
-            pump_while(&mut app, refreshing_list);
-            let f = Instant::now();
-            terminal.draw(|frame| draw(frame, &app, &look))?;
-            frames.push(ms(f.elapsed()));
-            list_updates.push(ms(t.elapsed()));
+        // The real loop keeps drawing frames while the worker reads a unit or
+        // a thread sorts the list; here each wait is timed as a latency, from
+        // the key to its answer drawn.
+        let waits: [(bool, Waiting, &mut Vec<f64>); 2] = [
+            (opening, waiting_for_unit, &mut opens),
+            (sorting, refreshing_list, &mut list_updates),
+        ];
+        for (started, waiting, latencies) in waits {
+            if started {
+                pump_while(&mut app, waiting);
+                frames.push(timed_draw(&mut terminal, &app, &look)?);
+                latencies.push(ms(t.elapsed()));
+            }
         }
         if app.should_quit {
             break;
@@ -212,9 +223,7 @@ pub fn replay(
         // Until the next key, answers are applied and drawn, as the real loop does.
         while t.elapsed() < pace {
             if app.poll_messages() {
-                let f = Instant::now();
-                terminal.draw(|frame| draw(frame, &app, &look))?;
-                frames.push(ms(f.elapsed()));
+                frames.push(timed_draw(&mut terminal, &app, &look)?);
             }
             std::thread::sleep(Duration::from_millis(1));
         }

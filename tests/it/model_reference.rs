@@ -48,21 +48,9 @@ fn minilm_real_weights_match_transformers() {
     check_against_transformers(&root().join(".venv/models/all-MiniLM-L6-v2"), 2, 40);
 }
 
-/// Tiny random checkpoints of each decoder architecture, written by transformers.
-fn tiny_models() -> (tempfile::TempDir, std::path::PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let tokenizer = root().join(".venv/models/all-MiniLM-L6-v2/tokenizer.json");
-    python(
-        "make_tiny_models.py",
-        &[path_str(tmp.path()), path_str(&tokenizer)],
-    );
-    let dir = tmp.path().to_owned();
-    (tmp, dir)
-}
-
 #[test]
 fn tiny_decoders_match_transformers() {
-    let (_tmp, dir) = tiny_models();
+    let (_tmp, dir) = common::tiny_models();
     for name in [
         "gpt2",
         "pythia",
@@ -86,7 +74,7 @@ fn tiny_decoders_match_transformers() {
 /// the GGUF file and compared with transformers on the original checkpoint.
 #[test]
 fn tiny_gguf_decoders_match_transformers() {
-    let (_tmp, dir) = tiny_models();
+    let (_tmp, dir) = common::tiny_models();
     let written = std::cell::Cell::new(0);
     let write_with = |name: &str, extras: &[&str]| {
         written.set(written.get() + 1);

@@ -292,13 +292,7 @@ fn the_demo_sae_trained_here_loads_in_saelens_with_the_same_outputs() {
 #[test]
 fn patched_logits_match_transformers_with_a_saelens_reconstruction() {
     let _rng = common::torch_rng();
-    let tmp = tempfile::tempdir().unwrap();
-    let models = tmp.path().join("models");
-    let tokenizer = common::root().join(".venv/models/all-MiniLM-L6-v2/tokenizer.json");
-    python(
-        "make_tiny_models.py",
-        &[path_str(&models), path_str(&tokenizer)],
-    );
+    let (tmp, models) = common::tiny_models();
     for name in ["gpt2", "llama"] {
         let model_dir = models.join(name);
         let model = featurescope::model::load(&model_dir, tch::Device::Cpu).unwrap();
@@ -466,13 +460,7 @@ fn adam_steps_equal_torch_optim_adam() {
 #[test]
 fn ce_loss_recovered_matches_saelens_evaluation() {
     let _rng = common::torch_rng();
-    let tmp = tempfile::tempdir().unwrap();
-    let models = tmp.path().join("models");
-    let tokenizer = common::root().join(".venv/models/all-MiniLM-L6-v2/tokenizer.json");
-    python(
-        "make_tiny_models.py",
-        &[path_str(&models), path_str(&tokenizer)],
-    );
+    let (tmp, models) = common::tiny_models();
     let model_dir = models.join("gpt2");
     let model = featurescope::model::load(&model_dir, tch::Device::Cpu).unwrap();
     let d = model.config().hidden_size;

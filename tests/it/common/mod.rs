@@ -46,6 +46,20 @@ pub fn python(script: &str, args: &[&str]) -> String {
     stdout(&out)
 }
 
+/// Tiny random checkpoints of each decoder architecture, written by
+/// transformers into a temporary folder (kept while the guard lives), one
+/// sub-folder per architecture (`gpt2`, `llama`, …).
+pub fn tiny_models() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let tokenizer = root().join(".venv/models/all-MiniLM-L6-v2/tokenizer.json");
+    python(
+        "make_tiny_models.py",
+        &[path_str(tmp.path()), path_str(&tokenizer)],
+    );
+    let dir = tmp.path().to_owned();
+    (tmp, dir)
+}
+
 /// Writes `texts` as a JSONL corpus (`{"text": …}` per line) in `dir`.
 pub fn write_corpus(dir: &Path, texts: &[&str]) -> std::path::PathBuf {
     let path = dir.join("corpus.jsonl");
