@@ -90,6 +90,7 @@ fn main() {
         tokens_per_record: 64,
         layers: 4,
         seed: 3,
+        ..Default::default()
     };
     featurescope::synth::generate(&dir, &spec, |_| {}).expect("synthetic dataset");
     let mut server = Command::new(std::env::current_exe().unwrap())

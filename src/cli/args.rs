@@ -1,6 +1,7 @@
 //! The command line as clap parses it, into typed values: a bad `--hook`,
 //! `--api` or `--device` is refused by the parser with the valid choices.
 use clap::{Args, Parser, Subcommand};
+use featurescope::dataset::UnitKind;
 use featurescope::device::DeviceName;
 use featurescope::interp::records::RecordSet;
 use featurescope::interp::revision::Evidence;
@@ -128,6 +129,15 @@ pub struct SynthArgs {
     pub layers: u32,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The units' kind.
+    #[arg(long, default_value = "neuron")]
+    pub kind: UnitKind,
+    /// Records shaped like this dataset's units of the same kind: its tokens
+    /// and their frequencies, its record lengths, its activation
+    /// distributions (for realistic sizes at scale; `datasets/demo` is real).
+    /// Without it, a small made-up vocabulary.
+    #[arg(long)]
+    pub like: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -179,6 +179,11 @@ pub fn synth(args: SynthArgs) -> Result<()> {
         tokens_per_record: args.tokens,
         layers: args.layers,
         seed: args.seed,
+        kind: args.kind,
+        like: match &args.like {
+            Some(dir) => Some(featurescope::synth::Profile::read(dir, args.kind)?),
+            None => None,
+        },
     };
     let bar = progress_bar(
         args.units,

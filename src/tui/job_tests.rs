@@ -595,6 +595,7 @@ fn replay_times_sorts_of_a_long_list_until_they_are_drawn() {
         tokens_per_record: 4,
         layers: 2,
         seed: 1,
+        ..Default::default()
     };
     let dataset = featurescope::synth::generate(&dir.path().join("ds"), &spec, |_| {}).unwrap();
     let report = super::replay::replay(

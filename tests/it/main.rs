@@ -22,3 +22,4 @@ mod sae_cli;
 mod sae_reference;
 mod sae_train;
 mod scoring;
+mod synth;
