@@ -36,21 +36,40 @@ pub fn for_each_batch<E: From<ActivationError>>(
     corpus: &Corpus,
     windower: &Windower,
     batch_size: usize,
+    run: impl FnMut(&[(u64, Window)]) -> Result<(), E>,
+) -> Result<(), E> {
+    for_each_batch_of(corpus, windower, batch_size, |_| true, run)
+}
+
+/// [`for_each_batch`] over the windows whose index `keep` accepts.
+pub fn for_each_batch_of<E: From<ActivationError>>(
+    corpus: &Corpus,
+    windower: &Windower,
+    batch_size: usize,
+    keep: impl Fn(u64) -> bool,
     mut run: impl FnMut(&[(u64, Window)]) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut batcher = Batcher::new(batch_size);
-    for_each_window(
+    for_each_window::<E>(
         corpus,
         windower,
         |_| {},
-        |i, w| batcher.push(i, w, &mut run),
+        |i, w| {
+            if keep(i) {
+                batcher.push(i, w, &mut run)?;
+            }
+            Ok(())
+        },
     )?;
     batcher.flush(&mut run)
 }
 
 /// Windows pooled before batching. Fixed, so the order in which units see
-/// windows (and so the selection) does not depend on the batch size.
-const POOL_WINDOWS: usize = 1024;
+/// windows (and so the selection) does not depend on the batch size. On the
+/// fortunes corpus, batches of 32 windows padded to their longest hold 2.7%
+/// padding with pools of 1,024, 0.8% with 4,096 and 0.2% sorting the whole
+/// corpus; a pool of 4,096 windows of 64 tokens holds about 10 MB.
+const POOL_WINDOWS: usize = 4096;
 
 /// Groups windows of similar length into batches, so that little compute goes
 /// to padding (short documents make many short windows).

@@ -28,7 +28,8 @@ pub mod corpus;
 pub mod windows;
 
 pub use batch::{
-    Batcher, batch_inputs, for_each_batch, for_each_window, forward_windows, text_token_rows,
+    Batcher, batch_inputs, for_each_batch, for_each_batch_of, for_each_window, forward_windows,
+    text_token_rows,
 };
 pub use cache::{ActivationCache, BuildCache, CacheInfo, CacheWriter, build_cache};
 pub use corpus::{BadDocument, Corpus, Document};

@@ -26,8 +26,10 @@
 //! println!("{} units", report.units);
 //! # Ok(()) }
 //! ```
+mod groups;
 mod run;
 pub mod select;
+mod spill;
 
 pub use run::{ExtractConfig, ExtractReport, extract};
 pub use select::SelectionConfig;
@@ -44,6 +46,11 @@ pub enum ExtractError {
     Dataset(#[from] crate::dataset::DatasetError),
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    #[error("{path}: {cause}")]
+    Io {
+        path: std::path::PathBuf,
+        cause: std::io::Error,
+    },
     #[error("the extraction was cancelled; nothing was written")]
     Cancelled,
 }

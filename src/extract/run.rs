@@ -1,12 +1,19 @@
 //! The extraction passes. Pass 0 (tokenizer only) counts the windows; pass 1
 //! runs the model on a seeded sample of them to estimate each unit's quantile
-//! boundaries and range; pass 2 runs it on every window and selects; pass 3
-//! (tokenizer only) collects the text of the selected windows. Model work is
-//! thus one pass plus the sample.
-use super::select::{Calibration, Candidate, Selected, SelectionConfig, UnitSelector, unit_rng};
+//! boundaries and range, keeping the sample's activations in a spill file
+//! when they fit (spill.rs); pass 2 selects, from the spilled sample and
+//! then from the model over every other window (or over every window, when
+//! the sample was too large to keep); pass 3 (tokenizer only) collects the
+//! text of the selected windows. Model work is thus one pass over the
+//! corpus (plus the sample again, without a spill file).
+use super::groups::{SourceBatch, UnitGroup, WindowSpan, for_each_group_window, unit_groups};
+use super::select::{
+    Calibration, Candidate, Selected, SelectionConfig, TokenStats, UnitSelector, unit_rng,
+};
+use super::spill::{SPILL_LIMIT, Spill};
 use super::{ExtractError, Result};
 use crate::activations::{
-    BadDocument, Batcher, Corpus, Progress, Window, Windower, display_name, for_each_batch,
+    BadDocument, Corpus, Progress, Window, Windower, display_name, for_each_batch_of,
     for_each_window, forward_windows,
 };
 use crate::dataset::manifest::{
@@ -223,15 +230,14 @@ pub struct ExtractReport {
     pub bad_documents: Vec<BadDocument>,
 }
 
-/// Runs a batch and returns, per unit source, activations laid out
-/// `[window][unit][token]`.
+/// Runs a batch: each unit source's activations.
 fn activations(
     model: &dyn SubjectModel,
     batch: &[(u64, Window)],
     sources: &[UnitSource],
     hooks: &[HookPoint],
     device: Device,
-) -> Result<Vec<Vec<f32>>> {
+) -> Result<Vec<SourceBatch>> {
     let outputs = forward_windows(model, batch, hooks, device)?;
     sources
         .iter()
@@ -241,35 +247,16 @@ fn activations(
                 .position(|h| *h == source.hook)
                 .expect("hook run")];
             let t = tch::no_grad(|| source.activations(output))
-                .transpose(1, 2)
                 .to_kind(Kind::Float)
                 .to_device(Device::Cpu)
                 .contiguous();
-            Ok(Vec::<f32>::try_from(t.flatten(0, -1))?)
+            Ok(SourceBatch {
+                longest: t.size()[1] as usize,
+                width: source.width,
+                values: Vec::<f32>::try_from(t.flatten(0, -1))?,
+            })
         })
         .collect()
-}
-
-/// Feeds every window of `batch` for every unit to `observe(unit, window, acts)`;
-/// units are numbered source after source.
-fn dispatch(
-    batch: &[(u64, Window)],
-    per_source: &[Vec<f32>],
-    sources: &[UnitSource],
-    mut observe: impl FnMut(usize, u64, &[f32]),
-) {
-    let longest = batch.iter().map(|(_, w)| w.ids.len()).max().unwrap_or(0);
-    let mut first_unit = 0;
-    for (acts, source) in per_source.iter().zip(sources) {
-        let width = source.width;
-        for (b, (index, w)) in batch.iter().enumerate() {
-            for u in 0..width {
-                let start = (b * width + u) * longest;
-                observe(first_unit + u, *index, &acts[start..start + w.ids.len()]);
-            }
-        }
-        first_unit += width;
-    }
 }
 
 /// Runs the extraction; setting `cancel` stops it at the next batch, before
@@ -327,68 +314,140 @@ pub fn extract(
     .into_iter()
     .map(|i| i as u64)
     .collect();
+    // At most this many bytes of activations for the sample (padding included).
+    let sample_bytes = sample.len() as u64 * config.window_tokens as u64 * units as u64 * 4;
+    let mut spill = if sample_bytes <= SPILL_LIMIT {
+        Some(Spill::create(&config.out)?)
+    } else {
+        None
+    };
     let sample_tokens = sample.len() as u64 * config.window_tokens as u64;
     progress(Progress::Planned {
         windows: report.windows,
-        model_tokens: report.tokens + sample_tokens.min(report.tokens),
+        model_tokens: match spill {
+            Some(_) => report.tokens,
+            None => report.tokens + sample_tokens.min(report.tokens),
+        },
     });
+    let spans = |batch: &[(u64, Window)]| -> Vec<WindowSpan> {
+        batch.iter().map(|(i, w)| (*i, w.ids.len())).collect()
+    };
+    let widths: Vec<usize> = sources.iter().map(|s| s.width).collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
 
     // Pass 1: calibrate on the sample.
-    let mut calibrations: Vec<Calibration> = (0..units).map(|_| Calibration::new()).collect();
-    let mut rngs: Vec<_> = (0..units as u64).map(|u| unit_rng(seed, u, 0)).collect();
-    let mut run_calibration = |batch: &[(u64, Window)]| -> Result<()> {
+    let mut calibrations = unit_groups(&widths, threads, |u| {
+        (Calibration::new(), unit_rng(seed, u as u64, 0))
+    });
+    let run_calibration = |batch: &[(u64, Window)]| -> Result<()> {
         check_cancel()?;
         let acts = activations(model.as_ref(), batch, &sources, &hooks, config.device)?;
-        dispatch(batch, &acts, &sources, |u, _, a| {
-            calibrations[u].observe(&mut rngs[u], a)
-        });
+        let spans = spans(batch);
+        for_each_group_window(
+            &mut calibrations,
+            &spans,
+            &acts,
+            |group, b, (_, len), source| {
+                group.extremes.of_window(source.rows(b, len, group.units()));
+                let extremes = &group.extremes;
+                for (k, (calibration, rng)) in group.state.iter_mut().enumerate() {
+                    calibration.observe_window(rng, extremes.min[k], extremes.max[k]);
+                }
+            },
+        );
+        if let Some(spill) = &mut spill {
+            spill.write(&spans, &acts)?;
+        }
         progress(Progress::Tokens(
-            batch.iter().map(|(_, w)| w.ids.len() as u64).sum(),
+            spans.iter().map(|&(_, len)| len as u64).sum(),
         ));
         Ok(())
     };
-    let mut batcher = Batcher::new(config.batch_size);
-    for_each_window::<ExtractError>(
+    for_each_batch_of(
         &corpus,
         &windower,
-        |_| {},
-        |i, w| {
-            if sample.contains(&i) {
-                batcher.push(i, w, &mut run_calibration)?;
-            }
-            Ok(())
-        },
+        config.batch_size,
+        |i| sample.contains(&i),
+        run_calibration,
     )?;
-    batcher.flush(&mut run_calibration)?;
 
-    // Pass 2: select.
-    let mut selectors: Vec<UnitSelector> = calibrations
-        .iter()
-        .enumerate()
-        .map(|(u, c)| {
-            UnitSelector::new(
-                &config.selection,
-                c,
-                config.window_tokens,
-                unit_rng(seed, u as u64, 1),
-            )
+    // Pass 2: select, from the spilled sample first, then from the model.
+    let mut next_unit = 0u64;
+    let mut selectors: Vec<UnitGroup<UnitSelector>> = calibrations
+        .into_iter()
+        .map(|group| {
+            let group = group.map(|(calibration, _)| {
+                next_unit += 1;
+                UnitSelector::new(
+                    &config.selection,
+                    &calibration,
+                    config.window_tokens,
+                    unit_rng(seed, next_unit - 1, 1),
+                )
+            });
+            UnitGroup {
+                stats: Some(TokenStats::new(&group.state)),
+                ..group
+            }
         })
         .collect();
-    drop(calibrations);
+    let mut select = |spans: &[WindowSpan], acts: &[SourceBatch]| {
+        for_each_group_window(
+            &mut selectors,
+            spans,
+            acts,
+            |group, b, (index, len), source| {
+                let units = group.units();
+                group.extremes.of_window(source.rows(b, len, units.clone()));
+                if let Some(stats) = &mut group.stats {
+                    source
+                        .rows(b, len, units)
+                        .for_each(|row| stats.add_row(row));
+                }
+                let extremes = &group.extremes;
+                for (k, selector) in group.state.iter_mut().enumerate() {
+                    let unit = source.unit(b, len, group.first + k);
+                    selector.observe_window(index, extremes.max[k], extremes.min[k], unit);
+                }
+            },
+        );
+    };
+    let spilled = spill.is_some();
+    if let Some(spill) = spill {
+        spill.read_each(&widths, |spans, acts| {
+            check_cancel()?;
+            select(spans, acts);
+            Ok(())
+        })?;
+    }
     let run_selection = |batch: &[(u64, Window)]| -> Result<()> {
         check_cancel()?;
         let acts = activations(model.as_ref(), batch, &sources, &hooks, config.device)?;
-        dispatch(batch, &acts, &sources, |u, i, a| selectors[u].observe(i, a));
+        let spans = spans(batch);
+        select(&spans, &acts);
         progress(Progress::Tokens(
-            batch.iter().map(|(_, w)| w.ids.len() as u64).sum(),
+            spans.iter().map(|&(_, len)| len as u64).sum(),
         ));
         Ok(())
     };
-    for_each_batch(&corpus, &windower, config.batch_size, run_selection)?;
+    for_each_batch_of(
+        &corpus,
+        &windower,
+        config.batch_size,
+        |i| !(spilled && sample.contains(&i)),
+        run_selection,
+    )?;
     check_cancel()?;
     let selected: Vec<Selected> = selectors
         .into_iter()
-        .map(|s| s.finish(config.selection.random_k))
+        .flat_map(|group| {
+            let stats = group.stats.expect("the main pass keeps totals");
+            group
+                .state
+                .into_iter()
+                .enumerate()
+                .map(move |(k, s)| s.finish(config.selection.random_k, stats.unit(k)))
+        })
         .collect();
 
     // Pass 3: the text of the selected windows.

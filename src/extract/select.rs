@@ -90,8 +90,8 @@ impl Calibration {
         }
     }
 
-    pub fn observe(&mut self, rng: &mut SmallRng, activations: &[f32]) {
-        let (lo, hi) = min_max(activations);
+    /// Takes in one window's extremes for this unit.
+    pub fn observe_window(&mut self, rng: &mut SmallRng, lo: f32, hi: f32) {
         self.min = self.min.min(lo);
         self.max = self.max.max(hi);
         match self.sampler.offer(rng) {
@@ -108,12 +108,121 @@ impl Default for Calibration {
     }
 }
 
-fn min_max(values: &[f32]) -> (f32, f32) {
-    values
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        })
+/// The largest and smallest activation of each unit of a group over one
+/// window, read a token row at a time: a row holds the group's units side
+/// by side, as the model lays them out, so the loop runs over contiguous
+/// floats and vectorises.
+#[derive(Debug, Clone)]
+pub struct Extremes {
+    pub max: Vec<f32>,
+    pub min: Vec<f32>,
+}
+
+impl Extremes {
+    pub fn new(units: usize) -> Self {
+        Self {
+            max: vec![f32::NEG_INFINITY; units],
+            min: vec![f32::INFINITY; units],
+        }
+    }
+
+    /// The extremes over `rows`, one token's activations each.
+    pub fn of_window<'a>(&mut self, rows: impl Iterator<Item = &'a [f32]>) {
+        self.max.fill(f32::NEG_INFINITY);
+        self.min.fill(f32::INFINITY);
+        for row in rows {
+            for ((max, min), &a) in self.max.iter_mut().zip(self.min.iter_mut()).zip(row) {
+                *max = max.max(a);
+                *min = min.min(a);
+            }
+        }
+    }
+}
+
+/// Running totals over every token of a group of units (sum, sum of
+/// squares, positive count, histogram), a token row at a time like
+/// [`Extremes`]. Each unit's sums run over its tokens in corpus order.
+#[derive(Debug, Clone)]
+pub struct TokenStats {
+    /// Per unit, the histogram's lower edge and bin width.
+    origins: Vec<(f64, f64)>,
+    bins: usize,
+    /// `[unit][bin]`.
+    counts: Vec<u64>,
+    sum: Vec<f64>,
+    sum_squares: Vec<f64>,
+    positive: Vec<u64>,
+    tokens: u64,
+    /// The current row's bin of each unit.
+    row_bins: Vec<u32>,
+}
+
+/// One unit's share of [`TokenStats`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenTotals {
+    pub tokens: u64,
+    pub sum: f64,
+    pub sum_squares: f64,
+    pub positive: u64,
+    pub counts: Vec<u64>,
+}
+
+impl TokenStats {
+    /// For the units of `selectors`, with their calibrated histograms.
+    pub fn new(selectors: &[UnitSelector]) -> Self {
+        let bins = selectors.first().map_or(1, |s| s.histogram_edges.len() - 1);
+        let units = selectors.len();
+        Self {
+            origins: selectors
+                .iter()
+                .map(|s| {
+                    let e = &s.histogram_edges;
+                    (e[0], e[1] - e[0])
+                })
+                .collect(),
+            bins,
+            counts: vec![0; units * bins],
+            sum: vec![0.0; units],
+            sum_squares: vec![0.0; units],
+            positive: vec![0; units],
+            tokens: 0,
+            row_bins: vec![0; units],
+        }
+    }
+
+    /// Adds one token's activations of the group's units.
+    pub fn add_row(&mut self, row: &[f32]) {
+        let sums = self.sum.iter_mut().zip(self.sum_squares.iter_mut());
+        for (((sum, squares), positive), &a) in sums.zip(self.positive.iter_mut()).zip(row) {
+            *sum += a as f64;
+            *squares += (a as f64) * (a as f64);
+            *positive += (a > 0.0) as u64;
+        }
+        // Bins first, in a loop that vectorises, then the counts. Values
+        // outside the calibrated range go to the edge bins, whose edges are
+        // widened to the true range at the end. (`as` truncates, which is
+        // floor here, and sends NaN to bin 0.)
+        let last = (self.bins - 1) as u32;
+        for ((bin, &(lo, width)), &a) in self.row_bins.iter_mut().zip(&self.origins).zip(row) {
+            let at = (a as f64 - lo) / width;
+            *bin = if at > 0.0 { (at as u32).min(last) } else { 0 };
+        }
+        for (unit, &bin) in self.row_bins.iter().enumerate() {
+            self.counts[unit * self.bins + bin as usize] += 1;
+        }
+        self.tokens += 1;
+    }
+
+    /// The totals of the group's unit `unit`.
+    pub fn unit(&self, unit: usize) -> TokenTotals {
+        TokenTotals {
+            tokens: self.tokens,
+            sum: self.sum[unit],
+            sum_squares: self.sum_squares[unit],
+            positive: self.positive[unit],
+            counts: self.counts[unit * self.bins..(unit + 1) * self.bins].to_vec(),
+        }
+    }
 }
 
 /// The value below which a fraction `q` of `sorted` lies (linear interpolation).
@@ -146,6 +255,7 @@ pub struct UnitSelector {
     slots: Vec<f32>,
     top_k: usize,
     top: Vec<Kept>,
+    weakest: Option<(usize, f32)>,
     random: Reservoir,
     random_kept: Vec<Option<Kept>>,
     boundaries: Vec<f32>,
@@ -153,11 +263,6 @@ pub struct UnitSelector {
     bins: Vec<Reservoir>,
     bins_kept: Vec<Vec<Option<Kept>>>,
     histogram_edges: Vec<f64>,
-    histogram_counts: Vec<u64>,
-    tokens: u64,
-    sum: f64,
-    sum_squares: f64,
-    positive: u64,
     min: f32,
     max: f32,
 }
@@ -218,6 +323,7 @@ impl UnitSelector {
             slots: vec![0.0; slots * window],
             top_k: config.top_k,
             top: Vec::with_capacity(config.top_k),
+            weakest: None,
             random: Reservoir::new(random_slots),
             random_kept: vec![None; random_slots],
             boundaries,
@@ -227,37 +333,20 @@ impl UnitSelector {
                 .collect(),
             bins_kept: vec![vec![None; config.quantile_k]; bins],
             histogram_edges: (0..=n).map(|i| lo as f64 + width * i as f64).collect(),
-            histogram_counts: vec![0; n],
-            tokens: 0,
-            sum: 0.0,
-            sum_squares: 0.0,
-            positive: 0,
             min: f32::INFINITY,
             max: f32::NEG_INFINITY,
         }
     }
 
-    /// Takes in one window's activations for this unit.
-    pub fn observe(&mut self, window: u64, activations: &[f32]) {
-        let mut window_max = f32::NEG_INFINITY;
-        let mut window_min = f32::INFINITY;
-        let (lo, width) = (
-            self.histogram_edges[0],
-            self.histogram_edges[1] - self.histogram_edges[0],
-        );
-        let last_bin = (self.histogram_counts.len() - 1) as f64;
-        for &a in activations {
-            window_max = window_max.max(a);
-            window_min = window_min.min(a);
-            self.sum += a as f64;
-            self.sum_squares += (a as f64) * (a as f64);
-            self.positive += (a > 0.0) as u64;
-            // Values outside the calibrated range go to the edge bins, whose
-            // edges are widened to the true range at the end.
-            let bin = ((a as f64 - lo) / width).floor().clamp(0.0, last_bin) as usize;
-            self.histogram_counts[bin] += 1;
-        }
-        self.tokens += activations.len() as u64;
+    /// Takes in one window for this unit: its largest and smallest
+    /// activation, and its activations (read only if the window is kept).
+    pub fn observe_window(
+        &mut self,
+        window: u64,
+        window_max: f32,
+        window_min: f32,
+        activations: impl ExactSizeIterator<Item = f32> + Clone,
+    ) {
         self.min = self.min.min(window_min);
         self.max = self.max.max(window_max);
         let kept = Kept {
@@ -267,20 +356,18 @@ impl UnitSelector {
         };
         if self.top.len() < self.top_k {
             self.top.push(kept);
-            self.store(self.top.len() - 1, activations);
-        } else if let Some((weakest, c)) = self
-            .top
-            .iter()
-            .enumerate()
-            .min_by(|a, b| a.1.max.total_cmp(&b.1.max))
-            && window_max > c.max
+            self.store(self.top.len() - 1, activations.clone());
+            self.weakest = self.weakest_top();
+        } else if let Some((weakest, max)) = self.weakest
+            && window_max > max
         {
             self.top[weakest] = kept;
-            self.store(weakest, activations);
+            self.store(weakest, activations.clone());
+            self.weakest = self.weakest_top();
         }
         if let Some(i) = self.random.offer(&mut self.rng) {
             self.random_kept[i] = Some(kept);
-            self.store(self.top_k + i, activations);
+            self.store(self.top_k + i, activations.clone());
         }
         // Bin i holds maxima in [boundaries[i], boundaries[i + 1]).
         let bin = (0..self.bins.len())
@@ -293,14 +380,29 @@ impl UnitSelector {
         }
     }
 
+    /// The top window with the smallest maximum (the first such), which the
+    /// next stronger window replaces; kept up to date rather than searched
+    /// for at every window.
+    fn weakest_top(&self) -> Option<(usize, f32)> {
+        self.top
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.max.total_cmp(&b.1.max))
+            .map(|(i, k)| (i, k.max))
+    }
+
     fn bin_slot(&self, bin: usize, i: usize) -> usize {
         self.top_k + self.random_kept.len() + bin * self.quantile_k + i
     }
 
-    fn store(&mut self, slot: usize, activations: &[f32]) {
-        let len = activations.len().min(self.window);
+    fn store(&mut self, slot: usize, activations: impl Iterator<Item = f32>) {
         let start = slot * self.window;
-        self.slots[start..start + len].copy_from_slice(&activations[..len]);
+        for (to, a) in self.slots[start..start + self.window]
+            .iter_mut()
+            .zip(activations)
+        {
+            *to = a;
+        }
     }
 
     fn candidate(&self, slot: usize, kept: Kept) -> Candidate {
@@ -312,7 +414,8 @@ impl UnitSelector {
         }
     }
 
-    pub fn finish(self, random_k: usize) -> Selected {
+    /// The selection, with the unit's totals over every token.
+    pub fn finish(self, random_k: usize, totals: TokenTotals) -> Selected {
         let mut top: Vec<Candidate> = self
             .top
             .iter()
@@ -344,11 +447,11 @@ impl UnitSelector {
                 items
             })
             .collect();
-        let count = self.tokens.max(1) as f64;
-        let mean = self.sum / count;
-        let variance = (self.sum_squares / count - mean * mean).max(0.0);
+        let count = totals.tokens.max(1) as f64;
+        let mean = totals.sum / count;
+        let variance = (totals.sum_squares / count - mean * mean).max(0.0);
         let mut histogram_edges = self.histogram_edges;
-        if self.tokens > 0 {
+        if totals.tokens > 0 {
             let last = histogram_edges.len() - 1;
             histogram_edges[0] = histogram_edges[0].min(self.min as f64);
             histogram_edges[last] = histogram_edges[last].max(self.max as f64);
@@ -361,9 +464,9 @@ impl UnitSelector {
             max: self.max as f64,
             mean,
             variance,
-            density: self.positive as f64 / count,
+            density: totals.positive as f64 / count,
             histogram_edges,
-            histogram_counts: self.histogram_counts,
+            histogram_counts: totals.counts,
         }
     }
 }
@@ -388,17 +491,29 @@ mod tests {
         let windows: Vec<Vec<f32>> = (0..200)
             .map(|w| vec![0.0, ((w * 37) % 200) as f32, -1.0])
             .collect();
+        // One unit: each token row holds one value.
+        fn rows(w: &[f32]) -> std::slice::Chunks<'_, f32> {
+            w.chunks(1)
+        }
+        let mut extremes = Extremes::new(1);
         let mut calibration = Calibration::new();
         let mut rng = unit_rng(3, 0, 0);
         for w in &windows {
-            calibration.observe(&mut rng, w);
+            extremes.of_window(rows(w));
+            calibration.observe_window(&mut rng, extremes.min[0], extremes.max[0]);
         }
         let cfg = config(5, 10);
         let mut selector = UnitSelector::new(&cfg, &calibration, 3, unit_rng(3, 0, 1));
+        let mut stats = TokenStats::new(std::slice::from_ref(&selector));
         for (i, w) in windows.iter().enumerate() {
-            selector.observe(i as u64, w);
+            extremes.of_window(rows(w));
+            for row in rows(w) {
+                stats.add_row(row);
+            }
+            let (max, min) = (extremes.max[0], extremes.min[0]);
+            selector.observe_window(i as u64, max, min, w.iter().copied());
         }
-        let selected = selector.finish(cfg.random_k);
+        let selected = selector.finish(cfg.random_k, stats.unit(0));
         let top_maxima: Vec<f32> = selected.top.iter().map(|c| c.max).collect();
         assert_eq!(top_maxima, vec![199.0, 198.0, 197.0, 196.0, 195.0]);
         assert_eq!(selected.random.len(), 10);

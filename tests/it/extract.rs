@@ -96,6 +96,28 @@ fn minilm_extraction_matches_a_transformers_reference() {
             theirs["density"].as_f64().unwrap(),
             "density",
         );
+        close(
+            stats.variance.unwrap(),
+            theirs["variance"].as_f64().unwrap(),
+            "variance",
+        );
+        // The histogram over every token, binned at our edges the plain way:
+        // a value's bin is the number of inner edges at or below it.
+        let values: Vec<f64> = serde_json::from_value(theirs["values"].clone()).unwrap();
+        let edges = &stats.histogram_edges;
+        let inner = &edges[1..edges.len() - 1];
+        let mut expected = vec![0u64; edges.len() - 1];
+        for v in &values {
+            expected[inner.iter().filter(|&&e| *v >= e).count()] += 1;
+        }
+        assert_eq!(stats.histogram_counts, expected, "unit {unit} histogram");
+        // The edge bins are widened to the whole range.
+        let (low, high) = values
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
+                (l.min(v), h.max(v))
+            });
+        assert!(edges[0] <= low + 1e-6 && edges[edges.len() - 1] >= high - 1e-6);
         let records = ds.records(unit).unwrap();
         let top: Vec<_> = records.iter().filter(|r| r.sample == Sample::Top).collect();
         assert_eq!(top.len(), 4);
@@ -259,6 +281,13 @@ fn extraction_is_deterministic_whatever_the_batch_size() {
         }
         assert_eq!(a.unit(unit).unwrap().stats.quantile_boundaries.len(), 5);
     }
+    // The calibration sample's spill file, written beside the output, is gone.
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".calibration-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// Waits until process `pid` has a handler for SIGINT (its SigCgt mask in

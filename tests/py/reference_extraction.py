@@ -1,7 +1,8 @@
 """Independent reference for `featurescope extract` on a BERT model: windows
 the corpus with the `tokenizers` package, runs transformers one window at a
 time, and reports, for the given MLP units of one layer, the top windows by
-maximum activation and the unit's statistics.
+maximum activation, the unit's statistics and all its activations (for the
+histogram).
 
 usage: reference_extraction.py MODEL_DIR CORPUS.jsonl LAYER WINDOW TOP_K UNIT[,UNIT...]"""
 import json
@@ -50,6 +51,8 @@ for j, unit in enumerate(units):
                  "activations": acts[i].tolist()} for i in order],
         "max": float(everything.max()),
         "mean": float(everything.double().mean()),
+        "variance": float(everything.double().var(unbiased=False)),
+        "values": everything.tolist(),
         "density": float((everything > 0).double().mean()),
     }
 print(json.dumps({"windows": len(windows), "units": out}))
