@@ -88,13 +88,16 @@ lint: setup
 fmt:
 	$(CARGO) fmt
 
-# Dataset store benchmark: synthetic GPT-2 XL scale by default; smaller with
-# `make bench-store BENCH_UNITS=100000 BENCH_RECORDS=20`.
+# Dataset store benchmark: records like the demo's at GPT-2 XL scale by default;
+# smaller with `make bench-store BENCH_UNITS=100000 BENCH_RECORDS=20`; DuckDB's
+# imported tables only (the per-query setups take tens of minutes at full scale)
+# with `BENCH_PEERS=table,indexed`.
 BENCH_UNITS   ?= 307200
 BENCH_RECORDS ?= 50
 BENCH_TOKENS  ?= 64
+BENCH_PEERS   ?= default,cached,table,indexed
 bench-store: setup
-	$(CARGO) bench --bench dataset_store -- --units $(BENCH_UNITS) --records $(BENCH_RECORDS) --tokens $(BENCH_TOKENS)
+	$(CARGO) bench --bench dataset_store -- --units $(BENCH_UNITS) --records $(BENCH_RECORDS) --tokens $(BENCH_TOKENS) --peer-setups $(BENCH_PEERS)
 
 # Extraction benchmark: featurescope extract against transformers' forward pass
 # on the fortunes corpus (downloaded with apt-get download on first use).

@@ -2,12 +2,14 @@
 only the forward pass of the same model on the same windows (the corpus cut
 as featurescope cuts it: [CLS] + up to 62 text tokens + [SEP]), in batches
 padded to their longest window, with the MLP activations of the same layers
-hooked out (and nothing done with them).
+hooked out (and nothing done with them). Set up as fast as it goes: the
+blocks after the last hooked layer and the pooler are dropped (as
+featurescope stops there too), on THREADS intra-op threads.
 
 With SORTED=1 the windows are sorted by length before batching, as
 featurescope does, so that batches hold little padding.
 
-usage: transformers_forward.py MODEL_DIR CORPUS.jsonl LAYERS(1,4) WINDOW BATCH SORTED -> JSON"""
+usage: transformers_forward.py MODEL_DIR CORPUS.jsonl LAYERS(1,4) WINDOW BATCH SORTED THREADS -> JSON"""
 import json
 import sys
 import time
@@ -18,6 +20,7 @@ from transformers import AutoModel
 
 model_dir, corpus, layers, window, batch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 sort_by_length = sys.argv[6] == "1"
+torch.set_num_threads(int(sys.argv[7]))
 layers = [int(l) for l in layers.split(",")]
 tok = Tokenizer.from_file(f"{model_dir}/tokenizer.json")
 tok.no_truncation()
@@ -31,7 +34,8 @@ for line in open(corpus):
 
 if sort_by_length:
     windows.sort(key=len)
-model = AutoModel.from_pretrained(model_dir).float().eval()
+model = AutoModel.from_pretrained(model_dir, add_pooling_layer=False).float().eval()
+model.encoder.layer = model.encoder.layer[:max(layers) + 1]
 kept = []
 for layer in layers:
     model.encoder.layer[layer].output.dense.register_forward_pre_hook(lambda m, a: kept.append(a[0]))

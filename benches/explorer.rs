@@ -117,10 +117,13 @@ fn main() {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let full = root.join("bench-data/store-307200x50x64");
+    // The store benchmark's dataset: records like the demo's real ones.
+    let full = root.join("bench-data/store-like-demo-307200x50x64");
     if !full.join("manifest.json").exists() {
+        let demo = root.join("datasets/demo");
         let status = Command::new(env!("CARGO_BIN_EXE_featurescope"))
             .args(["synth", full.to_str().unwrap(), "--units", "307200"])
+            .args(["--like", demo.to_str().unwrap()])
             .status()
             .expect("featurescope synth");
         assert!(status.success());

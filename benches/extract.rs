@@ -1,9 +1,14 @@
 //! Extraction benchmark: `featurescope extract` (forward pass, selection and
 //! dataset writing) against Hugging Face transformers running only the
-//! forward pass of the same model on the same windows, in the same run; and
-//! our peak memory as the corpus grows tenfold.
+//! forward pass of the same model on the same windows, sorted by length and
+//! cut after the last hooked layer (its fastest setup), on the same number
+//! of threads, three interleaved runs each; and our peak memory as the
+//! corpus grows tenfold.
 //!
 //! cargo bench --bench extract   (make bench-extract)
+mod common;
+
+use common::spread;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -68,21 +73,18 @@ fn ours(root: &Path, corpus: &Path, out: &Path) -> Run {
     }
 }
 
-fn peer(root: &Path, corpus: &Path, sorted: bool) -> serde_json::Value {
-    let output = Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("bench/transformers_forward.py"))
-        .arg(root.join(".venv/models/all-MiniLM-L6-v2"))
-        .arg(corpus)
-        .args([LAYERS, "64", "32", if sorted { "1" } else { "0" }])
-        .output()
-        .expect("run the transformers peer");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+fn peer(root: &Path, corpus: &Path, threads: usize) -> serde_json::Value {
+    let (_, out) = common::timed(
+        Command::new(root.join(".venv/bin/python"))
+            .arg(root.join("bench/transformers_forward.py"))
+            .arg(root.join(".venv/models/all-MiniLM-L6-v2"))
+            .arg(corpus)
+            .args([LAYERS, "64", "32", "1", &threads.to_string()]),
     );
-    serde_json::from_slice(&output.stdout).expect("peer JSON")
+    serde_json::from_str(&out).expect("peer JSON")
 }
+
+const RUNS: usize = 3;
 
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
@@ -110,39 +112,46 @@ fn main() {
 
     // The small corpus first: the children's peak only grows.
     let small = ours(root, &tenth, &data.join("extract-tenth"));
-    let large = ours(root, &full, &data.join("extract-full"));
-    let unsorted = peer(root, &full, false);
-    let sorted = peer(root, &full, true);
-    let our_rate = large.tokens as f64 / large.seconds;
-    let peer_rate = unsorted["tokens_per_second"].as_f64().unwrap();
-    let sorted_rate = sorted["tokens_per_second"].as_f64().unwrap();
-    assert_eq!(
-        unsorted["tokens"].as_u64(),
-        Some(large.tokens),
-        "both ran the same windows"
-    );
+    // libtorch's default, which ours runs with; the peer is pinned to it.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (mut our_rates, mut peer_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let mut large: Option<Run> = None;
+    let mut peer_windows = serde_json::Value::Null;
+    for _ in 0..RUNS {
+        let run = ours(root, &full, &data.join("extract-full"));
+        // Peaks are of all children so far: only the first run precedes a peer.
+        let peak_mib = large.as_ref().map_or(run.peak_mib, |first| first.peak_mib);
+        let peer = peer(root, &full, threads);
+        assert_eq!(
+            peer["tokens"].as_u64(),
+            Some(run.tokens),
+            "both ran the same windows"
+        );
+        let (ours, theirs) = (
+            run.tokens as f64 / run.seconds,
+            peer["tokens_per_second"].as_f64().unwrap(),
+        );
+        our_rates.push(ours);
+        peer_rates.push(theirs);
+        ratios.push(ours / theirs);
+        peer_windows = peer["windows"].clone();
+        large = Some(Run { peak_mib, ..run });
+    }
+    let large = large.expect("a run");
     println!(
-        "corpus           {} ({} tokens, {} windows)",
+        "corpus           {} ({} tokens, {peer_windows} windows); median [min–max] of {RUNS} interleaved runs, {threads} threads each",
         full.display(),
         large.tokens,
-        unsorted["windows"]
     );
     println!(
-        "featurescope     {our_rate:.0} tokens/s  ({:.1} s wall: forward, selection and writing; layers {LAYERS} of 6)",
-        large.seconds
+        "featurescope     {} tokens/s  (everything: tokenising, calibration, forward, selection and writing; layers {LAYERS} of 6)",
+        spread(&our_rates, 0)
     );
     println!(
-        "transformers     {peer_rate:.0} tokens/s  (forward only, batches padded to their longest window, torch {})",
-        unsorted["torch"].as_str().unwrap_or("?")
+        "transformers     {} tokens/s  (forward only, windows sorted by length, blocks after the last hooked one dropped)",
+        spread(&peer_rates, 0)
     );
-    println!(
-        "transformers     {sorted_rate:.0} tokens/s  (forward only, windows sorted by length first)"
-    );
-    println!(
-        "ratio            {:.2}x the forward-only peer, {:.2}x the length-sorted peer",
-        our_rate / peer_rate,
-        our_rate / sorted_rate
-    );
+    println!("ratio            {}x the sorted peer", spread(&ratios, 2));
     println!(
         "peak RSS         {:.0} MiB on a tenth of the corpus ({} tokens), {:.0} MiB on all of it",
         small.peak_mib, small.tokens, large.peak_mib
