@@ -149,7 +149,7 @@ pub fn staging_sibling<E: From<PublishError>>(
     Ok(parent.join(format!(".{name}.partial-{}", unique_suffix())))
 }
 
-/// Staging directories left by writers that were killed: their process is gone.
+/// Staging folders (or files) left by writers that were killed: their process is gone.
 fn remove_abandoned_staging(parent: &Path, name: &str) {
     let prefix = format!(".{name}.partial-");
     let Ok(entries) = std::fs::read_dir(parent) else {
@@ -164,7 +164,12 @@ fn remove_abandoned_staging(parent: &Path, name: &str) {
         if let Some(pid) = pid
             && !Path::new(&format!("/proc/{pid}")).exists()
         {
-            let _ = std::fs::remove_dir_all(entry.path());
+            let path = entry.path();
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
         }
     }
 }

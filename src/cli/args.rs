@@ -187,6 +187,11 @@ pub struct ExtractArgs {
     /// Windows in the calibration pass that estimates quantile boundaries.
     #[arg(long, default_value_t = 1024)]
     pub calibration_windows: usize,
+    /// The most bytes of the calibration sample's activations kept in a
+    /// temporary file beside --out, so the model reads each window once;
+    /// above it the sample runs through the model again (0: always).
+    #[arg(long, default_value_t = featurescope::extract::SPILL_LIMIT)]
+    pub spill_limit: u64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }

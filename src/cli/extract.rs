@@ -32,6 +32,7 @@ pub fn extract(args: ExtractArgs) -> Result<()> {
         window_tokens: args.window,
         batch_size: args.batch,
         calibration_windows: args.calibration_windows,
+        spill_limit: args.spill_limit,
         selection: SelectionConfig {
             top_k: args.top_k,
             random_k: args.random_k,

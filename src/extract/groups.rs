@@ -39,10 +39,13 @@ impl SourceBatch {
 }
 
 /// A range of one source's units handled together: `state[k]` belongs to
-/// unit `first + k` of source `source`.
+/// unit `first + k` of source `source`, unit `first_unit + k` counting
+/// source after source; the groups of one `worker` share a thread.
 pub struct UnitGroup<T> {
     pub source: usize,
     pub first: usize,
+    pub first_unit: usize,
+    pub worker: usize,
     pub state: Vec<T>,
     pub extremes: Extremes,
     /// The units' totals over every token (the main pass keeps them).
@@ -54,40 +57,51 @@ impl<T> UnitGroup<T> {
         self.first..self.first + self.state.len()
     }
 
-    /// The same units with each one's state replaced by `f(state)`.
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> UnitGroup<U> {
+    /// The same units with each one's state replaced by `f(unit, state)`
+    /// (`unit` counting source after source).
+    pub fn map<U>(self, mut f: impl FnMut(usize, T) -> U) -> UnitGroup<U> {
+        let first_unit = self.first_unit;
         UnitGroup {
             source: self.source,
             first: self.first,
-            state: self.state.into_iter().map(f).collect(),
+            first_unit,
+            worker: self.worker,
+            state: (self.state.into_iter().enumerate())
+                .map(|(k, state)| f(first_unit + k, state))
+                .collect(),
             extremes: self.extremes,
             stats: self.stats,
         }
     }
 }
 
-/// Splits each source's units (`widths[source]` of them) into `parts`
-/// groups, their state made by `make(unit)` with units numbered source
-/// after source.
+/// Splits all units (`widths[source]` for each source) into `workers`
+/// equal shares, each cut into groups at source boundaries; a group's state
+/// is made by `make(unit)`, with units numbered source after source.
 pub fn unit_groups<T>(
     widths: &[usize],
-    parts: usize,
+    workers: usize,
     mut make: impl FnMut(usize) -> T,
 ) -> Vec<UnitGroup<T>> {
+    let share = widths.iter().sum::<usize>().div_ceil(workers.max(1)).max(1);
     let mut groups = Vec::new();
     let mut unit = 0;
     for (source, &width) in widths.iter().enumerate() {
-        let size = width.div_ceil(parts.max(1)).max(1);
-        for first in (0..width).step_by(size) {
-            let len = size.min(width - first);
+        let mut first = 0;
+        while first < width {
+            let worker = unit / share;
+            let len = ((worker + 1) * share - unit).min(width - first);
             groups.push(UnitGroup {
                 source,
                 first,
+                first_unit: unit,
+                worker,
                 state: (unit..unit + len).map(&mut make).collect(),
                 extremes: Extremes::new(len),
                 stats: None,
             });
             unit += len;
+            first += len;
         }
     }
     groups
@@ -97,25 +111,49 @@ pub fn unit_groups<T>(
 pub type WindowSpan = (u64, usize);
 
 /// Runs `work(group, position, window, source batch)` for every window of
-/// a batch, in order, and every group, each group on a thread of its own.
+/// a batch, in order, and every group, each worker's groups on a thread.
 pub fn for_each_group_window<T: Send>(
     groups: &mut [UnitGroup<T>],
     windows: &[WindowSpan],
     acts: &[SourceBatch],
     work: impl Fn(&mut UnitGroup<T>, usize, WindowSpan, &SourceBatch) + Sync,
 ) {
-    let run = |group: &mut UnitGroup<T>| {
-        let source = &acts[group.source];
-        for (b, &window) in windows.iter().enumerate() {
-            work(group, b, window, source);
+    let run = |share: &mut [UnitGroup<T>]| {
+        for group in share {
+            let source = &acts[group.source];
+            for (b, &window) in windows.iter().enumerate() {
+                work(group, b, window, source);
+            }
         }
     };
-    if let [only] = groups {
-        return run(only);
+    if groups.iter().all(|g| g.worker == 0) {
+        return run(groups);
     }
     std::thread::scope(|scope| {
-        for group in groups.iter_mut() {
-            scope.spawn(|| run(group));
+        for share in groups.chunk_by_mut(|a, b| a.worker == b.worker) {
+            scope.spawn(|| run(share));
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_get_equal_shares_cut_at_source_boundaries() {
+        let groups = unit_groups(&[5, 3], 2, |u| u);
+        let layout: Vec<_> = groups
+            .iter()
+            .map(|g| (g.source, g.first, g.first_unit, g.worker, g.state.clone()))
+            .collect();
+        assert_eq!(
+            layout,
+            vec![
+                (0, 0, 0, 0, vec![0, 1, 2, 3]),
+                (0, 4, 4, 1, vec![4]),
+                (1, 0, 5, 1, vec![5, 6, 7]),
+            ]
+        );
+    }
 }

@@ -20,6 +20,7 @@
 //!     selection: SelectionConfig::default(),
 //!     calibration_windows: 1024,
 //!     dictionaries: Vec::new(),
+//!     spill_limit: featurescope::extract::SPILL_LIMIT,
 //! };
 //! let never = std::sync::atomic::AtomicBool::new(false);
 //! let report = extract(&config, &never, |_progress| {})?;
@@ -33,6 +34,7 @@ mod spill;
 
 pub use run::{ExtractConfig, ExtractReport, extract};
 pub use select::SelectionConfig;
+pub use spill::SPILL_LIMIT;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {

@@ -49,6 +49,9 @@ pub struct ExtractConfig {
     /// Dictionary checkpoints whose features become units too, each read at
     /// its own hook point (`hook_name` in its cfg.json).
     pub dictionaries: Vec<PathBuf>,
+    /// The most bytes of calibration activations kept in a file for the
+    /// main pass (above it the sample runs through the model again).
+    pub spill_limit: u64,
 }
 
 impl ExtractConfig {
@@ -133,6 +136,7 @@ impl ExtractConfig {
             selection,
             calibration_windows: 1024,
             dictionaries,
+            spill_limit: SPILL_LIMIT,
         })
     }
 }
@@ -316,8 +320,9 @@ pub fn extract(
     .collect();
     // At most this many bytes of activations for the sample (padding included).
     let sample_bytes = sample.len() as u64 * config.window_tokens as u64 * units as u64 * 4;
-    let mut spill = if sample_bytes <= SPILL_LIMIT {
-        Some(Spill::create(&config.out)?)
+    // Without a spill file (too large, or not writable) the sample runs again.
+    let mut spill = if sample_bytes <= config.spill_limit {
+        Spill::create(&config.out).ok()
     } else {
         None
     };
@@ -351,12 +356,14 @@ pub fn extract(
                 group.extremes.of_window(source.rows(b, len, group.units()));
                 let extremes = &group.extremes;
                 for (k, (calibration, rng)) in group.state.iter_mut().enumerate() {
-                    calibration.observe_window(rng, extremes.min[k], extremes.max[k]);
+                    calibration.observe_window(rng, extremes.max[k], extremes.min[k]);
                 }
             },
         );
-        if let Some(spill) = &mut spill {
-            spill.write(&spans, &acts)?;
+        if let Some(file) = &mut spill
+            && file.write(&spans, &acts).is_err()
+        {
+            spill = None; // removes what was written; the sample runs again
         }
         progress(Progress::Tokens(
             spans.iter().map(|&(_, len)| len as u64).sum(),
@@ -371,18 +378,18 @@ pub fn extract(
         run_calibration,
     )?;
 
-    // Pass 2: select, from the spilled sample first, then from the model.
-    let mut next_unit = 0u64;
+    // Pass 2: select, from the sample first (spilled, or run again in the
+    // same batches), then from the model over the other windows: the same
+    // order either way.
     let mut selectors: Vec<UnitGroup<UnitSelector>> = calibrations
         .into_iter()
         .map(|group| {
-            let group = group.map(|(calibration, _)| {
-                next_unit += 1;
+            let group = group.map(|unit, (calibration, _)| {
                 UnitSelector::new(
                     &config.selection,
                     &calibration,
                     config.window_tokens,
-                    unit_rng(seed, next_unit - 1, 1),
+                    unit_rng(seed, unit as u64, 1),
                 )
             });
             UnitGroup {
@@ -420,7 +427,7 @@ pub fn extract(
             Ok(())
         })?;
     }
-    let run_selection = |batch: &[(u64, Window)]| -> Result<()> {
+    let mut run_selection = |batch: &[(u64, Window)]| -> Result<()> {
         check_cancel()?;
         let acts = activations(model.as_ref(), batch, &sources, &hooks, config.device)?;
         let spans = spans(batch);
@@ -430,11 +437,20 @@ pub fn extract(
         ));
         Ok(())
     };
+    if !spilled {
+        for_each_batch_of(
+            &corpus,
+            &windower,
+            config.batch_size,
+            |i| sample.contains(&i),
+            &mut run_selection,
+        )?;
+    }
     for_each_batch_of(
         &corpus,
         &windower,
         config.batch_size,
-        |i| !(spilled && sample.contains(&i)),
+        |i| !sample.contains(&i),
         run_selection,
     )?;
     check_cancel()?;

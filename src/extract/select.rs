@@ -91,7 +91,7 @@ impl Calibration {
     }
 
     /// Takes in one window's extremes for this unit.
-    pub fn observe_window(&mut self, rng: &mut SmallRng, lo: f32, hi: f32) {
+    pub fn observe_window(&mut self, rng: &mut SmallRng, hi: f32, lo: f32) {
         self.min = self.min.min(lo);
         self.max = self.max.max(hi);
         match self.sampler.offer(rng) {
@@ -141,7 +141,8 @@ impl Extremes {
 
 /// Running totals over every token of a group of units (sum, sum of
 /// squares, positive count, histogram), a token row at a time like
-/// [`Extremes`]. Each unit's sums run over its tokens in corpus order.
+/// [`Extremes`]. Each unit's sums run over its tokens in the order the
+/// pass reads windows.
 #[derive(Debug, Clone)]
 pub struct TokenStats {
     /// Per unit, the histogram's lower edge and bin width.
@@ -500,7 +501,7 @@ mod tests {
         let mut rng = unit_rng(3, 0, 0);
         for w in &windows {
             extremes.of_window(rows(w));
-            calibration.observe_window(&mut rng, extremes.min[0], extremes.max[0]);
+            calibration.observe_window(&mut rng, extremes.max[0], extremes.min[0]);
         }
         let cfg = config(5, 10);
         let mut selector = UnitSelector::new(&cfg, &calibration, 3, unit_rng(3, 0, 1));

@@ -3,7 +3,10 @@
 //! starts, so that the model runs once over every window. (Recomputing the
 //! sample cost 8% more model work on the fortunes corpus, and nearly half
 //! on a thousand of them.) The file holds sample tokens × units floats, so
-//! it is kept only up to [`SPILL_LIMIT`]; above it the sample is run again.
+//! it is kept only up to a limit (`ExtractConfig::spill_limit`, by default
+//! [`SPILL_LIMIT`]); above it, or when the file cannot be written, the
+//! sample is run again. The file is a staging sibling of the output
+//! (`.NAME.partial-…`), so one a killed run leaves is removed by the next.
 use super::groups::{SourceBatch, WindowSpan};
 use super::{ExtractError, Result};
 use std::fs::File;
@@ -29,13 +32,11 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ExtractError + '_ {
 impl Spill {
     /// A new spill file beside `out` (the dataset to be written).
     pub fn create(out: &Path) -> Result<Self> {
-        let name = out
-            .file_name()
-            .map_or_else(|| "dataset".into(), |n| n.to_string_lossy().into_owned());
-        let path = out
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(format!(".{name}.calibration-{}.f32", std::process::id()));
+        let path = crate::publish::staging_sibling::<crate::dataset::DatasetError>(
+            out,
+            "the output has no folder name",
+            || Ok(()),
+        )?;
         let file = File::create(&path).map_err(io_error(&path))?;
         Ok(Self {
             writer: Some(BufWriter::new(file)),

@@ -168,11 +168,6 @@ impl Profile {
     pub fn source(&self) -> &str {
         &self.source
     }
-
-    /// Distinct tokens seen in the reference records.
-    pub fn vocabulary_size(&self) -> usize {
-        self.tokens.len()
-    }
 }
 
 struct Window {
@@ -207,7 +202,7 @@ impl<'a> LikeModel<'a> {
                 Window {
                     tokens,
                     document_id: (w / WINDOWS_PER_DOCUMENT) as i64,
-                    token_offset: ((w % WINDOWS_PER_DOCUMENT) as u32 * tokens_per_record) as i64,
+                    token_offset: (w % WINDOWS_PER_DOCUMENT) as i64 * tokens_per_record as i64,
                 }
             })
             .collect();

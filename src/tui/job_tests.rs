@@ -352,6 +352,7 @@ fn an_sae_trained_from_a_key_joins_the_units_of_a_re_extraction() {
             ..SelectionConfig::default()
         },
         calibration_windows: 1024,
+        spill_limit: featurescope::extract::SPILL_LIMIT,
         dictionaries: Vec::new(),
     };
     extract(&config, &Default::default(), |_| {}).unwrap();
