@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 mod groups;
+mod overlap;
 mod run;
 pub mod select;
 mod spill;

@@ -6,7 +6,8 @@
 //! the sample was too large to keep); pass 3 (tokenizer only) collects the
 //! text of the selected windows. Model work is thus one pass over the
 //! corpus (plus the sample again, without a spill file).
-use super::groups::{SourceBatch, UnitGroup, WindowSpan, for_each_group_window, unit_groups};
+use super::groups::{SourceBatch, UnitGroup, for_each_group_window, unit_groups};
+use super::overlap::{BatchActivations, overlapped};
 use super::select::{
     Calibration, Candidate, Selected, SelectionConfig, TokenStats, UnitSelector, unit_rng,
 };
@@ -334,9 +335,21 @@ pub fn extract(
             None => report.tokens + sample_tokens.min(report.tokens),
         },
     });
-    let spans = |batch: &[(u64, Window)]| -> Vec<WindowSpan> {
-        batch.iter().map(|(i, w)| (*i, w.ids.len())).collect()
-    };
+    // The model's side of a pass: every window `keep` accepts, in batches,
+    // each batch's activations sent on to the selection.
+    let mut forward_each =
+        |keep: &dyn Fn(u64) -> bool, send: &mut dyn FnMut(BatchActivations)| -> Result<()> {
+            for_each_batch_of(&corpus, &windower, config.batch_size, keep, |batch| {
+                check_cancel()?;
+                let acts = activations(model.as_ref(), batch, &sources, &hooks, config.device)?;
+                progress(Progress::Tokens(
+                    batch.iter().map(|(_, w)| w.ids.len() as u64).sum(),
+                ));
+                send((batch.iter().map(|(i, w)| (*i, w.ids.len())).collect(), acts));
+                Ok(())
+            })
+        };
+    let in_sample = |i: u64| sample.contains(&i);
     let widths: Vec<usize> = sources.iter().map(|s| s.width).collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
 
@@ -344,38 +357,27 @@ pub fn extract(
     let mut calibrations = unit_groups(&widths, threads, |u| {
         (Calibration::new(), unit_rng(seed, u as u64, 0))
     });
-    let run_calibration = |batch: &[(u64, Window)]| -> Result<()> {
-        check_cancel()?;
-        let acts = activations(model.as_ref(), batch, &sources, &hooks, config.device)?;
-        let spans = spans(batch);
-        for_each_group_window(
-            &mut calibrations,
-            &spans,
-            &acts,
-            |group, b, (_, len), source| {
-                group.extremes.of_window(source.rows(b, len, group.units()));
-                let extremes = &group.extremes;
-                for (k, (calibration, rng)) in group.state.iter_mut().enumerate() {
-                    calibration.observe_window(rng, extremes.max[k], extremes.min[k]);
-                }
-            },
-        );
-        if let Some(file) = &mut spill
-            && file.write(&spans, &acts).is_err()
-        {
-            spill = None; // removes what was written; the sample runs again
-        }
-        progress(Progress::Tokens(
-            spans.iter().map(|&(_, len)| len as u64).sum(),
-        ));
-        Ok(())
-    };
-    for_each_batch_of(
-        &corpus,
-        &windower,
-        config.batch_size,
-        |i| sample.contains(&i),
-        run_calibration,
+    overlapped(
+        |send| forward_each(&in_sample, send),
+        |(spans, acts)| {
+            for_each_group_window(
+                &mut calibrations,
+                &spans,
+                &acts,
+                |group, b, (_, len), source| {
+                    group.extremes.of_window(source.rows(b, len, group.units()));
+                    let extremes = &group.extremes;
+                    for (k, (calibration, rng)) in group.state.iter_mut().enumerate() {
+                        calibration.observe_window(rng, extremes.max[k], extremes.min[k]);
+                    }
+                },
+            );
+            if let Some(file) = &mut spill
+                && file.write(&spans, &acts).is_err()
+            {
+                spill = None; // removes what was written; the sample runs again
+            }
+        },
     )?;
 
     // Pass 2: select, from the sample first (spilled, or run again in the
@@ -398,60 +400,39 @@ pub fn extract(
             }
         })
         .collect();
-    let mut select = |spans: &[WindowSpan], acts: &[SourceBatch]| {
-        for_each_group_window(
-            &mut selectors,
-            spans,
-            acts,
-            |group, b, (index, len), source| {
-                let units = group.units();
-                group.extremes.of_window(source.rows(b, len, units.clone()));
-                if let Some(stats) = &mut group.stats {
-                    source
-                        .rows(b, len, units)
-                        .for_each(|row| stats.add_row(row));
-                }
-                let extremes = &group.extremes;
-                for (k, selector) in group.state.iter_mut().enumerate() {
-                    let unit = source.unit(b, len, group.first + k);
-                    selector.observe_window(index, extremes.max[k], extremes.min[k], unit);
-                }
-            },
-        );
-    };
-    let spilled = spill.is_some();
-    if let Some(spill) = spill {
-        spill.read_each(&widths, |spans, acts| {
-            check_cancel()?;
-            select(spans, acts);
-            Ok(())
-        })?;
-    }
-    let mut run_selection = |batch: &[(u64, Window)]| -> Result<()> {
-        check_cancel()?;
-        let acts = activations(model.as_ref(), batch, &sources, &hooks, config.device)?;
-        let spans = spans(batch);
-        select(&spans, &acts);
-        progress(Progress::Tokens(
-            spans.iter().map(|&(_, len)| len as u64).sum(),
-        ));
-        Ok(())
-    };
-    if !spilled {
-        for_each_batch_of(
-            &corpus,
-            &windower,
-            config.batch_size,
-            |i| sample.contains(&i),
-            &mut run_selection,
-        )?;
-    }
-    for_each_batch_of(
-        &corpus,
-        &windower,
-        config.batch_size,
-        |i| !sample.contains(&i),
-        run_selection,
+    overlapped(
+        |send| {
+            match spill {
+                Some(spill) => spill.read_each(&widths, |batch| {
+                    check_cancel()?;
+                    send(batch);
+                    Ok(())
+                })?,
+                None => forward_each(&in_sample, send)?,
+            }
+            forward_each(&|i| !in_sample(i), send)
+        },
+        |(spans, acts)| {
+            for_each_group_window(
+                &mut selectors,
+                &spans,
+                &acts,
+                |group, b, (index, len), source| {
+                    let units = group.units();
+                    group.extremes.of_window(source.rows(b, len, units.clone()));
+                    if let Some(stats) = &mut group.stats {
+                        source
+                            .rows(b, len, units)
+                            .for_each(|row| stats.add_row(row));
+                    }
+                    let extremes = &group.extremes;
+                    for (k, selector) in group.state.iter_mut().enumerate() {
+                        let unit = source.unit(b, len, group.first + k);
+                        selector.observe_window(index, extremes.max[k], extremes.min[k], unit);
+                    }
+                },
+            );
+        },
     )?;
     check_cancel()?;
     let selected: Vec<Selected> = selectors

@@ -8,6 +8,7 @@
 //! sample is run again. The file is a staging sibling of the output
 //! (`.NAME.partial-…`), so one a killed run leaves is removed by the next.
 use super::groups::{SourceBatch, WindowSpan};
+use super::overlap::BatchActivations;
 use super::{ExtractError, Result};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -67,7 +68,7 @@ impl Spill {
     pub fn read_each(
         mut self,
         widths: &[usize],
-        mut visit: impl FnMut(&[WindowSpan], &[SourceBatch]) -> Result<()>,
+        mut visit: impl FnMut(BatchActivations) -> Result<()>,
     ) -> Result<()> {
         let writer = self.writer.take().expect("read once");
         writer
@@ -108,7 +109,7 @@ impl Spill {
                     width,
                 });
             }
-            visit(&windows, &sources)?;
+            visit((windows, sources))?;
         }
         Ok(())
     }
@@ -148,9 +149,9 @@ mod tests {
         let path = spill.path.clone();
         let mut read = Vec::new();
         spill
-            .read_each(&[3, 2], |windows, sources| {
+            .read_each(&[3, 2], |(windows, sources)| {
                 let values: Vec<Vec<f32>> = sources.iter().map(|s| s.values.clone()).collect();
-                read.push((windows.to_vec(), values, sources[0].longest));
+                read.push((windows, values, sources[0].longest));
                 Ok(())
             })
             .unwrap();

@@ -110,6 +110,9 @@ impl SubjectModel for Bert {
         {
             let layer = i as u32;
             x = captures.offer(layer, HookSite::ResidPre, &x);
+            if captures.complete() {
+                break;
+            }
             let q = split_heads(&b.query.forward(&x), heads);
             let k = split_heads(&b.key.forward(&x), heads);
             let v = split_heads(&b.value.forward(&x), heads);
@@ -124,6 +127,9 @@ impl SubjectModel for Bert {
             x = b.attn_norm.forward(&(b.attn_out.forward(&context) + &x));
             let hidden = activation(&self.config.hidden_act, &b.mlp_in.forward(&x))?;
             let hidden = captures.offer(layer, HookSite::Mlp, &hidden);
+            if captures.complete() {
+                break;
+            }
             x = b.mlp_norm.forward(&(b.mlp_out.forward(&hidden) + &x));
             x = captures.offer(layer, HookSite::ResidPost, &x);
         }

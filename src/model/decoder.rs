@@ -305,7 +305,15 @@ impl Decoder {
         }
     }
 
-    fn mlp(&self, mlp: &Mlp, x: &Tensor, layer: u32, captures: &mut Captures) -> Result<Tensor> {
+    /// The MLP's output, or `None` when its activations were the last thing
+    /// a capture-only pass asked for (the down projection is then skipped).
+    fn mlp(
+        &self,
+        mlp: &Mlp,
+        x: &Tensor,
+        layer: u32,
+        captures: &mut Captures,
+    ) -> Result<Option<Tensor>> {
         let act = &self.config.hidden_act;
         let (hidden, down) = match mlp {
             Mlp::Plain { up, down } => (activation(act, &up.forward(x))?, down),
@@ -314,7 +322,7 @@ impl Decoder {
             }
         };
         let hidden = captures.offer(layer, HookSite::Mlp, &hidden);
-        Ok(down.forward(&hidden))
+        Ok((!captures.complete()).then(|| down.forward(&hidden)))
     }
 }
 
@@ -476,7 +484,8 @@ impl Decoder {
     /// The blocks up to `last_layer` over `ids` at `positions`, each layer
     /// attending through the mask of its window; with a cache, the new
     /// tokens' keys and values follow the cached ones (and are appended to
-    /// it when it is [`Cached::Extend`]).
+    /// it when it is [`Cached::Extend`]). A capture-only pass stops once it
+    /// has every hook ([`Captures::complete`]); its residual is then stale.
     fn blocks(
         &self,
         ids: &Tensor,
@@ -513,6 +522,9 @@ impl Decoder {
                 .find(|(w, _)| *w == window)
                 .expect("a mask per window");
             x = captures.offer(layer, HookSite::ResidPre, &x);
+            if captures.complete() {
+                break;
+            }
             let (mut q, mut k, mut v) = self.project_qkv(&b.qkv, &b.attn_norm.forward(&x));
             if let Some((q_norm, k_norm)) = &b.qk_norm {
                 q = q_norm.forward(&q);
@@ -549,11 +561,16 @@ impl Decoder {
                 attn = norm.forward(&attn);
             }
             x = if config.architecture == Architecture::GptNeox && config.parallel_residual {
-                let mlp = self.mlp(&b.mlp, &b.mlp_norm.forward(&x), layer, captures)?;
+                let Some(mlp) = self.mlp(&b.mlp, &b.mlp_norm.forward(&x), layer, captures)? else {
+                    break;
+                };
                 x + attn + mlp
             } else {
-                let x = x + attn;
-                let mut mlp = self.mlp(&b.mlp, &b.mlp_norm.forward(&x), layer, captures)?;
+                let x = &x + attn;
+                let Some(mut mlp) = self.mlp(&b.mlp, &b.mlp_norm.forward(&x), layer, captures)?
+                else {
+                    break;
+                };
                 if let Some(norm) = &b.mlp_out_norm {
                     mlp = norm.forward(&mlp);
                 }

@@ -166,6 +166,14 @@ impl<'a> Captures<'a> {
         }
     }
 
+    /// Whether every hook asked for has been captured (and no patch is
+    /// pending): the rest of the forward pass would be computed for nothing,
+    /// so a capture-only pass stops here, even inside a block. Never true
+    /// when no hook was asked for (a pass run for its logits).
+    pub fn complete(&self) -> bool {
+        !self.hooks.is_empty() && self.patch.is_none() && self.found.iter().all(Option::is_some)
+    }
+
     /// The deepest layer asked for: later layers need not run.
     pub fn last_layer(&self) -> u32 {
         self.hooks.iter().map(|h| h.layer).max().unwrap_or(0)
