@@ -8,25 +8,86 @@ use super::{ActivationError, Result};
 use crate::model::{HookPoint, SubjectModel};
 use tch::{Device, Kind, Tensor};
 
+/// Windows cut ahead of the visitor, on the reading thread, per message.
+const READ_AHEAD_WINDOWS: usize = 256;
+
+/// What the reading thread sends: windows, and documents it could not read,
+/// in corpus order.
+enum Read {
+    Window(Window),
+    Bad(BadDocument),
+}
+
+/// The reading thread's reasons to stop.
+enum ReadStop {
+    Failed(ActivationError),
+    /// The visitor stopped (its error is returned), so nobody listens.
+    VisitorGone,
+}
+
+impl From<ActivationError> for ReadStop {
+    fn from(e: ActivationError) -> Self {
+        Self::Failed(e)
+    }
+}
+
 /// Calls `visit` for every window of the corpus, in order, with its index.
+/// The corpus is read and tokenised on a thread of its own, a few hundred
+/// windows ahead, so that a visitor running the model does not wait for
+/// the tokenizer (one pass of it over the fortunes corpus takes a second).
 pub fn for_each_window<E: From<ActivationError>>(
     corpus: &Corpus,
     windower: &Windower,
     mut bad: impl FnMut(BadDocument),
     mut visit: impl FnMut(u64, Window) -> Result<(), E>,
 ) -> Result<(), E> {
-    let mut index = 0u64;
-    corpus.for_each(|doc| {
-        match doc {
-            Ok(doc) => {
-                for window in windower.split(&doc)? {
-                    visit(index, window)?;
-                    index += 1;
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<Read>>(2);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let mut chunk = Vec::with_capacity(READ_AHEAD_WINDOWS);
+            let send = |chunk: &mut Vec<Read>| {
+                let full = std::mem::replace(chunk, Vec::with_capacity(READ_AHEAD_WINDOWS));
+                sender.send(full).map_err(|_| ReadStop::VisitorGone)
+            };
+            corpus.for_each::<ReadStop>(|doc| {
+                match doc {
+                    Ok(doc) => {
+                        for window in windower.split(&doc)? {
+                            chunk.push(Read::Window(window));
+                            if chunk.len() >= READ_AHEAD_WINDOWS {
+                                send(&mut chunk)?;
+                            }
+                        }
+                    }
+                    Err(b) => chunk.push(Read::Bad(b)),
                 }
-            }
-            Err(b) => bad(b),
+                Ok(())
+            })?;
+            send(&mut chunk)
+        });
+        let mut index = 0u64;
+        let visited = receiver
+            .iter()
+            .flatten()
+            .try_for_each(|read| -> Result<(), E> {
+                match read {
+                    Read::Window(window) => {
+                        visit(index, window)?;
+                        index += 1;
+                    }
+                    Read::Bad(b) => bad(b),
+                }
+                Ok(())
+            });
+        drop(receiver);
+        let read = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        visited?;
+        match read {
+            Err(ReadStop::Failed(e)) => Err(e.into()),
+            Ok(()) | Err(ReadStop::VisitorGone) => Ok(()),
         }
-        Ok(())
     })
 }
 

@@ -57,8 +57,14 @@ impl Spill {
         }
         writer.write_all(&bytes).map_err(io_error(&self.path))?;
         for source in sources {
-            let floats: Vec<u8> = source.values.iter().flat_map(|v| v.to_ne_bytes()).collect();
-            writer.write_all(&floats).map_err(io_error(&self.path))?;
+            // SAFETY: an f32 is four initialised bytes, and u8 needs no alignment.
+            let bytes = unsafe {
+                std::slice::from_raw_parts(
+                    source.values.as_ptr().cast::<u8>(),
+                    std::mem::size_of_val(source.values.as_slice()),
+                )
+            };
+            writer.write_all(bytes).map_err(io_error(&self.path))?;
         }
         Ok(())
     }
@@ -98,13 +104,17 @@ impl Spill {
             }
             let mut sources = Vec::with_capacity(widths.len());
             for &width in widths {
-                let mut bytes = vec![0u8; count as usize * longest * width * 4];
-                reader.read_exact(&mut bytes).map_err(io_error(&path))?;
+                let mut values = vec![0f32; count as usize * longest * width];
+                // SAFETY: the bytes of an f32 slice, and any four bytes are an f32.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        values.as_mut_ptr().cast::<u8>(),
+                        std::mem::size_of_val(values.as_slice()),
+                    )
+                };
+                reader.read_exact(bytes).map_err(io_error(&path))?;
                 sources.push(SourceBatch {
-                    values: bytes
-                        .chunks_exact(4)
-                        .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                        .collect(),
+                    values,
                     longest,
                     width,
                 });

@@ -86,6 +86,20 @@ pub fn attention(
     let (batch, heads, seq, head_dim) = q.size4().expect("4-d queries");
     let kv_heads = k.size()[1];
     let group = heads / kv_heads;
+    if softcap.is_none() {
+        // libtorch's fused kernel: it reads the heads in place and never
+        // materialises the scores (transformers' default, "sdpa", too).
+        return Tensor::scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            Some(additive_mask),
+            0.0,
+            false,
+            scale,
+            group > 1,
+        );
+    }
     // The queries of a key head's group attend as one longer sequence, so
     // shared keys and values are read in place instead of copied per head.
     let (q, mask) = if group > 1 {

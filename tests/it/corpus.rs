@@ -121,3 +121,64 @@ fn a_missing_corpus_is_an_error_naming_it() {
         "{err}"
     );
 }
+
+/// The windows of a corpus as the reading thread cuts them ahead of the
+/// visitor: every one in order, the unreadable documents reported, and a
+/// visitor that stops early gets its own error back (with no hang).
+#[test]
+fn windows_are_read_ahead_in_order_and_a_visitor_can_stop() {
+    use featurescope::activations::{Windower, for_each_window};
+    use featurescope::model::TextTokenizer;
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("c.jsonl");
+    // Enough documents for several of the reader's messages.
+    let mut lines: Vec<String> = (0..1500)
+        .map(|i| format!("{{\"text\": \"document number {i} says hello\"}}"))
+        .collect();
+    lines[700] = "not json".into();
+    std::fs::write(&corpus, lines.join("\n")).unwrap();
+    let tokenizer =
+        TextTokenizer::load(&crate::common::root().join(".venv/models/all-MiniLM-L6-v2")).unwrap();
+    let windower = Windower::new(&tokenizer, 64).unwrap();
+    let corpus = Corpus::open(&corpus, "text").unwrap();
+
+    let (mut seen, mut bad) = (Vec::new(), Vec::new());
+    for_each_window::<ActivationError>(
+        &corpus,
+        &windower,
+        |b| bad.push(b.id),
+        |i, w| {
+            seen.push((i, w.document_id));
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(bad, vec![700]);
+    let expected: Vec<(u64, i64)> = (0..1500i64)
+        .filter(|&d| d != 700)
+        .enumerate()
+        .map(|(i, d)| (i as u64, d))
+        .collect();
+    assert_eq!(seen, expected, "one window per document, in order");
+
+    let mut visited = 0;
+    let stopped = for_each_window::<ActivationError>(
+        &corpus,
+        &windower,
+        |_| {},
+        |i, _| {
+            visited += 1;
+            if i == 600 {
+                return Err(ActivationError::Input {
+                    what: "visitor".into(),
+                    problem: "enough".into(),
+                });
+            }
+            Ok(())
+        },
+    );
+    assert!(
+        matches!(stopped, Err(ActivationError::Input { ref problem, .. }) if problem == "enough")
+    );
+    assert_eq!(visited, 601);
+}
