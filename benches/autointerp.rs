@@ -1,14 +1,16 @@
 //! Autointerp client benchmark: explain and score 500 units against a
 //! loopback server (another process) that answers after a fixed 200 ms, at
 //! concurrency 32; wall time over the ideal (calls × latency ÷ concurrency)
-//! and client CPU per request.
+//! and client CPU per request, as medians of three runs with their range.
 //!
 //! cargo bench --bench autointerp   (make bench-autointerp)
 // The integration tests' server; this benchmark uses part of it.
+mod common;
 #[allow(dead_code)]
 #[path = "../tests/it/common/http.rs"]
 mod http;
 
+use common::spread;
 use featurescope::dataset::Dataset;
 use featurescope::interp::batch;
 use featurescope::interp::engine::{Explainer, Simulator};
@@ -61,15 +63,24 @@ fn measure(backend: &Backend, run: impl FnOnce()) -> Phase {
     }
 }
 
-fn report(name: &str, p: &Phase) {
-    let ideal = p.calls as f64 * LATENCY.as_secs_f64() / CONCURRENCY as f64;
+const RUNS: usize = 3;
+
+/// One phase's runs: wall, wall over the ideal, client CPU per request.
+fn report(name: &str, runs: &[Phase]) {
+    let calls = runs[0].calls;
+    assert!(
+        runs.iter().all(|p| p.calls == calls),
+        "the same calls each run"
+    );
+    let ideal = calls as f64 * LATENCY.as_secs_f64() / CONCURRENCY as f64;
+    let walls: Vec<f64> = runs.iter().map(|p| p.wall).collect();
+    let ratios: Vec<f64> = walls.iter().map(|w| w / ideal).collect();
+    let cpu: Vec<f64> = runs.iter().map(|p| p.cpu / calls as f64 * 1e6).collect();
     println!(
-        "{name:8} {:>5} calls  wall {:>6.2} s  ideal {:>6.2} s  ratio {:.3}  client CPU {:>5.0} µs/request",
-        p.calls,
-        p.wall,
-        ideal,
-        p.wall / ideal,
-        p.cpu / p.calls as f64 * 1e6
+        "{name:8} {calls:>5} calls  wall {} s  ideal {ideal:.2} s  ratio {}  client CPU {} µs/request",
+        spread(&walls, 2),
+        spread(&ratios, 3),
+        spread(&cpu, 0),
     );
 }
 
@@ -83,7 +94,6 @@ fn main() {
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("bench-data/autointerp");
-    let _ = std::fs::remove_dir_all(&dir);
     let spec = featurescope::synth::SynthSpec {
         units: UNITS,
         records_per_unit: 20,
@@ -92,7 +102,6 @@ fn main() {
         seed: 3,
         ..Default::default()
     };
-    featurescope::synth::generate(&dir, &spec, |_| {}).expect("synthetic dataset");
     let mut server = Command::new(std::env::current_exe().unwrap())
         .env(SERVER_ENV, "1")
         .stdin(Stdio::piped())
@@ -110,7 +119,6 @@ fn main() {
         client: LlmClient::new(endpoint, None).unwrap(),
         api: Api::Completions,
     };
-    let ds = Dataset::open(&dir).unwrap();
     let units: Vec<u64> = (0..UNITS).collect();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -121,49 +129,63 @@ fn main() {
         examples: default_examples(),
         records_shown: 10,
     };
-    let explain = measure(&backend, || {
-        let outcome = runtime
-            .block_on(batch::explain_units(
-                &ds,
-                &explainer,
-                &units,
-                1,
-                false,
-                |_| {},
-            ))
-            .unwrap();
-        assert!(outcome.failed.is_empty(), "{:?}", outcome.failed.first());
-    });
-    let simulator = Simulator {
-        backend: &backend,
-        examples: default_examples(),
-    };
-    let score = measure(&backend, || {
-        let outcome = runtime
-            .block_on(batch::score_units(
-                &ds,
-                &simulator,
-                &units,
-                RecordSet::TopAndRandom,
-                (5, 5),
-                false,
-                |_, _| {},
-            ))
-            .unwrap();
-        assert!(outcome.failed.is_empty(), "{:?}", outcome.failed.first());
-    });
+    let (mut explains, mut scores) = (Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        // A new dataset each run, so that every unit is explained and scored.
+        let _ = std::fs::remove_dir_all(&dir);
+        featurescope::synth::generate(&dir, &spec, |_| {}).expect("synthetic dataset");
+        let ds = Dataset::open(&dir).unwrap();
+        let explain = measure(&backend, || {
+            let outcome = runtime
+                .block_on(batch::explain_units(
+                    &ds,
+                    &explainer,
+                    &units,
+                    1,
+                    false,
+                    |_| {},
+                ))
+                .unwrap();
+            assert!(outcome.failed.is_empty(), "{:?}", outcome.failed.first());
+        });
+        let simulator = Simulator {
+            backend: &backend,
+            examples: default_examples(),
+        };
+        let score = measure(&backend, || {
+            let outcome = runtime
+                .block_on(batch::score_units(
+                    &ds,
+                    &simulator,
+                    &units,
+                    RecordSet::TopAndRandom,
+                    (5, 5),
+                    false,
+                    |_, _| {},
+                ))
+                .unwrap();
+            assert!(outcome.failed.is_empty(), "{:?}", outcome.failed.first());
+        });
+        explains.push(explain);
+        scores.push(score);
+    }
     drop(server.stdin.take());
     let _ = server.wait();
     println!(
         "{UNITS} units, server latency {} ms, concurrency {CONCURRENCY}",
         LATENCY.as_millis()
     );
-    report("explain", &explain);
-    report("score", &score);
-    let both = Phase {
-        calls: explain.calls + score.calls,
-        wall: explain.wall + score.wall,
-        cpu: explain.cpu + score.cpu,
-    };
+    println!("median [min–max] of {RUNS} runs");
+    report("explain", &explains);
+    report("score", &scores);
+    let both: Vec<Phase> = explains
+        .iter()
+        .zip(&scores)
+        .map(|(e, s)| Phase {
+            calls: e.calls + s.calls,
+            wall: e.wall + s.wall,
+            cpu: e.cpu + s.cpu,
+        })
+        .collect();
     report("total", &both);
 }

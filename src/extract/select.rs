@@ -145,8 +145,10 @@ impl Extremes {
 /// pass reads windows.
 #[derive(Debug, Clone)]
 pub struct TokenStats {
-    /// Per unit, the histogram's lower edge and bin width.
-    origins: Vec<(f64, f64)>,
+    /// Per unit, the histogram's lower edge and bin width (apart, so that
+    /// the bin loop reads each as a vector).
+    lower_edges: Vec<f64>,
+    bin_widths: Vec<f64>,
     bins: usize,
     /// `[bin][unit]`: a token row's counts land in the few planes of its
     /// common bins, unit after unit, rather than each in a cache line of
@@ -176,12 +178,10 @@ impl TokenStats {
         let bins = selectors.first().map_or(1, |s| s.histogram_edges.len() - 1);
         let units = selectors.len();
         Self {
-            origins: selectors
+            lower_edges: selectors.iter().map(|s| s.histogram_edges[0]).collect(),
+            bin_widths: selectors
                 .iter()
-                .map(|s| {
-                    let e = &s.histogram_edges;
-                    (e[0], e[1] - e[0])
-                })
+                .map(|s| s.histogram_edges[1] - s.histogram_edges[0])
                 .collect(),
             bins,
             counts: vec![0; units * bins],
@@ -195,6 +195,24 @@ impl TokenStats {
 
     /// Adds one token's activations of the group's units.
     pub fn add_row(&mut self, row: &[f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { self.add_row_avx2(row) };
+        }
+        self.add_row_portable(row);
+    }
+
+    /// [`Self::add_row`] compiled with AVX2's wider vectors (the portable
+    /// build targets SSE2); the same operations, so the same sums.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn add_row_avx2(&mut self, row: &[f32]) {
+        self.add_row_portable(row);
+    }
+
+    #[inline(always)]
+    fn add_row_portable(&mut self, row: &[f32]) {
         let sums = self.sum.iter_mut().zip(self.sum_squares.iter_mut());
         for (((sum, squares), positive), &a) in sums.zip(self.positive.iter_mut()).zip(row) {
             *sum += a as f64;
@@ -203,10 +221,10 @@ impl TokenStats {
         }
         // Bins first, in a loop that vectorises, then the counts. Values
         // outside the calibrated range go to the edge bins, whose edges are
-        // widened to the true range at the end. (`as` truncates, which is
-        // floor here, and sends NaN to bin 0.)
+        // widened to the true range at the end; NaN goes to bin 0.
         let last = (self.bins - 1) as f64;
-        for ((bin, &(lo, width)), &a) in self.row_bins.iter_mut().zip(&self.origins).zip(row) {
+        let origins = self.lower_edges.iter().zip(&self.bin_widths);
+        for ((bin, (&lo, &width)), &a) in self.row_bins.iter_mut().zip(origins).zip(row) {
             // `max` sends NaN to 0; clamped first, so the conversion below
             // truncates (floor here) without Rust's saturating checks,
             // which kept this loop from vectorising.
