@@ -1,20 +1,24 @@
-//! The extraction passes. Pass 0 (tokenizer only) counts the windows; pass 1
-//! runs the model on a seeded sample of them to estimate each unit's quantile
-//! boundaries and range, keeping the sample's activations in a spill file
-//! when they fit (spill.rs); pass 2 selects, from the spilled sample and
-//! then from the model over every other window (or over every window, when
-//! the sample was too large to keep); pass 3 (tokenizer only) collects the
-//! text of the selected windows. Model work is thus one pass over the
-//! corpus (plus the sample again, without a spill file).
+//! The extraction passes. Pass 0 (tokenizer only) counts the windows and
+//! draws a seeded sample of them, keeping the sample's windows; pass 1 runs
+//! the model on the sample to estimate each unit's quantile boundaries and
+//! range, keeping the sample's activations in a spill file when they fit
+//! (spill.rs); pass 2 selects, from the spilled sample and then from the
+//! model over every other window (or over every window, when the sample
+//! was too large to keep); pass 3 (tokenizer only) collects the text of the
+//! selected windows. Model work is thus one pass over the corpus (plus the
+//! sample again, without a spill file). In passes 1 and 2 the selection
+//! reads each batch on a thread of its own while the model computes the
+//! next (overlap.rs), and the corpus is tokenised ahead on another.
 use super::groups::{SourceBatch, UnitGroup, for_each_group_window, unit_groups};
 use super::overlap::{BatchActivations, overlapped};
 use super::select::{
-    Calibration, Candidate, Selected, SelectionConfig, TokenStats, UnitSelector, unit_rng,
+    Calibration, Candidate, Reservoir, Selected, SelectionConfig, TokenStats, UnitSelector,
+    unit_rng,
 };
 use super::spill::{SPILL_LIMIT, Spill};
 use super::{ExtractError, Result};
 use crate::activations::{
-    BadDocument, Corpus, Progress, Window, Windower, display_name, for_each_batch_of,
+    BadDocument, Batcher, Corpus, Progress, Window, Windower, display_name, for_each_batch_of,
     for_each_window, forward_windows,
 };
 use crate::dataset::manifest::{
@@ -289,17 +293,27 @@ pub fn extract(
     let units: usize = sources.iter().map(|s| s.width).sum();
     let seed = config.selection.seed;
 
-    // Pass 0: count.
+    // Pass 0: count, and draw the calibration sample as the windows go by
+    // (a seeded reservoir), keeping its windows, so that the calibration
+    // pass does not read and tokenise the corpus again to find them.
     let mut report = ExtractReport::default();
     let mut documents = HashSet::new();
+    let mut sampler = rand::rngs::SmallRng::seed_from_u64(seed);
+    let mut reservoir = Reservoir::new(config.calibration_windows);
+    let mut sample_windows: Vec<(u64, Window)> = Vec::new();
     for_each_window::<ExtractError>(
         &corpus,
         &windower,
         |b| report.bad_documents.push(b),
-        |_, w| {
+        |i, w| {
             documents.insert(w.document_id);
             report.windows += 1;
             report.tokens += w.ids.len() as u64;
+            match reservoir.offer(&mut sampler) {
+                Some(slot) if slot == sample_windows.len() => sample_windows.push((i, w)),
+                Some(slot) => sample_windows[slot] = (i, w),
+                None => {}
+            }
             Ok(())
         },
     )?;
@@ -310,15 +324,9 @@ pub fn extract(
             problem: "the corpus has no text".into(),
         });
     }
-    let mut sampler = rand::rngs::SmallRng::seed_from_u64(seed);
-    let sample: HashSet<u64> = rand::seq::index::sample(
-        &mut sampler,
-        report.windows as usize,
-        config.calibration_windows.min(report.windows as usize),
-    )
-    .into_iter()
-    .map(|i| i as u64)
-    .collect();
+    // In corpus order, as the main pass meets windows.
+    sample_windows.sort_by_key(|(i, _)| *i);
+    let sample: HashSet<u64> = sample_windows.iter().map(|(i, _)| *i).collect();
     // At most this many bytes of activations for the sample (padding included).
     let sample_bytes = sample.len() as u64 * config.window_tokens as u64 * units as u64 * 4;
     // Without a spill file (too large, or not writable) the sample runs again.
@@ -335,21 +343,30 @@ pub fn extract(
             None => report.tokens + sample_tokens.min(report.tokens),
         },
     });
-    // The model's side of a pass: every window `keep` accepts, in batches,
-    // each batch's activations sent on to the selection.
-    let mut forward_each =
-        |keep: &dyn Fn(u64) -> bool, send: &mut dyn FnMut(BatchActivations)| -> Result<()> {
-            for_each_batch_of(&corpus, &windower, config.batch_size, keep, |batch| {
-                check_cancel()?;
-                let acts = activations(model.as_ref(), batch, &sources, &hooks, config.device)?;
-                progress(Progress::Tokens(
-                    batch.iter().map(|(_, w)| w.ids.len() as u64).sum(),
-                ));
-                send((batch.iter().map(|(i, w)| (*i, w.ids.len())).collect(), acts));
-                Ok(())
-            })
-        };
-    let in_sample = |i: u64| sample.contains(&i);
+    // The model's side of a pass: a batch's activations, sent on to the
+    // selection.
+    let forward = |batch: &[(u64, Window)],
+                   send: &mut dyn FnMut(BatchActivations),
+                   progress: &mut dyn FnMut(Progress)|
+     -> Result<()> {
+        check_cancel()?;
+        let acts = activations(model.as_ref(), batch, &sources, &hooks, config.device)?;
+        progress(Progress::Tokens(
+            batch.iter().map(|(_, w)| w.ids.len() as u64).sum(),
+        ));
+        send((batch.iter().map(|(i, w)| (*i, w.ids.len())).collect(), acts));
+        Ok(())
+    };
+    // The sample, in the batches the main pass would make of it.
+    let forward_sample = |send: &mut dyn FnMut(BatchActivations),
+                          progress: &mut dyn FnMut(Progress)| {
+        let mut batcher = Batcher::new(config.batch_size);
+        let mut run = |batch: &[(u64, Window)]| forward(batch, send, progress);
+        for (i, w) in &sample_windows {
+            batcher.push(*i, w.clone(), &mut run)?;
+        }
+        batcher.flush(&mut run)
+    };
     let widths: Vec<usize> = sources.iter().map(|s| s.width).collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
 
@@ -358,7 +375,7 @@ pub fn extract(
         (Calibration::new(), unit_rng(seed, u as u64, 0))
     });
     overlapped(
-        |send| forward_each(&in_sample, send),
+        |send| forward_sample(send, &mut progress),
         |(spans, acts)| {
             for_each_group_window(
                 &mut calibrations,
@@ -408,9 +425,15 @@ pub fn extract(
                     send(batch);
                     Ok(())
                 })?,
-                None => forward_each(&in_sample, send)?,
+                None => forward_sample(send, &mut progress)?,
             }
-            forward_each(&|i| !in_sample(i), send)
+            for_each_batch_of(
+                &corpus,
+                &windower,
+                config.batch_size,
+                |i| !sample.contains(&i),
+                |batch| forward(batch, send, &mut progress),
+            )
         },
         |(spans, acts)| {
             for_each_group_window(

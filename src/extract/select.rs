@@ -42,14 +42,14 @@ pub struct Candidate {
 /// Reservoir sampling (Algorithm R) over `capacity` slots: says which slot
 /// the next item goes to, if it is kept.
 #[derive(Debug, Clone)]
-struct Reservoir {
+pub struct Reservoir {
     capacity: usize,
     seen: u64,
     filled: usize,
 }
 
 impl Reservoir {
-    fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
             seen: 0,
@@ -57,7 +57,7 @@ impl Reservoir {
         }
     }
 
-    fn offer(&mut self, rng: &mut SmallRng) -> Option<usize> {
+    pub fn offer(&mut self, rng: &mut SmallRng) -> Option<usize> {
         self.seen += 1;
         if self.filled < self.capacity {
             self.filled += 1;
