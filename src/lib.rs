@@ -4,6 +4,7 @@
 pub mod activations;
 pub mod dataset;
 pub mod device;
+pub mod experiment;
 pub mod extract;
 pub mod import;
 pub mod interp;

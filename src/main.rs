@@ -4,7 +4,7 @@ mod tui;
 
 use anyhow::Result;
 use clap::Parser;
-use cli::args::{Cli, Command, ImportCommand};
+use cli::args::{Cli, Command, ExperimentCommand, ImportCommand};
 use featurescope::dataset::Dataset;
 use featurescope::text::printable;
 
@@ -29,6 +29,9 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Validate { dataset, json }) => dataset::validate(&dataset, json),
         Some(Command::Import(ImportCommand::NeuronExplainer(args))) => {
             dataset::import_neuron_explainer(args)
+        }
+        Some(Command::Experiment(ExperimentCommand::Ratings { dataset, json })) => {
+            cli::experiment::ratings(&dataset, json)
         }
         Some(Command::Synth(args)) => dataset::synth(args),
         Some(Command::Extract(args)) => extract::extract(args),

@@ -64,6 +64,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The papers' experiments on a dataset; results in DATASET/experiments/NAME/ (see docs/experiments.md).
+    #[command(subcommand)]
+    Experiment(ExperimentCommand),
     /// Write a synthetic dataset of any size (for benchmarks and tests).
     Synth(SynthArgs),
     /// Train a sparse autoencoder as sae.toml describes (see docs/sae.md).
@@ -79,6 +82,18 @@ pub enum Command {
     /// Describe a subject model (a folder or a GGUF file): architecture, layers, attention, hook points and unit counts.
     ModelInfo {
         model: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExperimentCommand {
+    /// Does the score agree with people? Spearman's rank correlation between
+    /// each rated score and its latest 1-5 rating (given in the explorer).
+    Ratings {
+        dataset: PathBuf,
+        /// Print the summary as JSON instead of text and a chart.
         #[arg(long)]
         json: bool,
     },

@@ -3,6 +3,7 @@
 //! of [`output`]. `main.rs` only parses, dispatches and prints the error.
 pub mod args;
 pub mod dataset;
+pub mod experiment;
 pub mod extract;
 pub mod llm;
 pub mod output;

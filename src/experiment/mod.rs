@@ -1,0 +1,25 @@
+//! The papers' experiments, each a function from a dataset to its results,
+//! kept beside the data in `DATASET/experiments/NAME/`: the points as CSV,
+//! the summary as JSON and the figure as SVG, published in one rename so a
+//! rerun replaces them whole. Start from [`agreement::rating_agreement`]
+//! (Bills et al.'s check of scores against people's ratings) and
+//! [`Results`].
+pub mod agreement;
+mod figure;
+mod results;
+pub mod stats;
+
+pub use figure::Scatter;
+pub use results::Results;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExperimentError {
+    #[error(transparent)]
+    Dataset(#[from] crate::dataset::DatasetError),
+    #[error(transparent)]
+    Publish(#[from] crate::publish::PublishError),
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+}
+
+pub type Result<T, E = ExperimentError> = std::result::Result<T, E>;
