@@ -187,5 +187,5 @@ fn main() {
             cpu: e.cpu + s.cpu,
         })
         .collect();
-    report("total", &both);
+    report("both", &both);
 }

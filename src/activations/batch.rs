@@ -49,7 +49,7 @@ pub fn for_each_window<E: From<ActivationError>>(
                 let full = std::mem::replace(chunk, Vec::with_capacity(READ_AHEAD_WINDOWS));
                 sender.send(full).map_err(|_| ReadStop::VisitorGone)
             };
-            corpus.for_each::<ReadStop>(|doc| {
+            let read = corpus.for_each::<ReadStop>(|doc| {
                 match doc {
                     Ok(doc) => {
                         for window in windower.split(&doc)? {
@@ -62,8 +62,10 @@ pub fn for_each_window<E: From<ActivationError>>(
                     Err(b) => chunk.push(Read::Bad(b)),
                 }
                 Ok(())
-            })?;
-            send(&mut chunk)
+            });
+            // What was read before a failure is visited before it is reported.
+            send(&mut chunk)?;
+            read
         });
         let mut index = 0u64;
         let visited = receiver

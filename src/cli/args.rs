@@ -199,7 +199,7 @@ pub struct ExtractArgs {
     /// Samples per quantile bin ([0, .5), [.5, .9), [.9, .99), [.99, .999) of window maxima).
     #[arg(long, default_value_t = 5)]
     pub quantile_k: usize,
-    /// Windows in the calibration pass that estimates quantile boundaries.
+    /// Windows in the calibration pass that estimates quantile boundaries (kept in memory, with their tokens, until the main pass).
     #[arg(long, default_value_t = 1024)]
     pub calibration_windows: usize,
     /// The most bytes of the calibration sample's activations kept in a

@@ -58,11 +58,11 @@ fn chart_lines(figure: &Scatter, width: u16, height: u16) -> Vec<String> {
             Line::from(format!("{high:.1}")),
         ]
     };
-    let data = [Dataset::default()
+    let points = Dataset::default()
         .marker(Marker::Braille)
         .graph_type(GraphType::Scatter)
-        .data(&figure.points)];
-    let chart = Chart::new(data.to_vec())
+        .data(&figure.points);
+    let chart = Chart::new(vec![points])
         .x_axis(
             Axis::default()
                 .title(figure.x_label.as_str())

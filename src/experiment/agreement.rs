@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 pub const NAME: &str = "ratings";
 
 /// One rated score.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RatedScore {
     pub unit_id: u64,
     pub score_id: String,

@@ -27,6 +27,9 @@ fn escaped(text: &str) -> String {
 
 /// About five round tick values across `(low, high)`.
 fn ticks((low, high): (f64, f64)) -> Vec<f64> {
+    if !(low.is_finite() && high.is_finite() && high > low) {
+        return Vec::new();
+    }
     let raw = (high - low) / 5.0;
     let magnitude = 10f64.powf(raw.log10().floor());
     let step = [1.0, 2.0, 5.0, 10.0]

@@ -1,7 +1,8 @@
 //! An experiment's files, written together: `DATASET/experiments/NAME/`
 //! is staged beside its final place and swapped in whole.
 use super::Result;
-use crate::publish::{PublishError, staging_sibling, swap_into_place};
+use crate::publish::{PublishError, staging_sibling, swap_into_place, sync_dir};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The files of one experiment's results, by name.
@@ -26,13 +27,28 @@ impl Results {
         let dest = Self::folder(dataset, name);
         let staged =
             staging_sibling::<PublishError>(&dest, "an experiment needs a name", || Ok(()))?;
-        std::fs::create_dir(&staged).map_err(|e| PublishError::io(&staged, e))?;
+        let written = self.write_into(&staged).and_then(|()| {
+            swap_into_place(&staged, &dest)?;
+            Ok(())
+        });
+        if written.is_err() {
+            let _ = std::fs::remove_dir_all(&staged);
+        }
+        written.map(|()| dest)
+    }
+
+    /// The files, on disk (synced) before the folder is swapped in.
+    fn write_into(&self, staged: &Path) -> Result<()> {
+        std::fs::create_dir(staged).map_err(|e| PublishError::io(staged, e))?;
         for (name, bytes) in &self.files {
             let path = staged.join(name);
-            std::fs::write(&path, bytes).map_err(|e| PublishError::io(&path, e))?;
+            let io = |e| PublishError::io(&path, e);
+            let mut file = std::fs::File::create(&path).map_err(io)?;
+            file.write_all(bytes).map_err(io)?;
+            file.sync_all().map_err(io)?;
         }
-        swap_into_place(&staged, &dest)?;
-        Ok(dest)
+        sync_dir(staged)?;
+        Ok(())
     }
 }
 

@@ -27,7 +27,8 @@ pub fn average_ranks(values: &[f64]) -> Vec<f64> {
 /// correlation of the average ranks, computed as scores are; `None` when
 /// either side is constant or there are fewer than two pairs.
 pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
-    // Ranks are whole or half numbers below 2^24, exact in f32.
+    assert_eq!(x.len(), y.len(), "pairs");
+    // Ranks are whole or half numbers, exact in f32 below 2^23 pairs.
     let ranks = |v: &[f64]| vec![average_ranks(v).iter().map(|&r| r as f32).collect()];
     score(&ranks(y), &ranks(x)).ok().and_then(|s| s.correlation)
 }

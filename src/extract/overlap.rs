@@ -10,20 +10,20 @@ pub type BatchActivations = (Vec<WindowSpan>, Vec<SourceBatch>);
 
 /// Runs `produce`, handing each batch it sends to `consume` on another
 /// thread, in order; returns once both are done, with `produce`'s result.
-/// Without any batch sent, `consume` never runs.
+/// Without any batch sent, `consume` never runs. Sending returns false once
+/// `consume` has panicked, so that `produce` can stop at once; the panic is
+/// then passed on.
 pub fn overlapped<E>(
-    produce: impl FnOnce(&mut dyn FnMut(BatchActivations)) -> Result<(), E>,
+    produce: impl FnOnce(&mut dyn FnMut(BatchActivations) -> bool) -> Result<(), E>,
     mut consume: impl FnMut(BatchActivations) + Send,
 ) -> Result<(), E> {
     // A rendezvous: the model runs ahead by the one batch it is computing.
     let (sender, receiver) = std::sync::mpsc::sync_channel::<BatchActivations>(0);
     std::thread::scope(|scope| {
         let consumer = scope.spawn(move || receiver.into_iter().for_each(&mut consume));
-        let mut send = move |batch| {
-            // Fails only once the consumer has gone, i.e. panicked: the
-            // join below passes that on.
-            let _ = sender.send(batch);
-        };
+        // Fails only once the consumer has gone, i.e. panicked: the join
+        // below passes that on.
+        let mut send = move |batch| sender.send(batch).is_ok();
         let produced = produce(&mut send);
         drop(send);
         if let Err(panic) = consumer.join() {
@@ -46,12 +46,31 @@ mod tests {
         let mut seen = Vec::new();
         let result: Result<(), &str> = overlapped(
             |send| {
-                (0..5).for_each(|i| send(batch(i)));
+                assert!((0..5).all(|i| send(batch(i))));
                 Err("stopped")
             },
             |(windows, _)| seen.push(windows[0].0),
         );
         assert_eq!(result, Err("stopped"));
         assert_eq!(seen, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_consumer_that_panics_stops_the_producer_and_the_panic_is_passed_on() {
+        let mut sent = 0;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            overlapped::<()>(
+                |send| {
+                    while send(batch(sent)) {
+                        sent += 1;
+                        assert!(sent < 1000, "the producer was not stopped");
+                    }
+                    Ok(())
+                },
+                |_| panic!("selection failed"),
+            )
+        }));
+        assert!(outcome.is_err());
+        assert!(sent <= 2, "stopped after {sent} batches");
     }
 }

@@ -268,6 +268,16 @@ fn activations(
         .collect()
 }
 
+/// Stops the model's side of a pass once the selection has gone (it
+/// panicked; `overlapped` passes the panic on, so this error is not seen).
+fn stop_unless(selection_listens: bool) -> Result<()> {
+    if selection_listens {
+        Ok(())
+    } else {
+        Err(ExtractError::Cancelled)
+    }
+}
+
 /// Runs the extraction; setting `cancel` stops it at the next batch, before
 /// anything is written.
 pub fn extract(
@@ -346,7 +356,7 @@ pub fn extract(
     // The model's side of a pass: a batch's activations, sent on to the
     // selection.
     let forward = |batch: &[(u64, Window)],
-                   send: &mut dyn FnMut(BatchActivations),
+                   send: &mut dyn FnMut(BatchActivations) -> bool,
                    progress: &mut dyn FnMut(Progress)|
      -> Result<()> {
         check_cancel()?;
@@ -354,11 +364,11 @@ pub fn extract(
         progress(Progress::Tokens(
             batch.iter().map(|(_, w)| w.ids.len() as u64).sum(),
         ));
-        send((batch.iter().map(|(i, w)| (*i, w.ids.len())).collect(), acts));
-        Ok(())
+        let spans = batch.iter().map(|(i, w)| (*i, w.ids.len())).collect();
+        stop_unless(send((spans, acts)))
     };
     // The sample, in the batches the main pass would make of it.
-    let forward_sample = |send: &mut dyn FnMut(BatchActivations),
+    let forward_sample = |send: &mut dyn FnMut(BatchActivations) -> bool,
                           progress: &mut dyn FnMut(Progress)| {
         let mut batcher = Batcher::new(config.batch_size);
         let mut run = |batch: &[(u64, Window)]| forward(batch, send, progress);
@@ -422,8 +432,7 @@ pub fn extract(
             match spill {
                 Some(spill) => spill.read_each(&widths, |batch| {
                     check_cancel()?;
-                    send(batch);
-                    Ok(())
+                    stop_unless(send(batch))
                 })?,
                 None => forward_sample(send, &mut progress)?,
             }

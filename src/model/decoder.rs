@@ -486,6 +486,8 @@ impl Decoder {
     /// tokens' keys and values follow the cached ones (and are appended to
     /// it when it is [`Cached::Extend`]). A capture-only pass stops once it
     /// has every hook ([`Captures::complete`]); its residual is then stale.
+    /// (The cached passes capture nothing, so they never stop early and
+    /// every layer's cache is extended.)
     fn blocks(
         &self,
         ids: &Tensor,

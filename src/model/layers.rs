@@ -87,8 +87,8 @@ pub fn attention(
     let kv_heads = k.size()[1];
     let group = heads / kv_heads;
     if softcap.is_none() {
-        // libtorch's fused kernel: it reads the heads in place and never
-        // materialises the scores (transformers' default, "sdpa", too).
+        // libtorch's fused kernel, which need not materialise the scores
+        // (transformers' default, "sdpa", too).
         return Tensor::scaled_dot_product_attention(
             q,
             k,
