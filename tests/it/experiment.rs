@@ -1,6 +1,6 @@
 //! The papers' experiments as commands: each one's arithmetic against an
 //! independent reference (scipy), its files, and its rerun.
-use crate::common::{featurescope, path_str, python, root, stdout};
+use crate::common::{demo_copy, featurescope, path_str, python, stdout};
 use featurescope::dataset::{Dataset, Rating, Score};
 
 /// A copy of the demo (real scores) with ratings given to 40 of its scores,
@@ -8,14 +8,7 @@ use featurescope::dataset::{Dataset, Rating, Score};
 /// rated score whose score is undefined.
 fn rated_demo() -> (tempfile::TempDir, std::path::PathBuf, String) {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("ds");
-    let status = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(root().join("datasets/demo"))
-        .arg(&dir)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let dir = demo_copy(tmp.path(), "ds");
     let ds = Dataset::open(&dir).unwrap();
     let scores: Vec<Score> = ds
         .scores()
@@ -114,14 +107,7 @@ fn rating_agreement_matches_scipy_and_writes_its_files() {
 #[test]
 fn without_ratings_the_correlation_is_undefined_not_an_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("ds");
-    let status = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(root().join("datasets/demo"))
-        .arg(&dir)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let dir = demo_copy(tmp.path(), "ds");
     let out = featurescope(&["experiment", "ratings", path_str(&dir), "--json"]);
     assert!(out.status.success());
     let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();

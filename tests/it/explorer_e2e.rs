@@ -82,14 +82,7 @@ fn the_explorer_opens_the_demo_browses_and_restores_the_terminal() {
     let binary = env!("CARGO_BIN_EXE_featurescope");
     // A copy of the demo: the job below writes to the dataset it runs on.
     let tmp = tempfile::tempdir().unwrap();
-    let demo = tmp.path().join("demo");
-    let copied = Command::new("cp")
-        .arg("-r")
-        .arg(common::root().join("datasets/demo"))
-        .arg(&demo)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    let demo = common::demo_copy(tmp.path(), "demo");
     let tmux = Tmux::start(&format!(
         "cd {} && echo before-the-explorer && {binary} {}; echo exited $?; sleep 60",
         tmp.path().display(),

@@ -46,6 +46,20 @@ pub fn python(script: &str, args: &[&str]) -> String {
     stdout(&out)
 }
 
+/// A copy of the bundled demo at `dir/name`, for tests that write to the
+/// dataset they use; returns its path.
+pub fn demo_copy(dir: &Path, name: &str) -> std::path::PathBuf {
+    let copy = dir.join(name);
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(root().join("datasets/demo"))
+        .arg(&copy)
+        .status()
+        .expect("run cp");
+    assert!(status.success(), "copy the demo to {}", copy.display());
+    copy
+}
+
 /// Tiny random checkpoints of each decoder architecture, written by
 /// transformers into a temporary folder (kept while the guard lives), one
 /// sub-folder per architecture (`gpt2`, `llama`, …).
