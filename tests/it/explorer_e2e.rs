@@ -7,27 +7,42 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 struct Tmux {
-    session: String,
+    /// Holds the socket of this session's own tmux server.
+    dir: tempfile::TempDir,
 }
 
 impl Tmux {
     fn start(command: &str) -> Self {
-        // One name per session: the tests of this file run at once in one process.
-        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let session = format!("featurescope-e2e-{}-{n}", std::process::id());
-        let status = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &session, "-x", "100", "-y", "30"])
+        let tmux = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let out = tmux
+            .command()
+            .args(["new-session", "-d", "-x", "100", "-y", "30"])
             .arg(command)
-            .status()
+            .output()
             .expect("tmux is installed (Debian's tmux)");
-        assert!(status.success());
-        Self { session }
+        assert!(
+            out.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tmux
+    }
+
+    /// tmux on a server of this session's own: with one shared server, a
+    /// session started while another test's last session is being killed
+    /// can meet a server that is exiting ("server exited unexpectedly").
+    fn command(&self) -> Command {
+        let mut command = Command::new("tmux");
+        command.arg("-S").arg(self.dir.path().join("socket"));
+        command
     }
 
     fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.session])
+        let out = self
+            .command()
+            .args(["capture-pane", "-p"])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -36,8 +51,9 @@ impl Tmux {
     /// What the pane's terminal is in: alternate screen on (1) or off (0),
     /// the four mouse-reporting modes a capture turns on, and the cursor shown.
     fn modes(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["display-message", "-p", "-t", &self.session])
+        let out = self
+            .command()
+            .args(["display-message", "-p"])
             .arg("alternate #{alternate_on} mouse #{mouse_standard_flag}#{mouse_button_flag}#{mouse_any_flag}#{mouse_sgr_flag} cursor #{cursor_flag}")
             .output()
             .unwrap();
@@ -45,11 +61,7 @@ impl Tmux {
     }
 
     fn keys(&self, keys: &[&str]) {
-        let status = Command::new("tmux")
-            .args(["send-keys", "-t", &self.session])
-            .args(keys)
-            .status()
-            .unwrap();
+        let status = self.command().arg("send-keys").args(keys).status().unwrap();
         assert!(status.success());
     }
 
@@ -71,9 +83,7 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .status();
+        let _ = self.command().arg("kill-server").status();
     }
 }
 
