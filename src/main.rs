@@ -30,6 +30,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Import(ImportCommand::NeuronExplainer(args))) => {
             dataset::import_neuron_explainer(args)
         }
+        Some(Command::Experiment(ExperimentCommand::Bases(args))) => cli::experiment::bases(*args),
         Some(Command::Experiment(ExperimentCommand::Ratings { dataset, json })) => {
             cli::experiment::ratings(&dataset, json)
         }

@@ -89,6 +89,11 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum ExperimentCommand {
+    /// Which basis is most interpretable? The same number of live units from
+    /// each unit source (SAE features, neurons, PCA, ICA, random directions),
+    /// explained and scored alike; the mean score per basis with a 95%
+    /// bootstrap interval. Reuses what the same models already made.
+    Bases(Box<BasesArgs>),
     /// Does the score agree with people? Spearman's rank correlation between
     /// each rated score and its latest 1-5 rating (given in the explorer).
     Ratings {
@@ -321,6 +326,44 @@ pub struct SimulateArgs {
     /// Append the explanation (method `manual`) and its score to the dataset.
     #[arg(long)]
     pub save: bool,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct BasesArgs {
+    pub dataset: PathBuf,
+    /// The units sampled from: all, layers:0-2, ids:1,5,9-12, …
+    #[arg(long, default_value = "all")]
+    pub units: UnitSpec,
+    /// Live units sampled from each basis.
+    #[arg(long, default_value_t = 30)]
+    pub per_basis: usize,
+    /// Seeds the sample and the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The record sets each explanation is scored on, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "top-and-random,random-only"
+    )]
+    pub record_sets: Vec<RecordSet>,
+    /// Top records scored.
+    #[arg(long, default_value_t = SCORED_TOP)]
+    pub top: usize,
+    /// Random records scored.
+    #[arg(long, default_value_t = SCORED_RANDOM)]
+    pub random: usize,
+    /// Top records shown to the explainer.
+    #[arg(long, default_value_t = RECORDS_SHOWN)]
+    pub records_shown: usize,
+    /// Bootstrap resamples per interval.
+    #[arg(long, default_value_t = 10_000)]
+    pub resamples: usize,
+    /// Print the summary as JSON instead of text and a chart.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub llm: LlmArgs,
 }

@@ -1,8 +1,13 @@
 //! `featurescope experiment …`: each experiment's results written beside
 //! the dataset, then shown as a summary and a chart in the terminal.
-use super::output::print_json;
-use anyhow::Result;
-use featurescope::experiment::{Scatter, agreement};
+use super::args::BasesArgs;
+use super::llm::{connect, cost, runtime, units};
+use super::output::{print_json, progress_bar};
+use anyhow::{Result, bail};
+use featurescope::experiment::bases::{self, Plan};
+use featurescope::experiment::{GroupedBars, Scatter, agreement};
+use featurescope::interp::engine::{Explainer, Simulator};
+use featurescope::interp::explainer::default_examples;
 use featurescope::text::printable;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -10,6 +15,144 @@ use ratatui::symbols::Marker;
 use ratatui::text::Line;
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Widget};
 use std::path::Path;
+
+pub fn bases(args: BasesArgs) -> Result<()> {
+    let ds = featurescope::dataset::Dataset::open(&args.dataset)?;
+    let candidates = units(&ds, &args.units, args.seed)?;
+    let plan = Plan {
+        units_per_basis: args.per_basis,
+        seed: args.seed,
+        record_sets: args.record_sets.clone(),
+        scored_top: args.top,
+        scored_random: args.random,
+        resamples: args.resamples,
+    };
+    let sampled = bases::sample_bases(&ds, &candidates, plan.units_per_basis, plan.seed)?;
+    if sampled.is_empty() {
+        bail!("no live units (maximum activation above zero) among those selected by --units");
+    }
+    let explainer_backend = connect(&args.llm, "explainer")?;
+    let simulator_backend = connect(&args.llm, "simulator")?;
+    let explainer = Explainer {
+        backend: &explainer_backend,
+        examples: default_examples(),
+        records_shown: args.records_shown,
+    };
+    let simulator = Simulator {
+        backend: &simulator_backend,
+        examples: default_examples(),
+    };
+    let bar = progress_bar(
+        0,
+        "{prefix:14} {bar:40} {pos}/{len}  {per_sec}  eta {eta}  {msg}",
+    )?;
+    let outcome = runtime()?.block_on(bases::explain_and_score(
+        &ds,
+        &explainer,
+        &simulator,
+        &sampled,
+        &plan,
+        |stage, done, total| {
+            bar.set_prefix(stage.to_owned());
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message(cost(simulator_backend.usage()));
+        },
+    ));
+    bar.finish_and_clear();
+    // Whatever was made before a failure is in the dataset: summarise it.
+    let (summary, folder) = bases::publish(&args.dataset, &sampled, &explainer, &simulator, &plan)?;
+    let outcome = outcome?;
+    if args.json {
+        print_json(&summary)?;
+    } else {
+        print_bases(&summary);
+        // One local model playing both roles counts its work once.
+        if std::ptr::eq(explainer_backend.usage(), simulator_backend.usage()) {
+            println!(
+                "explainer and simulator {}: {}",
+                printable(explainer_backend.model()),
+                cost(explainer_backend.usage())
+            );
+        } else {
+            for (role, backend) in [
+                ("explainer", &explainer_backend),
+                ("simulator", &simulator_backend),
+            ] {
+                println!(
+                    "{role} {}: {}",
+                    printable(backend.model()),
+                    cost(backend.usage())
+                );
+            }
+        }
+        println!(
+            "units.csv, summary.json and figure.svg in {}",
+            printable(&folder.display().to_string())
+        );
+    }
+    for (unit, reason) in &outcome.failed {
+        eprintln!("failed: unit {unit}: {}", printable(reason));
+    }
+    if summary.missing() > 0 {
+        bail!(
+            "{} unit scores are missing ({} failed, listed above); rerun to make them",
+            summary.missing(),
+            outcome.failed.len()
+        );
+    }
+    Ok(())
+}
+
+/// The table of means and intervals, then the chart.
+fn print_bases(summary: &bases::Summary) {
+    println!(
+        "mean score per basis: {} units each (seed {}), {:.0}% bootstrap intervals ({} resamples)",
+        summary.plan.units_per_basis,
+        summary.plan.seed,
+        bases::LEVEL * 100.0,
+        summary.plan.resamples
+    );
+    for (i, b) in summary.bases.iter().enumerate() {
+        let cells: Vec<String> = (b.record_sets.iter())
+            .map(|c| {
+                let value = match (c.mean, c.interval) {
+                    (Some(mean), Some((low, high))) => {
+                        format!("{mean:>6.3} [{low:>6.3}, {high:>6.3}]")
+                    }
+                    _ => format!("{:>23}", "no scores"),
+                };
+                let extra = match (c.undefined, c.missing) {
+                    (0, 0) => String::new(),
+                    (u, 0) => format!(", {u} undefined"),
+                    (0, m) => format!(", {m} missing"),
+                    (u, m) => format!(", {u} undefined, {m} missing"),
+                };
+                format!("{}: {value} n={}{extra}", c.record_set, c.n)
+            })
+            .collect();
+        println!(
+            "  {:>2} {:<20} {}",
+            i + 1,
+            printable(&b.basis.label),
+            cells.join("   ")
+        );
+    }
+    let figure = bases::figure(summary);
+    for line in chart_lines(bars_chart(&figure, &mut Vec::new()), 72, 18) {
+        println!("{line}");
+    }
+    println!(
+        "  each basis by its number above; per basis, from the left: {}",
+        summary
+            .plan
+            .record_sets
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", then ")
+    );
+}
 
 pub fn ratings(dataset: &Path, json: bool) -> Result<()> {
     let (summary, figure, folder) = agreement::run(dataset)?;
@@ -37,7 +180,7 @@ pub fn ratings(dataset: &Path, json: bool) -> Result<()> {
         );
     }
     if summary.n > 0 {
-        for line in chart_lines(&figure, 72, 20) {
+        for line in chart_lines(scatter_chart(&figure), 72, 20) {
             println!("{line}");
         }
     }
@@ -48,33 +191,90 @@ pub fn ratings(dataset: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// The scatter drawn by ratatui's chart into a `width`×`height` grid of
-/// cells, as lines of text.
-fn chart_lines(figure: &Scatter, width: u16, height: u16) -> Vec<String> {
-    let labels = |(low, high): (f64, f64)| {
-        vec![
-            Line::from(format!("{low:.1}")),
-            Line::from(format!("{:.1}", (low + high) / 2.0)),
-            Line::from(format!("{high:.1}")),
-        ]
-    };
+/// Three labels across `(low, high)`: the ends and the middle.
+fn axis_labels((low, high): (f64, f64)) -> Vec<Line<'static>> {
+    vec![
+        Line::from(format!("{low:.1}")),
+        Line::from(format!("{:.1}", (low + high) / 2.0)),
+        Line::from(format!("{high:.1}")),
+    ]
+}
+
+/// The rating scatter as a ratatui chart.
+fn scatter_chart(figure: &Scatter) -> Chart<'_> {
     let points = Dataset::default()
         .marker(Marker::Braille)
         .graph_type(GraphType::Scatter)
         .data(&figure.points);
-    let chart = Chart::new(vec![points])
+    Chart::new(vec![points])
         .x_axis(
             Axis::default()
                 .title(figure.x_label.as_str())
                 .bounds([figure.x_bounds.0, figure.x_bounds.1])
-                .labels(labels(figure.x_bounds)),
+                .labels(axis_labels(figure.x_bounds)),
         )
         .y_axis(
             Axis::default()
                 .title(figure.y_label.as_str())
                 .bounds([figure.y_bounds.0, figure.y_bounds.1])
-                .labels(labels(figure.y_bounds)),
-        );
+                .labels(axis_labels(figure.y_bounds)),
+        )
+}
+
+/// The grouped bars as a ratatui chart: groups at 1, 2, …, each bar a
+/// vertical line from zero to its mean, its interval a line beside it.
+/// `lines` holds the points the chart borrows.
+fn bars_chart<'a>(figure: &'a GroupedBars, lines: &'a mut Vec<Vec<(f64, f64)>>) -> Chart<'a> {
+    let series = figure.series.len().max(1) as f64;
+    for (g, (_, bars)) in figure.groups.iter().enumerate() {
+        for (i, bar) in bars.iter().enumerate() {
+            let Some(bar) = bar else { continue };
+            let x = g as f64 + 1.0 + (i as f64 - (series - 1.0) / 2.0) * 0.6 / series;
+            lines.push(vec![(x, 0.0), (x, bar.value)]);
+            if let Some((low, high)) = bar.interval {
+                lines.push(vec![(x + 0.08, low), (x + 0.08, high)]);
+            }
+        }
+    }
+    let datasets = lines
+        .iter()
+        .map(|points| {
+            Dataset::default()
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .data(points)
+        })
+        .collect();
+    // Symmetric about zero, so the middle label is the bars' base.
+    let (low, high) = figure.y_bounds();
+    let y_bounds = (-high.max(-low), high.max(-low));
+    let groups = figure.groups.len();
+    // One label per whole number from 0 to groups + 1: the groups' numbers.
+    let x_labels = (0..=groups + 1)
+        .map(|g| match g {
+            0 => Line::from(""),
+            g if g > groups => Line::from(""),
+            g => Line::from(g.to_string()),
+        })
+        .collect::<Vec<_>>();
+    Chart::new(datasets)
+        .x_axis(
+            Axis::default()
+                .title("basis")
+                .bounds([0.0, groups as f64 + 1.0])
+                .labels(x_labels),
+        )
+        .y_axis(
+            Axis::default()
+                .title(figure.y_label.as_str())
+                .bounds([y_bounds.0, y_bounds.1])
+                .labels(axis_labels(y_bounds)),
+        )
+}
+
+/// A chart drawn by ratatui into a `width`×`height` grid of cells, as
+/// lines of text.
+fn chart_lines(chart: Chart, width: u16, height: u16) -> Vec<String> {
     let area = Rect::new(0, 0, width, height);
     let mut buffer = Buffer::empty(area);
     chart.render(area, &mut buffer);

@@ -44,7 +44,7 @@ fn role(
 /// The endpoint of `role` (`explainer` or `simulator`) from featurescope.toml
 /// (or --config, without the explorer's section) with the flags applied,
 /// and what serves it.
-fn connect(args: &LlmArgs, role_name: &'static str) -> Result<Backend> {
+pub(super) fn connect(args: &LlmArgs, role_name: &'static str) -> Result<Backend> {
     let config = crate::settings::load(args.config.as_deref())?.0;
     let role_config = if role_name == "explainer" {
         role(
@@ -69,7 +69,7 @@ fn connect(args: &LlmArgs, role_name: &'static str) -> Result<Backend> {
     Ok(Backend::connect(&role_config, role_name, cache)?)
 }
 
-fn units(dataset: &Dataset, spec: &UnitSpec, seed: u64) -> Result<Vec<u64>> {
+pub(super) fn units(dataset: &Dataset, spec: &UnitSpec, seed: u64) -> Result<Vec<u64>> {
     spec.select(&dataset.units_overview()?, seed)
         .context("--units")
 }
@@ -94,7 +94,7 @@ fn show_progress<'a>(
     }
 }
 
-fn cost(usage: &Usage) -> String {
+pub(super) fn cost(usage: &Usage) -> String {
     format!(
         "{} requests ({} cached, {} retried), {} prompt + {} completion tokens",
         Usage::get(&usage.requests),
@@ -124,7 +124,7 @@ fn finish(outcome: &BatchOutcome, what: &str, usage: &Usage) -> Result<()> {
     Ok(())
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)

@@ -1,5 +1,5 @@
-//! Figures as SVG, written by hand: a scatter plot needs axes, ticks and
-//! circles, not a plotting library's build.
+//! Figures as SVG, written by hand: a scatter plot and a bar chart need
+//! axes, ticks, circles and rectangles, not a plotting library's build.
 use std::fmt::Write;
 
 /// A scatter plot: its labels, axis ranges and points.
@@ -42,29 +42,70 @@ fn ticks((low, high): (f64, f64)) -> Vec<f64> {
     (first..=last).map(|i| i as f64 * step).collect()
 }
 
+/// Where the plot area lies: `(left, top, width, height)`.
+fn plot_area() -> (f64, f64, f64, f64) {
+    let (left, right, top, bottom) = MARGIN;
+    (left, top, WIDTH - left - right, HEIGHT - top - bottom)
+}
+
+/// The vertical position of `v` on a y axis spanning `bounds`.
+fn y_position((low, high): (f64, f64), v: f64) -> f64 {
+    let (_, top, _, plot_h) = plot_area();
+    top + (high - v) / (high - low) * plot_h
+}
+
+/// The opening of a figure: its canvas, title, frame, the y axis's grid,
+/// ticks and label, and the x axis's label.
+fn begin(title: &str, y_bounds: (f64, f64), y_label: &str, x_label: &str) -> String {
+    let (left, top, plot_w, plot_h) = plot_area();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="28" text-anchor="middle" font-size="14">{}</text>"#,
+        WIDTH / 2.0,
+        escaped(title)
+    );
+    let _ = writeln!(
+        s,
+        r#"<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="black"/>"#
+    );
+    for t in ticks(y_bounds) {
+        let y = y_position(y_bounds, t);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{left}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{t}</text>"##,
+            left + plot_w,
+            left - 6.0,
+            y + 4.0
+        );
+    }
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+        left + plot_w / 2.0,
+        HEIGHT - 10.0,
+        escaped(x_label)
+    );
+    let _ = writeln!(
+        s,
+        r#"<text transform="translate(18 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"#,
+        top + plot_h / 2.0,
+        escaped(y_label)
+    );
+    s
+}
+
 impl Scatter {
     pub fn svg(&self) -> String {
-        let (left, right, top, bottom) = MARGIN;
-        let (plot_w, plot_h) = (WIDTH - left - right, HEIGHT - top - bottom);
+        let (left, top, plot_w, plot_h) = plot_area();
         let x =
             |v: f64| left + (v - self.x_bounds.0) / (self.x_bounds.1 - self.x_bounds.0) * plot_w;
-        let y = |v: f64| top + (self.y_bounds.1 - v) / (self.y_bounds.1 - self.y_bounds.0) * plot_h;
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
-        );
-        let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="28" text-anchor="middle" font-size="14">{}</text>"#,
-            WIDTH / 2.0,
-            escaped(&self.title)
-        );
-        let _ = writeln!(
-            s,
-            r#"<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="black"/>"#
-        );
+        let mut s = begin(&self.title, self.y_bounds, &self.y_label, &self.x_label);
         for t in ticks(self.x_bounds) {
             let _ = writeln!(
                 s,
@@ -73,30 +114,6 @@ impl Scatter {
                 top + plot_h + 18.0
             );
         }
-        for t in ticks(self.y_bounds) {
-            let _ = writeln!(
-                s,
-                r##"<line x1="{left}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{t}</text>"##,
-                left + plot_w,
-                y(t),
-                y(t),
-                left - 6.0,
-                y(t) + 4.0
-            );
-        }
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-            left + plot_w / 2.0,
-            HEIGHT - 15.0,
-            escaped(&self.x_label)
-        );
-        let _ = writeln!(
-            s,
-            r#"<text transform="translate(18 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"#,
-            top + plot_h / 2.0,
-            escaped(&self.y_label)
-        );
         for (i, &(px, py)) in self.points.iter().enumerate() {
             // A fixed spread across each column, so equal ratings do not
             // hide each other.
@@ -105,7 +122,125 @@ impl Scatter {
                 s,
                 r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="#1f77b4" fill-opacity="0.6"/>"##,
                 x(px + jitter),
-                y(py)
+                y_position(self.y_bounds, py)
+            );
+        }
+        s.push_str("</svg>\n");
+        s
+    }
+}
+
+/// One bar: its height and, where there is one, its interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bar {
+    pub value: f64,
+    pub interval: Option<(f64, f64)>,
+}
+
+impl Bar {
+    pub fn new(value: f64, interval: Option<(f64, f64)>) -> Self {
+        Self { value, interval }
+    }
+
+    /// The lowest and highest point drawn.
+    fn extent(&self) -> (f64, f64) {
+        let (low, high) = self.interval.unwrap_or((self.value, self.value));
+        (low.min(self.value), high.max(self.value))
+    }
+}
+
+/// A grouped bar chart: per group (its label), one bar per series, `None`
+/// where a series has no value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupedBars {
+    pub title: String,
+    pub y_label: String,
+    pub series: Vec<String>,
+    pub groups: Vec<(String, Vec<Option<Bar>>)>,
+}
+
+/// Colours of the series, in order (matplotlib's first four).
+const SERIES_COLOURS: [&str; 4] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"];
+
+impl GroupedBars {
+    /// The y range drawn: every bar and interval, and zero, rounded out to
+    /// tenths.
+    pub fn y_bounds(&self) -> (f64, f64) {
+        let bars = self
+            .groups
+            .iter()
+            .flat_map(|(_, bars)| bars.iter().flatten());
+        let (low, high) = bars
+            .map(Bar::extent)
+            .filter(|(l, h)| l.is_finite() && h.is_finite())
+            .fold((0.0f64, 0.1f64), |(l, h), (bl, bh)| (l.min(bl), h.max(bh)));
+        ((low * 10.0).floor() / 10.0, (high * 10.0).ceil() / 10.0)
+    }
+
+    pub fn svg(&self) -> String {
+        let (left, top, plot_w, plot_h) = plot_area();
+        let y_bounds = self.y_bounds();
+        let y = |v: f64| y_position(y_bounds, v);
+        let mut s = begin(&self.title, y_bounds, &self.y_label, "");
+        let group_w = plot_w / self.groups.len().max(1) as f64;
+        let bar_w = group_w * 0.8 / self.series.len().max(1) as f64;
+        let _ = writeln!(
+            s,
+            r#"<line x1="{left}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="black"/>"#,
+            left + plot_w,
+            y(0.0),
+            y(0.0)
+        );
+        for (g, (label, bars)) in self.groups.iter().enumerate() {
+            let centre = left + group_w * (g as f64 + 0.5);
+            // Kind above, layer and site below: long labels stay apart.
+            let (first, second) = label.split_once(' ').unwrap_or((label, ""));
+            for (line, text) in [(0.0, first), (14.0, second)] {
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{centre:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                    top + plot_h + 16.0 + line,
+                    escaped(text)
+                );
+            }
+            for (i, bar) in bars.iter().enumerate() {
+                let Some(bar) = bar else { continue };
+                let colour = SERIES_COLOURS[i % SERIES_COLOURS.len()];
+                let x = centre - group_w * 0.4 + bar_w * i as f64;
+                let (from, to) = (y(bar.value.max(0.0)), y(bar.value.min(0.0)));
+                let _ = writeln!(
+                    s,
+                    r#"<rect x="{x:.1}" y="{from:.1}" width="{:.1}" height="{:.1}" fill="{colour}"/>"#,
+                    bar_w * 0.9,
+                    to - from
+                );
+                if let Some((low, high)) = bar.interval {
+                    let mid = x + bar_w * 0.45;
+                    let _ = writeln!(
+                        s,
+                        r#"<path d="M{mid:.1} {:.1}V{:.1}M{:.1} {:.1}h{:.1}M{:.1} {:.1}h{:.1}" stroke="black"/>"#,
+                        y(low),
+                        y(high),
+                        mid - 4.0,
+                        y(low),
+                        8.0,
+                        mid - 4.0,
+                        y(high),
+                        8.0
+                    );
+                }
+            }
+        }
+        for (i, name) in self.series.iter().enumerate() {
+            let colour = SERIES_COLOURS[i % SERIES_COLOURS.len()];
+            let x = left + 10.0 + 150.0 * i as f64;
+            let _ = writeln!(
+                s,
+                r#"<rect x="{x:.1}" y="{:.1}" width="10" height="10" fill="{colour}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+                top + 8.0,
+                x + 14.0,
+                top + 17.0,
+                escaped(name)
             );
         }
         s.push_str("</svg>\n");

@@ -1,15 +1,16 @@
 //! The papers' experiments, each a function from a dataset to its results,
 //! kept beside the data in `DATASET/experiments/NAME/`: the points as CSV,
 //! the summary as JSON and the figure as SVG, published in one rename so a
-//! rerun replaces them whole. Start from [`agreement::rating_agreement`]
-//! (Bills et al.'s check of scores against people's ratings) and
-//! [`Results`].
+//! rerun replaces them whole. Start from [`bases`] (Cunningham et al.'s
+//! comparison of bases), [`agreement::rating_agreement`] (Bills et al.'s
+//! check of scores against people's ratings) and [`Results`].
 pub mod agreement;
+pub mod bases;
 mod figure;
 mod results;
 pub mod stats;
 
-pub use figure::Scatter;
+pub use figure::{Bar, GroupedBars, Scatter};
 pub use results::Results;
 
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +21,8 @@ pub enum ExperimentError {
     Publish(#[from] crate::publish::PublishError),
     #[error("{0}")]
     Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Engine(#[from] crate::interp::engine::EngineError),
 }
 
 pub type Result<T, E = ExperimentError> = std::result::Result<T, E>;

@@ -104,6 +104,27 @@ pub async fn score_units(
     simulator: &Simulator<'_>,
     units: &[u64],
     set: RecordSet,
+    scored: (usize, usize),
+    force: bool,
+    progress: impl FnMut(usize, usize),
+) -> Result<BatchOutcome, EngineError> {
+    let wanted: HashSet<u64> = units.iter().copied().collect();
+    let explanations: Vec<Explanation> = ds
+        .explanations()?
+        .into_iter()
+        .filter(|e| wanted.contains(&e.unit_id))
+        .collect();
+    score_explanations(ds, simulator, explanations, set, scored, force, progress).await
+}
+
+/// Scores each of `explanations` that has no score yet from this simulator,
+/// method and record set (all of them with `force`), simulating `top` top
+/// and `random` random records.
+pub async fn score_explanations(
+    ds: &Dataset,
+    simulator: &Simulator<'_>,
+    explanations: Vec<Explanation>,
+    set: RecordSet,
     (top, random): (usize, usize),
     force: bool,
     mut progress: impl FnMut(usize, usize),
@@ -119,19 +140,13 @@ pub async fn score_units(
         })
         .map(|s| s.explanation_id)
         .collect();
-    let wanted: HashSet<u64> = units.iter().copied().collect();
-    let all: Vec<Explanation> = ds
-        .explanations()?
+    let all = explanations.len();
+    let todo: Vec<Explanation> = explanations
         .into_iter()
-        .filter(|e| wanted.contains(&e.unit_id))
-        .collect();
-    let todo: Vec<Explanation> = all
-        .iter()
         .filter(|e| force || !scored.contains(&e.explanation_id))
-        .cloned()
         .collect();
     let mut outcome = BatchOutcome {
-        skipped: all.len() - todo.len(),
+        skipped: all - todo.len(),
         ..Default::default()
     };
     let total = todo.len();

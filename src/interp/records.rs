@@ -11,6 +11,7 @@ use std::str::FromStr;
 /// the main score; random-only has high variance, top-only rewards broad
 /// explanations).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum RecordSet {
     TopAndRandom,
     TopOnly,

@@ -169,8 +169,21 @@ fn the_demo_ships_explanations_scores_and_revisions_from_the_bundled_model() {
     assert!(explanations.len() >= 200, "{}", explanations.len());
     assert!(explanations.iter().all(|e| e.explainer_model == bundled));
     assert!(scores.iter().all(|s| s.simulator_model == bundled
-        && s.record_set == "top-and-random"
+        && ["top-and-random", "random-only"].contains(&s.record_set.as_str())
         && s.record_ids.len() == s.simulated.len()));
+    // The basis comparison's inputs: each first explanation is scored on
+    // random records as well.
+    let random_only: std::collections::HashSet<&str> = (scores.iter())
+        .filter(|s| s.record_set == "random-only")
+        .map(|s| s.explanation_id.as_str())
+        .collect();
+    let first = explanations.iter().filter(|e| e.parent_id.is_none());
+    assert!(first.clone().count() >= 200);
+    assert!(
+        first
+            .into_iter()
+            .all(|e| random_only.contains(e.explanation_id.as_str()))
+    );
     // Every kind of unit is explained, and revisions point at their parents.
     let units = ds.units_overview().unwrap();
     let kinds: std::collections::HashSet<_> = explanations

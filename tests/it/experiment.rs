@@ -117,3 +117,156 @@ fn without_ratings_the_correlation_is_undefined_not_an_error() {
     assert!(!missing.status.success());
     assert!(crate::common::stderr(&missing).contains("/nonexistent/ds"));
 }
+
+/// The flags that point both roles at a dead endpoint under the bundled
+/// model's name: what the demo's annotations were made by is reused, and
+/// anything the experiment had to ask for would fail.
+const DEAD_ENDPOINT: [&str; 12] = [
+    "--explainer-backend",
+    "http",
+    "--explainer-url",
+    "http://127.0.0.1:9/v1",
+    "--explainer-model",
+    "gemma-3-270m-q4_k_m.gguf",
+    "--simulator-backend",
+    "http",
+    "--simulator-url",
+    "http://127.0.0.1:9/v1",
+    "--simulator-model",
+    "gemma-3-270m-q4_k_m.gguf",
+];
+
+/// The units the demo's annotations explain from their top records, as a
+/// `--units` list.
+fn explained_units(dir: &std::path::Path) -> Vec<u64> {
+    let mut ids: Vec<u64> = (Dataset::open(dir).unwrap().explanations().unwrap())
+        .into_iter()
+        .filter(|e| e.method == "top-activations")
+        .map(|e| e.unit_id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+fn ids_spec(ids: &[u64]) -> String {
+    let list: Vec<String> = ids.iter().map(u64::to_string).collect();
+    format!("ids:{}", list.join(","))
+}
+
+fn summary_json(dir: &std::path::Path) -> serde_json::Value {
+    let bytes = std::fs::read(dir.join("experiments/bases/summary.json")).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// The demo's annotations are the basis comparison's inputs (30 live units
+/// of each of its seven sources, scored top-and-random and random-only), so
+/// on a copy the experiment asks for nothing; its means are numpy's, its
+/// intervals scipy's bootstrap within resampling noise.
+#[test]
+fn the_basis_comparison_matches_numpy_and_scipy_and_asks_for_nothing_it_has() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = demo_copy(tmp.path(), "ds");
+    let units = ids_spec(&explained_units(&dir));
+    let mut args = vec!["experiment", "bases", path_str(&dir), "--units", &units];
+    args.extend(DEAD_ENDPOINT);
+    let out = featurescope(&args);
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("0 requests"), "{text}");
+    assert!(
+        text.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)),
+        "a braille chart: {text}"
+    );
+    let summary = summary_json(&dir);
+    let resamples = summary["plan"]["resamples"].to_string();
+    let folder = dir.join("experiments/bases");
+    let reference: serde_json::Value = serde_json::from_str(&python(
+        "bases_reference.py",
+        &[path_str(&folder), &resamples],
+    ))
+    .unwrap();
+    let bases = summary["bases"].as_array().unwrap();
+    assert_eq!(bases.len(), 7, "the demo's seven unit sources");
+    let mut bars = 0;
+    for basis in bases {
+        let label = basis["label"].as_str().unwrap();
+        assert_eq!(basis["sampled"].as_array().unwrap().len(), 30, "{label}");
+        assert_eq!(reference["units"][label], basis["sampled"], "{label}");
+        for cell in basis["record_sets"].as_array().unwrap() {
+            let key = format!("{label}|{}", cell["record_set"].as_str().unwrap());
+            let want = &reference["cells"][&key];
+            for count in ["n", "undefined", "missing"] {
+                assert_eq!(cell[count], want[count], "{key} {count}");
+            }
+            assert_eq!(cell["missing"], 0, "{key}");
+            let get = |v: &serde_json::Value| v.as_f64().unwrap();
+            let (mean, numpy) = (get(&cell["mean"]), get(&want["mean"]));
+            assert!((mean - numpy).abs() < 1e-12, "{key}: {mean} vs {numpy}");
+            let (low, high) = (get(&cell["interval"][0]), get(&cell["interval"][1]));
+            let (scipy_low, scipy_high) = (get(&want["low"]), get(&want["high"]));
+            // Two sets of 10,000 resamples: each bound's noise is about 1%
+            // of the interval's width.
+            let tolerance = 0.05 * (scipy_high - scipy_low) + 1e-9;
+            assert!(
+                (low - scipy_low).abs() < tolerance && (high - scipy_high).abs() < tolerance,
+                "{key}: ours [{low}, {high}], scipy [{scipy_low}, {scipy_high}]"
+            );
+            assert!(low <= mean && mean <= high, "{key}");
+            bars += 1;
+        }
+    }
+    assert_eq!(bars, 14, "seven bases by two record sets");
+    assert_eq!(reference["bars"], 14, "one bar each in the figure");
+
+    // Seeded: a rerun writes the same summary.
+    let out = featurescope(&args);
+    assert!(out.status.success());
+    assert_eq!(summary_json(&dir), summary);
+}
+
+/// A unit with no explanation and an endpoint that does not answer: the
+/// command fails, naming the endpoint and what is missing, and the results
+/// of everything else are written.
+#[test]
+fn a_basis_comparison_that_cannot_reach_its_llm_says_what_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = demo_copy(tmp.path(), "ds");
+    let mut ids = explained_units(&dir);
+    let units = Dataset::open(&dir).unwrap().units_overview().unwrap();
+    let unexplained = (units.iter())
+        .find(|u| u.max > 0.0 && u.unit_id > 4096 && ids.binary_search(&u.unit_id).is_err())
+        .unwrap()
+        .unit_id;
+    ids.push(unexplained);
+    let units = ids_spec(&ids);
+    let mut args = vec![
+        "experiment",
+        "bases",
+        path_str(&dir),
+        "--units",
+        &units,
+        "--per-basis",
+        "31",
+    ];
+    args.extend(DEAD_ENDPOINT);
+    let out = featurescope(&args);
+    assert!(!out.status.success());
+    let err = crate::common::stderr(&out);
+    assert!(
+        err.contains(&format!("failed: unit {unexplained}")),
+        "{err}"
+    );
+    assert!(err.contains("127.0.0.1:9"), "{err}");
+    assert!(err.contains("2 unit scores are missing"), "{err}");
+    let summary = summary_json(&dir);
+    for basis in summary["bases"].as_array().unwrap() {
+        let has_it = basis["sampled"]
+            .as_array()
+            .unwrap()
+            .contains(&unexplained.into());
+        for cell in basis["record_sets"].as_array().unwrap() {
+            assert_eq!(cell["missing"], u64::from(has_it), "{basis}");
+        }
+    }
+}
