@@ -46,6 +46,30 @@ impl<'a> Windower<'a> {
         (self.prefix.ids.len(), self.suffix.ids.len())
     }
 
+    /// The ids of a window whose tokens are `tokens` (a record's), found by
+    /// encoding its text again; `None` where that gives other tokens (a
+    /// window cut inside a word can encode differently on its own).
+    pub fn ids_of(&self, tokens: &[String]) -> Result<Option<Vec<i64>>> {
+        let (before, after) = (self.prefix.tokens.len(), self.suffix.tokens.len());
+        if tokens.len() < before + after
+            || tokens[..before] != self.prefix.tokens[..]
+            || tokens[tokens.len() - after..] != self.suffix.tokens[..]
+        {
+            return Ok(None);
+        }
+        let text: String = tokens[before..tokens.len() - after].concat();
+        let encoded = self.tokenizer.encode(&text, false)?;
+        if encoded.tokens[..] != tokens[before..tokens.len() - after] {
+            return Ok(None);
+        }
+        let ids = (self.prefix.ids.iter())
+            .chain(&encoded.ids)
+            .chain(&self.suffix.ids)
+            .map(|&id| id as i64)
+            .collect();
+        Ok(Some(ids))
+    }
+
     pub fn split(&self, doc: &Document) -> Result<Vec<Window>> {
         let text = self.tokenizer.encode(&doc.text, false)?;
         let windows = text

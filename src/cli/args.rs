@@ -94,6 +94,10 @@ pub enum ExperimentCommand {
     /// explained and scored alike; the mean score per basis with a 95%
     /// bootstrap interval. Reuses what the same models already made.
     Bases(Box<BasesArgs>),
+    /// What does a unit do, causally? Scales it (0 ablates it) in the subject
+    /// model on its top records; lists the next tokens whose log-probability
+    /// falls and rises most where it fires, with the mean KL divergence.
+    Ablation(AblationArgs),
     /// Does the score agree with people? Spearman's rank correlation between
     /// each rated score and its latest 1-5 rating (given in the explorer).
     Ratings {
@@ -328,6 +332,32 @@ pub struct SimulateArgs {
     pub save: bool,
     #[command(flatten)]
     pub llm: LlmArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct AblationArgs {
+    pub dataset: PathBuf,
+    #[arg(long)]
+    pub unit: u64,
+    /// The factor the unit is scaled by: 0 ablates it, 2 doubles it.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub scale: f64,
+    /// Top records run.
+    #[arg(long, default_value_t = 20)]
+    pub records: usize,
+    /// Tokens listed each way.
+    #[arg(long, default_value_t = 10)]
+    pub tokens: usize,
+    /// The subject model (a folder or a GGUF file); by default the one the
+    /// dataset was extracted from.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// cpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceName,
+    /// Print the summary as JSON instead of text and a chart.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -1,20 +1,140 @@
 //! `featurescope experiment …`: each experiment's results written beside
 //! the dataset, then shown as a summary and a chart in the terminal.
-use super::args::BasesArgs;
+use super::args::{AblationArgs, BasesArgs};
 use super::llm::{connect, cost, runtime, units};
 use super::output::{print_json, progress_bar};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use featurescope::experiment::ablation;
 use featurescope::experiment::bases::{self, Plan};
 use featurescope::experiment::{GroupedBars, Scatter, agreement};
 use featurescope::interp::engine::{Explainer, Simulator};
 use featurescope::interp::explainer::default_examples;
+use featurescope::model::{HookPoint, TextTokenizer};
+use featurescope::sae::Dictionary;
 use featurescope::text::printable;
 use ratatui::buffer::Buffer;
-use ratatui::layout::Rect;
+use ratatui::layout::{Direction, Rect};
 use ratatui::symbols::Marker;
 use ratatui::text::Line;
-use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Widget};
+use ratatui::widgets::{Axis, Bar, BarChart, BarGroup, Chart, Dataset, GraphType, Widget};
 use std::path::Path;
+
+pub fn ablation(args: AblationArgs) -> Result<()> {
+    let ds = featurescope::dataset::Dataset::open(&args.dataset)?;
+    let manifest = ds.manifest();
+    let source = (manifest.sources.iter())
+        .find(|s| (s.first_unit_id..s.first_unit_id + s.units).contains(&args.unit))
+        .with_context(|| {
+            format!(
+                "unit {}: {} lists no source holding it",
+                args.unit,
+                args.dataset.join("manifest.json").display()
+            )
+        })?;
+    let hook = HookPoint::parse(&source.hook).with_context(|| {
+        format!(
+            "manifest.json: source hook {:?} is not a hook name like blocks.3.mlp",
+            source.hook
+        )
+    })?;
+    let model_path = match (&args.model, &manifest.subject_model) {
+        (Some(path), _) => path.clone(),
+        (None, Some(m)) if m.source.is_some() => m.source.clone().unwrap_or_default().into(),
+        _ => bail!(
+            "{}: no subject_model.source; name the model with --model",
+            args.dataset.join("manifest.json").display()
+        ),
+    };
+    let device = args.device.open()?;
+    let dictionary = match &source.dictionary {
+        Some(d) => {
+            let dir = d.source.as_ref().with_context(|| {
+                format!(
+                    "manifest.json: the dictionary of {} has no source",
+                    source.hook
+                )
+            })?;
+            Some(Dictionary::load(Path::new(dir))?.to_device(device))
+        }
+        None => None,
+    };
+    let model = featurescope::model::load(&model_path, device)?;
+    let tokenizer = TextTokenizer::load(&model_path)?;
+    let site = ablation::Site {
+        hook,
+        index: (args.unit - source.first_unit_id) as i64,
+        dictionary: dictionary.as_ref(),
+    };
+    let plan = ablation::Plan {
+        unit_id: args.unit,
+        scale: args.scale,
+        records: args.records,
+        tokens: args.tokens,
+    };
+    let result = ablation::ablate(&ds, (model.as_ref(), device), &tokenizer, &site, &plan)?;
+    let folder = ablation::publish(&args.dataset, &result)?;
+    if args.json {
+        return print_json(&result);
+    }
+    println!(
+        "unit {} ({} at {}) scaled by {}: {} records, {} positions where it fires; mean KL(clean || scaled) {:.5} nats",
+        result.plan.unit_id,
+        result.kind,
+        result.hook,
+        result.plan.scale,
+        result.record_ids.len(),
+        result.positions,
+        result.mean_kl
+    );
+    for (id, why) in &result.records_skipped {
+        println!("  record {id} left out: {why}");
+    }
+    println!(
+        "  its activation ran again within {:.2e} of the dataset's",
+        result.activation_difference
+    );
+    if result.positions == 0 {
+        println!("  it fires nowhere in these records: nothing to average");
+    }
+    for (title, list) in [("falls most", &result.falls), ("rises most", &result.rises)] {
+        if list.is_empty() {
+            continue;
+        }
+        println!("next tokens whose log-probability {title} (mean change, nats):");
+        for line in chart_lines(token_bars(list), 72, list.len() as u16) {
+            println!("  {line}");
+        }
+    }
+    println!(
+        "tokens.csv, summary.json and figure.svg in {}",
+        printable(&folder.display().to_string())
+    );
+    Ok(())
+}
+
+/// Horizontal bars of tokens' changes, the longest the largest change.
+fn token_bars(list: &[ablation::TokenChange]) -> BarChart<'static> {
+    let largest = list.iter().map(|t| t.mean_change.abs()).fold(0.0, f64::max);
+    let bars: Vec<Bar> = list
+        .iter()
+        .map(|t| {
+            // Bars take whole numbers: magnitudes in thousandths of the largest.
+            let length = (t.mean_change.abs() / largest.max(f64::MIN_POSITIVE) * 1000.0) as u64;
+            Bar::default()
+                .value(length)
+                .text_value(format!("{:+.4}", t.mean_change))
+                .label(Line::from(printable(&format!(
+                    "{:>12}",
+                    format!("{:?}", t.token)
+                ))))
+        })
+        .collect();
+    BarChart::default()
+        .direction(Direction::Horizontal)
+        .bar_width(1)
+        .bar_gap(0)
+        .data(BarGroup::default().bars(&bars))
+}
 
 pub fn bases(args: BasesArgs) -> Result<()> {
     let ds = featurescope::dataset::Dataset::open(&args.dataset)?;
@@ -274,7 +394,7 @@ fn bars_chart<'a>(figure: &'a GroupedBars, lines: &'a mut Vec<Vec<(f64, f64)>>) 
 
 /// A chart drawn by ratatui into a `width`×`height` grid of cells, as
 /// lines of text.
-fn chart_lines(chart: Chart, width: u16, height: u16) -> Vec<String> {
+fn chart_lines(chart: impl Widget, width: u16, height: u16) -> Vec<String> {
     let area = Rect::new(0, 0, width, height);
     let mut buffer = Buffer::empty(area);
     chart.render(area, &mut buffer);

@@ -376,7 +376,9 @@ pub fn figure(summary: &Summary) -> GroupedBars {
                     .iter()
                     .map(|c| c.mean.map(|mean| Bar::new(mean, c.interval)))
                     .collect();
-                (b.basis.label.clone(), bars)
+                // Kind above, layer and site below: long labels stay apart.
+                let label = b.basis.label.splitn(2, ' ').map(str::to_owned).collect();
+                (label, bars)
             })
             .collect(),
     }

@@ -149,14 +149,14 @@ impl Bar {
     }
 }
 
-/// A grouped bar chart: per group (its label), one bar per series, `None`
-/// where a series has no value.
+/// A grouped bar chart: per group (its label, a line or two), one bar per
+/// series, `None` where a series has no value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupedBars {
     pub title: String,
     pub y_label: String,
     pub series: Vec<String>,
-    pub groups: Vec<(String, Vec<Option<Bar>>)>,
+    pub groups: Vec<(Vec<String>, Vec<Option<Bar>>)>,
 }
 
 /// Colours of the series, in order (matplotlib's first four).
@@ -193,13 +193,11 @@ impl GroupedBars {
         );
         for (g, (label, bars)) in self.groups.iter().enumerate() {
             let centre = left + group_w * (g as f64 + 0.5);
-            // Kind above, layer and site below: long labels stay apart.
-            let (first, second) = label.split_once(' ').unwrap_or((label, ""));
-            for (line, text) in [(0.0, first), (14.0, second)] {
+            for (line, text) in label.iter().enumerate() {
                 let _ = writeln!(
                     s,
                     r#"<text x="{centre:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-                    top + plot_h + 16.0 + line,
+                    top + plot_h + 16.0 + 14.0 * line as f64,
                     escaped(text)
                 );
             }

@@ -4,6 +4,7 @@
 //! rerun replaces them whole. Start from [`bases`] (Cunningham et al.'s
 //! comparison of bases), [`agreement::rating_agreement`] (Bills et al.'s
 //! check of scores against people's ratings) and [`Results`].
+pub mod ablation;
 pub mod agreement;
 pub mod bases;
 mod figure;
@@ -23,6 +24,12 @@ pub enum ExperimentError {
     Json(#[from] serde_json::Error),
     #[error(transparent)]
     Engine(#[from] crate::interp::engine::EngineError),
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+    #[error("{0}")]
+    Input(String),
 }
 
 pub type Result<T, E = ExperimentError> = std::result::Result<T, E>;

@@ -119,6 +119,11 @@ impl TextTokenizer {
         self.inner.decode(ids, true).map_err(|e| self.failed(e))
     }
 
+    /// The vocabulary's name for token `id` (`<eos>`, `▁the`).
+    pub fn token_name(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
     /// Ids of the special tokens (`<eos>`, `<|endoftext|>`, `<end_of_turn>`,
     /// …): a model that writes one has finished its text.
     pub fn special_ids(&self) -> Vec<u32> {

@@ -231,6 +231,27 @@ impl Dictionary {
         (features, reconstruction)
     }
 
+    /// Feature `feature`'s activation `[..]` on activations `x` `[.., d_in]`,
+    /// and its share of the reconstruction `[.., d_in]` in `x`'s own scale:
+    /// what ablating the feature takes away.
+    pub fn feature_contribution(&self, x: &Tensor, feature: i64) -> (Tensor, Tensor) {
+        let x = x.to_kind(Kind::Float);
+        let (normalized, denormalize) = self.normalize(&x);
+        // All pre-activations: TopK's choice depends on the others.
+        let activation = self
+            .activate(self.pre_activations(&normalized))
+            .select(-1, feature);
+        let mut row = self.w_dec.get(feature);
+        if self.rescale_acts_by_decoder_norm {
+            row = &row / row.norm();
+        }
+        let mut share = activation.unsqueeze(-1) * row;
+        if let Some(d) = denormalize {
+            share *= d.scale;
+        }
+        (activation, share)
+    }
+
     /// Reads a dictionary saved by featurescope or SAELens.
     pub fn load(dir: &Path) -> Result<Self> {
         let cfg_path = dir.join(CONFIG_FILE);
@@ -440,5 +461,48 @@ impl Dictionary {
         write_atomically(&cfg_path, |tmp| {
             std::fs::write(tmp, text.as_bytes()).map_err(io_error(tmp))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With a linear decoder, the features' shares and the decoder bias
+    /// (both in the input's scale) add up to the reconstruction.
+    #[test]
+    fn feature_shares_add_up_to_the_reconstruction() {
+        tch::manual_seed(7);
+        let x = Tensor::randn([3, 5, 8], (Kind::Float, Device::Cpu)) * 40.0;
+        for norm in [InputNorm::None, InputNorm::ConstantNormRescale] {
+            let mut d = Dictionary::new(
+                UnitKind::Sae,
+                Activation::Relu,
+                Tensor::randn([8, 6], (Kind::Float, Device::Cpu)),
+                Tensor::randn([6, 8], (Kind::Float, Device::Cpu)),
+            );
+            d.b_dec = Tensor::randn([8], (Kind::Float, Device::Cpu));
+            d.input_norm = norm;
+            d.rescale_acts_by_decoder_norm = true;
+            let (features, reconstruction) = d.encode_decode(&x);
+            let mut total = Tensor::zeros_like(&x);
+            for j in 0..6 {
+                let (activation, share) = d.feature_contribution(&x, j);
+                assert!(activation.allclose(&features.select(-1, j), 1e-6, 1e-6, false));
+                total += share;
+            }
+            let bias = match norm {
+                InputNorm::None => d.b_dec.shallow_clone().expand_as(&x),
+                _ => {
+                    let scale = x.norm_scalaropt_dim(2, [-1], true) / (8f64).sqrt();
+                    &d.b_dec * scale
+                }
+            };
+            let diff = (total + bias - reconstruction)
+                .abs()
+                .max()
+                .double_value(&[]);
+            assert!(diff < 1e-3, "{norm:?}: {diff}");
+        }
     }
 }

@@ -270,3 +270,92 @@ fn a_basis_comparison_that_cannot_reach_its_llm_says_what_is_missing() {
         }
     }
 }
+
+/// Ablation against transformers running the same GGUF model: a layer-2
+/// MLP neuron halved and an SAE feature of layer 6 (one that fires on
+/// "except") removed, on five top records each; the firing positions, the
+/// mean KL and the listed tokens' mean log-probability changes agree.
+#[test]
+fn ablating_a_neuron_and_an_sae_feature_changes_what_transformers_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = demo_copy(tmp.path(), "ds");
+    let mut summaries = Vec::new();
+    for (unit, scale) in [("100", "0.5"), ("4119", "0")] {
+        let out = featurescope(&[
+            "experiment",
+            "ablation",
+            path_str(&dir),
+            "--unit",
+            unit,
+            "--scale",
+            scale,
+            "--records",
+            "5",
+            "--json",
+        ]);
+        assert!(out.status.success(), "{}", crate::common::stderr(&out));
+        let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let folder = dir.join(format!("experiments/ablation-unit-{unit}-scale-{scale}"));
+        let written = std::fs::read(folder.join("summary.json")).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&written).unwrap(),
+            summary
+        );
+        let csv = std::fs::read_to_string(folder.join("tokens.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 21, "a header and ten tokens each way");
+        assert!(folder.join("figure.svg").exists());
+        summaries.push((folder.join("summary.json"), summary));
+    }
+    let model = crate::common::root().join(".venv/models/gemma-3-270m-q4_k_m.gguf");
+    let sae = crate::common::root().join("datasets/dictionaries/gemma-l6-sae");
+    let mut args = vec![path_str(&model), path_str(&sae), path_str(&dir)];
+    args.extend(summaries.iter().map(|(path, _)| path_str(path)));
+    let reference: Vec<serde_json::Value> =
+        serde_json::from_str(&python("ablation_reference.py", &args)).unwrap();
+    for ((_, ours), want) in summaries.iter().zip(&reference) {
+        let unit = &ours["plan"]["unit_id"];
+        let get = |v: &serde_json::Value| v.as_f64().unwrap();
+        assert_eq!(ours["record_ids"].as_array().unwrap().len(), 5, "{unit}");
+        assert_eq!(ours["records_skipped"], serde_json::json!([]), "{unit}");
+        assert!(get(&ours["activation_difference"]) < 1e-3, "{unit}");
+        assert_eq!(ours["positions"], want["positions"], "{unit}");
+        assert!(ours["positions"].as_u64().unwrap() > 0, "{unit}");
+        let (kl, reference_kl) = (get(&ours["mean_kl"]), get(&want["mean_kl"]));
+        assert!(kl > 0.0, "{unit}");
+        assert!(
+            (kl - reference_kl).abs() < 1e-4 * reference_kl + 1e-7,
+            "{unit}: KL {kl} vs {reference_kl}"
+        );
+        for (list, kth) in [("falls", "kth_fall"), ("rises", "kth_rise")] {
+            let tokens = ours[list].as_array().unwrap();
+            assert_eq!(tokens.len(), 10);
+            for t in tokens {
+                let (change, id) = (get(&t["mean_change"]), t["token_id"].to_string());
+                let reference_change = get(&want["at_ours"][&id]);
+                assert!(
+                    (change - reference_change).abs() < 1e-4,
+                    "{unit} {list} {id}: {change} vs {reference_change}"
+                );
+            }
+            // The tenth listed is the tenth by transformers' changes as well.
+            let last = get(&tokens[9]["mean_change"]);
+            assert!((last - get(&want[kth])).abs() < 1e-4, "{unit} {list}");
+        }
+    }
+
+    // A unit the dataset does not hold, and a model that is not there.
+    let out = featurescope(&["experiment", "ablation", path_str(&dir), "--unit", "99999"]);
+    assert!(!out.status.success());
+    assert!(crate::common::stderr(&out).contains("unit 99999"));
+    let out = featurescope(&[
+        "experiment",
+        "ablation",
+        path_str(&dir),
+        "--unit",
+        "100",
+        "--model",
+        "/nonexistent/model.gguf",
+    ]);
+    assert!(!out.status.success());
+    assert!(crate::common::stderr(&out).contains("/nonexistent/model.gguf"));
+}
