@@ -343,10 +343,10 @@ pub struct AblationArgs {
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub scale: f64,
     /// Top records run.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = featurescope::experiment::ablation::RECORDS)]
     pub records: usize,
     /// Tokens listed each way.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = featurescope::experiment::ablation::TOKENS)]
     pub tokens: usize,
     /// The subject model (a folder or a GGUF file); by default the one the
     /// dataset was extracted from.

@@ -3,14 +3,12 @@
 use super::args::{AblationArgs, BasesArgs};
 use super::llm::{connect, cost, runtime, units};
 use super::output::{print_json, progress_bar};
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use featurescope::experiment::ablation;
 use featurescope::experiment::bases::{self, Plan};
 use featurescope::experiment::{GroupedBars, Scatter, agreement};
 use featurescope::interp::engine::{Explainer, Simulator};
 use featurescope::interp::explainer::default_examples;
-use featurescope::model::{HookPoint, TextTokenizer};
-use featurescope::sae::Dictionary;
 use featurescope::text::printable;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Direction, Rect};
@@ -20,59 +18,18 @@ use ratatui::widgets::{Axis, Bar, BarChart, BarGroup, Chart, Dataset, GraphType,
 use std::path::Path;
 
 pub fn ablation(args: AblationArgs) -> Result<()> {
-    let ds = featurescope::dataset::Dataset::open(&args.dataset)?;
-    let manifest = ds.manifest();
-    let source = (manifest.sources.iter())
-        .find(|s| (s.first_unit_id..s.first_unit_id + s.units).contains(&args.unit))
-        .with_context(|| {
-            format!(
-                "unit {}: {} lists no source holding it",
-                args.unit,
-                args.dataset.join("manifest.json").display()
-            )
-        })?;
-    let hook = HookPoint::parse(&source.hook).with_context(|| {
-        format!(
-            "manifest.json: source hook {:?} is not a hook name like blocks.3.mlp",
-            source.hook
-        )
-    })?;
-    let model_path = match (&args.model, &manifest.subject_model) {
-        (Some(path), _) => path.clone(),
-        (None, Some(m)) if m.source.is_some() => m.source.clone().unwrap_or_default().into(),
-        _ => bail!(
-            "{}: no subject_model.source; name the model with --model",
-            args.dataset.join("manifest.json").display()
-        ),
-    };
-    let device = args.device.open()?;
-    let dictionary = match &source.dictionary {
-        Some(d) => {
-            let dir = d.source.as_ref().with_context(|| {
-                format!(
-                    "manifest.json: the dictionary of {} has no source",
-                    source.hook
-                )
-            })?;
-            Some(Dictionary::load(Path::new(dir))?.to_device(device))
-        }
-        None => None,
-    };
-    let model = featurescope::model::load(&model_path, device)?;
-    let tokenizer = TextTokenizer::load(&model_path)?;
-    let site = ablation::Site {
-        hook,
-        index: (args.unit - source.first_unit_id) as i64,
-        dictionary: dictionary.as_ref(),
-    };
     let plan = ablation::Plan {
         unit_id: args.unit,
         scale: args.scale,
         records: args.records,
         tokens: args.tokens,
     };
-    let result = ablation::ablate(&ds, (model.as_ref(), device), &tokenizer, &site, &plan)?;
-    let folder = ablation::publish(&args.dataset, &result)?;
+    let (result, folder) = ablation::run(
+        &args.dataset,
+        &plan,
+        args.model.as_deref(),
+        args.device.open()?,
+    )?;
     if args.json {
         return print_json(&result);
     }

@@ -21,8 +21,12 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
+/// Top records run, and tokens listed each way, unless asked otherwise.
+pub const RECORDS: usize = 20;
+pub const TOKENS: usize = 10;
+
 /// What is ablated and how the result is told.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     pub unit_id: u64,
     /// The factor the unit is scaled by: 0 ablates it, 2 doubles it.
@@ -67,7 +71,7 @@ impl Site<'_> {
 }
 
 /// One next token's mean change.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TokenChange {
     pub token_id: i64,
     pub token: String,
@@ -75,7 +79,7 @@ pub struct TokenChange {
     pub mean_change: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Ablation {
     pub plan: Plan,
     pub hook: String,
@@ -282,6 +286,106 @@ pub fn figure(ablation: &Ablation) -> GroupedBars {
         series: vec![format!("{} firing positions", ablation.positions)],
         groups,
     }
+}
+
+/// Ablates the unit `plan` names in the dataset at `path`, with the subject
+/// model the manifest names (or `model`) on `device`, and publishes the
+/// result; returns it and its folder.
+pub fn run(
+    path: &Path,
+    plan: &Plan,
+    model: Option<&Path>,
+    device: tch::Device,
+) -> Result<(Ablation, PathBuf)> {
+    let ds = Dataset::open(path)?;
+    let manifest = ds.manifest();
+    let input = input_error;
+    let manifest_path = path.join("manifest.json");
+    let source = (manifest.sources.iter())
+        .find(|s| (s.first_unit_id..s.first_unit_id + s.units).contains(&plan.unit_id))
+        .ok_or_else(|| {
+            input(format!(
+                "unit {}: {} lists no source holding it",
+                plan.unit_id,
+                manifest_path.display()
+            ))
+        })?;
+    let hook = HookPoint::parse(&source.hook).ok_or_else(|| {
+        input(format!(
+            "{}: source hook {:?} is not a hook name like blocks.3.mlp",
+            manifest_path.display(),
+            source.hook
+        ))
+    })?;
+    let model_path: PathBuf = match (model, &manifest.subject_model) {
+        (Some(path), _) => path.to_owned(),
+        (None, Some(m)) if m.source.is_some() => m.source.clone().unwrap_or_default().into(),
+        _ => {
+            return Err(input(format!(
+                "{}: no subject_model.source; name the model",
+                manifest_path.display()
+            )));
+        }
+    };
+    let dictionary = match &source.dictionary {
+        Some(d) => {
+            let dir = d.source.as_ref().ok_or_else(|| {
+                input(format!(
+                    "{}: the dictionary of {} has no source",
+                    manifest_path.display(),
+                    source.hook
+                ))
+            })?;
+            let loaded = Dictionary::load(Path::new(dir))
+                .map_err(|e| input(format!("dictionary {dir}: {e}")))?;
+            Some(loaded.to_device(device))
+        }
+        None => None,
+    };
+    let subject = crate::model::load(&model_path, device)?;
+    let tokenizer = TextTokenizer::load(&model_path)?;
+    let site = Site {
+        hook,
+        index: (plan.unit_id - source.first_unit_id) as i64,
+        dictionary: dictionary.as_ref(),
+    };
+    let ablation = ablate(&ds, (subject.as_ref(), device), &tokenizer, &site, plan)?;
+    let folder = publish(path, &ablation)?;
+    Ok((ablation, folder))
+}
+
+/// Every ablation published in the dataset at `path`, by folder name.
+pub fn published(path: &Path) -> Result<Vec<Ablation>> {
+    let dir = path.join("experiments");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(crate::publish::PublishError::io(&dir, e).into()),
+    };
+    let mut names: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("ablation-unit-"))
+        })
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|folder| {
+            let file = folder.join("summary.json");
+            let bytes =
+                std::fs::read(&file).map_err(|e| crate::publish::PublishError::io(&file, e))?;
+            serde_json::from_slice(&bytes)
+                .map_err(|e| input_error(format!("{}: {e}", file.display())))
+        })
+        .collect()
+}
+
+fn input_error(problem: String) -> ExperimentError {
+    ExperimentError::Input(problem)
 }
 
 /// Writes `tokens.csv` (the tokens listed each way), `summary.json` and

@@ -1,7 +1,9 @@
 //! What the dataset says about its units besides their records: the
-//! explanations, their scores and the ratings of those scores, as the
-//! overview read them. The unit list and the unit view both read it.
+//! explanations, their scores, the ratings of those scores and the
+//! ablations published, as the overview read them. The unit list and the
+//! unit view both read it.
 use featurescope::dataset::{Explanation, Rating, Score};
+use featurescope::experiment::ablation::Ablation;
 use std::collections::HashMap;
 
 #[derive(Default)]
@@ -11,6 +13,8 @@ pub struct Annotations {
     pub scores: HashMap<String, Vec<Score>>,
     /// The latest rating of each score, by score id.
     pub ratings: HashMap<String, u32>,
+    /// By unit, in the order of their folders' names.
+    pub ablations: HashMap<u64, Vec<Ablation>>,
 }
 
 impl Annotations {
@@ -18,7 +22,12 @@ impl Annotations {
         explanations: Vec<Explanation>,
         scores: Vec<Score>,
         mut ratings: Vec<Rating>,
+        ablations: Vec<Ablation>,
     ) -> Self {
+        let mut by_ablated: HashMap<u64, Vec<Ablation>> = HashMap::new();
+        for a in ablations {
+            by_ablated.entry(a.plan.unit_id).or_default().push(a);
+        }
         ratings.sort_by_key(|r| r.created_at_ms);
         let mut by_explanation: HashMap<String, Vec<Score>> = HashMap::new();
         for s in scores {
@@ -38,6 +47,7 @@ impl Annotations {
                 .into_iter()
                 .map(|r| (r.score_id, r.rating))
                 .collect(),
+            ablations: by_ablated,
         }
     }
 

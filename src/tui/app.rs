@@ -143,7 +143,16 @@ impl App {
     }
 
     fn set_overview(&mut self, overview: Overview) {
-        self.notes = Annotations::new(overview.explanations, overview.scores, overview.ratings);
+        let ablations = overview.ablations.unwrap_or_else(|e| {
+            self.status = format!("ablations not shown: {e}");
+            Vec::new()
+        });
+        self.notes = Annotations::new(
+            overview.explanations,
+            overview.scores,
+            overview.ratings,
+            ablations,
+        );
         self.list.set_units(overview.units, &self.notes);
     }
 
@@ -176,7 +185,9 @@ impl App {
             Action::GoTo => self.ask(InputPurpose::GoTo, String::new()),
             Action::Jobs => self.jobs_panel.open = !self.jobs_panel.open,
             Action::CancelJob => self.cancel_job(),
-            Action::Explain | Action::Score | Action::Revise => self.unit_job(action),
+            Action::Explain | Action::Score | Action::Revise | Action::Ablate => {
+                self.unit_job(action)
+            }
             Action::Train => {
                 let proposed = self.jobs.context().train_config.display().to_string();
                 self.ask(InputPurpose::Train, proposed);
@@ -277,6 +288,7 @@ impl App {
         self.submit(match action {
             Action::Explain => Task::Explain { unit },
             Action::Score => Task::Score { unit },
+            Action::Ablate => Task::Ablate { unit },
             _ => Task::Revise { unit },
         });
     }

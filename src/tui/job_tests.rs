@@ -645,3 +645,44 @@ fn re_extracting_a_dataset_that_does_not_say_how_it_was_made_fails_with_the_fiel
         .to_string();
     assert!(err.contains("no corpus.source"), "{err}");
 }
+
+/// The ablate key on a copy of the demo: the job runs the demo's own model
+/// (the GGUF file its manifest names) and the unit view shows the result.
+#[test]
+fn an_ablation_from_a_key_shows_in_the_unit_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("demo");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo");
+    let copied = std::process::Command::new("cp")
+        .arg("-r")
+        .args([&demo, &path])
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let mut h = Harness::on(dir, &path, (140, 50), no_endpoints());
+    // Unit 4119, an SAE feature of layer 6 that fires on " except".
+    h.press(KeyCode::Char(':'));
+    for c in "4119".chars() {
+        h.press(KeyCode::Char(c));
+    }
+    h.press(KeyCode::Enter);
+    h.app.wait_message();
+    h.press(KeyCode::Char('a'));
+    let id = last_job(&h.app);
+    h.settle("the ablation", |app| job_over(app, id));
+    let state = &h.app.jobs.get(id).unwrap().state;
+    assert!(
+        matches!(state, State::Ended(Outcome::Done { .. })),
+        "{state:?}"
+    );
+    h.settle("the overview", |app| {
+        app.notes.ablations.contains_key(&4119)
+    });
+    let screen = h.screen();
+    assert!(screen.contains("ablation: next-token"), "{screen}");
+    assert!(screen.contains("scaled by 0 on 20 records"), "{screen}");
+    assert!(screen.contains("falls: \""), "{screen}");
+    let published = featurescope::experiment::ablation::published(&path).unwrap();
+    assert_eq!(published.len(), 1);
+    assert!(published[0].positions > 0 && published[0].mean_kl > 0.0);
+}

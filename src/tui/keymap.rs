@@ -29,6 +29,7 @@ pub enum Action {
     Explain,
     Score,
     Revise,
+    Ablate,
     Train,
     Extract,
     Jobs,
@@ -36,7 +37,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 28] = [
         Self::Quit,
         Self::Help,
         Self::Up,
@@ -60,6 +61,7 @@ impl Action {
         Self::Explain,
         Self::Score,
         Self::Revise,
+        Self::Ablate,
         Self::Train,
         Self::Extract,
         Self::Jobs,
@@ -92,6 +94,7 @@ impl Action {
             Self::Explain => "explain",
             Self::Score => "score",
             Self::Revise => "revise",
+            Self::Ablate => "ablate",
             Self::Train => "train",
             Self::Extract => "extract",
             Self::Jobs => "jobs",
@@ -124,6 +127,7 @@ impl Action {
             Self::Explain => "job: ask the explainer LLM to explain the unit",
             Self::Score => "job: simulate the unit's unscored explanations and score them",
             Self::Revise => "job: revise the latest scored explanation from its misses",
+            Self::Ablate => "job: ablate the unit: the next tokens it raises and lowers",
             Self::Train => "job: train an SAE with a training config (asks which)",
             Self::Extract => "job: re-extract the dataset, adding the SAEs trained here",
             Self::Jobs => "show or hide the jobs panel (↑/↓ pick, Enter opens a dataset)",
@@ -156,6 +160,7 @@ impl Action {
             Self::Explain => &["e"],
             Self::Score => &["m"],
             Self::Revise => &["v"],
+            Self::Ablate => &["a"],
             Self::Train => &["T"],
             Self::Extract => &["X"],
             Self::Jobs => &["J"],

@@ -2,6 +2,7 @@
 //! and answers requests in order, each answer tagged with the generation of
 //! the request, so the app can drop answers to questions it no longer asks.
 use featurescope::dataset::{Dataset, Explanation, Rating, Record, Score, Unit, UnitOverview};
+use featurescope::experiment::ablation::{self, Ablation};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
@@ -21,6 +22,9 @@ pub struct Overview {
     pub explanations: Vec<Explanation>,
     pub scores: Vec<Score>,
     pub ratings: Vec<Rating>,
+    /// The published ablations; a damaged one is an error shown, not a
+    /// dataset that cannot be browsed.
+    pub ablations: Result<Vec<Ablation>, String>,
 }
 
 pub struct UnitData {
@@ -117,6 +121,7 @@ fn overview(ds: &Dataset) -> Result<Overview, String> {
         explanations: ds.explanations().map_err(text)?,
         scores: ds.scores().map_err(text)?,
         ratings: ds.ratings().map_err(text)?,
+        ablations: ablation::published(ds.dir()).map_err(|e| e.to_string()),
     })
 }
 

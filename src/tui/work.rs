@@ -5,6 +5,7 @@ use super::jobs::{Lane, Outcome, Product, Reporter, Work};
 use anyhow::{Context, Result, bail};
 use featurescope::activations::Progress;
 use featurescope::dataset::Dataset;
+use featurescope::experiment::ablation;
 use featurescope::extract::{ExtractConfig, ExtractError};
 use featurescope::interp::batch::{self, BatchOutcome};
 use featurescope::interp::engine::{EXPLAIN_METHOD, Explainer, Simulator};
@@ -40,6 +41,10 @@ pub enum Task {
     Revise {
         unit: u64,
     },
+    /// The unit ablated in the subject model on its top records.
+    Ablate {
+        unit: u64,
+    },
     Train {
         config: PathBuf,
     },
@@ -57,6 +62,7 @@ impl Work for Task {
             Self::Explain { unit } => format!("explain unit {unit}"),
             Self::Score { unit } => format!("simulate and score unit {unit}"),
             Self::Revise { unit } => format!("revise unit {unit}"),
+            Self::Ablate { unit } => format!("ablate unit {unit}"),
             Self::Train { config } => format!("train an SAE ({})", config.display()),
             Self::Extract { dictionaries } if dictionaries.is_empty() => "re-extract".into(),
             Self::Extract { dictionaries } if dictionaries.len() == 1 => {
@@ -74,7 +80,7 @@ impl Work for Task {
     fn lane(&self) -> Lane {
         match self {
             Self::Explain { .. } | Self::Score { .. } | Self::Revise { .. } => Lane::Llm,
-            Self::Train { .. } | Self::Extract { .. } => Lane::Compute,
+            Self::Ablate { .. } | Self::Train { .. } | Self::Extract { .. } => Lane::Compute,
         }
     }
 
@@ -88,6 +94,7 @@ impl Work for Task {
             Self::Revise { unit } => {
                 until_cancelled(cancel, revise(dataset, settings, *unit, report))
             }
+            Self::Ablate { unit } => ablate(dataset, *unit, report),
             Self::Train { config } => train(config, cancel, report),
             Self::Extract { dictionaries } => extract(dataset, dictionaries, cancel, report),
         };
@@ -228,6 +235,34 @@ async fn revise(
         result,
         "revisions:",
         "nothing to revise: no scored explanation without a revision (score one first)",
+    )
+}
+
+/// Ablates `unit` as `experiment ablation` does by default; a few seconds
+/// for a small model, so it is not cancellable midway.
+fn ablate(dataset: &Path, unit: u64, report: &Reporter) -> Result<Outcome> {
+    report.note("running its top records through the subject model, clean and ablated".into());
+    let plan = ablation::Plan {
+        unit_id: unit,
+        scale: 0.0,
+        records: ablation::RECORDS,
+        tokens: ablation::TOKENS,
+    };
+    let (result, _) = ablation::run(dataset, &plan, None, tch::Device::Cpu)?;
+    let first = |list: &[ablation::TokenChange]| {
+        list.first().map_or("none".into(), |t| {
+            format!("{:?} {:+.3}", t.token, t.mean_change)
+        })
+    };
+    done(
+        format!(
+            "KL {:.4} nats over {} positions; falls most {}, rises most {}",
+            result.mean_kl,
+            result.positions,
+            first(&result.falls),
+            first(&result.rises)
+        ),
+        Product::DatasetChanged,
     )
 }
 

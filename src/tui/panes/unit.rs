@@ -8,6 +8,7 @@ use super::super::loader::UnitData;
 use super::compare::{ComparePane, CompareView};
 use super::{fmt_opt, moved, wrap};
 use featurescope::dataset::{Record, Sample};
+use featurescope::experiment::ablation::{Ablation, TokenChange};
 use featurescope::text::printable;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -130,6 +131,28 @@ pub struct UnitView<'a> {
     pub explain_key: String,
 }
 
+/// An ablation in three lines: what was done and how much the prediction
+/// moved, then the tokens that fall most and those that rise most.
+fn ablation_lines(a: &Ablation) -> Vec<Line<'static>> {
+    let tokens = |list: &[TokenChange]| {
+        list.iter()
+            .map(|t| format!("\"{}\" {:+.3}", display_token(&t.token), t.mean_change))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    vec![
+        Line::from(format!(
+            "scaled by {} on {} records: mean KL {:.4} nats over {} positions",
+            a.plan.scale,
+            a.record_ids.len(),
+            a.mean_kl,
+            a.positions
+        )),
+        Line::from(format!("falls: {}", tokens(&a.falls))),
+        Line::from(format!("rises: {}", tokens(&a.rises))),
+    ]
+}
+
 fn section_title(sample: Sample, levels: &[f64]) -> String {
     match sample {
         Sample::Top => "top-activating texts".into(),
@@ -165,9 +188,19 @@ impl Widget for UnitView<'_> {
         let unit = &data.unit;
         let explanations = notes.explanations_of(unit.unit_id);
         let explanation_rows = (explanations.len() as u16).clamp(1, 6);
-        let [header, expl_area, stats_area, records_area] = Layout::vertical([
+        let ablations = notes
+            .ablations
+            .get(&unit.unit_id)
+            .map_or(&[][..], Vec::as_slice);
+        let ablation_rows = if ablations.is_empty() {
+            0
+        } else {
+            ablations.len() as u16 * 3 + 2
+        };
+        let [header, expl_area, ablation_area, stats_area, records_area] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Length(explanation_rows + 2),
+            Constraint::Length(ablation_rows.min(11)),
             Constraint::Length(4),
             Constraint::Min(3),
         ])
@@ -232,6 +265,21 @@ impl Widget for UnitView<'_> {
         Paragraph::new(lines)
             .block(Block::default().borders(Borders::ALL).title("explanations"))
             .render(expl_area, buf);
+
+        if !ablations.is_empty() {
+            Paragraph::new(
+                ablations
+                    .iter()
+                    .flat_map(ablation_lines)
+                    .collect::<Vec<_>>(),
+            )
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title("ablation: next-token log-probability changes where it fires"),
+            )
+            .render(ablation_area, buf);
+        }
 
         // Histogram and legend side by side.
         let [hist_area, legend_area] =
