@@ -31,6 +31,9 @@ fn run(cli: Cli) -> Result<()> {
             dataset::import_neuron_explainer(args)
         }
         Some(Command::Experiment(ExperimentCommand::Bases(args))) => cli::experiment::bases(*args),
+        Some(Command::Experiment(ExperimentCommand::Histogram(args))) => {
+            cli::experiment::histogram(args)
+        }
         Some(Command::Experiment(ExperimentCommand::Ablation(args))) => {
             cli::experiment::ablation(args)
         }

@@ -98,6 +98,10 @@ pub enum ExperimentCommand {
     /// model on its top records; lists the next tokens whose log-probability
     /// falls and rises most where it fires, with the mean KL divergence.
     Ablation(AblationArgs),
+    /// Which tokens make up each activation bin? The subject model over the
+    /// first windows of a corpus: the unit's activations above zero in equal
+    /// bins, each with its count and the tokens that fill it most.
+    Histogram(HistogramArgs),
     /// Does the score agree with people? Spearman's rank correlation between
     /// each rated score and its latest 1-5 rating (given in the explorer).
     Ratings {
@@ -350,6 +354,34 @@ pub struct AblationArgs {
     pub tokens: usize,
     /// The subject model (a folder or a GGUF file); by default the one the
     /// dataset was extracted from.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// cpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceName,
+    /// Print the summary as JSON instead of text and a chart.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct HistogramArgs {
+    pub dataset: PathBuf,
+    #[arg(long)]
+    pub unit: u64,
+    /// The corpus (a file or folder, JSONL, Parquet or text); by default the
+    /// one the dataset was extracted from.
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// The first windows of the corpus read.
+    #[arg(long, default_value_t = featurescope::experiment::histogram::WINDOWS)]
+    pub windows: usize,
+    #[arg(long, default_value_t = featurescope::experiment::histogram::BINS)]
+    pub bins: usize,
+    /// Tokens named per bin.
+    #[arg(long, default_value_t = featurescope::experiment::histogram::TOKENS)]
+    pub tokens: usize,
+    /// The subject model; by default the one the dataset was extracted from.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// cpu or cuda.

@@ -1,12 +1,12 @@
 //! `featurescope experiment …`: each experiment's results written beside
 //! the dataset, then shown as a summary and a chart in the terminal.
-use super::args::{AblationArgs, BasesArgs};
+use super::args::{AblationArgs, BasesArgs, HistogramArgs};
 use super::llm::{connect, cost, runtime, units};
 use super::output::{print_json, progress_bar};
 use anyhow::{Result, bail};
-use featurescope::experiment::ablation;
 use featurescope::experiment::bases::{self, Plan};
 use featurescope::experiment::{GroupedBars, Scatter, agreement};
+use featurescope::experiment::{ablation, histogram};
 use featurescope::interp::engine::{Explainer, Simulator};
 use featurescope::interp::explainer::default_examples;
 use featurescope::text::printable;
@@ -64,6 +64,64 @@ pub fn ablation(args: AblationArgs) -> Result<()> {
     }
     println!(
         "tokens.csv, summary.json and figure.svg in {}",
+        printable(&folder.display().to_string())
+    );
+    Ok(())
+}
+
+pub fn histogram(args: HistogramArgs) -> Result<()> {
+    let plan = histogram::Plan {
+        unit_id: args.unit,
+        windows: args.windows,
+        bins: args.bins,
+        tokens: args.tokens,
+    };
+    let (h, folder) = histogram::run(
+        &args.dataset,
+        &plan,
+        args.corpus.as_deref(),
+        args.model.as_deref(),
+        args.device.open()?,
+    )?;
+    if args.json {
+        return print_json(&h);
+    }
+    println!(
+        "unit {} at {} over {} windows ({} tokens) of {}: fires on {} tokens, max {:.4}",
+        h.plan.unit_id,
+        h.hook,
+        h.windows,
+        h.tokens,
+        printable(&h.corpus),
+        h.tokens - h.not_firing,
+        h.max
+    );
+    let largest = h.bins.iter().map(|b| b.count).max().unwrap_or(0).max(1);
+    let bars: Vec<Bar> = (h.bins.iter())
+        .map(|b| {
+            Bar::default()
+                .value(b.count * 1000 / largest)
+                .text_value(b.count.to_string())
+                .label(Line::from(format!("{:>7.3} ", b.low)))
+        })
+        .collect();
+    let chart = BarChart::default()
+        .direction(Direction::Horizontal)
+        .bar_width(1)
+        .bar_gap(0)
+        .data(BarGroup::default().bars(&bars));
+    println!("tokens per bin (the bin's lower edge):");
+    for (line, bin) in chart_lines(chart, 50, h.bins.len() as u16)
+        .into_iter()
+        .zip(&h.bins)
+    {
+        let tokens: Vec<String> = (bin.tokens.iter())
+            .map(|t| format!("{} {}", printable(&format!("{:?}", t.token)), t.count))
+            .collect();
+        println!("  {line:<50} {}", tokens.join("  "));
+    }
+    println!(
+        "bins.csv, summary.json and figure.svg in {}",
         printable(&folder.display().to_string())
     );
     Ok(())

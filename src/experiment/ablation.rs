@@ -11,11 +11,11 @@
 //! x′ = x + (s − 1)·c·d.
 use super::figure::{Bar, GroupedBars};
 use super::results::csv_field;
+use super::subject::{Site, Subject, token_text};
 use super::{ExperimentError, Result, Results};
 use crate::activations::Windower;
 use crate::dataset::{Dataset, Record, Sample};
-use crate::model::{HookPoint, Patch, SubjectModel, TextTokenizer};
-use crate::sae::Dictionary;
+use crate::model::{Patch, SubjectModel};
 use std::cell::RefCell;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -35,39 +35,6 @@ pub struct Plan {
     pub records: usize,
     /// Tokens listed each way.
     pub tokens: usize,
-}
-
-/// Where the unit is read and what it is there.
-pub struct Site<'a> {
-    pub hook: HookPoint,
-    /// The neuron's index, or the dictionary's feature.
-    pub index: i64,
-    pub dictionary: Option<&'a Dictionary>,
-}
-
-impl Site<'_> {
-    /// The unit's activation `[.., seq]` on what the hook carries.
-    fn activation(&self, t: &Tensor) -> Tensor {
-        match self.dictionary {
-            Some(d) => d.feature_contribution(t, self.index).0,
-            None => t.select(-1, self.index).to_kind(Kind::Float),
-        }
-    }
-
-    /// What the hook carries with the unit scaled by `scale`.
-    fn scaled(&self, t: &Tensor, scale: f64) -> Tensor {
-        match self.dictionary {
-            Some(d) => {
-                let (_, share) = d.feature_contribution(t, self.index);
-                t + (share * (scale - 1.0)).to_kind(t.kind())
-            }
-            None => {
-                let out = t.copy();
-                let _ = out.narrow(-1, self.index, 1).g_mul_scalar_(scale);
-                out
-            }
-        }
-    }
 }
 
 /// One next token's mean change.
@@ -173,14 +140,9 @@ fn run_record(
 }
 
 /// Ablates the unit on its top records of `ds` (up to `plan.records` of
-/// them), with `model` (on `device`) and its `tokenizer`.
-pub fn ablate(
-    ds: &Dataset,
-    (model, device): (&dyn SubjectModel, tch::Device),
-    tokenizer: &TextTokenizer,
-    site: &Site,
-    plan: &Plan,
-) -> Result<Ablation> {
+/// them) in `subject`.
+pub fn ablate(ds: &Dataset, subject: &Subject, plan: &Plan) -> Result<Ablation> {
+    let (model, tokenizer, site) = (subject.model.as_ref(), &subject.tokenizer, &subject.site);
     let window_tokens = ds.manifest().window_tokens.unwrap_or(64) as usize;
     let windower = Windower::new(tokenizer, window_tokens)
         .map_err(|e| ExperimentError::Input(e.to_string()))?;
@@ -191,7 +153,7 @@ pub fn ablate(
     top.truncate(plan.records);
     let vocabulary = model.config().vocab_size;
     let mut totals = Totals {
-        change: Tensor::zeros([vocabulary], (Kind::Double, device)),
+        change: Tensor::zeros([vocabulary], (Kind::Double, subject.device)),
         kl: 0.0,
         positions: 0,
         activation_difference: 0.0,
@@ -248,14 +210,6 @@ pub fn ablate(
     })
 }
 
-/// A token as text (its name for one, such as `<eos>`, that has none).
-fn token_text(tokenizer: &TextTokenizer, id: i64) -> String {
-    match tokenizer.decode(&[id as u32]) {
-        Ok(text) if !text.is_empty() => text,
-        _ => tokenizer.token_name(id as u32).unwrap_or_default(),
-    }
-}
-
 /// A token as a label: quoted, so leading spaces and line breaks show.
 fn label(token: &str) -> String {
     format!("{:?}", token)
@@ -298,58 +252,8 @@ pub fn run(
     device: tch::Device,
 ) -> Result<(Ablation, PathBuf)> {
     let ds = Dataset::open(path)?;
-    let manifest = ds.manifest();
-    let input = input_error;
-    let manifest_path = path.join("manifest.json");
-    let source = (manifest.sources.iter())
-        .find(|s| (s.first_unit_id..s.first_unit_id + s.units).contains(&plan.unit_id))
-        .ok_or_else(|| {
-            input(format!(
-                "unit {}: {} lists no source holding it",
-                plan.unit_id,
-                manifest_path.display()
-            ))
-        })?;
-    let hook = HookPoint::parse(&source.hook).ok_or_else(|| {
-        input(format!(
-            "{}: source hook {:?} is not a hook name like blocks.3.mlp",
-            manifest_path.display(),
-            source.hook
-        ))
-    })?;
-    let model_path: PathBuf = match (model, &manifest.subject_model) {
-        (Some(path), _) => path.to_owned(),
-        (None, Some(m)) if m.source.is_some() => m.source.clone().unwrap_or_default().into(),
-        _ => {
-            return Err(input(format!(
-                "{}: no subject_model.source; name the model",
-                manifest_path.display()
-            )));
-        }
-    };
-    let dictionary = match &source.dictionary {
-        Some(d) => {
-            let dir = d.source.as_ref().ok_or_else(|| {
-                input(format!(
-                    "{}: the dictionary of {} has no source",
-                    manifest_path.display(),
-                    source.hook
-                ))
-            })?;
-            let loaded = Dictionary::load(Path::new(dir))
-                .map_err(|e| input(format!("dictionary {dir}: {e}")))?;
-            Some(loaded.to_device(device))
-        }
-        None => None,
-    };
-    let subject = crate::model::load(&model_path, device)?;
-    let tokenizer = TextTokenizer::load(&model_path)?;
-    let site = Site {
-        hook,
-        index: (plan.unit_id - source.first_unit_id) as i64,
-        dictionary: dictionary.as_ref(),
-    };
-    let ablation = ablate(&ds, (subject.as_ref(), device), &tokenizer, &site, plan)?;
+    let subject = Subject::load(&ds, plan.unit_id, model, device)?;
+    let ablation = ablate(&ds, &subject, plan)?;
     let folder = publish(path, &ablation)?;
     Ok((ablation, folder))
 }
@@ -379,13 +283,9 @@ pub fn published(path: &Path) -> Result<Vec<Ablation>> {
             let bytes =
                 std::fs::read(&file).map_err(|e| crate::publish::PublishError::io(&file, e))?;
             serde_json::from_slice(&bytes)
-                .map_err(|e| input_error(format!("{}: {e}", file.display())))
+                .map_err(|e| ExperimentError::Input(format!("{}: {e}", file.display())))
         })
         .collect()
-}
-
-fn input_error(problem: String) -> ExperimentError {
-    ExperimentError::Input(problem)
 }
 
 /// Writes `tokens.csv` (the tokens listed each way), `summary.json` and

@@ -159,8 +159,10 @@ pub struct GroupedBars {
     pub groups: Vec<(Vec<String>, Vec<Option<Bar>>)>,
 }
 
-/// Colours of the series, in order (matplotlib's first four).
-const SERIES_COLOURS: [&str; 4] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"];
+/// Colours of the series, in order (matplotlib's first six).
+const SERIES_COLOURS: [&str; 6] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+];
 
 impl GroupedBars {
     /// The y range drawn: every bar and interval, and zero, rounded out to
@@ -240,6 +242,71 @@ impl GroupedBars {
                 top + 17.0,
                 escaped(name)
             );
+        }
+        s.push_str("</svg>\n");
+        s
+    }
+}
+
+/// Stacked bars: per bar (its label), its parts (a name and a size), the
+/// parts of each bar coloured in order and named inside when they fit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackedBars {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub bars: Vec<(String, Vec<(String, f64)>)>,
+}
+
+impl StackedBars {
+    pub fn svg(&self) -> String {
+        let (left, top, plot_w, plot_h) = plot_area();
+        let highest = (self.bars.iter())
+            .map(|(_, parts)| parts.iter().map(|(_, v)| v).sum::<f64>())
+            .fold(0.0, f64::max);
+        let y_bounds = (0.0, highest.max(1.0) * 1.05);
+        let y = |v: f64| y_position(y_bounds, v);
+        let mut s = begin(&self.title, y_bounds, &self.y_label, &self.x_label);
+        let bar_w = plot_w / self.bars.len().max(1) as f64;
+        for (i, (label, parts)) in self.bars.iter().enumerate() {
+            let x = left + bar_w * i as f64;
+            let _ = writeln!(
+                s,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="10">{}</text>"#,
+                x + bar_w / 2.0,
+                top + plot_h + 14.0,
+                escaped(label)
+            );
+            let mut base = 0.0;
+            for (j, (name, value)) in parts.iter().enumerate() {
+                if *value <= 0.0 {
+                    continue;
+                }
+                let colour = if j + 1 == parts.len() {
+                    "#bbbbbb"
+                } else {
+                    SERIES_COLOURS[j % SERIES_COLOURS.len()]
+                };
+                let (from, to) = (y(base + value), y(base));
+                let _ = writeln!(
+                    s,
+                    r#"<rect x="{:.1}" y="{from:.1}" width="{:.1}" height="{:.1}" fill="{colour}" stroke="white"><title>{}: {value}</title></rect>"#,
+                    x + bar_w * 0.05,
+                    bar_w * 0.9,
+                    to - from,
+                    escaped(name)
+                );
+                if to - from >= 11.0 {
+                    let _ = writeln!(
+                        s,
+                        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="9">{}</text>"#,
+                        x + bar_w / 2.0,
+                        (from + to) / 2.0 + 3.0,
+                        escaped(name)
+                    );
+                }
+                base += value;
+            }
         }
         s.push_str("</svg>\n");
         s

@@ -8,10 +8,12 @@ pub mod ablation;
 pub mod agreement;
 pub mod bases;
 mod figure;
+pub mod histogram;
 mod results;
 pub mod stats;
+pub mod subject;
 
-pub use figure::{Bar, GroupedBars, Scatter};
+pub use figure::{Bar, GroupedBars, Scatter, StackedBars};
 pub use results::Results;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,8 @@ pub enum ExperimentError {
     Model(#[from] crate::model::ModelError),
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    #[error(transparent)]
+    Activations(#[from] crate::activations::ActivationError),
     #[error("{0}")]
     Input(String),
 }

@@ -271,14 +271,48 @@ fn a_basis_comparison_that_cannot_reach_its_llm_says_what_is_missing() {
     }
 }
 
-/// Ablation against transformers running the same GGUF model: a layer-2
-/// MLP neuron halved and an SAE feature of layer 6 (one that fires on
-/// "except") removed, on five top records each; the firing positions, the
-/// mean KL and the listed tokens' mean log-probability changes agree.
+/// Ablation and the token histogram against transformers running the same
+/// GGUF model (one load for both): a layer-2 MLP neuron halved and an SAE
+/// feature of layer 6 (one that fires on "except") removed, on five top
+/// records each, agree in firing positions, mean KL and the listed tokens'
+/// mean log-probability changes; that feature's histogram over a corpus of
+/// the demo's record texts agrees bin by bin.
 #[test]
-fn ablating_a_neuron_and_an_sae_feature_changes_what_transformers_says() {
+fn ablation_and_token_histograms_agree_with_transformers() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = demo_copy(tmp.path(), "ds");
+    // Real text: the fortunes the demo's records of a few units hold.
+    let ds = Dataset::open(&dir).unwrap();
+    let mut lines = Vec::new();
+    for unit in [4119, 100, 2100, 7000] {
+        for r in ds.records(unit).unwrap() {
+            let text: String = r.tokens[1..].concat();
+            lines.push(serde_json::json!({ "text": text }).to_string());
+        }
+    }
+    let corpus = tmp.path().join("corpus.jsonl");
+    std::fs::write(&corpus, lines.join("\n")).unwrap();
+    let out = featurescope(&[
+        "experiment",
+        "histogram",
+        path_str(&dir),
+        "--unit",
+        "4119",
+        "--corpus",
+        path_str(&corpus),
+        "--windows",
+        "120",
+        "--bins",
+        "8",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    let histogram: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let histogram_file = dir.join("experiments/histogram-unit-4119/summary.json");
+    assert!(
+        dir.join("experiments/histogram-unit-4119/bins.csv")
+            .exists()
+    );
     let mut summaries = Vec::new();
     for (unit, scale) in [("100", "0.5"), ("4119", "0")] {
         let out = featurescope(&[
@@ -310,8 +344,56 @@ fn ablating_a_neuron_and_an_sae_feature_changes_what_transformers_says() {
     let sae = crate::common::root().join("datasets/dictionaries/gemma-l6-sae");
     let mut args = vec![path_str(&model), path_str(&sae), path_str(&dir)];
     args.extend(summaries.iter().map(|(path, _)| path_str(path)));
-    let reference: Vec<serde_json::Value> =
-        serde_json::from_str(&python("ablation_reference.py", &args)).unwrap();
+    args.push(path_str(&histogram_file));
+    let mut reference: Vec<serde_json::Value> =
+        serde_json::from_str(&python("causal_reference.py", &args)).unwrap();
+    let want = reference.pop().unwrap();
+    assert_eq!(histogram["windows"], want["windows"]);
+    assert_eq!(histogram["windows"], 120);
+    let firing = histogram["tokens"].as_u64().unwrap() - histogram["not_firing"].as_u64().unwrap();
+    let close = |a: u64, b: u64| a.abs_diff(b) <= 2;
+    // An activation a rounding error from zero or from a bin edge may land
+    // on the other side in the other implementation: counts agree within 2.
+    assert!(
+        close(firing, want["firing"].as_u64().unwrap()),
+        "{firing} vs {}",
+        want["firing"]
+    );
+    let (max, reference_max) = (
+        histogram["max"].as_f64().unwrap(),
+        want["max"].as_f64().unwrap(),
+    );
+    assert!(
+        (max - reference_max).abs() < 1e-4 * reference_max,
+        "{max} vs {reference_max}"
+    );
+    let bins = histogram["bins"].as_array().unwrap();
+    assert_eq!(bins.len(), 8);
+    for (b, (ours, theirs)) in bins
+        .iter()
+        .zip(want["bins"].as_array().unwrap())
+        .enumerate()
+    {
+        let count = ours["count"].as_u64().unwrap();
+        assert!(
+            close(count, theirs["count"].as_u64().unwrap()),
+            "bin {b}: {ours} vs {theirs}"
+        );
+        let named: u64 = ours["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(named + ours["other"].as_u64().unwrap(), count, "bin {b}");
+        // The most common token, where it leads clearly.
+        let top = theirs["top"].as_array().unwrap();
+        if let [first, second] = &top[..] {
+            if first[1].as_u64().unwrap() >= second[1].as_u64().unwrap() + 3 {
+                assert_eq!(ours["tokens"][0]["token_id"], first[0], "bin {b}");
+            }
+        }
+    }
     for ((_, ours), want) in summaries.iter().zip(&reference) {
         let unit = &ours["plan"]["unit_id"];
         let get = |v: &serde_json::Value| v.as_f64().unwrap();

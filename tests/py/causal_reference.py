@@ -1,15 +1,22 @@
-"""Reference for `featurescope experiment ablation`: Hugging Face
-transformers runs the GGUF subject model on the records an ablation used
-(re-tokenised here by transformers' own GGUF tokenizer), clean and with the
-unit scaled: an MLP neuron scaled at the input of its block's down
-projection, an SAE feature's share (SAELens's encode times its decoder row)
-scaled in the block's output. At the positions where the unit fires, the
-mean change of every next token's log-probability and the mean
-KL(clean || scaled), in float64.
+"""Reference for `featurescope experiment ablation` and `experiment
+histogram`: Hugging Face transformers runs the GGUF subject model, with the
+unit read (and for an ablation scaled) by hooks: an MLP neuron at the input
+of its block's down projection, an SAE feature (SAELens's encode; its share
+is that times its decoder row) in the block's output.
 
-usage: ablation_reference.py MODEL.gguf SAE_DIR DATASET SUMMARY.json...
-  -> JSON, per summary: {positions, mean_kl, at_ours: {token id: mean change},
-                         kth_fall, kth_rise}"""
+- An ablation's records (re-tokenised here by transformers' own GGUF
+  tokenizer) run clean and with the unit scaled; at the positions where the
+  unit fires, the mean change of every next token's log-probability and the
+  mean KL(clean || scaled), in float64.
+- A histogram's corpus is cut into windows as featurescope cuts it (BOS,
+  then the document's tokens in chunks), each window run alone; the
+  activations above zero binned in equal bins up to their maximum, counted
+  per bin and per token id.
+
+usage: causal_reference.py MODEL.gguf SAE_DIR DATASET SUMMARY.json...
+  -> JSON, per summary: an ablation's {positions, mean_kl, at_ours: {token id:
+     mean change}, kth_fall, kth_rise}, or a histogram's {windows, firing, max,
+     bins: [{count, top: [[token id, count], ...]}]}"""
 import json
 import os
 import sys
@@ -32,7 +39,8 @@ manifest = json.load(open(f"{dataset}/manifest.json"))
 records = pads.dataset(f"{dataset}/records", format="parquet")
 out = []
 for summary in summaries:
-    unit, scale = summary["plan"]["unit_id"], summary["plan"]["scale"]
+    unit = summary["plan"]["unit_id"]
+    scale = summary["plan"].get("scale", 1.0)
     source = next(s for s in manifest["sources"]
                   if s["first_unit_id"] <= unit < s["first_unit_id"] + s["units"])
     index = unit - source["first_unit_id"]
@@ -61,6 +69,35 @@ for summary in summaries:
                 return (h,) + tuple(output[1:]) if isinstance(output, (tuple, list)) else h
         handle = block.register_forward_hook(hook)
 
+    if "bins" in summary:
+        window = manifest["window_tokens"]
+        docs = [json.loads(line)["text"] for line in open(summary["corpus"]) if line.strip()]
+        windows = []
+        for doc in docs:
+            ids = tokenizer(doc, add_special_tokens=False)["input_ids"]
+            for start in range(0, len(ids), window - 1):
+                windows.append([tokenizer.bos_token_id] + ids[start:start + window - 1])
+        windows = windows[:summary["plan"]["windows"]]
+        firing = []
+        state["scaled"] = False
+        for ids in windows:
+            with torch.no_grad():
+                model(input_ids=torch.tensor([ids]))
+            firing += [(float(a), i) for a, i in zip(state["activation"], ids) if a > 0]
+        handle.remove()
+        top = max(a for a, _ in firing)
+        bins = summary["plan"]["bins"]
+        counts = [{} for _ in range(bins)]
+        for a, i in firing:
+            b = min(int(a / (top / bins)), bins - 1)
+            counts[b][i] = counts[b].get(i, 0) + 1
+        out.append({
+            "windows": len(windows), "firing": len(firing), "max": top,
+            "bins": [{"count": sum(c.values()),
+                      "top": sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[:2]}
+                     for c in counts],
+        })
+        continue
     rows = records.to_table(filter=pc.field("record_id").isin(summary["record_ids"])).to_pylist()
     change = torch.zeros(model.config.vocab_size, dtype=torch.float64)
     kl, positions = 0.0, 0
