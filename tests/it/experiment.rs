@@ -388,10 +388,10 @@ fn ablation_and_token_histograms_agree_with_transformers() {
         assert_eq!(named + ours["other"].as_u64().unwrap(), count, "bin {b}");
         // The most common token, where it leads clearly.
         let top = theirs["top"].as_array().unwrap();
-        if let [first, second] = &top[..] {
-            if first[1].as_u64().unwrap() >= second[1].as_u64().unwrap() + 3 {
-                assert_eq!(ours["tokens"][0]["token_id"], first[0], "bin {b}");
-            }
+        if let [first, second] = &top[..]
+            && first[1].as_u64().unwrap() >= second[1].as_u64().unwrap() + 3
+        {
+            assert_eq!(ours["tokens"][0]["token_id"], first[0], "bin {b}");
         }
     }
     for ((_, ours), want) in summaries.iter().zip(&reference) {
