@@ -338,6 +338,14 @@ pub struct SimulateArgs {
     pub llm: LlmArgs,
 }
 
+/// A whole number from 1 to `MAX`.
+fn count<const MAX: usize>(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX).contains(&n) => Ok(n),
+        _ => Err(format!("{text:?} is not a whole number from 1 to {MAX}")),
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct AblationArgs {
     pub dataset: PathBuf,
@@ -347,10 +355,10 @@ pub struct AblationArgs {
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub scale: f64,
     /// Top records run.
-    #[arg(long, default_value_t = featurescope::experiment::ablation::RECORDS)]
+    #[arg(long, default_value_t = featurescope::experiment::ablation::RECORDS, value_parser = count::<{ usize::MAX }>)]
     pub records: usize,
     /// Tokens listed each way.
-    #[arg(long, default_value_t = featurescope::experiment::ablation::TOKENS)]
+    #[arg(long, default_value_t = featurescope::experiment::ablation::TOKENS, value_parser = count::<1000>)]
     pub tokens: usize,
     /// The subject model (a folder or a GGUF file); by default the one the
     /// dataset was extracted from.
@@ -373,13 +381,17 @@ pub struct HistogramArgs {
     /// one the dataset was extracted from.
     #[arg(long)]
     pub corpus: Option<PathBuf>,
+    /// The JSONL field or Parquet column holding the text; by default the
+    /// dataset's (else `text`).
+    #[arg(long)]
+    pub text_field: Option<String>,
     /// The first windows of the corpus read.
-    #[arg(long, default_value_t = featurescope::experiment::histogram::WINDOWS)]
+    #[arg(long, default_value_t = featurescope::experiment::histogram::WINDOWS, value_parser = count::<{ usize::MAX }>)]
     pub windows: usize,
-    #[arg(long, default_value_t = featurescope::experiment::histogram::BINS)]
+    #[arg(long, default_value_t = featurescope::experiment::histogram::BINS, value_parser = count::<1000>)]
     pub bins: usize,
     /// Tokens named per bin.
-    #[arg(long, default_value_t = featurescope::experiment::histogram::TOKENS)]
+    #[arg(long, default_value_t = featurescope::experiment::histogram::TOKENS, value_parser = count::<1000>)]
     pub tokens: usize,
     /// The subject model; by default the one the dataset was extracted from.
     #[arg(long)]
@@ -399,7 +411,7 @@ pub struct BasesArgs {
     #[arg(long, default_value = "all")]
     pub units: UnitSpec,
     /// Live units sampled from each basis.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = count::<{ usize::MAX }>)]
     pub per_basis: usize,
     /// Seeds the sample and the bootstrap.
     #[arg(long, default_value_t = 0)]
@@ -421,7 +433,7 @@ pub struct BasesArgs {
     #[arg(long, default_value_t = RECORDS_SHOWN)]
     pub records_shown: usize,
     /// Bootstrap resamples per interval.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = count::<10_000_000>)]
     pub resamples: usize,
     /// Print the summary as JSON instead of text and a chart.
     #[arg(long)]

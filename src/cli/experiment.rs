@@ -79,7 +79,7 @@ pub fn histogram(args: HistogramArgs) -> Result<()> {
     let (h, folder) = histogram::run(
         &args.dataset,
         &plan,
-        args.corpus.as_deref(),
+        (args.corpus.as_deref(), args.text_field.as_deref()),
         args.model.as_deref(),
         args.device.open()?,
     )?;
@@ -158,6 +158,7 @@ pub fn bases(args: BasesArgs) -> Result<()> {
         units_per_basis: args.per_basis,
         seed: args.seed,
         record_sets: args.record_sets.clone(),
+        records_shown: args.records_shown,
         scored_top: args.top,
         scored_random: args.random,
         resamples: args.resamples,

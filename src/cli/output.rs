@@ -7,9 +7,25 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// JSON on stdout, as [`terminal_json`] writes it.
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    println!("{}", terminal_json(&serde_json::to_string_pretty(value)?));
     Ok(())
+}
+
+/// serde escapes only the C0 controls inside strings; the other characters
+/// a terminal acts on (DEL, C1 controls, bidi overrides) from datasets and
+/// models are escaped here too, as `\uXXXX`, which keeps the JSON the same.
+fn terminal_json(json: &str) -> String {
+    let mut shown = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c != '\n' && printable(c.encode_utf8(&mut [0; 4])) != c.to_string() {
+            shown.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
 }
 
 /// Sanitises each line but keeps the line breaks.
@@ -60,5 +76,18 @@ pub fn report_bad_documents(bad: &[BadDocument]) {
             bad.id,
             printable(&bad.reason)
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_for_the_terminal_escapes_what_the_terminal_acts_on_and_means_the_same() {
+        let value = serde_json::json!({ "token": "a\u{9b}31m\u{202e}b\u{7f}" });
+        let shown = super::terminal_json(&serde_json::to_string_pretty(&value).unwrap());
+        assert!(!shown.contains(['\u{9b}', '\u{202e}', '\u{7f}']), "{shown}");
+        assert!(shown.contains("\\u009b"), "{shown}");
+        let back: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(back, value);
     }
 }

@@ -3,7 +3,7 @@
 //! runs each of the unit's top records twice, as it is and with the unit
 //! scaled by a factor (0 ablates it); at the positions where the unit fires,
 //! the change of every next token's log-probability is averaged, and so is
-//! the KL divergence of the ablated output distribution from the clean one.
+//! KL(clean ‖ scaled) = Σ p_clean · (log p_clean − log p_scaled).
 //!
 //! A neuron is scaled where it is read. A dictionary feature's share of
 //! the activation, its activation times its decoder row, is scaled, and the
@@ -176,6 +176,14 @@ pub fn ablate(ds: &Dataset, subject: &Subject, plan: &Plan) -> Result<Ablation> 
         }
         Ok(())
     })?;
+    if record_ids.is_empty() && !records_skipped.is_empty() {
+        return Err(ExperimentError::Input(format!(
+            "unit {}: none of its {} top records encodes to the same tokens with this \
+             tokenizer: is the model the dataset's?",
+            plan.unit_id,
+            records_skipped.len()
+        )));
+    }
     let per_position = (totals.positions.max(1)) as f64;
     let mean_change = &totals.change / per_position;
     let listed = |largest: bool| -> Result<Vec<TokenChange>> {
@@ -195,7 +203,7 @@ pub fn ablate(ds: &Dataset, subject: &Subject, plan: &Plan) -> Result<Ablation> 
             })
             .collect())
     };
-    let unit = &ds.units_overview()?[plan.unit_id as usize];
+    let unit = ds.unit(plan.unit_id)?;
     Ok(Ablation {
         plan: plan.clone(),
         hook: site.hook.to_string(),
@@ -251,6 +259,12 @@ pub fn run(
     model: Option<&Path>,
     device: tch::Device,
 ) -> Result<(Ablation, PathBuf)> {
+    if !plan.scale.is_finite() {
+        return Err(ExperimentError::Input(format!(
+            "scale {}: the factor must be a finite number",
+            plan.scale
+        )));
+    }
     let ds = Dataset::open(path)?;
     let subject = Subject::load(&ds, plan.unit_id, model, device)?;
     let ablation = ablate(&ds, &subject, plan)?;
@@ -258,12 +272,14 @@ pub fn run(
     Ok((ablation, folder))
 }
 
-/// Every ablation published in the dataset at `path`, by folder name.
-pub fn published(path: &Path) -> Result<Vec<Ablation>> {
+/// Every ablation published in the dataset at `path`, by folder name, and
+/// what is wrong with each that cannot be read (a damaged one does not
+/// hide the others).
+pub fn published(path: &Path) -> Result<(Vec<Ablation>, Vec<String>)> {
     let dir = path.join("experiments");
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
         Err(e) => return Err(crate::publish::PublishError::io(&dir, e).into()),
     };
     let mut names: Vec<PathBuf> = entries
@@ -276,16 +292,18 @@ pub fn published(path: &Path) -> Result<Vec<Ablation>> {
         })
         .collect();
     names.sort();
-    names
-        .into_iter()
-        .map(|folder| {
-            let file = folder.join("summary.json");
-            let bytes =
-                std::fs::read(&file).map_err(|e| crate::publish::PublishError::io(&file, e))?;
-            serde_json::from_slice(&bytes)
-                .map_err(|e| ExperimentError::Input(format!("{}: {e}", file.display())))
-        })
-        .collect()
+    let (mut ablations, mut damaged) = (Vec::new(), Vec::new());
+    for folder in names {
+        let file = folder.join("summary.json");
+        let read = std::fs::read(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()));
+        match read {
+            Ok(ablation) => ablations.push(ablation),
+            Err(e) => damaged.push(format!("{}: {e}", file.display())),
+        }
+    }
+    Ok((ablations, damaged))
 }
 
 /// Writes `tokens.csv` (the tokens listed each way), `summary.json` and

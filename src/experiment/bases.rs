@@ -33,7 +33,10 @@ pub struct Plan {
     /// Seeds the sample and the bootstrap.
     pub seed: u64,
     pub record_sets: Vec<RecordSet>,
-    /// Top and random records each score simulates.
+    /// Top records shown to the explainer, and the top and random records
+    /// each score simulates, for what this run makes: explanations and
+    /// scores already there are reused as they were made.
+    pub records_shown: usize,
     pub scored_top: usize,
     pub scored_random: usize,
     /// Bootstrap resamples per interval.
@@ -116,6 +119,14 @@ pub fn sample_bases(
             })
             .collect()
     };
+    // Two sources of one kind at one hook (two SAEs) are told apart by
+    // where their units start.
+    let labels: Vec<String> = bases.iter().map(|(b, _)| b.label.clone()).collect();
+    for ((basis, _), source) in bases.iter_mut().zip(sources) {
+        if labels.iter().filter(|l| **l == basis.label).count() > 1 {
+            basis.label = format!("{} #{}", basis.label, source.first_unit_id);
+        }
+    }
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     for (basis, ids) in &mut bases {
         ids.shuffle(&mut rng);

@@ -5,9 +5,11 @@
 //! activation seen, each with its count and the tokens that fill it most.
 use super::figure::StackedBars;
 use super::results::csv_field;
-use super::subject::Subject;
+use super::subject::{Subject, token_text};
 use super::{ExperimentError, Result, Results};
-use crate::activations::{Corpus, Windower, for_each_batch_of, forward_windows};
+use crate::activations::{
+    ActivationError, Batcher, Corpus, Window, Windower, for_each_window, forward_windows,
+};
 use crate::dataset::Dataset;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -20,6 +22,19 @@ pub const TOKENS: usize = 5;
 
 /// Windows run through the model at once.
 const BATCH: usize = 32;
+
+/// Why the walk over the corpus ended early.
+enum Stop {
+    /// Every window asked for is read.
+    Enough,
+    Failed(ExperimentError),
+}
+
+impl From<ActivationError> for Stop {
+    fn from(e: ActivationError) -> Self {
+        Self::Failed(e.into())
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
@@ -77,32 +92,48 @@ pub fn token_histogram(
     let (mut firing, mut names) = (Vec::<(f32, i64)>::new(), HashMap::<i64, String>::new());
     let (mut windows, mut tokens) = (0usize, 0u64);
     let hooks = [subject.site.hook];
-    for_each_batch_of(
-        corpus,
-        &windower,
-        BATCH,
-        |i| (i as usize) < plan.windows,
-        |group| -> Result<()> {
-            let captured = forward_windows(subject.model.as_ref(), group, &hooks, subject.device)?;
-            let activation = tch::no_grad(|| subject.site.activation(&captured[0]));
-            let longest = activation.size()[1] as usize;
-            let values = Vec::<f32>::try_from(activation.reshape([-1]))?;
-            for (b, (_, window)) in group.iter().enumerate() {
-                windows += 1;
-                tokens += window.ids.len() as u64;
-                let row = &values[b * longest..b * longest + window.ids.len()];
-                for ((&a, &id), token) in row.iter().zip(&window.ids).zip(&window.tokens) {
-                    if a > 0.0 {
-                        firing.push((a, id));
-                        names.entry(id).or_insert_with(|| token.clone());
-                    }
+    let mut run = |group: &[(u64, Window)]| -> Result<()> {
+        let captured = forward_windows(subject.model.as_ref(), group, &hooks, subject.device)?;
+        let activation = tch::no_grad(|| subject.site.activation(&captured[0]));
+        let longest = activation.size()[1] as usize;
+        let values = Vec::<f32>::try_from(activation.reshape([-1]))?;
+        for (b, (_, window)) in group.iter().enumerate() {
+            windows += 1;
+            tokens += window.ids.len() as u64;
+            let row = &values[b * longest..b * longest + window.ids.len()];
+            for ((&a, &id), token) in row.iter().zip(&window.ids).zip(&window.tokens) {
+                if a > 0.0 {
+                    firing.push((a, id));
+                    // A byte piece of a character shows no text of its own.
+                    names.entry(id).or_insert_with(|| match token.as_str() {
+                        "" => token_text(&subject.tokenizer, id),
+                        _ => token.clone(),
+                    });
                 }
             }
-            Ok(())
+        }
+        Ok(())
+    };
+    // The walk stops at the first window past those asked for: a large
+    // corpus is not read to its end.
+    let mut batcher = Batcher::new(BATCH);
+    let walked = for_each_window::<Stop>(
+        corpus,
+        &windower,
+        |_| {},
+        |i, window| {
+            if i as usize >= plan.windows {
+                return Err(Stop::Enough);
+            }
+            batcher.push(i, window, &mut run).map_err(Stop::Failed)
         },
-    )?;
+    );
+    if let Err(Stop::Failed(e)) = walked {
+        return Err(e);
+    }
+    batcher.flush(&mut run)?;
     let max = firing.iter().map(|&(a, _)| a).fold(0.0f32, f32::max) as f64;
-    let bins = plan.bins.max(1);
+    let bins = plan.bins;
     let width = max / bins as f64;
     let mut counts: Vec<HashMap<i64, u64>> = vec![HashMap::new(); bins];
     for &(a, id) in &firing {
@@ -174,12 +205,13 @@ pub fn figure(h: &TokenHistogram) -> StackedBars {
 }
 
 /// Runs the histogram of the unit `plan` names in the dataset at `path`
-/// over `corpus` (by default the one the manifest names; `text_field` for
-/// JSONL and Parquet, by default the manifest's) and publishes it.
+/// over `corpus` (by default the one the manifest names) and its
+/// `text_field` (for JSONL and Parquet; by default the manifest's, else
+/// `text`), and publishes it.
 pub fn run(
     path: &Path,
     plan: &Plan,
-    corpus: Option<&Path>,
+    (corpus, text_field): (Option<&Path>, Option<&str>),
     model: Option<&Path>,
     device: tch::Device,
 ) -> Result<(TokenHistogram, PathBuf)> {
@@ -196,8 +228,8 @@ pub fn run(
             )));
         }
     };
-    let field = recorded
-        .and_then(|c| c.text_field.clone())
+    let field = (text_field.map(str::to_owned))
+        .or_else(|| recorded.and_then(|c| c.text_field.clone()))
         .unwrap_or_else(|| "text".into());
     let opened = Corpus::open(&corpus_path, &field)?;
     let subject = Subject::load(&ds, plan.unit_id, model, device)?;

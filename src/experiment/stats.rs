@@ -39,9 +39,9 @@ pub fn mean(values: &[f64]) -> Option<f64> {
     (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
-/// The `q`-quantile (0..=1) of ascending `sorted` values, interpolated
-/// linearly between neighbours (`numpy.percentile`'s default).
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+/// The `q`-quantile (0..=1) of ascending `sorted` values (at least one),
+/// interpolated linearly between neighbours (`numpy.percentile`'s default).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
     let position = q * (sorted.len() - 1) as f64;
     let below = position.floor() as usize;
     let above = (below + 1).min(sorted.len() - 1);

@@ -101,13 +101,39 @@ impl Subject {
             }
             None => None,
         };
+        let model = crate::model::load(&model_path, device)?;
+        let index = (unit - source.first_unit_id) as i64;
+        // What the model and dictionary are must fit where the manifest
+        // says the unit is read, or the forward pass would fail inside libtorch.
+        let misfit = |problem: String| input(format!("{}: {problem}", model_path.display()));
+        model
+            .config()
+            .check_layer(hook.layer)
+            .map_err(|e| misfit(e.to_string()))?;
+        let width = model.width(hook.site);
+        match &dictionary {
+            Some(d) if d.d_in() != width || index >= d.d_sae() => {
+                return Err(misfit(format!(
+                    "{hook} has width {width}, but the dictionary of unit {unit} reads {} \
+                     and has {} features (feature {index} asked for)",
+                    d.d_in(),
+                    d.d_sae()
+                )));
+            }
+            None if index >= width => {
+                return Err(misfit(format!(
+                    "{hook} has width {width}: there is no neuron {index} (unit {unit})"
+                )));
+            }
+            _ => {}
+        }
         Ok(Self {
-            model: crate::model::load(&model_path, device)?,
+            model,
             tokenizer: TextTokenizer::load(&model_path)?,
             device,
             site: Site {
                 hook,
-                index: (unit - source.first_unit_id) as i64,
+                index,
                 dictionary,
             },
         })

@@ -143,10 +143,13 @@ impl App {
     }
 
     fn set_overview(&mut self, overview: Overview) {
-        let ablations = overview.ablations.unwrap_or_else(|e| {
-            self.status = format!("ablations not shown: {e}");
-            Vec::new()
-        });
+        let (ablations, damaged) = overview.ablations;
+        if let Some(first) = damaged.first() {
+            self.status = featurescope::text::printable(&format!(
+                "{} ablation results not shown: {first}",
+                damaged.len()
+            ));
+        }
         self.notes = Annotations::new(
             overview.explanations,
             overview.scores,

@@ -682,7 +682,8 @@ fn an_ablation_from_a_key_shows_in_the_unit_view() {
     assert!(screen.contains("ablation: next-token"), "{screen}");
     assert!(screen.contains("scaled by 0 on 20 records"), "{screen}");
     assert!(screen.contains("falls: \""), "{screen}");
-    let published = featurescope::experiment::ablation::published(&path).unwrap();
+    let (published, damaged) = featurescope::experiment::ablation::published(&path).unwrap();
+    assert!(damaged.is_empty(), "{damaged:?}");
     assert_eq!(published.len(), 1);
     assert!(published[0].positions > 0 && published[0].mean_kl > 0.0);
 }

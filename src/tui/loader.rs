@@ -22,9 +22,9 @@ pub struct Overview {
     pub explanations: Vec<Explanation>,
     pub scores: Vec<Score>,
     pub ratings: Vec<Rating>,
-    /// The published ablations; a damaged one is an error shown, not a
-    /// dataset that cannot be browsed.
-    pub ablations: Result<Vec<Ablation>, String>,
+    /// The published ablations, and what is wrong with those that cannot
+    /// be read: shown, not a dataset that cannot be browsed.
+    pub ablations: (Vec<Ablation>, Vec<String>),
 }
 
 pub struct UnitData {
@@ -121,7 +121,8 @@ fn overview(ds: &Dataset) -> Result<Overview, String> {
         explanations: ds.explanations().map_err(text)?,
         scores: ds.scores().map_err(text)?,
         ratings: ds.ratings().map_err(text)?,
-        ablations: ablation::published(ds.dir()).map_err(|e| e.to_string()),
+        ablations: ablation::published(ds.dir())
+            .unwrap_or_else(|e| (Vec::new(), vec![e.to_string()])),
     })
 }
 

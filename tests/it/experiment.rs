@@ -173,7 +173,8 @@ fn the_basis_comparison_matches_numpy_and_scipy_and_asks_for_nothing_it_has() {
     let out = featurescope(&args);
     assert!(out.status.success(), "{}", crate::common::stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("0 requests"), "{text}");
+    // Two endpoints, two cost lines, neither with a request.
+    assert_eq!(text.matches(": 0 requests (").count(), 2, "{text}");
     assert!(
         text.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)),
         "a braille chart: {text}"
@@ -425,6 +426,26 @@ fn ablation_and_token_histograms_agree_with_transformers() {
         }
     }
 
+    // A factor that is not a number; a model whose tokenizer cuts the
+    // records otherwise (MiniLM's); a model whose blocks are too few for a
+    // layer-6 feature (MiniLM has 6).
+    let minilm = crate::common::root().join(".venv/models/all-MiniLM-L6-v2");
+    for (unit, extra, says) in [
+        ("100", vec!["--scale", "nan"], "finite"),
+        ("100", vec!["--model", path_str(&minilm)], "same tokens"),
+        (
+            "4119",
+            vec!["--model", path_str(&minilm)],
+            "layer 6 does not exist",
+        ),
+    ] {
+        let mut args = vec!["experiment", "ablation", path_str(&dir), "--unit", unit];
+        args.extend(extra);
+        let out = featurescope(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = crate::common::stderr(&out);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
     // A unit the dataset does not hold, and a model that is not there.
     let out = featurescope(&["experiment", "ablation", path_str(&dir), "--unit", "99999"]);
     assert!(!out.status.success());
