@@ -6,6 +6,7 @@ use super::annotations::Annotations;
 use super::jobs::{JobId, Jobs, Outcome, Product, State, Work};
 use super::keymap::{Action, Keymap};
 use super::loader::{Loader, Message, Opened, Overview, Request};
+use super::panes::compare::ComparePane;
 use super::panes::help::Help;
 use super::panes::input::{Edited, InputPurpose, TextInput};
 use super::panes::jobs_panel::{JobsPanel, PanelEvent};
@@ -188,6 +189,7 @@ impl App {
             Action::GoTo => self.ask(InputPurpose::GoTo, String::new()),
             Action::Jobs => self.jobs_panel.open = !self.jobs_panel.open,
             Action::CancelJob => self.cancel_job(),
+            Action::RateNext => self.next_to_rate(),
             Action::Explain | Action::Score | Action::Revise | Action::Ablate => {
                 self.unit_job(action)
             }
@@ -325,6 +327,43 @@ impl App {
             Some(id) => format!("job {id} has already ended"),
             None => "no job to cancel".into(),
         };
+    }
+
+    /// The rating queue (Bills et al. validated their score against
+    /// people's ratings of a random sample of scores): a score no one has
+    /// rated, drawn at random, opened in the real vs simulated view.
+    fn next_to_rate(&mut self) {
+        let mut units: Vec<u64> = self.notes.explanations.keys().copied().collect();
+        units.sort_unstable();
+        let unrated: Vec<(u64, usize)> = units
+            .into_iter()
+            .flat_map(|unit| {
+                let scores = self.notes.unit_scores(unit);
+                let ratings = &self.notes.ratings;
+                (scores.into_iter().enumerate())
+                    .filter(|(_, (_, s))| !ratings.contains_key(&s.score_id))
+                    .map(move |(i, _)| (unit, i))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if unrated.is_empty() {
+            self.status = "every score is rated".into();
+            return;
+        }
+        let (unit, score) = unrated[rand::random_range(0..unrated.len())];
+        self.open_unit(unit);
+        if let Screen::Unit(view) = &mut self.screen {
+            view.compare = Some(ComparePane {
+                score,
+                overlay: false,
+            });
+        }
+        self.status = format!(
+            "rating queue: {} unrated scores; {} rates this one, {} draws another",
+            unrated.len(),
+            self.keymap.label(Action::Rate),
+            self.keymap.label(Action::RateNext)
+        );
     }
 
     fn open_unit(&mut self, unit_id: u64) {

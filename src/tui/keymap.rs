@@ -26,6 +26,7 @@ pub enum Action {
     Compare,
     Overlay,
     Rate,
+    RateNext,
     Explain,
     Score,
     Revise,
@@ -37,7 +38,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 29] = [
         Self::Quit,
         Self::Help,
         Self::Up,
@@ -58,6 +59,7 @@ impl Action {
         Self::Compare,
         Self::Overlay,
         Self::Rate,
+        Self::RateNext,
         Self::Explain,
         Self::Score,
         Self::Revise,
@@ -91,6 +93,7 @@ impl Action {
             Self::Compare => "compare",
             Self::Overlay => "overlay",
             Self::Rate => "rate",
+            Self::RateNext => "rate_next",
             Self::Explain => "explain",
             Self::Score => "score",
             Self::Revise => "revise",
@@ -124,6 +127,7 @@ impl Action {
             Self::Compare => "real vs simulated: next score of this unit, then off",
             Self::Overlay => "real vs simulated: two rows or one overlaid row",
             Self::Rate => "real vs simulated: rate the match 1-5 (saved in the dataset)",
+            Self::RateNext => "rating queue: a random unrated score, in real vs simulated",
             Self::Explain => "job: ask the explainer LLM to explain the unit",
             Self::Score => "job: simulate the unit's unscored explanations and score them",
             Self::Revise => "job: revise the latest scored explanation from its misses",
@@ -157,6 +161,7 @@ impl Action {
             Self::Compare => &["c"],
             Self::Overlay => &["o"],
             Self::Rate => &["r"],
+            Self::RateNext => &["R"],
             Self::Explain => &["e"],
             Self::Score => &["m"],
             Self::Revise => &["v"],
@@ -327,10 +332,20 @@ mod tests {
             let row = format!("| {} | {what} |", cells.join(" "));
             assert!(readme.contains(&row), "README lacks the row {row}");
         }
+        // The names a config file uses, each in the README's list of them.
+        let list = readme
+            .split("Action names for `[explorer.keys]`:")
+            .nth(1)
+            .and_then(|rest| rest.split('.').next())
+            .expect("the README lists the action names");
+        let names: Vec<&str> = list
+            .split([',', ' ', '\n'])
+            .filter(|n| !n.is_empty())
+            .collect();
         for action in Action::ALL {
             assert!(
-                readme.contains(action.name()),
-                "{} undocumented",
+                names.contains(&action.name()),
+                "{} is not in the README's list of action names",
                 action.name()
             );
         }

@@ -305,7 +305,7 @@ fn go_to_opens_a_unit_and_rejects_what_is_not_one() {
 
 #[test]
 fn help_lists_every_binding_of_the_live_keymap() {
-    let mut h = Harness::new(100, 30);
+    let mut h = Harness::new(100, 34);
     h.press(KeyCode::Char('?'));
     let screen = h.screen();
     for (keys, what) in Keymap::default().help() {
@@ -319,14 +319,14 @@ fn help_lists_every_binding_of_the_live_keymap() {
     h.press(KeyCode::Char('?'));
     let last = Keymap::default().help().pop().unwrap().1;
     let screen = h.screen();
-    assert!(screen.contains("keys 1-22 of 28 (↑/↓ scroll)"), "{screen}");
+    assert!(screen.contains("keys 1-22 of 29 (↑/↓ scroll)"), "{screen}");
     assert!(!screen.contains(last), "{screen}");
     for _ in 0..40 {
         h.press(KeyCode::Down);
     }
     let screen = h.screen();
     assert!(
-        screen.contains(last) && screen.contains("keys 7-28 of 28"),
+        screen.contains(last) && screen.contains("keys 8-29 of 29"),
         "{screen}"
     );
     h.press(KeyCode::Char('q'));
@@ -494,6 +494,9 @@ fn a_scored_explanation_shows_real_against_simulated() {
         ("s1", 0, 4)
     );
     assert_eq!(ds.validate().unwrap().ratings, 1);
+    // The rating queue: with the only score rated, nothing is left.
+    h.press(KeyCode::Char('R'));
+    assert_eq!(h.app.status, "every score is rated");
     // A new session shows the saved rating.
     let mut again = super::app_for(ds, Keymap::default(), no_endpoints());
     again.wait_message();
@@ -568,4 +571,27 @@ fn a_corrupt_dataset_is_reported_on_screen_not_a_crash() {
     // Keys still work: the explorer can be left normally.
     app.handle_key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE));
     assert!(app.should_quit);
+}
+
+/// The rating queue opens an unrated score in the real vs simulated view
+/// from the list, and a rating there empties it.
+#[test]
+fn the_rating_queue_opens_an_unrated_score_to_rate() {
+    let mut h = Harness::new(120, 40);
+    h.press(KeyCode::Char('R'));
+    assert!(
+        h.app.status.starts_with("rating queue: 1 unrated scores"),
+        "{}",
+        h.app.status
+    );
+    h.app.wait_message();
+    let screen = h.screen();
+    assert!(screen.contains("real vs simulated"), "{screen}");
+    for key in [KeyCode::Char('r'), KeyCode::Char('3'), KeyCode::Enter] {
+        h.press(key);
+    }
+    h.app.wait_message();
+    assert_eq!(h.app.notes.ratings.get("s1"), Some(&3));
+    h.press(KeyCode::Char('R'));
+    assert_eq!(h.app.status, "every score is rated");
 }
