@@ -31,6 +31,12 @@ fn run(cli: Cli) -> Result<()> {
             dataset::import_neuron_explainer(args)
         }
         Some(Command::Experiment(ExperimentCommand::Bases(args))) => cli::experiment::bases(*args),
+        Some(Command::Experiment(ExperimentCommand::Revision(args))) => {
+            cli::experiment::revision(*args)
+        }
+        Some(Command::Experiment(ExperimentCommand::Evidence(args))) => {
+            cli::experiment::evidence(*args)
+        }
         Some(Command::Experiment(ExperimentCommand::Histogram(args))) => {
             cli::experiment::histogram(args)
         }

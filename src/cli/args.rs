@@ -102,6 +102,18 @@ pub enum ExperimentCommand {
     /// first windows of a corpus: the unit's activations above zero in equal
     /// bins, each with its count and the tokens that fill it most.
     Histogram(HistogramArgs),
+    /// Does revision help? For a sample of live units: the first explanation,
+    /// a re-explanation from new top records, a revision shown the records
+    /// its simulation missed, and a revision shown random records where the
+    /// unit fires (the control), all scored on the same held-out records;
+    /// each mean with a 95% bootstrap interval, and its difference from the
+    /// first explanation's.
+    Revision(Box<RevisionArgs>),
+    /// What evidence should the explainer see? From the standard
+    /// explanation, one thing varied at a time: the number of texts shown,
+    /// their length about the peak, and top against random against
+    /// lower-quantile texts; all scored on the same held-out records.
+    Evidence(Box<EvidenceArgs>),
     /// Does the score agree with people? Spearman's rank correlation between
     /// each rated score and its latest 1-5 rating (given in the explorer).
     Ratings {
@@ -440,6 +452,63 @@ pub struct BasesArgs {
     pub json: bool,
     #[command(flatten)]
     pub llm: LlmArgs,
+}
+
+/// What the explanation studies (`experiment revision` and `evidence`) share.
+#[derive(Args, Debug)]
+pub struct StudyArgs {
+    pub dataset: PathBuf,
+    /// The units sampled from: all, layers:0-2, ids:1,5,9-12, …
+    #[arg(long, default_value = "all")]
+    pub units: UnitSpec,
+    /// Live units sampled.
+    #[arg(long, default_value_t = 30, value_parser = count::<{ usize::MAX }>)]
+    pub sample: usize,
+    /// Seeds the sample and the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Top records the standard explanation is shown (they fix the held-out
+    /// records: the top and random records it would be scored on).
+    #[arg(long, default_value_t = RECORDS_SHOWN, value_parser = count::<1000>)]
+    pub records_shown: usize,
+    /// Top records scored.
+    #[arg(long, default_value_t = SCORED_TOP)]
+    pub top: usize,
+    /// Random records scored.
+    #[arg(long, default_value_t = SCORED_RANDOM)]
+    pub random: usize,
+    /// Bootstrap resamples per interval.
+    #[arg(long, default_value_t = 10_000, value_parser = count::<10_000_000>)]
+    pub resamples: usize,
+    /// Print the summary as JSON instead of text and a chart.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct RevisionArgs {
+    #[command(flatten)]
+    pub study: StudyArgs,
+    /// Records shown to a revision as new evidence.
+    #[arg(long, default_value_t = REVISION_RECORDS, value_parser = count::<1000>)]
+    pub revision_records: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct EvidenceArgs {
+    #[command(flatten)]
+    pub study: StudyArgs,
+    /// The numbers of top texts shown, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,5,10,20", value_parser = count::<1000>)]
+    pub counts: Vec<usize>,
+    /// The window lengths (tokens about each text's peak), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64", value_parser = count::<100_000>)]
+    pub windows: Vec<usize>,
+    /// Texts shown when top, random and lower-quantile texts are compared.
+    #[arg(long, default_value_t = 5, value_parser = count::<1000>)]
+    pub selection_count: usize,
 }
 
 /// Which records an explanation is scored on.

@@ -1,14 +1,15 @@
 //! `featurescope experiment …`: each experiment's results written beside
 //! the dataset, then shown as a summary and a chart in the terminal.
-use super::args::{AblationArgs, BasesArgs, HistogramArgs};
+use super::args::{AblationArgs, BasesArgs, EvidenceArgs, HistogramArgs, RevisionArgs, StudyArgs};
 use super::llm::{connect, cost, runtime, units};
 use super::output::{print_json, progress_bar};
 use anyhow::{Result, bail};
 use featurescope::experiment::bases::{self, Plan};
 use featurescope::experiment::{GroupedBars, Scatter, agreement};
-use featurescope::experiment::{ablation, histogram};
+use featurescope::experiment::{ablation, histogram, study};
 use featurescope::interp::engine::{Explainer, Simulator};
 use featurescope::interp::explainer::default_examples;
+use featurescope::llm::Backend;
 use featurescope::text::printable;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Direction, Rect};
@@ -203,41 +204,211 @@ pub fn bases(args: BasesArgs) -> Result<()> {
         print_json(&summary)?;
     } else {
         print_bases(&summary);
-        // One local model playing both roles counts its work once.
-        if std::ptr::eq(explainer_backend.usage(), simulator_backend.usage()) {
-            println!(
-                "explainer and simulator {}: {}",
-                printable(explainer_backend.model()),
-                cost(explainer_backend.usage())
-            );
-        } else {
-            for (role, backend) in [
-                ("explainer", &explainer_backend),
-                ("simulator", &simulator_backend),
-            ] {
-                println!(
-                    "{role} {}: {}",
-                    printable(backend.model()),
-                    cost(backend.usage())
-                );
-            }
-        }
+        print_costs(&explainer_backend, &simulator_backend);
         println!(
             "units.csv, summary.json and figure.svg in {}",
             printable(&folder.display().to_string())
         );
     }
+    missing_fails(&outcome, summary.missing())
+}
+
+/// What each model's work cost; one local model playing both roles counts
+/// its work once.
+fn print_costs(explainer: &Backend, simulator: &Backend) {
+    if std::ptr::eq(explainer.usage(), simulator.usage()) {
+        println!(
+            "explainer and simulator {}: {}",
+            printable(explainer.model()),
+            cost(explainer.usage())
+        );
+    } else {
+        for (role, backend) in [("explainer", explainer), ("simulator", simulator)] {
+            println!(
+                "{role} {}: {}",
+                printable(backend.model()),
+                cost(backend.usage())
+            );
+        }
+    }
+}
+
+/// Lists the failures, and fails when results are missing.
+fn missing_fails(
+    outcome: &featurescope::interp::batch::BatchOutcome,
+    missing: usize,
+) -> Result<()> {
     for (unit, reason) in &outcome.failed {
         eprintln!("failed: unit {unit}: {}", printable(reason));
     }
-    if summary.missing() > 0 {
+    if missing > 0 {
         bail!(
-            "{} unit scores are missing ({} failed, listed above); rerun to make them",
-            summary.missing(),
+            "{missing} unit results are missing ({} failed, listed above); rerun to make them",
             outcome.failed.len()
         );
     }
     Ok(())
+}
+
+pub fn revision(args: RevisionArgs) -> Result<()> {
+    let conditions = study::revision_conditions(args.study.records_shown);
+    run_study(
+        args.study,
+        ("revision", "Does revision help?"),
+        conditions,
+        Some(0),
+        args.revision_records,
+    )
+}
+
+pub fn evidence(args: EvidenceArgs) -> Result<()> {
+    let shown = args.study.records_shown;
+    let conditions =
+        study::evidence_conditions(shown, &args.counts, &args.windows, args.selection_count);
+    // Compared with the standard explanation where one condition is it.
+    let baseline = args.counts.iter().position(|&c| c == shown);
+    run_study(
+        args.study,
+        ("evidence", "What evidence should the explainer see?"),
+        conditions,
+        baseline,
+        featurescope::interp::REVISION_RECORDS,
+    )
+}
+
+/// Runs a study of `conditions` on the sampled units and shows its summary.
+fn run_study(
+    args: StudyArgs,
+    (name, title): (&str, &str),
+    conditions: Vec<study::Condition>,
+    baseline: Option<usize>,
+    revision_records: usize,
+) -> Result<()> {
+    let ds = featurescope::dataset::Dataset::open(&args.dataset)?;
+    let candidates = units(&ds, &args.units, args.seed)?;
+    let sampled = study::sample_units(&ds, &candidates, args.sample, args.seed)?;
+    if sampled.is_empty() {
+        bail!("no live units (maximum activation above zero) among those selected by --units");
+    }
+    let plan = study::Plan {
+        name: name.to_owned(),
+        units: args.sample,
+        seed: args.seed,
+        records_shown: args.records_shown,
+        scored_top: args.top,
+        scored_random: args.random,
+        revision_records,
+        resamples: args.resamples,
+        conditions,
+        baseline,
+    };
+    let explainer_backend = connect(&args.llm, "explainer")?;
+    let simulator_backend = connect(&args.llm, "simulator")?;
+    let explainer = Explainer {
+        backend: &explainer_backend,
+        examples: default_examples(),
+        records_shown: args.records_shown,
+    };
+    let simulator = Simulator {
+        backend: &simulator_backend,
+        examples: default_examples(),
+    };
+    let bar = progress_bar(
+        0,
+        "{prefix:14} {bar:40} {pos}/{len}  {per_sec}  eta {eta}  {msg}",
+    )?;
+    let outcome = runtime()?.block_on(study::run(
+        &ds,
+        &explainer,
+        &simulator,
+        &sampled,
+        &plan,
+        |stage, done, total| {
+            bar.set_prefix(stage.to_owned());
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message(cost(simulator_backend.usage()));
+        },
+    ));
+    bar.finish_and_clear();
+    // Whatever was made before a failure is in the dataset: summarise it.
+    let (summary, folder) = study::publish(
+        &args.dataset,
+        &sampled,
+        &explainer,
+        &simulator,
+        &plan,
+        title,
+    )?;
+    let outcome = outcome?;
+    if args.json {
+        print_json(&summary)?;
+    } else {
+        print_study(&summary, title);
+        print_costs(&explainer_backend, &simulator_backend);
+        println!(
+            "units.csv, summary.json and figure.svg in {}",
+            printable(&folder.display().to_string())
+        );
+    }
+    missing_fails(&outcome, summary.missing())
+}
+
+/// A mean and its interval, or why there is none.
+fn mean_interval(mean: Option<f64>, interval: Option<(f64, f64)>) -> String {
+    match (mean, interval) {
+        (Some(mean), Some((low, high))) => format!("{mean:>6.3} [{low:>6.3}, {high:>6.3}]"),
+        _ => format!("{:>23}", "no scores"),
+    }
+}
+
+/// The units left out of a mean: undefined scores and missing ones.
+fn left_out(undefined: usize, missing: usize) -> String {
+    match (undefined, missing) {
+        (0, 0) => String::new(),
+        (u, 0) => format!(", {u} undefined"),
+        (0, m) => format!(", {m} missing"),
+        (u, m) => format!(", {u} undefined, {m} missing"),
+    }
+}
+
+/// The table of conditions, then the chart.
+fn print_study(summary: &study::Summary, title: &str) {
+    println!(
+        "{title} {} units (seed {}), each scored on the same held-out records; {:.0}% bootstrap intervals ({} resamples)",
+        summary.sampled.len(),
+        summary.plan.seed,
+        study::LEVEL * 100.0,
+        summary.plan.resamples
+    );
+    for (i, c) in summary.conditions.iter().enumerate() {
+        let versus = c.versus_baseline.as_ref().map_or(String::new(), |d| {
+            format!(
+                "  vs baseline {} over {} units",
+                mean_interval(d.mean, d.interval),
+                d.pairs
+            )
+        });
+        let mut extra = left_out(c.undefined, c.missing);
+        if c.unavailable > 0 {
+            extra.push_str(&format!(", {} without the records it needs", c.unavailable));
+        }
+        let shown = c
+            .mean_shown
+            .map_or(String::new(), |s| format!(", {s:.1} shown"));
+        println!(
+            "  {:>2} {:<34} {} n={}{extra}{shown}{versus}",
+            i + 1,
+            printable(&format!("{}: {}", c.condition.group, c.condition.label)),
+            mean_interval(c.mean, c.interval),
+            c.n,
+        );
+    }
+    let figure = study::figure(summary, title);
+    for line in chart_lines(bars_chart(&figure, "condition", &mut Vec::new()), 72, 18) {
+        println!("{line}");
+    }
+    println!("  each condition by its number above");
 }
 
 /// The table of means and intervals, then the chart.
@@ -252,19 +423,13 @@ fn print_bases(summary: &bases::Summary) {
     for (i, b) in summary.bases.iter().enumerate() {
         let cells: Vec<String> = (b.record_sets.iter())
             .map(|c| {
-                let value = match (c.mean, c.interval) {
-                    (Some(mean), Some((low, high))) => {
-                        format!("{mean:>6.3} [{low:>6.3}, {high:>6.3}]")
-                    }
-                    _ => format!("{:>23}", "no scores"),
-                };
-                let extra = match (c.undefined, c.missing) {
-                    (0, 0) => String::new(),
-                    (u, 0) => format!(", {u} undefined"),
-                    (0, m) => format!(", {m} missing"),
-                    (u, m) => format!(", {u} undefined, {m} missing"),
-                };
-                format!("{}: {value} n={}{extra}", c.record_set, c.n)
+                format!(
+                    "{}: {} n={}{}",
+                    c.record_set,
+                    mean_interval(c.mean, c.interval),
+                    c.n,
+                    left_out(c.undefined, c.missing)
+                )
             })
             .collect();
         println!(
@@ -275,7 +440,7 @@ fn print_bases(summary: &bases::Summary) {
         );
     }
     let figure = bases::figure(summary);
-    for line in chart_lines(bars_chart(&figure, &mut Vec::new()), 72, 18) {
+    for line in chart_lines(bars_chart(&figure, "basis", &mut Vec::new()), 72, 18) {
         println!("{line}");
     }
     println!(
@@ -360,7 +525,11 @@ fn scatter_chart(figure: &Scatter) -> Chart<'_> {
 /// The grouped bars as a ratatui chart: groups at 1, 2, …, each bar a
 /// vertical line from zero to its mean, its interval a line beside it.
 /// `lines` holds the points the chart borrows.
-fn bars_chart<'a>(figure: &'a GroupedBars, lines: &'a mut Vec<Vec<(f64, f64)>>) -> Chart<'a> {
+fn bars_chart<'a>(
+    figure: &'a GroupedBars,
+    x_title: &'a str,
+    lines: &'a mut Vec<Vec<(f64, f64)>>,
+) -> Chart<'a> {
     let series = figure.series.len().max(1) as f64;
     for (g, (_, bars)) in figure.groups.iter().enumerate() {
         for (i, bar) in bars.iter().enumerate() {
@@ -396,7 +565,7 @@ fn bars_chart<'a>(figure: &'a GroupedBars, lines: &'a mut Vec<Vec<(f64, f64)>>) 
     Chart::new(datasets)
         .x_axis(
             Axis::default()
-                .title("basis")
+                .title(x_title)
                 .bounds([0.0, groups as f64 + 1.0])
                 .labels(x_labels),
         )

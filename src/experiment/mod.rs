@@ -11,6 +11,7 @@ mod figure;
 pub mod histogram;
 mod results;
 pub mod stats;
+pub mod study;
 pub mod subject;
 
 pub use figure::{Bar, GroupedBars, Scatter, StackedBars};

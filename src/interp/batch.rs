@@ -12,7 +12,7 @@ const CHUNK: usize = 32;
 
 /// Takes per-unit results as they finish, appends the good ones in chunks of
 /// [`CHUNK`] with `append`, and records the failures in `outcome`.
-async fn collect_in_chunks<T>(
+pub(crate) async fn collect_in_chunks<T>(
     results: impl futures::Stream<Item = (u64, Result<Vec<T>, EngineError>)>,
     append: impl Fn(&[T]) -> Result<std::path::PathBuf, crate::dataset::DatasetError>,
     outcome: &mut BatchOutcome,

@@ -1,7 +1,7 @@
 //! Explain, simulate and score with LLM endpoints: one unit at a time here,
 //! many at a time in [`super::batch`].
 use super::explainer::{self, FewShotExample, ShownRecord};
-use super::records::{RecordSet, explanation_records, scoring_records};
+use super::records::{RecordSet, explanation_records, peak_window, scoring_records};
 use super::score::{ScoreError, score};
 use super::simulator::{self, EchoLogprobs, SimulationError};
 use crate::dataset::{Explanation, Record, Score, new_id, now_ms};
@@ -146,22 +146,31 @@ impl Explainer<'_> {
         sample: u32,
     ) -> Result<(Completion, Vec<&'r Record>), EngineError> {
         let evidence = explanation_records(records, self.records_shown);
-        if evidence.is_empty() {
+        Ok((self.completion(unit, &shown(&evidence), sample)?, evidence))
+    }
+
+    /// What is asked to explain `unit` from `shown`.
+    fn completion(
+        &self,
+        unit: u64,
+        shown: &[ShownRecord],
+        sample: u32,
+    ) -> Result<Completion, EngineError> {
+        if shown.is_empty() {
             return Err(EngineError::NoRecords {
                 unit,
                 what: "explain from",
             });
         }
-        let prompt = explainer::prompt(&self.examples, &shown(&evidence));
+        let prompt = explainer::prompt(&self.examples, shown);
         // The first sample is the most likely explanation; later ones are drawn.
         let (temperature, seed) = if sample == 0 { (0.0, 0) } else { (1.0, sample) };
-        let completion = Completion {
+        Ok(Completion {
             text: prompt.completion_text(),
             messages: prompt.chat_messages(),
             temperature,
             seed: seed as u64,
-        };
-        Ok((completion, evidence))
+        })
     }
 
     pub async fn explain(
@@ -171,6 +180,44 @@ impl Explainer<'_> {
         sample: u32,
     ) -> Result<Explanation, EngineError> {
         let (completion, evidence) = self.request(unit, records, sample)?;
+        self.explanation(unit, completion, &evidence, EXPLAIN_METHOD)
+            .await
+    }
+
+    /// An explanation of `unit` made by `method` from `evidence`, each
+    /// record cut to `window` tokens about its peak where given.
+    pub async fn explain_from(
+        &self,
+        unit: u64,
+        evidence: &[&Record],
+        window: Option<usize>,
+        method: &str,
+    ) -> Result<Explanation, EngineError> {
+        let shown: Vec<ShownRecord> = match window {
+            None => shown(evidence),
+            Some(window) => evidence
+                .iter()
+                .map(|r| {
+                    let span = peak_window(&r.activations, window);
+                    ShownRecord {
+                        tokens: r.tokens[span.clone()].to_vec(),
+                        activations: r.activations[span].to_vec(),
+                    }
+                })
+                .collect(),
+        };
+        let completion = self.completion(unit, &shown, 0)?;
+        self.explanation(unit, completion, evidence, method).await
+    }
+
+    /// The explanation `completion` replies with, made by `method` from `evidence`.
+    async fn explanation(
+        &self,
+        unit: u64,
+        completion: Completion,
+        evidence: &[&Record],
+        method: &str,
+    ) -> Result<Explanation, EngineError> {
         let reply = completion.ask(self.backend, unit).await?;
         let text = explainer::parse_explanation(&reply)
             .ok_or(EngineError::NoExplanation { unit, reply })?;
@@ -179,7 +226,7 @@ impl Explainer<'_> {
             unit_id: unit,
             text,
             explainer_model: self.backend.model().to_owned(),
-            method: EXPLAIN_METHOD.into(),
+            method: method.into(),
             parent_id: None,
             evidence_record_ids: evidence.iter().map(|r| r.record_id).collect(),
             created_at_ms: now_ms(),
@@ -197,15 +244,26 @@ impl Explainer<'_> {
         kind: super::revision::Evidence,
         count: usize,
     ) -> Result<Explanation, EngineError> {
+        let records: Vec<&Record> = records.iter().collect();
+        let evidence = super::revision::evidence(kind, score, &records, count);
+        self.revise_with(explanation, &evidence, kind).await
+    }
+
+    /// A revision of `explanation`, shown `evidence` (of `kind`).
+    pub async fn revise_with(
+        &self,
+        explanation: &Explanation,
+        evidence: &[&Record],
+        kind: super::revision::Evidence,
+    ) -> Result<Explanation, EngineError> {
         let unit = explanation.unit_id;
-        let evidence = super::revision::evidence(kind, score, records, count);
         if evidence.is_empty() {
             return Err(EngineError::NoRecords {
                 unit,
                 what: "revise from",
             });
         }
-        let text = super::revision::prompt(&self.examples, &explanation.text, &shown(&evidence));
+        let text = super::revision::prompt(&self.examples, &explanation.text, &shown(evidence));
         let completion = Completion {
             messages: vec![("user", text.clone())],
             text,
@@ -372,15 +430,25 @@ impl Simulator<'_> {
         top: usize,
         random: usize,
     ) -> Result<Score, EngineError> {
-        let unit = explanation.unit_id;
         let scored = scoring_records(records, &explanation.evidence_record_ids, set, top, random);
+        self.score_on(explanation, &scored, set).await
+    }
+
+    /// Simulates `explanation` on `scored` (records of `set`) and scores it.
+    pub async fn score_on(
+        &self,
+        explanation: &Explanation,
+        scored: &[&Record],
+        set: RecordSet,
+    ) -> Result<Score, EngineError> {
+        let unit = explanation.unit_id;
         if scored.is_empty() {
             return Err(EngineError::NoRecords {
                 unit,
                 what: "score on",
             });
         }
-        let simulations = self.simulate_all(unit, &explanation.text, &scored).await?;
+        let simulations = self.simulate_all(unit, &explanation.text, scored).await?;
         let real: Vec<Vec<f32>> = scored.iter().map(|r| r.activations.clone()).collect();
         let scores =
             score(&real, &simulations).map_err(|source| EngineError::Score { unit, source })?;

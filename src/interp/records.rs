@@ -96,6 +96,25 @@ pub fn scoring_records<'a>(
     chosen
 }
 
+/// The `window` positions of a record with these activations that hold its
+/// peak (the first maximum) three quarters of the way in: a causal model's
+/// activation depends on what comes before. The whole record when shorter.
+pub fn peak_window(activations: &[f32], window: usize) -> std::ops::Range<usize> {
+    let len = activations.len();
+    if window >= len {
+        return 0..len;
+    }
+    let peak = (activations.iter().enumerate())
+        .fold((0, f32::NEG_INFINITY), |best, (i, &a)| {
+            if a > best.1 { (i, a) } else { best }
+        })
+        .0;
+    let start = (peak + 1 + window / 4)
+        .saturating_sub(window)
+        .min(len - window);
+    start..start + window
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +187,21 @@ mod tests {
             )),
             vec![100, 101]
         );
+    }
+
+    #[test]
+    fn a_window_holds_the_peak_three_quarters_in() {
+        let mut activations = vec![0.0; 32];
+        activations[20] = 3.0;
+        activations[25] = 3.0; // a later equal maximum is not the peak
+        assert_eq!(peak_window(&activations, 16), 9..25);
+        assert_eq!(peak_window(&activations, 8), 15..23);
+        // Near either end the window stays inside the record.
+        activations[2] = 9.0;
+        assert_eq!(peak_window(&activations, 16), 0..16);
+        activations[31] = 10.0;
+        assert_eq!(peak_window(&activations, 16), 16..32);
+        assert_eq!(peak_window(&activations, 64), 0..32);
     }
 
     #[test]

@@ -51,39 +51,49 @@ fn miss(real: &[f32], simulated: &[f32], max: f32) -> f32 {
 }
 
 /// The evidence for revising the explanation scored by `score`: up to
-/// `count` records.
+/// `count` of `records`.
 pub fn evidence<'a>(
     evidence: Evidence,
     score: &Score,
-    records: &'a [Record],
+    records: &[&'a Record],
     count: usize,
 ) -> Vec<&'a Record> {
     match evidence {
-        Evidence::Misses => {
-            let max = records
-                .iter()
-                .flat_map(|r| r.activations.iter().copied())
-                .fold(f32::MIN_POSITIVE, f32::max);
-            let mut missed: Vec<(f32, &Record)> = score
-                .record_ids
-                .iter()
-                .zip(&score.simulated)
-                .filter_map(|(id, sim)| {
-                    records
-                        .iter()
-                        .find(|r| r.record_id == *id)
-                        .map(|r| (miss(&r.activations, sim, max), r))
-                })
-                .collect();
-            missed.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.record_id.cmp(&b.1.record_id)));
-            missed.into_iter().take(count).map(|(_, r)| r).collect()
-        }
-        Evidence::RandomNonZero => records
-            .iter()
-            .filter(|r| r.sample == Sample::Random && r.activations.iter().any(|&a| a > 0.0))
-            .take(count)
-            .collect(),
+        Evidence::Misses => misses(score, records, count),
+        Evidence::RandomNonZero => random_non_zero(records, count),
     }
+}
+
+/// Up to `count` of the records `score` simulated (those among `records`),
+/// the worst missed first.
+pub fn misses<'a>(score: &Score, records: &[&'a Record], count: usize) -> Vec<&'a Record> {
+    let max = records
+        .iter()
+        .flat_map(|r| r.activations.iter().copied())
+        .fold(f32::MIN_POSITIVE, f32::max);
+    let mut missed: Vec<(f32, &Record)> = score
+        .record_ids
+        .iter()
+        .zip(&score.simulated)
+        .filter_map(|(id, sim)| {
+            records
+                .iter()
+                .find(|r| r.record_id == *id)
+                .map(|&r| (miss(&r.activations, sim, max), r))
+        })
+        .collect();
+    missed.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.record_id.cmp(&b.1.record_id)));
+    missed.into_iter().take(count).map(|(_, r)| r).collect()
+}
+
+/// Up to `count` random records of `records` on which the unit fires.
+pub fn random_non_zero<'a>(records: &[&'a Record], count: usize) -> Vec<&'a Record> {
+    records
+        .iter()
+        .filter(|r| r.sample == Sample::Random && r.activations.iter().any(|&a| a > 0.0))
+        .take(count)
+        .copied()
+        .collect()
 }
 
 /// The revision prompt (completion form): the few-shot examples as in the
@@ -131,7 +141,7 @@ mod tests {
 
     #[test]
     fn the_worst_missed_records_are_the_evidence() {
-        let records = vec![
+        let records = [
             record(1, Sample::Top, &[0.0, 5.0]),
             record(2, Sample::Top, &[0.0, 5.0]),
             record(3, Sample::Random, &[0.0, 0.0]),
@@ -153,6 +163,7 @@ mod tests {
             created_at_ms: 0,
         };
         let ids = |v: Vec<&Record>| v.iter().map(|r| r.record_id).collect::<Vec<_>>();
+        let records: Vec<&Record> = records.iter().collect();
         assert_eq!(
             ids(evidence(Evidence::Misses, &score, &records, 2)),
             vec![2, 3]

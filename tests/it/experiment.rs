@@ -259,7 +259,7 @@ fn a_basis_comparison_that_cannot_reach_its_llm_says_what_is_missing() {
         "{err}"
     );
     assert!(err.contains("127.0.0.1:9"), "{err}");
-    assert!(err.contains("2 unit scores are missing"), "{err}");
+    assert!(err.contains("2 unit results are missing"), "{err}");
     let summary = summary_json(&dir);
     for basis in summary["bases"].as_array().unwrap() {
         let has_it = basis["sampled"]
@@ -461,4 +461,408 @@ fn ablation_and_token_histograms_agree_with_transformers() {
     ]);
     assert!(!out.status.success());
     assert!(crate::common::stderr(&out).contains("/nonexistent/model.gguf"));
+}
+
+/// A fake LLM whose explanations differ with what they are shown: "the word
+/// X", X the most active token of the last record it is shown; its
+/// simulator predicts 10 on the tokens that start with X's letter and 0
+/// elsewhere. So
+/// conditions that show other records get other scores.
+fn peak_word_llm(request: &crate::common::http::Request) -> crate::common::http::Reply {
+    use crate::common::http::{Reply, echoed_simulation};
+    let prompt = request.body["prompt"].as_str().unwrap_or_default();
+    if request.body["echo"] == serde_json::json!(true) {
+        let cue = "this neuron does is find ";
+        let explained = &prompt[prompt.rfind(cue).unwrap() + cue.len()..];
+        let explained = &explained[..explained.find('\n').unwrap()];
+        let word = explained.strip_prefix("the word ").unwrap_or(explained);
+        // By first letter, so that most simulations vary.
+        let first = |t: &str| t.trim().chars().next().map(|c| c.to_ascii_lowercase());
+        return echoed_simulation(prompt, |token| first(token) == first(word));
+    }
+    let last = &prompt[prompt.rfind("<start>\n").unwrap()..];
+    let mut peak = ("", -1);
+    for line in last.lines() {
+        if let Some((token, value)) = line.rsplit_once('\t')
+            && let Ok(value) = value.parse::<i32>()
+            && value > peak.1
+        {
+            peak = (token.trim(), value);
+        }
+    }
+    if peak.0.is_empty() {
+        peak.0 = "nothing";
+    }
+    Reply::json(serde_json::json!({"choices": [{"text": format!(" the word {}\n", peak.0)}]}))
+}
+
+/// Per condition, numpy's mean and scipy's bootstrap interval of the
+/// scores, and of the differences from the baseline condition.
+fn check_study_arithmetic(dir: &std::path::Path, name: &str, summary: &serde_json::Value) {
+    let folder = dir.join("experiments").join(name);
+    let baseline = summary["plan"]["baseline"].to_string();
+    let resamples = summary["plan"]["resamples"].to_string();
+    let reference: serde_json::Value = serde_json::from_str(&python(
+        "study_reference.py",
+        &[path_str(&folder), &baseline, &resamples],
+    ))
+    .unwrap();
+    for (i, c) in summary["conditions"].as_array().unwrap().iter().enumerate() {
+        let want = &reference["conditions"][i.to_string()];
+        assert_eq!(c["n"], want["n"], "{name} condition {i}");
+        let close = |ours: &serde_json::Value, theirs: &serde_json::Value, tolerance: f64| match (
+            ours.as_f64(),
+            theirs.as_f64(),
+        ) {
+            (Some(a), Some(b)) => assert!((a - b).abs() <= tolerance, "{name} {i}: {a} vs {b}"),
+            (a, b) => assert_eq!(a.is_some(), b.is_some(), "{name} {i}: {ours} vs {theirs}"),
+        };
+        close(&c["mean"], &want["mean"], 1e-9);
+        // Intervals from other resamples agree within resampling noise.
+        close(&c["interval"][0], &want["low"], 0.05);
+        close(&c["interval"][1], &want["high"], 0.05);
+        if let Some(versus) = c["versus_baseline"].as_object() {
+            assert_eq!(versus["pairs"], want["pairs"], "{name} {i}");
+            close(&versus["mean"], &want["difference"], 1e-9);
+            close(&versus["interval"][0], &want["difference_low"], 0.05);
+            close(&versus["interval"][1], &want["difference_high"], 0.05);
+        }
+    }
+}
+
+/// The labels of the conditions `unit` lacks the records for, from the
+/// study's `units.csv`.
+fn unavailable_rows(dir: &std::path::Path, study: &str, unit: u64) -> Vec<String> {
+    let csv =
+        std::fs::read_to_string(dir.join("experiments").join(study).join("units.csv")).unwrap();
+    (csv.lines().skip(1))
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f[3] == unit.to_string() && f[6] == "unavailable")
+        .map(|f| f[2].to_owned())
+        .collect()
+}
+
+/// Twelve explained units of the demo, from each of its sources.
+fn study_units(dir: &std::path::Path) -> Vec<u64> {
+    let explained = explained_units(dir);
+    (0..12).map(|i| explained[i * 17 + 3]).collect()
+}
+
+fn study_command<'a>(study: &'a str, dir: &'a str, units: &'a str, url: &'a str) -> Vec<&'a str> {
+    vec![
+        "experiment",
+        study,
+        dir,
+        "--units",
+        units,
+        "--sample",
+        "12",
+        "--json",
+        "--no-cache",
+        "--explainer-url",
+        url,
+        "--explainer-model",
+        "peak-word",
+        "--explainer-api",
+        "completions",
+        "--simulator-url",
+        url,
+        "--simulator-model",
+        "peak-word",
+        "--simulator-api",
+        "completions",
+    ]
+}
+
+/// Bills et al.'s revision study: four ways of explaining each unit, all
+/// scored on the same held-out records that none of them was shown; the
+/// misses a revision is shown come from another score of the first
+/// explanation, on records neither held out nor shown to it; its
+/// arithmetic is numpy's and scipy's; a rerun asks for nothing.
+#[test]
+fn the_revision_study_scores_every_condition_on_the_same_held_out_records() {
+    use crate::common::http::ScriptedServer;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = demo_copy(tmp.path(), "ds");
+    let units = study_units(&dir);
+    let spec = ids_spec(&units);
+    let server = ScriptedServer::respond_with(peak_word_llm);
+    let out = featurescope(&study_command(
+        "revision",
+        path_str(&dir),
+        &spec,
+        &server.url,
+    ));
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let conditions = summary["conditions"].as_array().unwrap();
+    assert_eq!(conditions.len(), 4);
+    for c in conditions {
+        assert_eq!(c["missing"], 0, "{c}");
+        let made = c["n"].as_u64().unwrap() + c["undefined"].as_u64().unwrap();
+        assert_eq!(made + c["unavailable"].as_u64().unwrap(), 12, "{c}");
+    }
+    check_study_arithmetic(&dir, "revision", &summary);
+
+    let ds = Dataset::open(&dir).unwrap();
+    let explanations = ds.explanations().unwrap();
+    let scores = ds.scores().unwrap();
+    let ours = |e: &&featurescope::dataset::Explanation| e.explainer_model == "peak-word";
+    for &unit in &units {
+        let records = ds.records(unit).unwrap();
+        let made: Vec<_> = explanations
+            .iter()
+            .filter(ours)
+            .filter(|e| e.unit_id == unit)
+            .collect();
+        let methods: Vec<&str> = made.iter().map(|e| e.method.as_str()).collect();
+        // A unit that fires on none of its unshown random records cannot
+        // have the control revision; the study says so rather than fail.
+        let fires_on_random = records.iter().any(|r| {
+            r.sample == featurescope::dataset::Sample::Random
+                && r.rank >= 5
+                && r.activations.iter().any(|&a| a > 0.0)
+        });
+        let unavailable = unavailable_rows(&dir, "revision", unit);
+        if fires_on_random {
+            assert!(unavailable.is_empty(), "{unit}: {unavailable:?}");
+            assert_eq!(made.len(), 4, "{unit}: {methods:?}");
+        } else {
+            assert_eq!(unavailable, vec!["random non-zero".to_owned()], "{unit}");
+            assert_eq!(made.len(), 3, "{unit}: {methods:?}");
+        }
+        let first = made.iter().find(|e| e.method == "top-activations").unwrap();
+        // The held-out records: odd top ranks and the first random ones.
+        let held_out =
+            |s: &&Score| s.record_set == "top-and-random" && s.simulator_model == "peak-word";
+        let test: Vec<u64> = (records.iter())
+            .filter(|r| match r.sample {
+                featurescope::dataset::Sample::Top => r.rank % 2 == 1 && r.rank < 10,
+                featurescope::dataset::Sample::Random => r.rank < 5,
+                _ => false,
+            })
+            .map(|r| r.record_id)
+            .collect();
+        for e in &made {
+            assert!(
+                !e.evidence_record_ids.iter().any(|id| test.contains(id)),
+                "{unit} {}",
+                e.method
+            );
+            let mut scored: Vec<Vec<u64>> = (scores.iter().filter(held_out))
+                .filter(|s| s.explanation_id == e.explanation_id)
+                .map(|s| {
+                    let mut ids = s.record_ids.clone();
+                    ids.sort_unstable();
+                    ids
+                })
+                .collect();
+            let mut want = test.clone();
+            want.sort_unstable();
+            assert!(scored.contains(&want), "{unit} {}: {scored:?}", e.method);
+            scored.retain(|ids| *ids != want);
+            match e.method.as_str() {
+                "top-activations" => {
+                    // Its other score is where the misses were found.
+                    assert_eq!(scored.len(), 1, "{unit}");
+                    let revision = made.iter().find(|r| r.method == "revision").unwrap();
+                    let new: Vec<u64> = (revision.evidence_record_ids.iter())
+                        .filter(|id| !first.evidence_record_ids.contains(id))
+                        .copied()
+                        .collect();
+                    assert!(
+                        !new.is_empty() && new.iter().all(|id| scored[0].contains(id)),
+                        "{unit}: {new:?}"
+                    );
+                }
+                "re-explanation" => {
+                    assert!(
+                        !e.evidence_record_ids
+                            .iter()
+                            .any(|id| first.evidence_record_ids.contains(id))
+                    );
+                    assert!(e.parent_id.is_none());
+                }
+                "revision" | "revision-random" => {
+                    assert_eq!(e.parent_id.as_deref(), Some(first.explanation_id.as_str()));
+                }
+                other => panic!("{other}"),
+            }
+        }
+    }
+
+    let before = server.requests().len();
+    let again = featurescope(&study_command(
+        "revision",
+        path_str(&dir),
+        &spec,
+        &server.url,
+    ));
+    assert!(again.status.success(), "{}", crate::common::stderr(&again));
+    assert_eq!(server.requests().len(), before, "a rerun asks for nothing");
+    let rerun: serde_json::Value = serde_json::from_str(&stdout(&again)).unwrap();
+    assert_eq!(rerun["conditions"], summary["conditions"]);
+}
+
+/// The evidence study: the texts shown, their window about the peak and
+/// their selection are what each condition varies; all are scored on the
+/// same held-out records; its arithmetic is numpy's and scipy's.
+#[test]
+fn the_evidence_study_shows_each_condition_what_it_names() {
+    use crate::common::http::ScriptedServer;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = demo_copy(tmp.path(), "ds");
+    let units = study_units(&dir);
+    let spec = ids_spec(&units);
+    let server = ScriptedServer::respond_with(peak_word_llm);
+    let mut command = study_command("evidence", path_str(&dir), &spec, &server.url);
+    command.extend([
+        "--counts",
+        "1,2,10,20",
+        "--windows",
+        "8,64",
+        "--selection-count",
+        "3",
+    ]);
+    let out = featurescope(&command);
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        summary["plan"]["baseline"], 2,
+        "the standard explanation shows 10"
+    );
+    check_study_arithmetic(&dir, "evidence", &summary);
+    let shown: Vec<(String, f64)> = (summary["conditions"].as_array().unwrap().iter())
+        .map(|c| {
+            assert_eq!(c["missing"], 0, "{c}");
+            let label = format!(
+                "{}: {}",
+                c["group"].as_str().unwrap(),
+                c["label"].as_str().unwrap()
+            );
+            (label, c["mean_shown"].as_f64().unwrap())
+        })
+        .collect();
+    let want = [
+        ("texts shown: 1", 1.0),
+        ("texts shown: 2", 2.0),
+        ("texts shown: 10", 10.0),
+        // 20 top records, 5 of them held out.
+        ("texts shown: 20", 15.0),
+        ("window (tokens): 8", 10.0),
+        ("window (tokens): 64", 10.0),
+        ("selection: top", 3.0),
+        ("selection: random", 3.0),
+        ("selection: lower-quantile", 3.0),
+    ];
+    let want: Vec<(String, f64)> = want.iter().map(|(l, n)| (l.to_string(), *n)).collect();
+    assert_eq!(shown, want);
+
+    let ds = Dataset::open(&dir).unwrap();
+    let explanations = ds.explanations().unwrap();
+    let methods: std::collections::BTreeSet<&str> = (explanations.iter())
+        .filter(|e| e.explainer_model == "peak-word")
+        .map(|e| e.method.as_str())
+        .collect();
+    // The demo's windows are 32 tokens: 64 cuts nothing, so it is the
+    // standard explanation; the top selection of 3 is its own.
+    let expected = [
+        "evidence-lower-quantile-3",
+        "evidence-random-3",
+        "evidence-top-1",
+        "evidence-top-2",
+        "evidence-top-10-window-8",
+        "evidence-top-20",
+        "evidence-top-3",
+        "top-activations",
+    ];
+    assert_eq!(methods, expected.into_iter().collect());
+    for &unit in &units {
+        let records = ds.records(unit).unwrap();
+        // A unit without lower-quantile records cannot be shown them.
+        let unavailable = unavailable_rows(&dir, "evidence", unit);
+        let has_lower = (records.iter())
+            .any(|r| matches!(r.sample, featurescope::dataset::Sample::Quantile(b) if b < 4));
+        assert_eq!(unavailable.is_empty(), has_lower, "{unit}: {unavailable:?}");
+        assert!(
+            unavailable.iter().all(|l| l == "lower-quantile"),
+            "{unavailable:?}"
+        );
+        let of = |method: &str| {
+            let e = (explanations.iter())
+                .find(|e| {
+                    e.unit_id == unit && e.method == method && e.explainer_model == "peak-word"
+                })
+                .unwrap_or_else(|| panic!("unit {unit}, {method}: {summary}"));
+            e.evidence_record_ids
+                .iter()
+                .map(|id| records.iter().find(|r| r.record_id == *id).unwrap())
+                .collect::<Vec<_>>()
+        };
+        use featurescope::dataset::Sample;
+        assert!(
+            of("evidence-random-3")
+                .iter()
+                .all(|r| r.sample == Sample::Random && r.rank >= 5)
+        );
+        if has_lower {
+            assert!(
+                of("evidence-lower-quantile-3")
+                    .iter()
+                    .all(|r| matches!(r.sample, Sample::Quantile(b) if b < 4))
+            );
+        }
+        let top_ranks: Vec<u32> = of("evidence-top-3").iter().map(|r| r.rank).collect();
+        assert_eq!(top_ranks, vec![0, 2, 4]);
+    }
+    // The window-8 explanation of each unit was asked from its records cut
+    // to 8 tokens, the first peak the sixth of them (three quarters in).
+    let prompts: Vec<Vec<Vec<String>>> = (server.requests().iter())
+        .filter_map(|r| r.body["prompt"].as_str().map(str::to_owned))
+        .filter(|p| p.ends_with("does is find") && !p.contains("Previous explanation"))
+        .map(|p| {
+            let last = &p[p.rfind("\nNeuron ").unwrap()..];
+            // Not the repeat of the non-zero lines that a sparse unit gets.
+            let last = last.split("Same activations").next().unwrap();
+            (last.split("<start>\n").skip(1))
+                .map(|b| {
+                    let lines = b.split("<end>").next().unwrap().lines();
+                    lines
+                        .map(|l| l.rsplit_once('\t').unwrap().0.to_owned())
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    for &unit in &units {
+        let records = ds.records(unit).unwrap();
+        let window_8 = (explanations.iter())
+            .find(|e| e.unit_id == unit && e.method == "evidence-top-10-window-8");
+        let Some(e) = window_8 else {
+            // Where no top record is longer, the window cuts nothing: the
+            // condition is the standard explanation.
+            let short = |r: &&featurescope::dataset::Record| {
+                r.sample != featurescope::dataset::Sample::Top || r.tokens.len() <= 8
+            };
+            assert!(records.iter().all(|r| short(&r)), "unit {unit}");
+            continue;
+        };
+        let cut: Vec<Vec<String>> = (e.evidence_record_ids.iter())
+            .map(|id| {
+                let r = records.iter().find(|r| r.record_id == *id).unwrap();
+                let peak = (0..r.activations.len())
+                    .find(|&i| {
+                        r.activations[i] == r.activations.iter().copied().fold(f32::MIN, f32::max)
+                    })
+                    .unwrap();
+                let start = peak.saturating_sub(5).min(r.tokens.len().saturating_sub(8));
+                let end = (start + 8).min(r.tokens.len());
+                r.tokens[start..end]
+                    .iter()
+                    .map(|t| featurescope::interp::explainer::token_text(t))
+                    .collect()
+            })
+            .collect();
+        assert!(prompts.contains(&cut), "unit {unit}: {cut:?}");
+    }
 }

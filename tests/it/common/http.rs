@@ -204,6 +204,12 @@ pub fn fake_llm(request: &Request) -> Reply {
             serde_json::json!({"choices": [{"text": " the word cat.\n"}], "usage": {"prompt_tokens": 100, "completion_tokens": 5}}),
         );
     }
+    echoed_simulation(prompt, |token| token.contains("cat"))
+}
+
+/// The reply to an echoed-logprob simulation request for `prompt`: 90% on
+/// 10 where a token `fires`, 95% on 0 elsewhere.
+pub fn echoed_simulation(prompt: &str, fires: impl Fn(&str) -> bool) -> Reply {
     // One "token" per line of the last block: offsets of each `unknown`.
     let block = prompt.rfind("<start>\n").unwrap() + "<start>\n".len();
     let (mut offsets, mut tops) = (vec![], vec![]);
@@ -211,7 +217,7 @@ pub fn fake_llm(request: &Request) -> Reply {
     for line in prompt[block..].lines() {
         if let Some((token, "unknown")) = line.rsplit_once('\t') {
             offsets.push(at + token.len() + 1);
-            let top: std::collections::HashMap<&str, f64> = if token.contains("cat") {
+            let top: std::collections::HashMap<&str, f64> = if fires(token) {
                 [("10", 0.9f64.ln()), ("0", 0.1f64.ln())].into()
             } else {
                 [("0", 0.95f64.ln()), ("1", 0.05f64.ln())].into()
