@@ -358,6 +358,18 @@ fn count<const MAX: usize>(text: &str) -> Result<usize, String> {
     }
 }
 
+/// The subject model the causal experiments run.
+#[derive(Args, Debug)]
+pub struct SubjectArgs {
+    /// The subject model (a folder or a GGUF file); by default the one the
+    /// dataset was extracted from.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// cpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceName,
+}
+
 #[derive(Args, Debug)]
 pub struct AblationArgs {
     pub dataset: PathBuf,
@@ -372,13 +384,8 @@ pub struct AblationArgs {
     /// Tokens listed each way.
     #[arg(long, default_value_t = featurescope::experiment::ablation::TOKENS, value_parser = count::<1000>)]
     pub tokens: usize,
-    /// The subject model (a folder or a GGUF file); by default the one the
-    /// dataset was extracted from.
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// cpu or cuda.
-    #[arg(long, default_value = "cpu")]
-    pub device: DeviceName,
+    #[command(flatten)]
+    pub subject: SubjectArgs,
     /// Print the summary as JSON instead of text and a chart.
     #[arg(long)]
     pub json: bool,
@@ -405,12 +412,8 @@ pub struct HistogramArgs {
     /// Tokens named per bin.
     #[arg(long, default_value_t = featurescope::experiment::histogram::TOKENS, value_parser = count::<1000>)]
     pub tokens: usize,
-    /// The subject model; by default the one the dataset was extracted from.
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// cpu or cuda.
-    #[arg(long, default_value = "cpu")]
-    pub device: DeviceName,
+    #[command(flatten)]
+    pub subject: SubjectArgs,
     /// Print the summary as JSON instead of text and a chart.
     #[arg(long)]
     pub json: bool,

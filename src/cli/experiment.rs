@@ -28,8 +28,8 @@ pub fn ablation(args: AblationArgs) -> Result<()> {
     let (result, folder) = ablation::run(
         &args.dataset,
         &plan,
-        args.model.as_deref(),
-        args.device.open()?,
+        args.subject.model.as_deref(),
+        args.subject.device.open()?,
     )?;
     if args.json {
         return print_json(&result);
@@ -81,8 +81,8 @@ pub fn histogram(args: HistogramArgs) -> Result<()> {
         &args.dataset,
         &plan,
         (args.corpus.as_deref(), args.text_field.as_deref()),
-        args.model.as_deref(),
-        args.device.open()?,
+        args.subject.model.as_deref(),
+        args.subject.device.open()?,
     )?;
     if args.json {
         return print_json(&h);

@@ -97,6 +97,16 @@ pub async fn explain_units(
     Ok(outcome)
 }
 
+/// Every explanation of `units` in the dataset.
+fn explanations_of(ds: &Dataset, units: &[u64]) -> Result<Vec<Explanation>, EngineError> {
+    let wanted: HashSet<u64> = units.iter().copied().collect();
+    Ok(ds
+        .explanations()?
+        .into_iter()
+        .filter(|e| wanted.contains(&e.unit_id))
+        .collect())
+}
+
 /// Scores every explanation of `units` that has no score yet from this
 /// simulator, method and record set (all of them with `force`).
 pub async fn score_units(
@@ -108,12 +118,7 @@ pub async fn score_units(
     force: bool,
     progress: impl FnMut(usize, usize),
 ) -> Result<BatchOutcome, EngineError> {
-    let wanted: HashSet<u64> = units.iter().copied().collect();
-    let explanations: Vec<Explanation> = ds
-        .explanations()?
-        .into_iter()
-        .filter(|e| wanted.contains(&e.unit_id))
-        .collect();
+    let explanations = explanations_of(ds, units)?;
     score_explanations(ds, simulator, explanations, set, scored, force, progress).await
 }
 
@@ -185,12 +190,7 @@ pub async fn revise_units(
     force: bool,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<BatchOutcome, EngineError> {
-    let wanted: HashSet<u64> = units.iter().copied().collect();
-    let explanations: Vec<Explanation> = ds
-        .explanations()?
-        .into_iter()
-        .filter(|e| wanted.contains(&e.unit_id))
-        .collect();
+    let explanations = explanations_of(ds, units)?;
     let revised: HashSet<&str> = explanations
         .iter()
         .filter(|e| e.method == kind.method())
@@ -227,7 +227,7 @@ pub async fn revise_units(
             .map(|e| (e.clone(), latest_score[&e.explanation_id].clone())),
     );
     let mut outcome = BatchOutcome {
-        skipped: wanted.len().saturating_sub(todo.len()),
+        skipped: units.len().saturating_sub(todo.len()),
         ..Default::default()
     };
     let total = todo.len();
