@@ -1,6 +1,8 @@
 //! `featurescope experiment …`: each experiment's results written beside
 //! the dataset, then shown as a summary and a chart in the terminal.
-use super::args::{AblationArgs, BasesArgs, EvidenceArgs, HistogramArgs, RevisionArgs, StudyArgs};
+use super::args::{
+    AblationArgs, BasesArgs, EvidenceArgs, HistogramArgs, LlmArgs, RevisionArgs, StudyArgs,
+};
 use super::llm::{connect, cost, runtime, units};
 use super::output::{print_json, progress_bar};
 use anyhow::{Result, bail};
@@ -168,8 +170,7 @@ pub fn bases(args: BasesArgs) -> Result<()> {
     if sampled.is_empty() {
         bail!("no live units (maximum activation above zero) among those selected by --units");
     }
-    let explainer_backend = connect(&args.llm, "explainer")?;
-    let simulator_backend = connect(&args.llm, "simulator")?;
+    let (explainer_backend, simulator_backend) = connect_roles(&args.llm)?;
     let explainer = Explainer {
         backend: &explainer_backend,
         examples: default_examples(),
@@ -179,22 +180,14 @@ pub fn bases(args: BasesArgs) -> Result<()> {
         backend: &simulator_backend,
         examples: default_examples(),
     };
-    let bar = progress_bar(
-        0,
-        "{prefix:14} {bar:40} {pos}/{len}  {per_sec}  eta {eta}  {msg}",
-    )?;
+    let bar = stage_bar()?;
     let outcome = runtime()?.block_on(bases::explain_and_score(
         &ds,
         &explainer,
         &simulator,
         &sampled,
         &plan,
-        |stage, done, total| {
-            bar.set_prefix(stage.to_owned());
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-            bar.set_message(cost(simulator_backend.usage()));
-        },
+        on_stage(&bar, &simulator_backend),
     ));
     bar.finish_and_clear();
     // Whatever was made before a failure is in the dataset: summarise it.
@@ -211,6 +204,32 @@ pub fn bases(args: BasesArgs) -> Result<()> {
         );
     }
     missing_fails(&outcome, summary.missing())
+}
+
+/// The explainer and the simulator, connected as `llm` says.
+fn connect_roles(llm: &LlmArgs) -> Result<(Backend, Backend)> {
+    Ok((connect(llm, "explainer")?, connect(llm, "simulator")?))
+}
+
+/// The bar an experiment's stages move.
+fn stage_bar() -> Result<indicatif::ProgressBar> {
+    progress_bar(
+        0,
+        "{prefix:14} {bar:40} {pos}/{len}  {per_sec}  eta {eta}  {msg}",
+    )
+}
+
+/// Moves `bar` to a stage's (name, done, total), with what `backend` has cost.
+fn on_stage<'a>(
+    bar: &'a indicatif::ProgressBar,
+    backend: &'a Backend,
+) -> impl FnMut(&str, usize, usize) + 'a {
+    move |stage, done, total| {
+        bar.set_prefix(stage.to_owned());
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(cost(backend.usage()));
+    }
 }
 
 /// What each model's work cost; one local model playing both roles counts
@@ -302,8 +321,7 @@ fn run_study(
         conditions,
         baseline,
     };
-    let explainer_backend = connect(&args.llm, "explainer")?;
-    let simulator_backend = connect(&args.llm, "simulator")?;
+    let (explainer_backend, simulator_backend) = connect_roles(&args.llm)?;
     let explainer = Explainer {
         backend: &explainer_backend,
         examples: default_examples(),
@@ -313,22 +331,14 @@ fn run_study(
         backend: &simulator_backend,
         examples: default_examples(),
     };
-    let bar = progress_bar(
-        0,
-        "{prefix:14} {bar:40} {pos}/{len}  {per_sec}  eta {eta}  {msg}",
-    )?;
+    let bar = stage_bar()?;
     let outcome = runtime()?.block_on(study::run(
         &ds,
         &explainer,
         &simulator,
         &sampled,
         &plan,
-        |stage, done, total| {
-            bar.set_prefix(stage.to_owned());
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-            bar.set_message(cost(simulator_backend.usage()));
-        },
+        on_stage(&bar, &simulator_backend),
     ));
     bar.finish_and_clear();
     // Whatever was made before a failure is in the dataset: summarise it.

@@ -197,6 +197,8 @@ fn ids(records: &[&Record]) -> Vec<u64> {
 struct UnitRecords {
     unit_id: u64,
     records: Vec<Record>,
+    /// The records the standard explanation is shown.
+    standard: Vec<u64>,
     test: Vec<u64>,
 }
 
@@ -214,6 +216,7 @@ impl UnitRecords {
         Ok(Self {
             unit_id,
             records,
+            standard,
             test,
         })
     }
@@ -358,15 +361,18 @@ fn step(unit: &UnitRecords, recipe: Recipe, plan: &Plan, top_bin: u32, known: &K
         Some(s) => Step::Done(e.clone(), shown, Box::new(s.clone())),
         None => Step::ScoreTest(e.clone(), shown),
     };
+    // An explanation made by `method` from exactly `evidence`, not a revision.
+    let made = |method: &str, evidence: &[u64]| {
+        known.explanation(unit.unit_id, |e| {
+            e.method == method && e.parent_id.is_none() && e.evidence_record_ids == evidence
+        })
+    };
     let from = |evidence: Vec<&Record>, window: Option<usize>, method: String| {
         if evidence.is_empty() {
             return Step::Unavailable(format!("no records to make it from ({method})"));
         }
         let evidence = ids(&evidence);
-        let found = known.explanation(unit.unit_id, |e| {
-            e.method == method && e.parent_id.is_none() && e.evidence_record_ids == evidence
-        });
-        match found {
+        match made(&method, &evidence) {
             Some(e) => test_score(e, e.evidence_record_ids.len()),
             None => Step::Explain {
                 evidence,
@@ -374,12 +380,6 @@ fn step(unit: &UnitRecords, recipe: Recipe, plan: &Plan, top_bin: u32, known: &K
                 method,
             },
         }
-    };
-    let standard_evidence = || {
-        let pool = unit.pool(Selection::Top, top_bin);
-        pool.into_iter()
-            .take(plan.records_shown)
-            .collect::<Vec<_>>()
     };
     match recipe {
         Recipe::Shown {
@@ -401,22 +401,14 @@ fn step(unit: &UnitRecords, recipe: Recipe, plan: &Plan, top_bin: u32, known: &K
             )
         }
         Recipe::ReExplanation => {
-            let seen = ids(&standard_evidence());
             let fresh: Vec<&Record> = (unit.pool(Selection::Top, top_bin).into_iter())
-                .filter(|r| !seen.contains(&r.record_id))
+                .filter(|r| !unit.standard.contains(&r.record_id))
                 .take(plan.records_shown)
                 .collect();
             from(fresh, None, "re-explanation".into())
         }
         Recipe::Revision(kind) => {
-            let standard = standard_evidence();
-            let first_method = shown_method(Selection::Top, plan.records_shown, None, plan);
-            let standard = ids(&standard);
-            let Some(first) = known.explanation(unit.unit_id, |e| {
-                e.method == first_method
-                    && e.parent_id.is_none()
-                    && e.evidence_record_ids == standard
-            }) else {
+            let Some(first) = made(EXPLAIN_METHOD, &unit.standard) else {
                 return Step::Waiting("the standard explanation is missing".into());
             };
             let revised = known.explanation(unit.unit_id, |e| {
