@@ -438,23 +438,11 @@ pub struct BasesArgs {
         default_value = "top-and-random,random-only"
     )]
     pub record_sets: Vec<RecordSet>,
-    /// Top records scored.
-    #[arg(long, default_value_t = SCORED_TOP)]
-    pub top: usize,
-    /// Random records scored.
-    #[arg(long, default_value_t = SCORED_RANDOM)]
-    pub random: usize,
     /// Top records shown to the explainer.
     #[arg(long, default_value_t = RECORDS_SHOWN)]
     pub records_shown: usize,
-    /// Bootstrap resamples per interval.
-    #[arg(long, default_value_t = 10_000, value_parser = count::<10_000_000>)]
-    pub resamples: usize,
-    /// Print the summary as JSON instead of text and a chart.
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
-    pub llm: LlmArgs,
+    pub scoring: ExperimentScoringArgs,
 }
 
 /// What the explanation studies (`experiment revision` and `evidence`) share.
@@ -474,6 +462,15 @@ pub struct StudyArgs {
     /// records: the top and random records it would be scored on).
     #[arg(long, default_value_t = RECORDS_SHOWN, value_parser = count::<1000>)]
     pub records_shown: usize,
+    #[command(flatten)]
+    pub scoring: ExperimentScoringArgs,
+}
+
+/// What the experiments that explain and score (`bases`, `revision`,
+/// `evidence`) share: the records scored, the bootstrap, the output and
+/// the models.
+#[derive(Args, Debug)]
+pub struct ExperimentScoringArgs {
     /// Top records scored.
     #[arg(long, default_value_t = SCORED_TOP)]
     pub top: usize,

@@ -162,15 +162,15 @@ pub fn bases(args: BasesArgs) -> Result<()> {
         seed: args.seed,
         record_sets: args.record_sets.clone(),
         records_shown: args.records_shown,
-        scored_top: args.top,
-        scored_random: args.random,
-        resamples: args.resamples,
+        scored_top: args.scoring.top,
+        scored_random: args.scoring.random,
+        resamples: args.scoring.resamples,
     };
     let sampled = bases::sample_bases(&ds, &candidates, plan.units_per_basis, plan.seed)?;
     if sampled.is_empty() {
         bail!("no live units (maximum activation above zero) among those selected by --units");
     }
-    let (explainer_backend, simulator_backend) = connect_roles(&args.llm)?;
+    let (explainer_backend, simulator_backend) = connect_roles(&args.scoring.llm)?;
     let explainer = Explainer {
         backend: &explainer_backend,
         examples: default_examples(),
@@ -193,7 +193,7 @@ pub fn bases(args: BasesArgs) -> Result<()> {
     // Whatever was made before a failure is in the dataset: summarise it.
     let (summary, folder) = bases::publish(&args.dataset, &sampled, &explainer, &simulator, &plan)?;
     let outcome = outcome?;
-    if args.json {
+    if args.scoring.json {
         print_json(&summary)?;
     } else {
         print_bases(&summary);
@@ -314,14 +314,14 @@ fn run_study(
         units: args.sample,
         seed: args.seed,
         records_shown: args.records_shown,
-        scored_top: args.top,
-        scored_random: args.random,
+        scored_top: args.scoring.top,
+        scored_random: args.scoring.random,
         revision_records,
-        resamples: args.resamples,
+        resamples: args.scoring.resamples,
         conditions,
         baseline,
     };
-    let (explainer_backend, simulator_backend) = connect_roles(&args.llm)?;
+    let (explainer_backend, simulator_backend) = connect_roles(&args.scoring.llm)?;
     let explainer = Explainer {
         backend: &explainer_backend,
         examples: default_examples(),
@@ -351,7 +351,7 @@ fn run_study(
         title,
     )?;
     let outcome = outcome?;
-    if args.json {
+    if args.scoring.json {
         print_json(&summary)?;
     } else {
         print_study(&summary, title);
