@@ -387,11 +387,16 @@ fn step(unit: &UnitRecords, recipe: Recipe, plan: &Plan, top_bin: u32, known: &K
             count,
             window,
         } => {
-            let evidence: Vec<&Record> = unit
-                .pool(selection, top_bin)
-                .into_iter()
-                .take(count)
-                .collect();
+            // The standard explanation (whole or cut) is shown what `explain`
+            // shows, even where the unit has too few top records to alternate.
+            let standard = shown_method(selection, count, None, plan) == EXPLAIN_METHOD;
+            let evidence: Vec<&Record> = if standard {
+                unit.get(&unit.standard)
+            } else {
+                (unit.pool(selection, top_bin).into_iter())
+                    .take(count)
+                    .collect()
+            };
             // A window that cuts nothing makes the same prompt as none.
             let window = window.filter(|&w| evidence.iter().any(|r| r.tokens.len() > w));
             from(
@@ -901,4 +906,90 @@ pub fn publish(
     files.add("figure.svg", figure(&summary, title).svg());
     let folder = files.publish(path, &plan.name)?;
     Ok((summary, folder))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: u64, sample: Sample, rank: u32) -> Record {
+        Record {
+            record_id: id,
+            unit_id: 0,
+            sample,
+            rank,
+            document_id: None,
+            token_offset: None,
+            tokens: vec!["a".into(), "b".into()],
+            activations: vec![0.0, 1.0],
+        }
+    }
+
+    /// 15 top records: 8 at even positions, so the standard explanation
+    /// shows 8 even where 10 are asked for; the study's standard condition
+    /// and its revisions find that explanation, the one `explain` makes.
+    #[test]
+    fn too_few_top_records_still_give_the_standard_explanation() {
+        let mut records: Vec<Record> = (0..15).map(|r| record(r, Sample::Top, r as u32)).collect();
+        records.extend((0..10).map(|r| record(100 + r, Sample::Random, r as u32)));
+        let plan = Plan {
+            name: "t".into(),
+            units: 1,
+            seed: 0,
+            records_shown: 10,
+            scored_top: 5,
+            scored_random: 5,
+            revision_records: 4,
+            resamples: 10,
+            conditions: revision_conditions(10),
+            baseline: Some(0),
+        };
+        let shown = ids(&explanation_records(&records, 10));
+        assert_eq!(shown.len(), 8);
+        let test = ids(&scoring_records(
+            &records,
+            &shown,
+            RecordSet::TopAndRandom,
+            5,
+            5,
+        ));
+        let unit = UnitRecords {
+            unit_id: 0,
+            records,
+            standard: shown.clone(),
+            test,
+        };
+        let mut known = Known {
+            explanations: HashMap::new(),
+            scores: HashMap::new(),
+        };
+        match step(&unit, standard(10), &plan, 4, &known) {
+            Step::Explain { evidence, .. } => assert_eq!(evidence, shown),
+            _ => panic!("the standard explanation is to be made"),
+        }
+        let revision = Recipe::Revision(Evidence::Misses);
+        assert!(matches!(
+            step(&unit, revision, &plan, 4, &known),
+            Step::Waiting(_)
+        ));
+        let first = Explanation {
+            explanation_id: "first".into(),
+            unit_id: 0,
+            text: "a".into(),
+            explainer_model: "m".into(),
+            method: EXPLAIN_METHOD.into(),
+            parent_id: None,
+            evidence_record_ids: shown,
+            created_at_ms: 0,
+        };
+        known.explanations.insert(0, vec![first]);
+        assert!(matches!(
+            step(&unit, standard(10), &plan, 4, &known),
+            Step::ScoreTest(..)
+        ));
+        assert!(matches!(
+            step(&unit, revision, &plan, 4, &known),
+            Step::ScoreDevelopment(..)
+        ));
+    }
 }
