@@ -43,6 +43,9 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Experiment(ExperimentCommand::Ablation(args))) => {
             cli::experiment::ablation(args)
         }
+        Some(Command::Experiment(ExperimentCommand::Patching(args))) => {
+            cli::experiment::patching(args)
+        }
         Some(Command::Experiment(ExperimentCommand::Ratings { dataset, json })) => {
             cli::experiment::ratings(&dataset, json)
         }

@@ -102,6 +102,12 @@ pub enum ExperimentCommand {
     /// first windows of a corpus: the unit's activations above zero in equal
     /// bins, each with its count and the tokens that fill it most.
     Histogram(HistogramArgs),
+    /// Which features carry a task? Cunningham et al.'s indirect-object
+    /// patching: clean IOI prompts moved towards corrupted ones (the
+    /// indirect object changed) by the n features of each basis at a hook
+    /// that differ most; KL from the corrupted output and the logit
+    /// difference against n, one line per basis.
+    Patching(PatchingArgs),
     /// Does revision help? For a sample of live units: the first explanation,
     /// a re-explanation from new top records, a revision shown the records
     /// its simulation missed, and a revision shown random records where the
@@ -389,6 +395,35 @@ pub struct AblationArgs {
     /// Print the summary as JSON instead of text and a chart.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PatchingArgs {
+    pub dataset: PathBuf,
+    /// The hook whose bases are patched; by default the first that holds a
+    /// dictionary.
+    #[arg(long)]
+    pub hook: Option<String>,
+    /// Prompt pairs (clean and corrupted) drawn from the template.
+    #[arg(long, default_value_t = featurescope::experiment::patching::PROMPTS, value_parser = count::<10_000>)]
+    pub prompts: usize,
+    /// The numbers of features patched at each position, 0 for none.
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2,4,8,16,32,64,128", value_parser = features_patched)]
+    pub features: Vec<usize>,
+    /// Seeds the draw of names, places and objects.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub subject: SubjectArgs,
+    /// Print the summary as JSON instead of text and a chart.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A number of features patched: a whole number, 0 included.
+fn features_patched(text: &str) -> Result<usize, String> {
+    text.parse::<usize>()
+        .map_err(|_| format!("{text:?} is not a whole number of features"))
 }
 
 #[derive(Args, Debug)]

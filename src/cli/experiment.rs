@@ -1,23 +1,25 @@
 //! `featurescope experiment …`: each experiment's results written beside
 //! the dataset, then shown as a summary and a chart in the terminal.
 use super::args::{
-    AblationArgs, BasesArgs, EvidenceArgs, HistogramArgs, LlmArgs, RevisionArgs, StudyArgs,
+    AblationArgs, BasesArgs, EvidenceArgs, HistogramArgs, LlmArgs, PatchingArgs, RevisionArgs,
+    StudyArgs,
 };
 use super::llm::{connect, cost, runtime, units};
 use super::output::{print_json, progress_bar};
 use anyhow::{Result, bail};
 use featurescope::experiment::bases::{self, Plan};
-use featurescope::experiment::{GroupedBars, Scatter, agreement};
-use featurescope::experiment::{ablation, histogram, study};
+use featurescope::experiment::{GroupedBars, Lines, Scatter, agreement};
+use featurescope::experiment::{ablation, histogram, patching, study};
 use featurescope::interp::engine::{Explainer, Simulator};
 use featurescope::interp::explainer::default_examples;
 use featurescope::llm::Backend;
 use featurescope::text::printable;
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Direction, Rect};
+use ratatui::layout::{Constraint, Direction, Rect};
 use ratatui::symbols::Marker;
 use ratatui::text::Line;
 use ratatui::widgets::{Axis, Bar, BarChart, BarGroup, Chart, Dataset, GraphType, Widget};
+use std::fmt::Write;
 use std::path::Path;
 
 pub fn ablation(args: AblationArgs) -> Result<()> {
@@ -70,6 +72,130 @@ pub fn ablation(args: AblationArgs) -> Result<()> {
         printable(&folder.display().to_string())
     );
     Ok(())
+}
+
+pub fn patching(args: PatchingArgs) -> Result<()> {
+    let ds = featurescope::dataset::Dataset::open(&args.dataset)?;
+    let hook = match args.hook {
+        Some(hook) => hook,
+        None => patching::default_hook(&ds)?,
+    };
+    let plan = patching::Plan {
+        hook,
+        prompts: args.prompts,
+        features: args.features,
+        seed: args.seed,
+    };
+    let bar = progress_bar(0, "patching {bar:40} {pos}/{len} runs  eta {eta}")?;
+    let (result, folder, reused) = patching::run(
+        &args.dataset,
+        &plan,
+        args.subject.model.as_deref(),
+        args.subject.device.open()?,
+        &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
+    bar.finish_and_clear();
+    if args.json {
+        return print_json(&result);
+    }
+    println!(
+        "{} IOI prompt pairs of {} tokens, patched at {} of {}",
+        result.prompts.len(),
+        result.tokens,
+        result.plan.hook,
+        printable(&result.model)
+    );
+    if let Some(first) = result.prompts.first() {
+        println!("  clean:     {}", printable(&first.clean));
+        println!("  corrupted: {}", printable(&first.corrupted));
+    }
+    println!(
+        "  logit(IO) - logit(S): clean {:+.3}, corrupted {:+.3}; KL(corrupted || clean) {:.4} nats",
+        result.clean.io_logit_difference,
+        result.corrupted.io_logit_difference,
+        result.clean.mean_kl
+    );
+    if reused > 0 {
+        println!(
+            "  {reused} of {} bases as an earlier run left them",
+            result.bases.len()
+        );
+    }
+    let mut header = format!("{:<16}", "KL by n");
+    for n in &result.plan.features {
+        let _ = write!(header, "{n:>8}");
+    }
+    println!("{header}");
+    for basis in &result.bases {
+        let mut row = format!("{:<16}", printable(&basis.label));
+        for p in &basis.points {
+            let _ = write!(row, "{:>8.4}", p.measure.mean_kl);
+        }
+        println!("{row}");
+    }
+    let [kl, _] = patching::figures(&result);
+    let mut points = Vec::new();
+    for line in chart_lines(lines_chart(&kl, &mut points), 78, 20) {
+        println!("  {line}");
+    }
+    println!(
+        "points.csv, prompts.csv, summary.json, figure.svg and logit-difference.svg in {}",
+        printable(&folder.display().to_string())
+    );
+    Ok(())
+}
+
+/// The lines as a ratatui chart, each series with its own marker and
+/// named in the legend; `points` holds the points the chart borrows.
+fn lines_chart<'a>(figure: &'a Lines, points: &'a mut Vec<Vec<(f64, f64)>>) -> Chart<'a> {
+    // Printed, a chart has no colours: the legend shows each marker.
+    const MARKERS: [(Marker, &str); 5] = [
+        (Marker::Dot, "•"),
+        (Marker::Braille, "⣿"),
+        (Marker::Block, "█"),
+        (Marker::HalfBlock, "▀"),
+        (Marker::Bar, "▄"),
+    ];
+    points.extend(
+        figure
+            .series
+            .iter()
+            .map(|(_, p)| p.iter().map(|&(x, v)| (x as f64, v)).collect::<Vec<_>>()),
+    );
+    let datasets = (figure.series.iter().zip(points.iter()).enumerate())
+        .map(|(k, ((name, _), data))| {
+            let (marker, symbol) = MARKERS[k % MARKERS.len()];
+            Dataset::default()
+                .name(format!("{symbol} {}", printable(name)))
+                .marker(marker)
+                .graph_type(GraphType::Line)
+                .data(data)
+        })
+        .collect();
+    let y_bounds = figure.y_bounds();
+    let last = figure.x_ticks.len().saturating_sub(1);
+    let x_labels = match &figure.x_ticks[..] {
+        [] => Vec::new(),
+        [only] => vec![Line::from(only.clone())],
+        [first, .., end] => vec![Line::from(first.clone()), Line::from(end.clone())],
+    };
+    Chart::new(datasets)
+        .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)))
+        .x_axis(
+            Axis::default()
+                .title(figure.x_label.as_str())
+                .bounds([0.0, last.max(1) as f64])
+                .labels(x_labels),
+        )
+        .y_axis(
+            Axis::default()
+                .title(figure.y_label.as_str())
+                .bounds([y_bounds.0, y_bounds.1])
+                .labels(axis_labels(y_bounds)),
+        )
 }
 
 pub fn histogram(args: HistogramArgs) -> Result<()> {

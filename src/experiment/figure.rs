@@ -1,5 +1,6 @@
-//! Figures as SVG, written by hand: a scatter plot and a bar chart need
-//! axes, ticks, circles and rectangles, not a plotting library's build.
+//! Figures as SVG, written by hand: a scatter plot, bar charts and lines
+//! need axes, ticks, circles, rectangles and polylines, not a plotting
+//! library's build.
 use std::fmt::Write;
 
 /// A scatter plot: its labels, axis ranges and points.
@@ -307,6 +308,95 @@ impl StackedBars {
                 }
                 base += value;
             }
+        }
+        s.push_str("</svg>\n");
+        s
+    }
+}
+
+/// Lines over evenly spaced x positions, each labelled (the numbers of
+/// features patched, say): per series its name and `(position, value)`
+/// points; dashed horizontal references, each named.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lines {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub x_ticks: Vec<String>,
+    pub series: Vec<(String, Vec<(usize, f64)>)>,
+    pub references: Vec<(String, f64)>,
+}
+
+impl Lines {
+    /// The y range drawn: every point and reference, and zero, with a
+    /// twentieth to spare above and below.
+    pub fn y_bounds(&self) -> (f64, f64) {
+        let values = (self.series.iter())
+            .flat_map(|(_, points)| points.iter().map(|(_, v)| *v))
+            .chain(self.references.iter().map(|(_, v)| *v))
+            .filter(|v| v.is_finite());
+        let (low, high) = values.fold((0.0f64, 0.0f64), |(l, h), v| (l.min(v), h.max(v)));
+        let spare = ((high - low) * 0.05).max(1e-3);
+        (low - if low < 0.0 { spare } else { 0.0 }, high + spare)
+    }
+
+    pub fn svg(&self) -> String {
+        let (left, top, plot_w, plot_h) = plot_area();
+        let y_bounds = self.y_bounds();
+        let y = |v: f64| y_position(y_bounds, v);
+        let x = |i: usize| left + plot_w * (i as f64 + 0.5) / self.x_ticks.len().max(1) as f64;
+        let mut s = begin(&self.title, y_bounds, &self.y_label, &self.x_label);
+        for (i, tick) in self.x_ticks.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                x(i),
+                top + plot_h + 18.0,
+                escaped(tick)
+            );
+        }
+        for (name, value) in &self.references {
+            let _ = writeln!(
+                s,
+                r##"<line x1="{left}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#777" stroke-dasharray="5 4"/><text x="{:.1}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
+                left + plot_w,
+                y(*value),
+                y(*value),
+                left + plot_w - 4.0,
+                y(*value) - 4.0,
+                escaped(name)
+            );
+        }
+        for (k, (name, points)) in self.series.iter().enumerate() {
+            let colour = SERIES_COLOURS[k % SERIES_COLOURS.len()];
+            let at: Vec<(f64, f64)> = (points.iter().filter(|(_, v)| v.is_finite()))
+                .map(|&(i, v)| (x(i), y(v)))
+                .collect();
+            let path: Vec<String> = at
+                .iter()
+                .map(|(px, py)| format!("{px:.1},{py:.1}"))
+                .collect();
+            let _ = writeln!(
+                s,
+                r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#,
+                path.join(" ")
+            );
+            for (cx, cy) in &at {
+                let _ = writeln!(
+                    s,
+                    r#"<circle cx="{cx:.1}" cy="{cy:.1}" r="3" fill="{colour}"/>"#
+                );
+            }
+            // Between the title and the plot, clear of every line.
+            let legend_x = left + 110.0 * k as f64;
+            let _ = writeln!(
+                s,
+                r#"<rect x="{legend_x:.1}" y="{:.1}" width="10" height="10" fill="{colour}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+                top - 14.0,
+                legend_x + 14.0,
+                top - 5.0,
+                escaped(name)
+            );
         }
         s.push_str("</svg>\n");
         s

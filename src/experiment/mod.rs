@@ -9,12 +9,13 @@ pub mod agreement;
 pub mod bases;
 mod figure;
 pub mod histogram;
+pub mod patching;
 mod results;
 pub mod stats;
 pub mod study;
 pub mod subject;
 
-pub use figure::{Bar, GroupedBars, Scatter, StackedBars};
+pub use figure::{Bar, GroupedBars, Lines, Scatter, StackedBars};
 pub use results::Results;
 
 #[derive(Debug, thiserror::Error)]

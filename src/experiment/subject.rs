@@ -4,6 +4,7 @@
 //! experiments start from [`Subject::load`].
 use super::{ExperimentError, Result};
 use crate::dataset::Dataset;
+use crate::dataset::manifest::UnitSourceInfo;
 use crate::model::{HookPoint, SubjectModel, TextTokenizer};
 use crate::sae::Dictionary;
 use std::path::{Path, PathBuf};
@@ -76,31 +77,8 @@ impl Subject {
                 source.hook
             ))
         })?;
-        let model_path: PathBuf = match (model, &manifest.subject_model) {
-            (Some(path), _) => path.to_owned(),
-            (None, Some(m)) if m.source.is_some() => m.source.clone().unwrap_or_default().into(),
-            _ => {
-                return Err(input(format!(
-                    "{}: no subject_model.source; name the model",
-                    manifest_path.display()
-                )));
-            }
-        };
-        let dictionary = match &source.dictionary {
-            Some(d) => {
-                let dir = d.source.as_ref().ok_or_else(|| {
-                    input(format!(
-                        "{}: the dictionary of {} has no source",
-                        manifest_path.display(),
-                        source.hook
-                    ))
-                })?;
-                let loaded = Dictionary::load(Path::new(dir))
-                    .map_err(|e| input(format!("dictionary {dir}: {e}")))?;
-                Some(loaded.to_device(device))
-            }
-            None => None,
-        };
+        let model_path = model_path(ds, model)?;
+        let dictionary = load_dictionary(ds, source, device)?;
         let model = crate::model::load(&model_path, device)?;
         let index = (unit - source.first_unit_id) as i64;
         // What the model and dictionary are must fit where the manifest
@@ -138,6 +116,41 @@ impl Subject {
             },
         })
     }
+}
+
+/// The subject model of `ds`: `model`, else the one its manifest names.
+pub fn model_path(ds: &Dataset, model: Option<&Path>) -> Result<PathBuf> {
+    match (model, &ds.manifest().subject_model) {
+        (Some(path), _) => Ok(path.to_owned()),
+        (None, Some(m)) if m.source.is_some() => Ok(m.source.clone().unwrap_or_default().into()),
+        _ => Err(ExperimentError::Input(format!(
+            "{}: no subject_model.source; name the model",
+            ds.dir().join("manifest.json").display()
+        ))),
+    }
+}
+
+/// The dictionary `source`'s units are features of, on `device` (`None`
+/// for neurons).
+pub fn load_dictionary(
+    ds: &Dataset,
+    source: &UnitSourceInfo,
+    device: tch::Device,
+) -> Result<Option<Dictionary>> {
+    let Some(d) = &source.dictionary else {
+        return Ok(None);
+    };
+    let input = ExperimentError::Input;
+    let dir = d.source.as_ref().ok_or_else(|| {
+        input(format!(
+            "{}: the dictionary of {} has no source",
+            ds.dir().join("manifest.json").display(),
+            source.hook
+        ))
+    })?;
+    let loaded =
+        Dictionary::load(Path::new(dir)).map_err(|e| input(format!("dictionary {dir}: {e}")))?;
+    Ok(Some(loaded.to_device(device)))
 }
 
 /// A token as text (its name for one, such as `<eos>`, that has none).

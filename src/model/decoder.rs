@@ -432,18 +432,18 @@ impl SubjectModel for Decoder {
         attention_mask: &Tensor,
         patch: Option<Patch>,
     ) -> Result<Tensor> {
-        self.head()?; // before the blocks run for nothing
-        let mut captures = Captures::new(&[], self.config.num_layers)?;
-        if let Some(patch) = patch {
-            captures = captures.with_patch(patch);
-        }
-        let x = self.run(
-            ids,
-            attention_mask,
-            &mut captures,
-            self.config.num_layers.saturating_sub(1),
-        )?;
+        let x = self.final_residual(ids, attention_mask, patch)?;
         self.logits_of(&x, None)
+    }
+
+    fn final_logits(
+        &self,
+        ids: &Tensor,
+        attention_mask: &Tensor,
+        patch: Option<Patch>,
+    ) -> Result<Tensor> {
+        let x = self.final_residual(ids, attention_mask, patch)?;
+        self.logits_of(&super::last_positions(&x, attention_mask), None)
     }
 }
 
@@ -464,6 +464,27 @@ fn additive_mask(attention_mask: &Tensor, window: Option<i64>) -> Result<Tensor>
 }
 
 impl Decoder {
+    /// The residual stream after the last block, with `patch` applied on
+    /// the way: what the head reads.
+    fn final_residual(
+        &self,
+        ids: &Tensor,
+        attention_mask: &Tensor,
+        patch: Option<Patch>,
+    ) -> Result<Tensor> {
+        self.head()?; // before the blocks run for nothing
+        let mut captures = Captures::new(&[], self.config.num_layers)?;
+        if let Some(patch) = patch {
+            captures = captures.with_patch(patch);
+        }
+        self.run(
+            ids,
+            attention_mask,
+            &mut captures,
+            self.config.num_layers.saturating_sub(1),
+        )
+    }
+
     /// Runs the blocks up to `last_layer` and returns the residual stream after it.
     fn run(
         &self,

@@ -98,6 +98,19 @@ pub trait SubjectModel: Send {
         })
     }
 
+    /// Next-token logits at each row's last real token only, `[batch,
+    /// vocab]`, with `patch` applied on the way: what a prompt predicts,
+    /// without the whole vocabulary at every position.
+    fn final_logits(
+        &self,
+        ids: &Tensor,
+        attention_mask: &Tensor,
+        patch: Option<Patch>,
+    ) -> Result<Tensor> {
+        let logits = self.logits(ids, attention_mask, patch)?;
+        Ok(last_positions(&logits, attention_mask))
+    }
+
     /// Width of the activation at a hook site (MLP neurons or residual stream).
     fn width(&self, site: HookSite) -> i64 {
         self.config().width(site)
@@ -109,6 +122,14 @@ pub trait SubjectModel: Send {
             .flat_map(|layer| HookSite::ALL.map(|site| HookPoint { layer, site }))
             .collect()
     }
+}
+
+/// Each row of `t` `[batch, seq, ..]` at its last real token (the mask is
+/// 1 for real tokens, padding on the right): `[batch, ..]`.
+pub fn last_positions(t: &Tensor, attention_mask: &Tensor) -> Tensor {
+    let last = attention_mask.sum_dim_intlist([1i64].as_slice(), false, tch::Kind::Int64) - 1;
+    let rows = Tensor::arange(t.size()[0], (tch::Kind::Int64, t.device()));
+    t.index(&[Some(rows), Some(last.to_device(t.device()))])
 }
 
 /// Whether `path` names a GGUF file (a model folder is the other kind).
@@ -157,4 +178,17 @@ pub fn load_decoder(path: &Path, device: Device) -> Result<Decoder> {
         });
     }
     Decoder::new(config, &weights)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_positions_skip_the_padding_on_the_right() {
+        let t = Tensor::arange(2 * 3 * 2, (tch::Kind::Float, Device::Cpu)).view([2, 3, 2]);
+        let mask = Tensor::from_slice(&[1i64, 1, 0, 1, 1, 1]).view([2, 3]);
+        let last = Vec::<f32>::try_from(last_positions(&t, &mask).view([-1])).unwrap();
+        assert_eq!(last, [2.0, 3.0, 10.0, 11.0]);
+    }
 }

@@ -252,6 +252,39 @@ impl Dictionary {
         (activation, share)
     }
 
+    /// `x` `[.., d_in]` with, at each position, the `features` features
+    /// whose activations differ most (by |c̄ⱼ − cⱼ|) from those on `target`
+    /// moved to their values there: x′ = x + Σ_{j∈F}(c̄ⱼ − cⱼ)·fⱼ, fⱼ the
+    /// decoder row in `x`'s own scale. The rest of `x`, the dictionary's
+    /// error included, stays (Cunningham et al.'s patching).
+    pub fn patched(&self, x: &Tensor, target: &Tensor, features: i64) -> Tensor {
+        let features = features.min(self.d_sae());
+        if features <= 0 {
+            return x.shallow_clone();
+        }
+        let x32 = x.to_kind(Kind::Float);
+        let (normalized, denormalize) = self.normalize(&x32);
+        let own = self.activate(self.pre_activations(&normalized));
+        let (target_normalized, _) = self.normalize(&target.to_kind(Kind::Float));
+        let theirs = self.activate(self.pre_activations(&target_normalized));
+        let difference = theirs - own;
+        let (_, chosen) = difference.abs().topk(features, -1, true, false);
+        let moved =
+            difference
+                .zeros_like()
+                .scatter(-1, &chosen, &difference.gather(-1, &chosen, false));
+        let moved = if self.rescale_acts_by_decoder_norm {
+            moved / self.decoder_norms()
+        } else {
+            moved
+        };
+        let mut shift = moved.matmul(&self.w_dec);
+        if let Some(d) = denormalize {
+            shift *= d.scale;
+        }
+        (x32 + shift).to_kind(x.kind())
+    }
+
     /// Reads a dictionary saved by featurescope or SAELens.
     pub fn load(dir: &Path) -> Result<Self> {
         let cfg_path = dir.join(CONFIG_FILE);

@@ -463,6 +463,168 @@ fn ablation_and_token_histograms_agree_with_transformers() {
     assert!(crate::common::stderr(&out).contains("/nonexistent/model.gguf"));
 }
 
+/// Patching on the demo's layer-6 bases: the prompts line up token by
+/// token, nothing patched is the clean run, a complete basis patched whole
+/// is the corrupted run, every point agrees with transformers (SAELens
+/// encoding the SAE), and a run cut short after four bases goes on with
+/// the fifth.
+#[test]
+fn patching_agrees_with_transformers_and_goes_on_after_an_interruption() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = demo_copy(tmp.path(), "ds");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["experiment", "patching", path_str(&dir), "--prompts", "6"];
+        args.extend(extra);
+        featurescope(&args)
+    };
+    let out = run(&["--features", "0,1,8,640", "--json"]);
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let folder = dir.join("experiments/patching-blocks.6.resid_post");
+    let written = || -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(folder.join("summary.json")).unwrap()).unwrap()
+    };
+    assert_eq!(written(), summary);
+    assert_eq!(summary["complete"], true);
+    let csv = std::fs::read_to_string(folder.join("points.csv")).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        1 + 5 * 4,
+        "a header and four points per basis"
+    );
+    for figure in ["figure.svg", "logit-difference.svg"] {
+        let svg = std::fs::read_to_string(folder.join(figure)).unwrap();
+        assert_eq!(
+            svg.matches("<polyline").count(),
+            5,
+            "{figure}: a line per basis"
+        );
+    }
+    let prompts = summary["prompts"].as_array().unwrap();
+    assert_eq!(prompts.len(), 6);
+    for p in prompts {
+        let ids = |key: &str| -> Vec<i64> { serde_json::from_value(p[key].clone()).unwrap() };
+        let (clean, corrupted) = (ids("clean_ids"), ids("corrupted_ids"));
+        let differ: Vec<usize> = (0..clean.len())
+            .filter(|&i| clean[i] != corrupted[i])
+            .collect();
+        assert_eq!(differ.len(), 1, "{p}: only the indirect object changes");
+        assert_eq!(
+            clean[differ[0]],
+            p["indirect_object"].as_i64().unwrap(),
+            "{p}"
+        );
+        assert_eq!(
+            corrupted[differ[0]],
+            p["corrupted_indirect_object"].as_i64().unwrap()
+        );
+        let subject = p["subject"].as_i64().unwrap();
+        assert_eq!(clean.iter().filter(|&&t| t == subject).count(), 2, "{p}");
+    }
+    let bases = summary["bases"].as_array().unwrap();
+    let labels: Vec<&str> = bases.iter().map(|b| b["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["sae", "pca", "ica", "random", "neuron"]);
+    let get = |v: &serde_json::Value, key: &str| v[key].as_f64().unwrap();
+    let (clean, corrupted) = (&summary["clean"], &summary["corrupted"]);
+    assert!(
+        get(clean, "mean_kl") > 1.0,
+        "the corruption changes the answer"
+    );
+    assert!(
+        get(clean, "io_logit_difference") > 0.0,
+        "the model does the task"
+    );
+    for basis in bases {
+        let points = basis["points"].as_array().unwrap();
+        for key in ["mean_kl", "io_logit_difference"] {
+            assert_eq!(
+                points[0][key], clean[key],
+                "{}: nothing patched",
+                basis["label"]
+            );
+        }
+        assert!(
+            get(&points[3], "mean_kl") < get(clean, "mean_kl"),
+            "{}",
+            basis["label"]
+        );
+    }
+    // PCA, ICA and the coordinates span the stream: patched whole, the
+    // clean run becomes the corrupted one.
+    for basis in &bases[1..=2].iter().chain(&bases[4..]).collect::<Vec<_>>() {
+        let whole = &basis["points"][3];
+        assert!(get(whole, "mean_kl") < 1e-6, "{}: {whole}", basis["label"]);
+        let difference = get(whole, "io_logit_difference") - get(corrupted, "io_logit_difference");
+        assert!(difference.abs() < 1e-2, "{}: {whole}", basis["label"]);
+    }
+    let model = crate::common::root().join(".venv/models/gemma-3-270m-q4_k_m.gguf");
+    let file = folder.join("summary.json");
+    let reference: serde_json::Value = serde_json::from_str(&python(
+        "patching_reference.py",
+        &[path_str(&model), path_str(&file)],
+    ))
+    .unwrap();
+    assert_eq!(
+        reference["tokens_match"], true,
+        "transformers tokenises the prompts alike"
+    );
+    let close = |ours: &serde_json::Value, theirs: &serde_json::Value, at: &str| {
+        // A near tie among the features differing most may be broken the
+        // other way: the logits move by a few thousandths, not more.
+        for (key, tolerance) in [
+            ("mean_kl", 1e-3),
+            ("io_logit_difference", 1e-2),
+            ("corrupted_io_logit_difference", 1e-2),
+        ] {
+            let (a, b) = (get(ours, key), get(theirs, key));
+            assert!((a - b).abs() < tolerance, "{at} {key}: {a} vs {b}");
+        }
+    };
+    close(clean, &reference["clean"], "clean");
+    close(corrupted, &reference["corrupted"], "corrupted");
+    for basis in bases {
+        let label = basis["label"].as_str().unwrap();
+        let theirs = reference["bases"][label].as_array().unwrap();
+        for (ours, theirs) in basis["points"].as_array().unwrap().iter().zip(theirs) {
+            close(ours, theirs, &format!("{label} n={}", ours["features"]));
+        }
+    }
+
+    // Cut short after four bases: the rerun runs the fifth alone.
+    let mut partial = summary.clone();
+    partial["bases"].as_array_mut().unwrap().pop();
+    partial["complete"] = serde_json::json!(false);
+    std::fs::write(&file, serde_json::to_vec(&partial).unwrap()).unwrap();
+    let out = run(&["--features", "0,1,8,640"]);
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    assert!(
+        stdout(&out).contains("4 of 5 bases as an earlier run left them"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(written(), summary);
+    // Another plan starts afresh.
+    let out = run(&["--features", "0,2"]);
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    assert!(!stdout(&out).contains("earlier run"), "{}", stdout(&out));
+    assert_eq!(written()["bases"][0]["points"].as_array().unwrap().len(), 2);
+
+    for (extra, says) in [
+        (
+            vec!["--hook", "blocks.2.mlp"],
+            "no dictionary is read at blocks.2.mlp",
+        ),
+        (vec!["--hook", "blocks.x"], "not a hook name"),
+        (vec!["--hook", "blocks.40.resid_post"], "layer 40"),
+        (vec!["--features", "many"], "not a whole number"),
+    ] {
+        let out = run(&extra);
+        assert!(!out.status.success(), "{extra:?}");
+        let err = crate::common::stderr(&out);
+        assert!(err.contains(says), "{extra:?}: {err}");
+    }
+}
+
 /// A fake LLM whose explanations differ with what they are shown: "the word
 /// X", X the most active token of the last record it is shown; its
 /// simulator predicts 10 on the tokens that start with X's letter and 0
