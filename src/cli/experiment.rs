@@ -124,13 +124,15 @@ pub fn patching(args: PatchingArgs) -> Result<()> {
             result.bases.len()
         );
     }
-    let mut header = format!("{:<16}", "KL by n");
+    let labels: Vec<String> = result.bases.iter().map(|b| printable(&b.label)).collect();
+    let width = labels.iter().map(|l| l.chars().count()).fold(8, usize::max) + 2;
+    let mut header = format!("{:<width$}", "KL by n");
     for n in &result.plan.features {
         let _ = write!(header, "{n:>8}");
     }
     println!("{header}");
-    for basis in &result.bases {
-        let mut row = format!("{:<16}", printable(&basis.label));
+    for (basis, label) in result.bases.iter().zip(&labels) {
+        let mut row = format!("{label:<width$}");
         for p in &basis.points {
             let _ = write!(row, "{:>8.4}", p.measure.mean_kl);
         }

@@ -367,6 +367,7 @@ impl Lines {
                 escaped(name)
             );
         }
+        let mut legend_at = 0.0;
         for (k, (name, points)) in self.series.iter().enumerate() {
             let colour = SERIES_COLOURS[k % SERIES_COLOURS.len()];
             let at: Vec<(f64, f64)> = (points.iter().filter(|(_, v)| v.is_finite()))
@@ -387,8 +388,10 @@ impl Lines {
                     r#"<circle cx="{cx:.1}" cy="{cy:.1}" r="3" fill="{colour}"/>"#
                 );
             }
-            // Between the title and the plot, clear of every line.
-            let legend_x = left + 110.0 * k as f64;
+            // Between the title and the plot, clear of every line, each
+            // entry as wide as its name.
+            let legend_x = left + legend_at;
+            legend_at += 30.0 + 7.0 * name.chars().count() as f64;
             let _ = writeln!(
                 s,
                 r#"<rect x="{legend_x:.1}" y="{:.1}" width="10" height="10" fill="{colour}"/><text x="{:.1}" y="{:.1}">{}</text>"#,

@@ -110,6 +110,8 @@ pub struct Basis {
     /// the dataset holds no neuron basis there.
     pub dictionary: Option<String>,
     pub d_sae: i64,
+    /// What its weights hash to (see `weights_hash`).
+    pub weights_hash: u64,
     pub points: Vec<Point>,
 }
 
@@ -199,8 +201,14 @@ pub fn prompts(tokenizer: &TextTokenizer, count: usize, seed: u64) -> Result<Vec
         let (clean, corrupted) = (text(io.0), text(replacement.0));
         let (clean_ids, corrupted_ids) = (encode(&clean)?, encode(&corrupted)?);
         // Words that are one token alone might merge with a neighbour:
-        // every prompt must line up with the others.
+        // twins must differ in the indirect object's token alone, and every
+        // prompt must line up with the others.
+        let differing: Vec<(i64, i64)> = (clean_ids.iter().zip(&corrupted_ids))
+            .filter(|(a, b)| a != b)
+            .map(|(a, b)| (*a, *b))
+            .collect();
         let fits = clean_ids.len() == corrupted_ids.len()
+            && differing == [(io.1, replacement.1)]
             && *length.get_or_insert(clean_ids.len()) == clean_ids.len();
         if fits {
             drawn.push(Prompt {
@@ -224,16 +232,30 @@ pub fn prompts(tokenizer: &TextTokenizer, count: usize, seed: u64) -> Result<Vec
     Ok(drawn)
 }
 
+/// A hash (FNV-1a) of a dictionary's encoder and decoder weights: a rerun
+/// reuses a basis only if its weights are the ones the points came from.
+fn weights_hash(dictionary: &Dictionary) -> Result<u64> {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for weights in [&dictionary.w_enc, &dictionary.w_dec] {
+        let values = Vec::<f32>::try_from(weights.to_kind(Kind::Float).flatten(0, -1))?;
+        for v in values {
+            hash = (hash ^ u64::from(v.to_bits())).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    Ok(hash)
+}
+
 /// The bases at `hook` in the dataset, in the manifest's order, and the
 /// hook's own coordinates where the dataset has no neuron basis there.
 fn bases_at(
     ds: &Dataset,
-    hook: &str,
+    hook: HookPoint,
     width: i64,
     device: tch::Device,
 ) -> Result<Vec<(Basis, Dictionary)>> {
     let mut found = Vec::new();
-    for source in ds.manifest().sources.iter().filter(|s| s.hook == hook) {
+    let here = (ds.manifest().sources.iter()).filter(|s| HookPoint::parse(&s.hook) == Some(hook));
+    for source in here {
         let Some(dictionary) = load_dictionary(ds, source, device)? else {
             continue;
         };
@@ -251,6 +273,7 @@ fn bases_at(
                 kind: source.kind,
                 dictionary: folder,
                 d_sae: dictionary.d_sae(),
+                weights_hash: weights_hash(&dictionary)?,
                 points: Vec::new(),
             },
             dictionary,
@@ -258,25 +281,45 @@ fn bases_at(
     }
     if !found.iter().any(|(b, _)| b.kind == UnitKind::Neuron) {
         let eye = Tensor::eye(width, (Kind::Float, device));
-        let identity = Dictionary::new(UnitKind::Neuron, Activation::Linear, eye.copy(), eye);
+        let identity = Dictionary::new(
+            UnitKind::Neuron,
+            Activation::Linear,
+            eye.shallow_clone(),
+            eye,
+        );
         found.push((
             Basis {
                 label: "neuron".into(),
                 kind: UnitKind::Neuron,
                 dictionary: None,
                 d_sae: width,
+                weights_hash: weights_hash(&identity)?,
                 points: Vec::new(),
             },
             identity,
         ));
     }
-    // Two of a kind are told apart by their folders.
+    // Two of a kind are told apart by their folders' names, or by their
+    // whole paths where those are alike too.
+    let named = |b: &Basis| {
+        let folder = b.dictionary.as_deref().map(Path::new);
+        let name = folder.and_then(|f| f.file_name()).and_then(|n| n.to_str());
+        format!("{} ({})", b.label, name.unwrap_or("?"))
+    };
     let labels: Vec<String> = found.iter().map(|(b, _)| b.label.clone()).collect();
+    let names: Vec<String> = found.iter().map(|(b, _)| named(b)).collect();
     for (basis, _) in &mut found {
         if labels.iter().filter(|l| **l == basis.label).count() > 1 {
-            let folder = basis.dictionary.as_deref().map(Path::new);
-            let name = folder.and_then(|f| f.file_name()).and_then(|n| n.to_str());
-            basis.label = format!("{} ({})", basis.label, name.unwrap_or("?"));
+            let name = named(basis);
+            basis.label = if names.iter().filter(|n| **n == name).count() > 1 {
+                format!(
+                    "{} ({})",
+                    basis.label,
+                    basis.dictionary.as_deref().unwrap_or("?")
+                )
+            } else {
+                name
+            };
         }
     }
     Ok(found)
@@ -312,68 +355,67 @@ fn batch(prompts: &[Prompt], corrupted: bool, device: tch::Device) -> Tensor {
         .to_device(device)
 }
 
-/// What the subject model predicts at the prompts' last token.
-struct Runs<'a> {
-    model: &'a dyn SubjectModel,
+/// The prompts' next-token logits at their last token `[prompts, vocab]`,
+/// with the hook's activation replaced (`replace`), and what the hook
+/// carried before.
+fn last_token(
+    model: &dyn SubjectModel,
     hook: HookPoint,
-    ids: Tensor,
-    mask: Tensor,
+    ids: &Tensor,
+    replace: Option<&dyn Fn(&Tensor) -> Tensor>,
+) -> Result<(Tensor, Tensor)> {
+    let seen = RefCell::new(None);
+    let watch = |t: &Tensor| {
+        *seen.borrow_mut() = Some(t.shallow_clone());
+        match replace {
+            Some(replace) => replace(t),
+            None => t.shallow_clone(),
+        }
+    };
+    let patch = Patch {
+        hook,
+        replace: &watch,
+    };
+    let logits = model.final_logits(ids, &ids.ones_like(), Some(patch))?;
+    let seen = (seen.into_inner())
+        .ok_or_else(|| ExperimentError::Input(format!("{hook}: the model never reached it")))?;
+    Ok((logits, seen))
+}
+
+/// How a run's last-token prediction compares with the corrupted run's.
+struct Yardstick {
     /// The corrupted run's log-probabilities `[prompts, vocab]`, in float64.
     corrupted_log_probs: Tensor,
-    /// The token ids of the subject, the clean answer and the corrupted one.
+    /// The token ids `[prompts, 1]` of the subject, the clean answer and
+    /// the corrupted one.
     answers: [Tensor; 3],
 }
 
-impl Runs<'_> {
-    /// The prompts' last-token logits with the hook's activation replaced,
-    /// and what it carried before.
-    fn run(
-        &self,
-        ids: &Tensor,
-        replace: Option<&dyn Fn(&Tensor) -> Tensor>,
-    ) -> Result<(Tensor, Tensor)> {
-        let seen = RefCell::new(None);
-        let watch = |t: &Tensor| {
-            *seen.borrow_mut() = Some(t.shallow_clone());
-            match replace {
-                Some(replace) => replace(t),
-                None => t.shallow_clone(),
-            }
-        };
-        let patch = Patch {
-            hook: self.hook,
-            replace: &watch,
-        };
-        let logits = self.model.final_logits(ids, &self.mask, Some(patch))?;
-        let seen = seen
-            .into_inner()
-            .ok_or_else(|| ExperimentError::Input(format!("{}: never reached", self.hook)))?;
-        Ok((logits, seen))
-    }
-
-    fn measure(&self, logits: &Tensor) -> Result<Measure> {
-        let log_probs = logits.to_kind(Kind::Double).log_softmax(-1, Kind::Double);
+impl Yardstick {
+    fn measure(&self, logits: &Tensor) -> Measure {
+        let logits = logits.to_kind(Kind::Double);
+        let log_probs = logits.log_softmax(-1, Kind::Double);
         let kl = (self.corrupted_log_probs.exp() * (&self.corrupted_log_probs - &log_probs))
             .sum_dim_intlist([-1i64].as_slice(), false, Kind::Double)
             .mean(Kind::Double)
             .double_value(&[]);
         let [subject, io, replacement] =
-            (self.answers.each_ref()).map(|ids| logits.to_kind(Kind::Double).gather(1, ids, false));
+            (self.answers.each_ref()).map(|ids| logits.gather(1, ids, false));
         let difference = |answer: &Tensor| (answer - &subject).mean(Kind::Double).double_value(&[]);
-        Ok(Measure {
+        Measure {
             mean_kl: kl,
             io_logit_difference: difference(&io),
             corrupted_io_logit_difference: difference(&replacement),
-        })
+        }
     }
 }
 
-/// What a previous run of the same plan with the same prompts published,
-/// to go on from.
-fn previous(folder: &Path, plan: &Plan, prompts: &[Prompt]) -> Option<Patching> {
+/// What a previous run of the same plan, model and prompts published, to
+/// go on from.
+fn previous(folder: &Path, plan: &Plan, model: &str, prompts: &[Prompt]) -> Option<Patching> {
     let bytes = std::fs::read(folder.join("summary.json")).ok()?;
     let before: Patching = serde_json::from_slice(&bytes).ok()?;
-    (before.plan == *plan && before.prompts == prompts).then_some(before)
+    (before.plan == *plan && before.model == model && before.prompts == prompts).then_some(before)
 }
 
 /// The folder name of a hook's patching results.
@@ -393,69 +435,74 @@ pub fn run(
     device: tch::Device,
     on_point: &mut dyn FnMut(usize, usize),
 ) -> Result<(Patching, PathBuf, usize)> {
-    if plan.prompts == 0 || plan.features.is_empty() {
-        return Err(ExperimentError::Input(
-            "patching needs at least one prompt and one number of features".into(),
-        ));
+    let input = ExperimentError::Input;
+    if plan.prompts == 0 {
+        return Err(input("patching needs at least one prompt pair".into()));
+    }
+    if plan.features.is_empty() || !plan.features.is_sorted_by(|a, b| a < b) {
+        return Err(input(format!(
+            "features {:?}: the numbers of features patched must rise, each once",
+            plan.features
+        )));
     }
     let ds = Dataset::open(path)?;
     let hook = HookPoint::parse(&plan.hook).ok_or_else(|| {
-        ExperimentError::Input(format!(
+        input(format!(
             "hook {:?} is not a hook name like blocks.6.resid_post",
             plan.hook
         ))
     })?;
+    // One spelling of the hook, for the results' folder and for a rerun.
+    let plan = &Plan {
+        hook: hook.to_string(),
+        ..plan.clone()
+    };
     let model_file = model_path(&ds, model)?;
+    let model_name = model_file.display().to_string();
     let subject = crate::model::load(&model_file, device)?;
     subject
         .config()
         .check_layer(hook.layer)
-        .map_err(|e| ExperimentError::Input(format!("{}: {e}", model_file.display())))?;
+        .map_err(|e| input(format!("{model_name}: {e}")))?;
     let tokenizer = TextTokenizer::load(&model_file)?;
-    let mut bases = bases_at(&ds, &plan.hook, subject.width(hook.site), device)?;
+    let mut bases = bases_at(&ds, hook, subject.width(hook.site), device)?;
     if bases.iter().all(|(b, _)| b.dictionary.is_none()) {
-        return Err(ExperimentError::Input(format!(
-            "{}: no dictionary is read at {}",
-            ds.dir().join("manifest.json").display(),
-            plan.hook
+        return Err(input(format!(
+            "{}: no dictionary is read at {hook}",
+            ds.dir().join("manifest.json").display()
         )));
     }
     let prompts = prompts(&tokenizer, plan.prompts, plan.seed)?;
     let folder = Results::folder(path, &name(plan));
-    let before = previous(&folder, plan, &prompts);
-    let ids = |pick: fn(&Prompt) -> i64| {
+    let before = previous(&folder, plan, &model_name, &prompts);
+    let answer = |pick: fn(&Prompt) -> i64| {
         let ids: Vec<i64> = prompts.iter().map(pick).collect();
         Tensor::from_slice(&ids).view([-1, 1]).to_device(device)
     };
-    let clean_ids = batch(&prompts, false, device);
-    let corrupted_ids = batch(&prompts, true, device);
     let count = bases.len();
     let total = count * plan.features.len();
     let mut reused = 0;
+    let model = subject.as_ref();
     let result = tch::no_grad(|| -> Result<Patching> {
-        let mut runs = Runs {
-            model: subject.as_ref(),
-            hook,
-            mask: clean_ids.ones_like(),
-            ids: clean_ids.shallow_clone(),
-            corrupted_log_probs: Tensor::zeros([1], (Kind::Double, device)),
+        let clean_ids = batch(&prompts, false, device);
+        let (corrupted_logits, corrupted_x) =
+            last_token(model, hook, &batch(&prompts, true, device), None)?;
+        let (clean_logits, clean_x) = last_token(model, hook, &clean_ids, None)?;
+        let yardstick = Yardstick {
+            corrupted_log_probs: (corrupted_logits.to_kind(Kind::Double))
+                .log_softmax(-1, Kind::Double),
             answers: [
-                ids(|p| p.subject),
-                ids(|p| p.indirect_object),
-                ids(|p| p.corrupted_indirect_object),
+                answer(|p| p.subject),
+                answer(|p| p.indirect_object),
+                answer(|p| p.corrupted_indirect_object),
             ],
         };
-        let (corrupted_logits, corrupted_x) = runs.run(&corrupted_ids, None)?;
-        runs.corrupted_log_probs = corrupted_logits
-            .to_kind(Kind::Double)
-            .log_softmax(-1, Kind::Double);
-        let (clean_logits, clean_x) = runs.run(&runs.ids, None)?;
         let mut result = Patching {
             plan: plan.clone(),
-            model: model_file.display().to_string(),
+            model: model_name.clone(),
             tokens: prompts[0].clean_ids.len(),
-            clean: runs.measure(&clean_logits)?,
-            corrupted: runs.measure(&corrupted_logits)?,
+            clean: yardstick.measure(&clean_logits),
+            corrupted: yardstick.measure(&corrupted_logits),
             prompts: prompts.clone(),
             bases: Vec::new(),
             complete: false,
@@ -463,8 +510,13 @@ pub fn run(
         for (i, (mut basis, dictionary)) in bases.drain(..).enumerate() {
             // A basis an earlier run finished: the same dictionary, every point.
             let done = (before.iter().flat_map(|b| &b.bases)).find(|d| {
-                (&d.label, d.kind, &d.dictionary, d.d_sae)
-                    == (&basis.label, basis.kind, &basis.dictionary, basis.d_sae)
+                (&d.label, d.kind, &d.dictionary, d.weights_hash)
+                    == (
+                        &basis.label,
+                        basis.kind,
+                        &basis.dictionary,
+                        basis.weights_hash,
+                    )
                     && d.points.len() == plan.features.len()
             });
             match done {
@@ -474,13 +526,14 @@ pub fn run(
                     on_point((i + 1) * plan.features.len(), total);
                 }
                 None => {
+                    let difference = dictionary.feature_difference(&clean_x, &corrupted_x);
                     for (j, &features) in plan.features.iter().enumerate() {
-                        let patched = dictionary.patched(&clean_x, &corrupted_x, features as i64);
+                        let patched = dictionary.patched(&clean_x, &difference, features as i64);
                         let replace = |_: &Tensor| patched.shallow_clone();
-                        let (logits, _) = runs.run(&runs.ids, Some(&replace))?;
+                        let (logits, _) = last_token(model, hook, &clean_ids, Some(&replace))?;
                         basis.points.push(Point {
                             features,
-                            measure: runs.measure(&logits)?,
+                            measure: yardstick.measure(&logits),
                         });
                         on_point(i * plan.features.len() + j + 1, total);
                     }
@@ -509,11 +562,9 @@ pub fn figures(patching: &Patching) -> [Lines; 2] {
     let series = |value: fn(&Measure) -> f64| {
         (patching.bases.iter())
             .map(|b| {
-                let points = (b.points.iter())
-                    .map(|p| {
-                        let x = patching.plan.features.iter().position(|n| *n == p.features);
-                        (x.unwrap_or(0), value(&p.measure))
-                    })
+                // The plan's numbers rise, each once: a point's place is its index.
+                let points = (b.points.iter().enumerate())
+                    .map(|(x, p)| (x, value(&p.measure)))
                     .collect();
                 (b.label.clone(), points)
             })

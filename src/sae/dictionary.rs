@@ -207,13 +207,19 @@ impl Dictionary {
         self.activate(self.pre_activations(&x))
     }
 
-    fn decode_normalized(&self, features: &Tensor) -> Tensor {
+    /// Features `[.., d_sae]` along their decoder rows, in the normalised
+    /// space and without the decoder bias.
+    fn directions(&self, features: &Tensor) -> Tensor {
         let features = if self.rescale_acts_by_decoder_norm {
             features / self.decoder_norms()
         } else {
             features.shallow_clone()
         };
-        features.matmul(&self.w_dec) + &self.b_dec
+        features.matmul(&self.w_dec)
+    }
+
+    fn decode_normalized(&self, features: &Tensor) -> Tensor {
+        self.directions(features) + &self.b_dec
     }
 
     /// Features and the reconstruction of `x`, in `x`'s own scale.
@@ -252,33 +258,29 @@ impl Dictionary {
         (activation, share)
     }
 
-    /// `x` `[.., d_in]` with, at each position, the `features` features
-    /// whose activations differ most (by |c̄ⱼ − cⱼ|) from those on `target`
-    /// moved to their values there: x′ = x + Σ_{j∈F}(c̄ⱼ − cⱼ)·fⱼ, fⱼ the
-    /// decoder row in `x`'s own scale. The rest of `x`, the dictionary's
-    /// error included, stays (Cunningham et al.'s patching).
-    pub fn patched(&self, x: &Tensor, target: &Tensor, features: i64) -> Tensor {
+    /// How the features on `target` differ from those on `x` (both `[..,
+    /// d_in]`) at each position: c̄ − c, `[.., d_sae]`.
+    pub fn feature_difference(&self, x: &Tensor, target: &Tensor) -> Tensor {
+        self.encode(target) - self.encode(x)
+    }
+
+    /// `x` `[.., d_in]` moved, at each position, by the `features` largest
+    /// (in magnitude) of `difference` ([`Dictionary::feature_difference`])
+    /// along their decoder rows, in `x`'s own scale: x′ = x + Σ_{j∈F}(c̄ⱼ −
+    /// cⱼ)·fⱼ. The rest of `x`, the dictionary's error included, stays
+    /// (Cunningham et al.'s patching). Under input normalisation the moved
+    /// features are decoded in `x`'s scale.
+    pub fn patched(&self, x: &Tensor, difference: &Tensor, features: i64) -> Tensor {
         let features = features.min(self.d_sae());
         if features <= 0 {
             return x.shallow_clone();
         }
         let x32 = x.to_kind(Kind::Float);
-        let (normalized, denormalize) = self.normalize(&x32);
-        let own = self.activate(self.pre_activations(&normalized));
-        let (target_normalized, _) = self.normalize(&target.to_kind(Kind::Float));
-        let theirs = self.activate(self.pre_activations(&target_normalized));
-        let difference = theirs - own;
+        let (_, denormalize) = self.normalize(&x32);
         let (_, chosen) = difference.abs().topk(features, -1, true, false);
         let moved =
-            difference
-                .zeros_like()
-                .scatter(-1, &chosen, &difference.gather(-1, &chosen, false));
-        let moved = if self.rescale_acts_by_decoder_norm {
-            moved / self.decoder_norms()
-        } else {
-            moved
-        };
-        let mut shift = moved.matmul(&self.w_dec);
+            (difference.zeros_like()).scatter(-1, &chosen, &difference.gather(-1, &chosen, false));
+        let mut shift = self.directions(&moved);
         if let Some(d) = denormalize {
             shift *= d.scale;
         }
@@ -500,6 +502,42 @@ impl Dictionary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Patched with every feature, x moves by the difference of the two
+    /// reconstructions (the decoder bias cancels); with one, along the
+    /// decoder row of the feature that differs most.
+    #[test]
+    fn patching_moves_x_along_the_features_that_differ_most() {
+        tch::manual_seed(3);
+        let x = Tensor::randn([2, 4, 8], (Kind::Float, Device::Cpu));
+        let target = Tensor::randn([2, 4, 8], (Kind::Float, Device::Cpu));
+        for rescale in [false, true] {
+            let mut d = Dictionary::new(
+                UnitKind::Sae,
+                Activation::Relu,
+                Tensor::randn([8, 6], (Kind::Float, Device::Cpu)),
+                Tensor::randn([6, 8], (Kind::Float, Device::Cpu)),
+            );
+            d.b_dec = Tensor::randn([8], (Kind::Float, Device::Cpu));
+            d.rescale_acts_by_decoder_norm = rescale;
+            let difference = d.feature_difference(&x, &target);
+            let whole = d.patched(&x, &difference, 6);
+            let want = &x + d.encode_decode(&target).1 - d.encode_decode(&x).1;
+            assert!(
+                whole.allclose(&want, 1e-5, 1e-5, false),
+                "rescale {rescale}"
+            );
+            assert!(d.patched(&x, &difference, 0).equal(&x));
+            let one = d.patched(&x, &difference, 1) - &x;
+            let j = difference.abs().argmax(-1, false);
+            let mut rows = d.w_dec.index_select(0, &j.view([-1])).view([2, 4, 8]);
+            if rescale {
+                rows = &rows / rows.norm_scalaropt_dim(2, [-1], true);
+            }
+            let along = difference.gather(-1, &j.unsqueeze(-1), false) * rows;
+            assert!(one.allclose(&along, 1e-5, 1e-5, false), "rescale {rescale}");
+        }
+    }
 
     /// With a linear decoder, the features' shares and the decoder bias
     /// (both in the input's scale) add up to the reconstruction.

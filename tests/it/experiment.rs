@@ -590,12 +590,18 @@ fn patching_agrees_with_transformers_and_goes_on_after_an_interruption() {
         }
     }
 
-    // Cut short after four bases: the rerun runs the fifth alone.
+    // Cut short after four bases: the rerun (the hook spelt as SAELens
+    // spells it) runs the fifth alone.
     let mut partial = summary.clone();
     partial["bases"].as_array_mut().unwrap().pop();
     partial["complete"] = serde_json::json!(false);
     std::fs::write(&file, serde_json::to_vec(&partial).unwrap()).unwrap();
-    let out = run(&["--features", "0,1,8,640"]);
+    let out = run(&[
+        "--features",
+        "0,1,8,640",
+        "--hook",
+        "blocks.6.hook_resid_post",
+    ]);
     assert!(out.status.success(), "{}", crate::common::stderr(&out));
     assert!(
         stdout(&out).contains("4 of 5 bases as an earlier run left them"),
@@ -617,6 +623,7 @@ fn patching_agrees_with_transformers_and_goes_on_after_an_interruption() {
         (vec!["--hook", "blocks.x"], "not a hook name"),
         (vec!["--hook", "blocks.40.resid_post"], "layer 40"),
         (vec!["--features", "many"], "not a whole number"),
+        (vec!["--features", "8,1"], "must rise"),
     ] {
         let out = run(&extra);
         assert!(!out.status.success(), "{extra:?}");

@@ -92,6 +92,11 @@ for basis in summary["bases"]:
         width = clean_x.shape[-1]
         encode, w_dec = (lambda x: x), torch.eye(width)
     elif basis["kind"] == "sae":
+        # Its features decoded along the raw decoder rows: only so without
+        # input normalisation or rescaling by the decoder norms.
+        cfg = json.load(open(f"{directory}/cfg.json"))
+        assert cfg["normalize_activations"] == "none", cfg
+        assert not cfg.get("rescale_acts_by_decoder_norm", False), cfg
         sae = SAE.load_from_disk(directory, device="cpu")
         encode, w_dec = sae.encode, sae.W_dec.detach()
     else:
