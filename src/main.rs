@@ -43,6 +43,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Experiment(ExperimentCommand::Ablation(args))) => {
             cli::experiment::ablation(args)
         }
+        Some(Command::Experiment(ExperimentCommand::Pairs(args))) => cli::experiment::pairs(*args),
         Some(Command::Experiment(ExperimentCommand::Patching(args))) => {
             cli::experiment::patching(args)
         }

@@ -120,6 +120,11 @@ pub enum ExperimentCommand {
     /// their length about the peak, and top against random against
     /// lower-quantile texts; all scored on the same held-out records.
     Evidence(Box<EvidenceArgs>),
+    /// Which explainer and simulator do best? The same sampled units
+    /// explained (the standard explanation) and scored on the same held-out
+    /// records by each --pair; each pair's mean with a 95% bootstrap
+    /// interval, and its paired difference from the first pair's.
+    Pairs(Box<PairsArgs>),
     /// Does the score agree with people? Spearman's rank correlation between
     /// each rated score and its latest 1-5 rating (given in the explorer).
     Ratings {
@@ -243,7 +248,7 @@ pub struct ExtractArgs {
 }
 
 /// Endpoints: from the config file (`featurescope.toml` or --config), overridden here.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone, Default)]
 pub struct LlmArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -520,6 +525,18 @@ pub struct ExperimentScoringArgs {
     pub json: bool,
     #[command(flatten)]
     pub llm: LlmArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct PairsArgs {
+    #[command(flatten)]
+    pub study: StudyArgs,
+    /// An explainer and simulator pair: a configuration file (its
+    /// [explainer] and [simulator] sections), or `default` for the LLM flags
+    /// and featurescope.toml as every command reads them. Two or more; the
+    /// first is the one the others are compared with.
+    #[arg(long = "pair", required = true)]
+    pub pairs: Vec<String>,
 }
 
 #[derive(Args, Debug)]

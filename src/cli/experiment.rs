@@ -1,15 +1,15 @@
 //! `featurescope experiment …`: each experiment's results written beside
 //! the dataset, then shown as a summary and a chart in the terminal.
 use super::args::{
-    AblationArgs, BasesArgs, EvidenceArgs, HistogramArgs, LlmArgs, PatchingArgs, RevisionArgs,
-    StudyArgs,
+    AblationArgs, BasesArgs, EvidenceArgs, HistogramArgs, LlmArgs, PairsArgs, PatchingArgs,
+    RevisionArgs, StudyArgs,
 };
 use super::llm::{connect, cost, runtime, units};
 use super::output::{print_json, progress_bar};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use featurescope::experiment::bases::{self, Plan};
 use featurescope::experiment::{GroupedBars, Lines, Scatter, agreement};
-use featurescope::experiment::{ablation, histogram, patching, study};
+use featurescope::experiment::{ablation, histogram, pairs, patching, study};
 use featurescope::interp::engine::{Explainer, Simulator};
 use featurescope::interp::explainer::default_examples;
 use featurescope::llm::Backend;
@@ -315,7 +315,7 @@ pub fn bases(args: BasesArgs) -> Result<()> {
         &simulator,
         &sampled,
         &plan,
-        on_stage(&bar, &simulator_backend),
+        on_stage(&bar, Some(&simulator_backend)),
     ));
     bar.finish_and_clear();
     // Whatever was made before a failure is in the dataset: summarise it.
@@ -347,16 +347,19 @@ fn stage_bar() -> Result<indicatif::ProgressBar> {
     )
 }
 
-/// Moves `bar` to a stage's (name, done, total), with what `backend` has cost.
+/// Moves `bar` to a stage's (name, done, total), with what `backend` has
+/// cost where one backend does all the work.
 fn on_stage<'a>(
     bar: &'a indicatif::ProgressBar,
-    backend: &'a Backend,
+    backend: Option<&'a Backend>,
 ) -> impl FnMut(&str, usize, usize) + 'a {
     move |stage, done, total| {
         bar.set_prefix(stage.to_owned());
         bar.set_length(total as u64);
         bar.set_position(done as u64);
-        bar.set_message(cost(backend.usage()));
+        if let Some(backend) = backend {
+            bar.set_message(cost(backend.usage()));
+        }
     }
 }
 
@@ -423,6 +426,114 @@ pub fn evidence(args: EvidenceArgs) -> Result<()> {
     )
 }
 
+pub fn pairs(args: PairsArgs) -> Result<()> {
+    let study_args = &args.study;
+    if args.pairs.len() < 2 {
+        bail!(
+            "name two or more pairs with --pair (a configuration file, or `default` for the \
+             LLM flags and featurescope.toml)"
+        );
+    }
+    let ds = featurescope::dataset::Dataset::open(&study_args.dataset)?;
+    let candidates = units(&ds, &study_args.units, study_args.seed)?;
+    let sampled = study::sample_units(&ds, &candidates, study_args.sample, study_args.seed)?;
+    if sampled.is_empty() {
+        bail!("no live units (maximum activation above zero) among those selected by --units");
+    }
+    let flags = &study_args.scoring.llm;
+    let mut connected = Vec::new();
+    for spec in &args.pairs {
+        let (label, llm) = if spec == "default" {
+            ("default".to_owned(), flags.clone())
+        } else {
+            let path = Path::new(spec);
+            if !path.is_file() {
+                bail!("--pair {}: no such configuration file", printable(spec));
+            }
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or(spec);
+            // The file alone names the models; where responses are cached
+            // is the command's.
+            let llm = LlmArgs {
+                config: Some(path.to_owned()),
+                cache_dir: flags.cache_dir.clone(),
+                no_cache: flags.no_cache,
+                ..LlmArgs::default()
+            };
+            (stem.to_owned(), llm)
+        };
+        if connected.iter().any(|(l, _): &(String, _)| *l == label) {
+            bail!("--pair {}: two pairs are named {label}", printable(spec));
+        }
+        connected.push((
+            label,
+            connect_roles(&llm).with_context(|| format!("--pair {spec}"))?,
+        ));
+    }
+    let pairs: Vec<pairs::Pair> = (connected.iter())
+        .map(|(label, (explainer, simulator))| pairs::Pair {
+            label: label.clone(),
+            explainer: Explainer {
+                backend: explainer,
+                examples: default_examples(),
+                records_shown: study_args.records_shown,
+            },
+            simulator: Simulator {
+                backend: simulator,
+                examples: default_examples(),
+            },
+        })
+        .collect();
+    let labels: Vec<String> = pairs.iter().map(|p| p.label.clone()).collect();
+    let scoring = &study_args.scoring;
+    let plan = pairs::plan(
+        &labels,
+        (study_args.sample, study_args.seed, study_args.records_shown),
+        (scoring.top, scoring.random, scoring.resamples),
+    );
+    let bar = stage_bar()?;
+    let outcome = runtime()?.block_on(pairs::run(
+        &ds,
+        &pairs,
+        &sampled,
+        &plan,
+        on_stage(&bar, None),
+    ));
+    bar.finish_and_clear();
+    // Whatever was made before a failure is in the dataset: summarise it.
+    let (summary, folder) = pairs::publish(&study_args.dataset, &sampled, &pairs, &plan)?;
+    let outcome = outcome?;
+    if scoring.json {
+        print_json(&summary)?;
+    } else {
+        for (i, p) in summary.pairs.iter().enumerate() {
+            println!(
+                "  {:>2} {}: explainer {}, simulator {} ({})",
+                i + 1,
+                printable(&p.label),
+                printable(&p.explainer),
+                printable(&p.simulator),
+                p.simulation_method
+            );
+        }
+        print_conditions(
+            &summary.conditions,
+            &summary.plan,
+            summary.sampled.len(),
+            "Explainer and simulator pairs:",
+        );
+        for (label, (explainer, simulator)) in &connected {
+            print!("{}: ", printable(label));
+            print_costs(explainer, simulator);
+        }
+        println!(
+            "units.csv, summary.json and figure.svg in {}",
+            printable(&folder.display().to_string())
+        );
+    }
+    let missing = summary.conditions.iter().map(|c| c.missing).sum();
+    missing_fails(&outcome, missing)
+}
+
 /// Runs a study of `conditions` on the sampled units and shows its summary.
 fn run_study(
     args: StudyArgs,
@@ -466,7 +577,7 @@ fn run_study(
         &simulator,
         &sampled,
         &plan,
-        on_stage(&bar, &simulator_backend),
+        on_stage(&bar, Some(&simulator_backend)),
     ));
     bar.finish_and_clear();
     // Whatever was made before a failure is in the dataset: summarise it.
@@ -512,14 +623,28 @@ fn left_out(undefined: usize, missing: usize) -> String {
 
 /// The table of conditions, then the chart.
 fn print_study(summary: &study::Summary, title: &str) {
-    println!(
-        "{title} {} units (seed {}), each scored on the same held-out records; {:.0}% bootstrap intervals ({} resamples)",
+    print_conditions(
+        &summary.conditions,
+        &summary.plan,
         summary.sampled.len(),
-        summary.plan.seed,
-        study::LEVEL * 100.0,
-        summary.plan.resamples
+        title,
     );
-    for (i, c) in summary.conditions.iter().enumerate() {
+}
+
+/// The table of `conditions` of `plan`, over `units` units, then the chart.
+fn print_conditions(
+    conditions: &[study::ConditionSummary],
+    plan: &study::Plan,
+    units: usize,
+    title: &str,
+) {
+    println!(
+        "{title} {units} units (seed {}), each scored on the same held-out records; {:.0}% bootstrap intervals ({} resamples)",
+        plan.seed,
+        study::LEVEL * 100.0,
+        plan.resamples
+    );
+    for (i, c) in conditions.iter().enumerate() {
         let versus = c.versus_baseline.as_ref().map_or(String::new(), |d| {
             format!(
                 "  vs baseline {} over {} units",
@@ -542,7 +667,7 @@ fn print_study(summary: &study::Summary, title: &str) {
             c.n,
         );
     }
-    let figure = study::figure(summary, title);
+    let figure = study::condition_bars(conditions, units, title);
     for line in chart_lines(bars_chart(&figure, "condition", &mut Vec::new()), 72, 18) {
         println!("{line}");
     }

@@ -96,6 +96,11 @@ fn standard(records_shown: usize) -> Recipe {
     }
 }
 
+/// A condition named `group` / `label` that makes the standard explanation.
+pub fn standard_condition(group: &str, label: &str, records_shown: usize) -> Condition {
+    Condition::new(group, label, standard(records_shown))
+}
+
 /// Does revision help? The standard explanation (the baseline); a
 /// re-explanation from new top records (is it just more evidence?); a
 /// revision shown the records its simulation missed most; and the paper's
@@ -820,18 +825,17 @@ pub fn summarise(results: &[UnitResult], plan: &Plan) -> Vec<ConditionSummary> {
         .collect()
 }
 
-/// The figure: one bar per condition with its interval, labelled by what
-/// varies and its value.
-pub fn figure(summary: &Summary, title: &str) -> GroupedBars {
+/// The figure: one bar per condition of `conditions` (summarised over
+/// `units` units) with its interval, labelled by what varies and its value.
+pub fn condition_bars(conditions: &[ConditionSummary], units: usize, title: &str) -> GroupedBars {
     GroupedBars {
         title: format!(
-            "{title} ({} units, {:.0}% bootstrap intervals)",
-            summary.sampled.len(),
+            "{title} ({units} units, {:.0}% bootstrap intervals)",
             LEVEL * 100.0
         ),
         y_label: "mean held-out score (correlation)".into(),
         series: vec![RecordSet::TopAndRandom.as_str().to_owned()],
-        groups: (summary.conditions.iter())
+        groups: (conditions.iter())
             .map(|c| {
                 let bar = c.mean.map(|mean| Bar::new(mean, c.interval));
                 (
@@ -844,12 +848,12 @@ pub fn figure(summary: &Summary, title: &str) -> GroupedBars {
 }
 
 /// `units.csv`: one row per unit and condition.
-fn units_csv(summary: &Summary, results: &[UnitResult]) -> String {
+pub(super) fn units_csv(plan: &Plan, results: &[UnitResult]) -> String {
     let mut csv = String::from(
         "condition,group,label,unit_id,explanation_id,records_shown,outcome,score,reason\n",
     );
     for r in results {
-        let c = &summary.plan.conditions[r.condition];
+        let c = &plan.conditions[r.condition];
         let (outcome, score, reason) = match &r.outcome {
             Outcome::Scored(v) => ("scored", v.to_string(), ""),
             Outcome::Undefined => ("undefined", String::new(), ""),
@@ -871,6 +875,25 @@ fn units_csv(summary: &Summary, results: &[UnitResult]) -> String {
     csv
 }
 
+/// Every unit's outcome under every condition of `plan`, as the dataset
+/// holds them for these models.
+pub(super) fn outcomes(
+    ds: &Dataset,
+    units: &[u64],
+    explainer: &Explainer<'_>,
+    simulator: &Simulator<'_>,
+    plan: &Plan,
+) -> Result<Vec<UnitResult>> {
+    let unit_records: Vec<UnitRecords> = (units.iter())
+        .map(|&u| UnitRecords::load(ds, u, plan))
+        .collect::<Result<_>>()?;
+    let models = (
+        explainer.backend.model(),
+        (simulator.backend.model(), simulator.method()),
+    );
+    unit_results(ds, &unit_records, plan, models)
+}
+
 /// Summarises what the dataset at `path` holds for `units` under `plan` and
 /// writes `units.csv`, `summary.json` and `figure.svg` into its results
 /// folder, `title` heading the figure.
@@ -883,27 +906,23 @@ pub fn publish(
     title: &str,
 ) -> Result<(Summary, PathBuf)> {
     let ds = Dataset::open(path)?;
-    let unit_records: Vec<UnitRecords> = (units.iter())
-        .map(|&u| UnitRecords::load(&ds, u, plan))
-        .collect::<Result<_>>()?;
-    let models = (
-        explainer.backend.model(),
-        (simulator.backend.model(), simulator.method()),
-    );
-    let results = unit_results(&ds, &unit_records, plan, models)?;
+    let results = outcomes(&ds, units, explainer, simulator, plan)?;
     let summary = Summary {
-        explainer: models.0.to_owned(),
-        simulator: models.1.0.to_owned(),
-        simulation_method: models.1.1.to_owned(),
+        explainer: explainer.backend.model().to_owned(),
+        simulator: simulator.backend.model().to_owned(),
+        simulation_method: simulator.method().to_owned(),
         plan: plan.clone(),
         sampled: units.to_vec(),
         level: LEVEL,
         conditions: summarise(&results, plan),
     };
     let mut files = Results::default();
-    files.add("units.csv", units_csv(&summary, &results));
+    files.add("units.csv", units_csv(plan, &results));
     files.add("summary.json", serde_json::to_vec_pretty(&summary)?);
-    files.add("figure.svg", figure(&summary, title).svg());
+    files.add(
+        "figure.svg",
+        condition_bars(&summary.conditions, units.len(), title).svg(),
+    );
     let folder = files.publish(path, &plan.name)?;
     Ok((summary, folder))
 }

@@ -665,6 +665,141 @@ fn peak_word_llm(request: &crate::common::http::Request) -> crate::common::http:
     Reply::json(serde_json::json!({"choices": [{"text": format!(" the word {}\n", peak.0)}]}))
 }
 
+/// As [`peak_word_llm`], but its explanations name the first token of the
+/// last record shown, not its peak: another explainer, the same simulator.
+fn first_word_llm(request: &crate::common::http::Request) -> crate::common::http::Reply {
+    use crate::common::http::Reply;
+    let prompt = request.body["prompt"].as_str().unwrap_or_default();
+    if request.body["echo"] == serde_json::json!(true) {
+        return peak_word_llm(request);
+    }
+    let last = &prompt[prompt.rfind("<start>\n").unwrap()..];
+    let first = (last.lines().skip(1))
+        .filter_map(|line| line.rsplit_once('\t'))
+        .map(|(token, _)| token.trim())
+        .find(|token| !token.is_empty() && !token.starts_with('<'))
+        .unwrap_or("nothing");
+    Reply::json(serde_json::json!({"choices": [{"text": format!(" the word {first}\n")}]}))
+}
+
+/// Two explainer and simulator pairs, each a configuration file naming a
+/// fake endpoint, on the same sampled units: each pair's explanations are
+/// its own, scored on the same held-out records; the means, intervals and
+/// paired differences are numpy's and scipy's; a rerun asks for nothing.
+#[test]
+fn model_pairs_are_scored_side_by_side_on_the_same_held_out_records() {
+    use crate::common::http::ScriptedServer;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = demo_copy(tmp.path(), "ds");
+    let units = study_units(&dir);
+    let spec = ids_spec(&units);
+    let servers = [
+        ("peak-word", ScriptedServer::respond_with(peak_word_llm)),
+        ("first-word", ScriptedServer::respond_with(first_word_llm)),
+    ];
+    let mut configs = Vec::new();
+    for (model, server) in &servers {
+        let path = tmp.path().join(format!("{model}.toml"));
+        let role = format!(
+            "base_url = {:?}\nmodel = {model:?}\napi = \"completions\"\n",
+            server.url
+        );
+        std::fs::write(&path, format!("[explainer]\n{role}[simulator]\n{role}")).unwrap();
+        configs.push(path);
+    }
+    let command = |pairs: &[&std::path::Path]| {
+        let mut args = vec![
+            "experiment",
+            "pairs",
+            path_str(&dir),
+            "--units",
+            &spec,
+            "--sample",
+            "12",
+            "--json",
+            "--no-cache",
+        ];
+        for pair in pairs {
+            args.extend(["--pair", path_str(pair)]);
+        }
+        featurescope(&args)
+    };
+    let out = command(&[&configs[0], &configs[1]]);
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let labels: Vec<&str> = (summary["pairs"].as_array().unwrap().iter())
+        .map(|p| p["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["peak-word", "first-word"]);
+    assert_eq!(summary["pairs"][1]["explainer"], "first-word");
+    let conditions = summary["conditions"].as_array().unwrap();
+    assert_eq!(conditions.len(), 2);
+    for c in conditions {
+        assert_eq!(c["missing"], 0, "{c}");
+        assert_eq!(
+            c["n"].as_u64().unwrap() + c["undefined"].as_u64().unwrap(),
+            12,
+            "{c}"
+        );
+    }
+    assert!(conditions[0]["versus_baseline"].is_null());
+    check_study_arithmetic(&dir, "pairs", &summary);
+
+    let ds = Dataset::open(&dir).unwrap();
+    let explanations = ds.explanations().unwrap();
+    let scores = ds.scores().unwrap();
+    let mut differ = 0;
+    for &unit in &units {
+        let by = |model: &str| -> (&featurescope::dataset::Explanation, &Score) {
+            let e = (explanations.iter())
+                .find(|e| e.unit_id == unit && e.explainer_model == model)
+                .unwrap();
+            let s = (scores.iter())
+                .find(|s| s.explanation_id == e.explanation_id && s.simulator_model == model)
+                .unwrap();
+            (e, s)
+        };
+        let ((peak, peak_score), (first, first_score)) = (by("peak-word"), by("first-word"));
+        assert_eq!(
+            peak.evidence_record_ids, first.evidence_record_ids,
+            "{unit}"
+        );
+        assert_eq!(
+            peak_score.record_ids, first_score.record_ids,
+            "{unit}: the same held-out records"
+        );
+        differ += usize::from(peak.text != first.text);
+    }
+    assert!(differ >= 6, "the explainers differ: {differ} of 12");
+    let asked: Vec<usize> = servers.iter().map(|(_, s)| s.requests().len()).collect();
+    let again = command(&[&configs[0], &configs[1]]);
+    assert!(again.status.success(), "{}", crate::common::stderr(&again));
+    let now: Vec<usize> = servers.iter().map(|(_, s)| s.requests().len()).collect();
+    assert_eq!(now, asked, "a rerun asks for nothing");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stdout(&again)).unwrap(),
+        summary
+    );
+
+    let missing = tmp.path().join("nowhere.toml");
+    for (pairs, says) in [
+        (vec![configs[0].as_path()], "two or more"),
+        (
+            vec![configs[0].as_path(), missing.as_path()],
+            "no such configuration file",
+        ),
+        (
+            vec![configs[0].as_path(), configs[0].as_path()],
+            "two pairs are named peak-word",
+        ),
+    ] {
+        let out = command(&pairs);
+        assert!(!out.status.success(), "{pairs:?}");
+        let err = crate::common::stderr(&out);
+        assert!(err.contains(says), "{pairs:?}: {err}");
+    }
+}
+
 /// Per condition, numpy's mean and scipy's bootstrap interval of the
 /// scores, and of the differences from the baseline condition.
 fn check_study_arithmetic(dir: &std::path::Path, name: &str, summary: &serde_json::Value) {
