@@ -192,12 +192,7 @@ fn lines_chart<'a>(figure: &'a Lines, points: &'a mut Vec<Vec<(f64, f64)>>) -> C
                 .bounds([0.0, last.max(1) as f64])
                 .labels(x_labels),
         )
-        .y_axis(
-            Axis::default()
-                .title(figure.y_label.as_str())
-                .bounds([y_bounds.0, y_bounds.1])
-                .labels(axis_labels(y_bounds)),
-        )
+        .y_axis(labelled_axis(&figure.y_label, y_bounds))
 }
 
 pub fn histogram(args: HistogramArgs) -> Result<()> {
@@ -530,8 +525,7 @@ pub fn pairs(args: PairsArgs) -> Result<()> {
             printable(&folder.display().to_string())
         );
     }
-    let missing = summary.conditions.iter().map(|c| c.missing).sum();
-    missing_fails(&outcome, missing)
+    missing_fails(&outcome, study::missing(&summary.conditions))
 }
 
 /// Runs a study of `conditions` on the sampled units and shows its summary.
@@ -764,6 +758,14 @@ fn axis_labels((low, high): (f64, f64)) -> Vec<Line<'static>> {
     ]
 }
 
+/// An axis across `bounds`, titled, with [`axis_labels`].
+fn labelled_axis(title: &str, bounds: (f64, f64)) -> Axis<'_> {
+    Axis::default()
+        .title(title)
+        .bounds([bounds.0, bounds.1])
+        .labels(axis_labels(bounds))
+}
+
 /// The rating scatter as a ratatui chart.
 fn scatter_chart(figure: &Scatter) -> Chart<'_> {
     let points = Dataset::default()
@@ -771,18 +773,8 @@ fn scatter_chart(figure: &Scatter) -> Chart<'_> {
         .graph_type(GraphType::Scatter)
         .data(&figure.points);
     Chart::new(vec![points])
-        .x_axis(
-            Axis::default()
-                .title(figure.x_label.as_str())
-                .bounds([figure.x_bounds.0, figure.x_bounds.1])
-                .labels(axis_labels(figure.x_bounds)),
-        )
-        .y_axis(
-            Axis::default()
-                .title(figure.y_label.as_str())
-                .bounds([figure.y_bounds.0, figure.y_bounds.1])
-                .labels(axis_labels(figure.y_bounds)),
-        )
+        .x_axis(labelled_axis(&figure.x_label, figure.x_bounds))
+        .y_axis(labelled_axis(&figure.y_label, figure.y_bounds))
 }
 
 /// The grouped bars as a ratatui chart: groups at 1, 2, …, each bar a
@@ -832,12 +824,7 @@ fn bars_chart<'a>(
                 .bounds([0.0, groups as f64 + 1.0])
                 .labels(x_labels),
         )
-        .y_axis(
-            Axis::default()
-                .title(figure.y_label.as_str())
-                .bounds([y_bounds.0, y_bounds.1])
-                .labels(axis_labels(y_bounds)),
-        )
+        .y_axis(labelled_axis(&figure.y_label, y_bounds))
 }
 
 /// A chart drawn by ratatui into a `width`×`height` grid of cells, as

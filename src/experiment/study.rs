@@ -765,8 +765,13 @@ pub struct Summary {
 impl Summary {
     /// Unit results missing under some condition.
     pub fn missing(&self) -> usize {
-        self.conditions.iter().map(|c| c.missing).sum()
+        missing(&self.conditions)
     }
+}
+
+/// Unit results missing under some of `conditions`.
+pub fn missing(conditions: &[ConditionSummary]) -> usize {
+    conditions.iter().map(|c| c.missing).sum()
 }
 
 fn scored(outcome: &Outcome) -> Option<f64> {
