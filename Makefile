@@ -73,7 +73,7 @@ demo-corpus:
 build: setup-build
 	$(CARGO) build --release
 
-run: build $(GEMMA) demo-corpus
+run: build $(GEMMA) $(MINILM) demo-corpus
 	./target/release/featurescope $(DATASET)
 
 # Optimised: the reference tests train SAEs and run models, and the release

@@ -32,7 +32,8 @@ done
 echo "baselines: ${SECONDS}s"
 
 # Neurons of layers 2 and 14 and the features of every dictionary, side by
-# side, in windows of 32 tokens (the demo stays under 80 MB with them).
+# side, in windows of 32 tokens (the demo stays under 80 MB with them);
+# extract also writes each unit's logit effects (logit_effects.parquet).
 rm -rf datasets/demo
 $fs extract \
     --model $model --corpus "$corpus" \

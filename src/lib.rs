@@ -13,5 +13,6 @@ pub mod model;
 pub mod names;
 pub mod publish;
 pub mod sae;
+pub mod search;
 pub mod synth;
 pub mod text;

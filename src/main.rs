@@ -56,6 +56,8 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Score(args)) => llm::score(args),
         Some(Command::Simulate(args)) => llm::simulate(args),
         Some(Command::Revise(args)) => llm::revise(args),
+        Some(Command::Search(args)) => dataset::search(args),
+        Some(Command::LogitEffects(args)) => cli::experiment::logit_effects(args),
         Some(Command::Report {
             dataset,
             record_set,

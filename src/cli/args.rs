@@ -56,6 +56,10 @@ pub enum Command {
     Score(ScoreArgs),
     /// Revise scored explanations from the records their simulation missed (or, as a control, random firing records).
     Revise(ReviseArgs),
+    /// Find units by what their explanations mean: each explained unit ranked by the cosine of its closest explanation to QUERY, embedded offline with a sentence model.
+    Search(SearchArgs),
+    /// Each unit's direct effect on the next-token logits (the tokens its output direction raises and lowers most), written to DATASET/logit_effects.parquet for the explorer's unit view.
+    LogitEffects(LogitEffectsArgs),
     /// Summarise scores by layer and unit kind.
     Report {
         dataset: PathBuf,
@@ -245,6 +249,10 @@ pub struct ExtractArgs {
     pub spill_limit: u64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Skip the logit effects a causal model's units otherwise get
+    /// (`featurescope logit-effects` writes them later).
+    #[arg(long)]
+    pub no_logit_effects: bool,
 }
 
 /// Endpoints: from the config file (`featurescope.toml` or --config), overridden here.
@@ -639,6 +647,34 @@ pub struct EvalSaeArgs {
     /// cpu or cuda.
     #[arg(long, default_value = "cpu")]
     pub device: DeviceName,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LogitEffectsArgs {
+    pub dataset: PathBuf,
+    /// Tokens kept on each side (raised most, lowered most) per unit.
+    #[arg(long, default_value_t = featurescope::experiment::logit_effects::TOKENS, value_parser = count::<1000>)]
+    pub tokens: usize,
+    #[command(flatten)]
+    pub subject: SubjectArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    pub dataset: PathBuf,
+    /// What the units should respond to, in words.
+    pub query: String,
+    /// How many units to show.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// A sentence-transformers model folder (mean pooling); the bundled
+    /// all-MiniLM-L6-v2 by default.
+    #[arg(long, default_value = featurescope::search::BUNDLED_EMBEDDER)]
+    pub embedder: PathBuf,
     #[arg(long)]
     pub json: bool,
 }

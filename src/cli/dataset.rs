@@ -1,9 +1,10 @@
-//! The dataset commands: inspect, validate, import, synth.
-use super::args::{NeuronExplainerArgs, SynthArgs};
+//! The dataset commands: inspect, validate, search, import, synth.
+use super::args::{NeuronExplainerArgs, SearchArgs, SynthArgs};
 use super::output::{print_json, printable_lines, progress_bar};
 use anyhow::{Result, bail};
 use featurescope::dataset::{Dataset, Summary, summarize};
 use featurescope::import::neuron_explainer::{self, ImportOptions};
+use featurescope::search::{ExplanationSearch, SentenceEmbedder};
 use std::path::Path;
 
 pub fn inspect(path: &Path, json: bool) -> Result<()> {
@@ -192,5 +193,33 @@ pub fn synth(args: SynthArgs) -> Result<()> {
     let path = featurescope::synth::generate(&args.out, &spec, |done| bar.set_position(done))?;
     bar.finish_and_clear();
     println!("wrote {} units to {}", args.units, path.display());
+    Ok(())
+}
+
+pub fn search(args: SearchArgs) -> Result<()> {
+    let dataset = Dataset::open(&args.dataset)?;
+    let embedder = SentenceEmbedder::load(&args.embedder)?;
+    let search = ExplanationSearch::build(&dataset, &embedder)?;
+    if search.is_empty() {
+        bail!(
+            "{} has no explanations to search (explain some units first)",
+            args.dataset.display()
+        );
+    }
+    let query = embedder.embed(&[args.query.as_str()])?.remove(0);
+    let hits: Vec<_> = search.rank(&query).into_iter().take(args.top).collect();
+    if args.json {
+        return print_json(&hits);
+    }
+    let mut out = format!("{:>6}  {:>10}  explanation\n", "unit", "similarity");
+    for hit in &hits {
+        out.push_str(&format!(
+            "{:>6}  {:>10.3}  {}\n",
+            hit.unit_id,
+            hit.similarity,
+            hit.text.replace('\n', " ")
+        ));
+    }
+    print!("{}", printable_lines(&out));
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! `featurescope experiment …`: each experiment's results written beside
-//! the dataset, then shown as a summary and a chart in the terminal.
+//! the dataset, then shown as a summary and a chart in the terminal; and
+//! `logit-effects`, a table of the dataset made from the same subject model.
 use super::args::{
-    AblationArgs, BasesArgs, EvidenceArgs, HistogramArgs, LlmArgs, PairsArgs, PatchingArgs,
-    RevisionArgs, StudyArgs,
+    AblationArgs, BasesArgs, EvidenceArgs, HistogramArgs, LlmArgs, LogitEffectsArgs, PairsArgs,
+    PatchingArgs, RevisionArgs, StudyArgs,
 };
 use super::llm::{connect, cost, runtime, units};
 use super::output::{print_json, progress_bar};
@@ -21,6 +22,28 @@ use ratatui::text::Line;
 use ratatui::widgets::{Axis, Bar, BarChart, BarGroup, Chart, Dataset, GraphType, Widget};
 use std::fmt::Write;
 use std::path::Path;
+
+pub fn logit_effects(args: LogitEffectsArgs) -> Result<()> {
+    let dataset = featurescope::dataset::Dataset::open(&args.dataset)?;
+    let effects = featurescope::experiment::logit_effects::compute(
+        &dataset,
+        args.subject.model.as_deref(),
+        args.tokens,
+        args.subject.device.open()?,
+    )?
+    .context("the subject model has no output head (a bare base model): it has no logits")?;
+    let path = dataset.write_logit_effects(&effects)?;
+    if args.json {
+        return print_json(&effects);
+    }
+    println!(
+        "logit effects of {} units ({} tokens each way) written to {}",
+        effects.len(),
+        args.tokens,
+        path.display()
+    );
+    Ok(())
+}
 
 pub fn ablation(args: AblationArgs) -> Result<()> {
     let plan = ablation::Plan {

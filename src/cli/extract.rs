@@ -33,6 +33,7 @@ pub fn extract(args: ExtractArgs) -> Result<()> {
         batch_size: args.batch,
         calibration_windows: args.calibration_windows,
         spill_limit: args.spill_limit,
+        logit_effects: !args.no_logit_effects,
         selection: SelectionConfig {
             top_k: args.top_k,
             random_k: args.random_k,

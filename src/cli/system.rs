@@ -24,12 +24,13 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
         return print_json(&report);
     }
     println!(
-        "{} units, {}×{}: first frame {:.1} ms, list ready {:.1} ms; {} frames p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms; unit opens p50 {:.1} ms, max {:.1} ms",
+        "{} units, {}×{}: first frame {:.1} ms, list ready {:.1} ms, peak tokens {:.0} ms; {} frames p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms; unit opens p50 {:.1} ms, max {:.1} ms",
         report.units,
         report.width,
         report.height,
         report.first_frame_ms,
         report.list_ready_ms,
+        report.peak_tokens_ms,
         report.frames,
         report.frame_p50_ms,
         report.frame_p95_ms,

@@ -1,12 +1,15 @@
-//! Appending explanations and scores to an existing dataset. Each append is a
+//! Appending explanations, scores, ratings and embeddings to an existing
+//! dataset, and writing its logit effects. Each append is a
 //! new part file, written under a hidden temporary name and renamed into
 //! place, so records are never rewritten, readers never see half a part, and
 //! concurrent appenders (threads or processes) never lose each other's rows.
 use super::error::{DatasetError, IoContext, Result};
 use super::reader::Dataset;
-use super::schema::{EXPLANATIONS_DIR, RATINGS_DIR, SCORES_DIR};
+use super::schema::{
+    EMBEDDINGS_DIR, EXPLANATIONS_DIR, LOGIT_EFFECTS_FILE, RATINGS_DIR, SCORES_DIR,
+};
 use super::tables;
-use super::types::{Explanation, Rating, Score};
+use super::types::{Explanation, ExplanationEmbedding, LogitEffect, Rating, Score};
 use super::writer::write_table_file;
 use crate::publish::{unique_suffix, write_atomically};
 use arrow::array::RecordBatch;
@@ -39,6 +42,27 @@ impl Dataset {
     pub fn append_scores(&self, rows: &[Score]) -> Result<PathBuf> {
         let ids: Vec<u64> = rows.iter().map(|r| r.unit_id).collect();
         self.append_part(SCORES_DIR, tables::scores_to_batch(rows), &ids)
+    }
+
+    /// Writes the units' logit effects, replacing any there were (written
+    /// whole under a hidden name, then renamed).
+    pub fn write_logit_effects(&self, rows: &[LogitEffect]) -> Result<PathBuf> {
+        let units = self.unit_count()?;
+        if let Some(r) = rows.iter().find(|r| r.unit_id >= units) {
+            return Err(DatasetError::UnknownUnit {
+                unit_id: r.unit_id,
+                units,
+            });
+        }
+        let dest = self.dir().join(LOGIT_EFFECTS_FILE);
+        let batch = tables::logit_effects_to_batch(rows);
+        write_atomically(&dest, |tmp| write_table_file(tmp, &batch))?;
+        Ok(dest)
+    }
+
+    /// Appends embeddings of explanations to the cache, as one new part.
+    pub fn append_embeddings(&self, rows: &[ExplanationEmbedding]) -> Result<PathBuf> {
+        self.append_part(EMBEDDINGS_DIR, tables::embeddings_to_batch(rows), &[])
     }
 
     /// Appends ratings of simulations as one new part of the ratings table.

@@ -6,11 +6,17 @@ use super::error::{DatasetError, IoContext, Result};
 use super::io::ReadCounter;
 use super::manifest::Manifest;
 use super::parquet_file::ParquetFile;
-use super::schema::{self, EXPLANATIONS_DIR, RATINGS_DIR, RECORDS_DIR, SCORES_DIR, UNITS_FILE};
+use super::schema::{
+    self, EMBEDDINGS_DIR, EXPLANATIONS_DIR, LOGIT_EFFECTS_FILE, RATINGS_DIR, RECORDS_DIR,
+    SCORES_DIR, UNITS_FILE,
+};
 use super::tables::{self, Origin};
-use super::types::{Explanation, Rating, Record, Score, Unit, UnitOverview};
+use super::types::{
+    Explanation, ExplanationEmbedding, LogitEffect, Rating, Record, Score, Unit, UnitOverview,
+};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +27,8 @@ struct RecordShard {
 }
 
 struct RowGroupSpan {
+    /// The row group's index in its file (empty row groups have no span).
+    index: usize,
     first_row: u64,
     rows: usize,
     first_unit: i64,
@@ -214,6 +222,7 @@ impl Dataset {
                 ));
             }
             row_groups.push(RowGroupSpan {
+                index: rg,
                 first_row,
                 rows,
                 first_unit,
@@ -266,10 +275,11 @@ impl Dataset {
         let key = unit_id as i64;
         let mut out = Vec::new();
         for shard in self.shards_holding(key)? {
-            for (rg, span) in shard.row_groups.iter().enumerate() {
+            for span in &shard.row_groups {
                 if key < span.first_unit || key > span.last_unit {
                     continue;
                 }
+                let rg = span.index;
                 let ids = unit_ids(
                     &shard
                         .file
@@ -297,6 +307,51 @@ impl Dataset {
             ));
         }
         Ok(out)
+    }
+
+    /// Each unit's most frequent peak tokens: the token at which each of
+    /// its top records peaks ([`tables::top_record_peaks_from_batch`]),
+    /// counted over its top records; at most `per_unit` a unit, the most
+    /// frequent first, a tie going to the token seen first (in the better
+    /// ranked record). Units that never fire are absent. One pass over the
+    /// record files, a row group at a time.
+    pub fn peak_tokens(&self, per_unit: usize) -> Result<HashMap<u64, Vec<String>>> {
+        let columns = ["unit_id", "sample_kind", "tokens", "activations"];
+        // Per unit, each token with its count, in order of first appearance.
+        let mut counts: HashMap<u64, Vec<(String, u32)>> = HashMap::new();
+        for i in 0..self.record_files.len() {
+            let shard = self.shard(i)?;
+            for span in &shard.row_groups {
+                let batches = shard
+                    .file
+                    .read_range(span.index, 0..span.rows, Some(&columns))?;
+                let mut row = span.first_row;
+                for batch in batches {
+                    let origin = Origin {
+                        path: &shard.file.path,
+                        first_row: row,
+                    };
+                    row += batch.num_rows() as u64;
+                    for (unit, peak) in tables::top_record_peaks_from_batch(&batch, origin)? {
+                        let Some(token) = peak else { continue };
+                        let seen = counts.entry(unit).or_default();
+                        match seen.iter_mut().find(|(t, _)| *t == token) {
+                            Some((_, n)) => *n += 1,
+                            None => seen.push((token, 1)),
+                        }
+                    }
+                }
+            }
+        }
+        Ok(counts
+            .into_iter()
+            .map(|(unit, mut seen)| {
+                // Stable: equal counts keep their order of first appearance.
+                seen.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
+                let tokens = seen.into_iter().take(per_unit).map(|(t, _)| t).collect();
+                (unit, tokens)
+            })
+            .collect())
     }
 
     /// Counts of records by sample kind (`top`, `quantile`, `random`).
@@ -343,6 +398,36 @@ impl Dataset {
             EXPLANATIONS_DIR,
             &schema::EXPLANATIONS,
             tables::explanations_from_batch,
+        )
+    }
+
+    /// Each unit's logit effects, where the dataset has them (none when it
+    /// has no `logit_effects.parquet`).
+    pub fn logit_effects(&self) -> Result<Vec<LogitEffect>> {
+        let path = self.dir.join(LOGIT_EFFECTS_FILE);
+        if !path.is_file() {
+            return Ok(Vec::new());
+        }
+        let file = ParquetFile::open(&path, &schema::LOGIT_EFFECTS, self.counter.clone())?;
+        let mut out = Vec::new();
+        let mut first_row = 0;
+        for batch in file.read_all(None)? {
+            let origin = Origin {
+                path: &path,
+                first_row,
+            };
+            out.extend(tables::logit_effects_from_batch(&batch, origin)?);
+            first_row += batch.num_rows() as u64;
+        }
+        Ok(out)
+    }
+
+    /// The cached embeddings of explanations, every embedder's.
+    pub fn explanation_embeddings(&self) -> Result<Vec<ExplanationEmbedding>> {
+        self.read_table(
+            EMBEDDINGS_DIR,
+            &schema::EMBEDDINGS,
+            tables::embeddings_from_batch,
         )
     }
 

@@ -6,10 +6,13 @@ use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
 pub const UNITS_FILE: &str = "units.parquet";
+pub const LOGIT_EFFECTS_FILE: &str = "logit_effects.parquet";
 pub const RECORDS_DIR: &str = "records";
 pub const EXPLANATIONS_DIR: &str = "explanations";
 pub const SCORES_DIR: &str = "scores";
 pub const RATINGS_DIR: &str = "ratings";
+/// A cache: derived from the explanations, so it may be deleted.
+pub const EMBEDDINGS_DIR: &str = "embeddings";
 
 pub fn list_of(item: DataType) -> DataType {
     DataType::List(Arc::new(Field::new("element", item, true)))
@@ -96,6 +99,24 @@ pub static RATINGS: LazyLock<SchemaRef> = LazyLock::new(|| {
         required("unit_id", DataType::Int64),
         required("rating", DataType::Int32),
         required("created_at", timestamp_ms()),
+    ]))
+});
+
+pub static LOGIT_EFFECTS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        required("unit_id", DataType::Int64),
+        required("raised", list_of(DataType::Utf8)),
+        required("raised_by", list_of(DataType::Float32)),
+        required("lowered", list_of(DataType::Utf8)),
+        required("lowered_by", list_of(DataType::Float32)),
+    ]))
+});
+
+pub static EMBEDDINGS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        required("explanation_id", DataType::Utf8),
+        required("embedder", DataType::Utf8),
+        required("embedding", list_of(DataType::Float32)),
     ]))
 });
 

@@ -4,7 +4,8 @@
 use super::error::{DatasetError, Result};
 use super::schema;
 use super::types::{
-    Explanation, Rating, Record, Sample, Score, Unit, UnitKind, UnitOverview, UnitStats,
+    Explanation, ExplanationEmbedding, LogitEffect, Rating, Record, Sample, Score, TokenEffect,
+    Unit, UnitKind, UnitOverview, UnitStats,
 };
 use arrow::array::{
     Array, ArrayRef, AsArray, Float32Builder, Float64Array, Float64Builder, Int32Array,
@@ -178,6 +179,17 @@ impl<'a> Columns<'a> {
             .iter()
             .map(|s| s.unwrap_or_default().to_owned())
             .collect())
+    }
+
+    fn one_activation_a_token(&self, i: usize, tokens: usize, activations: usize) -> Result<()> {
+        if tokens == activations {
+            return Ok(());
+        }
+        Err(self.err(
+            "activations",
+            i,
+            format!("{activations} activations for {tokens} tokens (must be equal)"),
+        ))
     }
 
     fn timestamps_ms(&self, name: &str) -> Result<Vec<Option<i64>>> {
@@ -395,17 +407,7 @@ pub fn records_from_batch(batch: &RecordBatch, origin: Origin) -> Result<Vec<Rec
             };
             let tokens = c.str_list("tokens", i)?;
             let activations = c.f32_list("activations", i)?;
-            if tokens.len() != activations.len() {
-                return Err(c.err(
-                    "activations",
-                    i,
-                    format!(
-                        "{} activations for {} tokens (must be equal)",
-                        activations.len(),
-                        tokens.len()
-                    ),
-                ));
-            }
+            c.one_activation_a_token(i, tokens.len(), activations.len())?;
             Ok(Record {
                 record_id: c.id("record_id", i)?,
                 unit_id: c.id("unit_id", i)?,
@@ -418,6 +420,37 @@ pub fn records_from_batch(batch: &RecordBatch, origin: Origin) -> Result<Vec<Rec
             })
         })
         .collect()
+}
+
+/// The peak token of each top record in the batch, as (unit, token): the
+/// token at the record's first maximum, or `None` where that maximum is not
+/// positive (the unit did not fire). Reads `unit_id`, `sample_kind`,
+/// `tokens` and `activations`, and copies only the one token a record.
+pub fn top_record_peaks_from_batch(
+    batch: &RecordBatch,
+    origin: Origin,
+) -> Result<Vec<(u64, Option<String>)>> {
+    let c = Columns { batch, origin };
+    let mut out = Vec::new();
+    for i in 0..batch.num_rows() {
+        if c.str("sample_kind", i)? != "top" {
+            continue;
+        }
+        let activations = c.f32_list("activations", i)?;
+        let tokens = c.list("tokens", i)?;
+        c.one_activation_a_token(i, tokens.len(), activations.len())?;
+        let peak = activations
+            .iter()
+            .enumerate()
+            .fold(None, |best: Option<(usize, f32)>, (j, &a)| match best {
+                Some((_, b)) if b >= a => best,
+                _ => Some((j, a)),
+            })
+            .filter(|&(_, a)| a > 0.0)
+            .map(|(j, _)| tokens.as_string::<i32>().value(j).to_owned());
+        out.push((c.id("unit_id", i)?, peak));
+    }
+    Ok(out)
 }
 
 fn id_list_builder() -> ListBuilder<Int64Builder> {
@@ -619,6 +652,104 @@ pub fn ratings_from_batch(batch: &RecordBatch, origin: Origin) -> Result<Vec<Rat
                 unit_id: c.id("unit_id", i)?,
                 rating,
                 created_at_ms: c.created_at(&stamps, i)?,
+            })
+        })
+        .collect()
+}
+
+pub fn embeddings_to_batch(rows: &[ExplanationEmbedding]) -> RecordBatch {
+    let mut explanation_id = StringBuilder::new();
+    let mut embedder = StringBuilder::new();
+    let mut embedding = list_builder(Float32Builder::new(), DataType::Float32);
+    for r in rows {
+        explanation_id.append_value(&r.explanation_id);
+        embedder.append_value(&r.embedder);
+        embedding.values().append_slice(&r.embedding);
+        embedding.append(true);
+    }
+    batch(
+        &schema::EMBEDDINGS,
+        vec![
+            Arc::new(explanation_id.finish()),
+            Arc::new(embedder.finish()),
+            Arc::new(embedding.finish()),
+        ],
+    )
+}
+
+pub fn embeddings_from_batch(
+    batch: &RecordBatch,
+    origin: Origin,
+) -> Result<Vec<ExplanationEmbedding>> {
+    let c = Columns { batch, origin };
+    (0..batch.num_rows())
+        .map(|i| {
+            Ok(ExplanationEmbedding {
+                explanation_id: c.str("explanation_id", i)?.to_owned(),
+                embedder: c.str("embedder", i)?.to_owned(),
+                embedding: c.f32_list("embedding", i)?,
+            })
+        })
+        .collect()
+}
+
+pub fn logit_effects_to_batch(rows: &[LogitEffect]) -> RecordBatch {
+    let mut unit_id = Int64Builder::new();
+    let mut tokens = [
+        list_builder(StringBuilder::new(), DataType::Utf8),
+        list_builder(StringBuilder::new(), DataType::Utf8),
+    ];
+    let mut effects = [
+        list_builder(Float32Builder::new(), DataType::Float32),
+        list_builder(Float32Builder::new(), DataType::Float32),
+    ];
+    for r in rows {
+        unit_id.append_value(r.unit_id as i64);
+        for (side, list) in [&r.raised, &r.lowered].into_iter().enumerate() {
+            for t in list {
+                tokens[side].values().append_value(&t.token);
+                effects[side].values().append_value(t.effect);
+            }
+            tokens[side].append(true);
+            effects[side].append(true);
+        }
+    }
+    let [mut raised, mut lowered] = tokens;
+    let [mut raised_by, mut lowered_by] = effects;
+    batch(
+        &schema::LOGIT_EFFECTS,
+        vec![
+            Arc::new(unit_id.finish()),
+            Arc::new(raised.finish()),
+            Arc::new(raised_by.finish()),
+            Arc::new(lowered.finish()),
+            Arc::new(lowered_by.finish()),
+        ],
+    )
+}
+
+pub fn logit_effects_from_batch(batch: &RecordBatch, origin: Origin) -> Result<Vec<LogitEffect>> {
+    let c = Columns { batch, origin };
+    let side = |i: usize, tokens: &str, effects: &str| -> Result<Vec<TokenEffect>> {
+        let (t, e) = (c.str_list(tokens, i)?, c.f32_list(effects, i)?);
+        if t.len() != e.len() {
+            return Err(c.err(
+                effects,
+                i,
+                format!("{} effects for {} tokens (must be equal)", e.len(), t.len()),
+            ));
+        }
+        Ok(t.into_iter()
+            .zip(e)
+            .map(|(token, effect)| TokenEffect { token, effect })
+            .collect())
+    };
+    (0..batch.num_rows())
+        .map(|i| {
+            Ok(LogitEffect {
+                unit_id: c.id("unit_id", i)?,
+                raised: side(i, "raised", "raised_by")?,
+                lowered: side(i, "lowered", "lowered_by")?,
             })
         })
         .collect()

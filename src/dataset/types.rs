@@ -188,6 +188,31 @@ pub struct Rating {
     pub created_at_ms: i64,
 }
 
+/// A unit's direct effect on the next-token logits: the tokens its output
+/// direction raises most and lowers most, most first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogitEffect {
+    pub unit_id: u64,
+    pub raised: Vec<TokenEffect>,
+    pub lowered: Vec<TokenEffect>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenEffect {
+    pub token: String,
+    /// The change of the token's logit per unit of activation.
+    pub effect: f32,
+}
+
+/// An explanation's text embedded by a sentence model (`embedder`, the
+/// model's name), for search by meaning; unit length.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExplanationEmbedding {
+    pub explanation_id: String,
+    pub embedder: String,
+    pub embedding: Vec<f32>,
+}
+
 /// Milliseconds since the Unix epoch, for `created_at` columns.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

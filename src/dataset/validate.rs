@@ -4,7 +4,10 @@
 use super::error::{DatasetError, Result};
 use super::parquet_file::ParquetFile;
 use super::reader::{Dataset, table_files};
-use super::schema::{self, EXPLANATIONS_DIR, RATINGS_DIR, RECORDS_DIR, SCORES_DIR};
+use super::schema::{
+    self, EMBEDDINGS_DIR, EXPLANATIONS_DIR, LOGIT_EFFECTS_FILE, RATINGS_DIR, RECORDS_DIR,
+    SCORES_DIR,
+};
 use super::tables::{self, Origin};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -17,6 +20,10 @@ pub struct ValidationReport {
     pub explanations: u64,
     pub scores: u64,
     pub ratings: u64,
+    /// Cached embeddings of explanations (search by meaning).
+    pub embeddings: u64,
+    /// Units with logit effects.
+    pub logit_effects: u64,
 }
 
 /// Reads every row of `path`, decoding (and so checking) each batch.
@@ -208,12 +215,57 @@ impl Dataset {
                 },
             )?;
         }
+        let mut embeddings = 0u64;
+        for path in table_files(&self.dir().join(EMBEDDINGS_DIR))? {
+            embeddings += scan(
+                self,
+                &path,
+                &schema::EMBEDDINGS,
+                tables::embeddings_from_batch,
+                |e, row| {
+                    if explanation_ids.contains(&e.explanation_id) {
+                        Ok(())
+                    } else {
+                        Err(DatasetError::value(
+                            &path,
+                            "explanation_id",
+                            row,
+                            format!("explanation {} does not exist", e.explanation_id),
+                        ))
+                    }
+                },
+            )?;
+        }
+        let effects_path = self.dir().join(LOGIT_EFFECTS_FILE);
+        let mut logit_effects = 0u64;
+        if effects_path.is_file() {
+            logit_effects = scan(
+                self,
+                &effects_path,
+                &schema::LOGIT_EFFECTS,
+                tables::logit_effects_from_batch,
+                |e, row| {
+                    if e.unit_id < units {
+                        Ok(())
+                    } else {
+                        Err(DatasetError::value(
+                            &effects_path,
+                            "unit_id",
+                            row,
+                            format!("unit {} does not exist", e.unit_id),
+                        ))
+                    }
+                },
+            )?;
+        }
         Ok(ValidationReport {
             units,
             records,
             explanations,
             scores,
             ratings,
+            embeddings,
+            logit_effects,
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod agreement;
 pub mod bases;
 mod figure;
 pub mod histogram;
+pub mod logit_effects;
 pub mod pairs;
 pub mod patching;
 mod results;

@@ -21,6 +21,7 @@
 //!     calibration_windows: 1024,
 //!     dictionaries: Vec::new(),
 //!     spill_limit: featurescope::extract::SPILL_LIMIT,
+//!     logit_effects: true,
 //! };
 //! let never = std::sync::atomic::AtomicBool::new(false);
 //! let report = extract(&config, &never, |_progress| {})?;
@@ -54,6 +55,9 @@ pub enum ExtractError {
         path: std::path::PathBuf,
         cause: std::io::Error,
     },
+    /// The dataset was written, but not its logit effects.
+    #[error("logit effects: {0}")]
+    LogitEffects(Box<crate::experiment::ExperimentError>),
     #[error("the extraction was cancelled; nothing was written")]
     Cancelled,
 }

@@ -57,6 +57,8 @@ pub struct ExtractConfig {
     /// The most bytes of calibration activations kept in a file for the
     /// main pass (above it the sample runs through the model again).
     pub spill_limit: u64,
+    /// Write each unit's logit effects too, when the model is causal.
+    pub logit_effects: bool,
 }
 
 impl ExtractConfig {
@@ -142,6 +144,7 @@ impl ExtractConfig {
             calibration_windows: 1024,
             dictionaries,
             spill_limit: SPILL_LIMIT,
+            logit_effects: true,
         })
     }
 }
@@ -279,8 +282,33 @@ fn stop_unless(selection_listens: bool) -> Result<()> {
 }
 
 /// Runs the extraction; setting `cancel` stops it at the next batch, before
-/// anything is written.
+/// anything is written. For a causal model (unless `logit_effects` is off)
+/// each unit's logit effects are then written into the new dataset.
 pub fn extract(
+    config: &ExtractConfig,
+    cancel: &AtomicBool,
+    progress: impl FnMut(Progress),
+) -> Result<ExtractReport> {
+    let report = extract_dataset(config, cancel, progress)?;
+    let causal = crate::model::ModelConfig::read(&config.model_dir)?.architecture
+        != crate::model::Architecture::Bert;
+    if config.logit_effects && causal {
+        let dataset = crate::dataset::Dataset::open(&config.out)?;
+        let effects = crate::experiment::logit_effects::compute(
+            &dataset,
+            Some(&config.model_dir),
+            crate::experiment::logit_effects::TOKENS,
+            config.device,
+        )
+        .map_err(|e| ExtractError::LogitEffects(Box::new(e)))?;
+        if let Some(effects) = effects {
+            dataset.write_logit_effects(&effects)?;
+        }
+    }
+    Ok(report)
+}
+
+fn extract_dataset(
     config: &ExtractConfig,
     cancel: &AtomicBool,
     mut progress: impl FnMut(Progress),

@@ -38,6 +38,15 @@ impl Norm {
         })
     }
 
+    /// What the norm multiplies each channel by after normalising: a
+    /// direction's path through it, the normalisation itself aside.
+    fn scale(&self) -> Tensor {
+        match self {
+            Norm::Layer(norm) => norm.weight().shallow_clone(),
+            Norm::Rms { weight, offset, .. } => weight + *offset,
+        }
+    }
+
     fn forward(&self, x: &Tensor) -> Tensor {
         match self {
             Norm::Layer(norm) => norm.forward(x),
@@ -758,6 +767,39 @@ impl Decoder {
         let positions = Tensor::from_slice(positions).to_device(device);
         let own = Tensor::eye(n, (Kind::Bool, device));
         self.after_cache(Cached::Read(cache), ids, &positions, &own)
+    }
+
+    /// Whether the checkpoint has the final norm and the unembedding.
+    pub fn has_head(&self) -> bool {
+        self.head.is_some()
+    }
+
+    /// The direct effect of residual-stream directions `[n, d]` on the
+    /// next-token logits, `[n, vocab]`: each direction scaled by the final
+    /// norm's per-channel scale and read by the unembedding, as
+    /// Neuronpedia's positive and negative logits (and TransformerLens's
+    /// direct logit attribution) take it; the normalisation by the whole
+    /// residual and a final soft cap, which depend on the context, are left out.
+    pub fn direct_logits(&self, directions: &Tensor) -> Result<Tensor> {
+        let (norm, unembed) = self.head()?;
+        Ok((directions * norm.scale()).matmul(&unembed.tr()))
+    }
+
+    /// What each MLP neuron of `layer` writes to the residual stream, `[ff,
+    /// d]`: its column of the down projection, through the scale of the
+    /// norm on the MLP's output where the model has one (Gemma's sandwich
+    /// norms).
+    pub fn neuron_directions(&self, layer: u32) -> Result<Tensor> {
+        self.config.check_layer(layer)?;
+        let block = &self.blocks[layer as usize];
+        let down = match &block.mlp {
+            Mlp::Plain { down, .. } | Mlp::Gated { down, .. } => down.weight(),
+        };
+        let columns = down.tr();
+        Ok(match &block.mlp_out_norm {
+            Some(norm) => columns * norm.scale(),
+            None => columns.contiguous(),
+        })
     }
 
     /// Next-token logits from residual streams `[n, d]`: over the whole

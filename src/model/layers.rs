@@ -46,6 +46,11 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> Tensor {
         x.linear(&self.weight, self.bias.as_ref())
     }
+
+    /// The weight, `[out, in]`.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
 }
 
 pub struct LayerNorm {
@@ -61,6 +66,11 @@ impl LayerNorm {
             bias: w.get(&format!("{prefix}.bias"), &[d])?,
             eps,
         })
+    }
+
+    /// The per-channel scale (gamma).
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {

@@ -1,8 +1,8 @@
 //! What the dataset says about its units besides their records: the
 //! explanations, their scores, the ratings of those scores and the
-//! ablations published, as the overview read them. The unit list and the
+//! ablations published and the logit effects, as the overview read them. The unit list and the
 //! unit view both read it.
-use featurescope::dataset::{Explanation, Rating, Score};
+use featurescope::dataset::{Explanation, LogitEffect, Rating, Score};
 use featurescope::experiment::ablation::Ablation;
 use std::collections::HashMap;
 
@@ -15,6 +15,8 @@ pub struct Annotations {
     pub ratings: HashMap<String, u32>,
     /// By unit, in the order of their folders' names.
     pub ablations: HashMap<u64, Vec<Ablation>>,
+    /// By unit.
+    pub logit_effects: HashMap<u64, LogitEffect>,
 }
 
 impl Annotations {
@@ -23,6 +25,7 @@ impl Annotations {
         scores: Vec<Score>,
         mut ratings: Vec<Rating>,
         ablations: Vec<Ablation>,
+        logit_effects: Vec<LogitEffect>,
     ) -> Self {
         let mut by_ablated: HashMap<u64, Vec<Ablation>> = HashMap::new();
         for a in ablations {
@@ -48,6 +51,7 @@ impl Annotations {
                 .map(|r| (r.score_id, r.rating))
                 .collect(),
             ablations: by_ablated,
+            logit_effects: logit_effects.into_iter().map(|e| (e.unit_id, e)).collect(),
         }
     }
 

@@ -6,6 +6,7 @@ use super::annotations::Annotations;
 use super::jobs::{JobId, Jobs, Outcome, Product, State, Work};
 use super::keymap::{Action, Keymap};
 use super::loader::{Loader, Message, Opened, Overview, Request};
+use super::meaning::MeaningSearch;
 use super::panes::compare::ComparePane;
 use super::panes::help::Help;
 use super::panes::input::{Edited, InputPurpose, TextInput};
@@ -40,10 +41,17 @@ pub struct App {
     /// Of the latest unit request; older answers are dropped.
     generation: u64,
     loader: Loader,
+    meaning: MeaningSearch,
 }
 
 impl App {
-    pub fn new(opened: Opened, loader: Loader, keymap: Keymap, jobs: Jobs<Task>) -> Self {
+    pub fn new(
+        opened: Opened,
+        loader: Loader,
+        meaning: MeaningSearch,
+        keymap: Keymap,
+        jobs: Jobs<Task>,
+    ) -> Self {
         loader.send(Request::Overview);
         Self {
             list: UnitList::new(opened.dir.display().to_string()),
@@ -60,6 +68,7 @@ impl App {
             should_quit: false,
             generation: 0,
             loader,
+            meaning,
         }
     }
 
@@ -69,6 +78,18 @@ impl App {
         let mut changed = self.list.poll();
         while let Ok(message) = self.loader.messages.try_recv() {
             self.apply(message);
+            changed = true;
+        }
+        if let Some(answer) = self.meaning.latest() {
+            match answer.result {
+                Ok(similarity) => self
+                    .list
+                    .set_similarity(&answer.query, std::sync::Arc::new(similarity)),
+                Err(e) => {
+                    self.list.drop_meaning(&answer.query);
+                    self.status = format!("search by meaning: {e}");
+                }
+            }
             changed = true;
         }
         let (reported, ended) = self.jobs.poll();
@@ -129,6 +150,18 @@ impl App {
                 self.loader.send(Request::Overview);
             }
             Message::Opened(Err(e)) => self.status = format!("could not open the dataset: {e}"),
+            Message::PeakTokens { dir, result } => {
+                if dir != self.dataset_dir {
+                    return; // read for a dataset no longer open
+                }
+                match result {
+                    Ok(tokens) => self.list.set_peak_tokens(tokens),
+                    Err(e) => {
+                        self.list.set_peak_tokens(Default::default());
+                        self.status = format!("peak tokens not shown: {e}");
+                    }
+                }
+            }
             Message::Unit { generation, result } => {
                 if generation != self.generation {
                     return; // the user has moved on
@@ -151,11 +184,16 @@ impl App {
                 damaged.len()
             ));
         }
+        let logit_effects = overview.logit_effects.unwrap_or_else(|e| {
+            self.status = featurescope::text::printable(&format!("logit effects not shown: {e}"));
+            Vec::new()
+        });
         self.notes = Annotations::new(
             overview.explanations,
             overview.scores,
             overview.ratings,
             ablations,
+            logit_effects,
         );
         self.list.set_units(overview.units, &self.notes);
     }
@@ -263,7 +301,11 @@ impl App {
 
     fn submit_input(&mut self, purpose: InputPurpose, text: String) {
         match purpose {
-            InputPurpose::Filter => self.list.set_filter(text),
+            InputPurpose::Filter => {
+                if let Some(query) = self.list.set_filter(text) {
+                    self.meaning.ask(self.dataset_dir.clone(), query);
+                }
+            }
             InputPurpose::GoTo => self.go_to(&text),
             InputPurpose::Rate => self.rate(&text),
             InputPurpose::Train if text.trim().is_empty() => {

@@ -8,6 +8,7 @@
 //! colors = "256"           # "truecolor", "256", or "auto" (COLORTERM decides)
 //! mouse = false            # clicks and scrolling (default true)
 //! train_config = "sae.toml"  # what the train key proposes
+//! embedder = "all-MiniLM-L6-v2/"  # the sentence model of `~` searches (bundled by default)
 //! [explorer.keys]
 //! quit = ["x"]             # rebinds one action; the others keep their keys
 //! ```
@@ -26,6 +27,7 @@ struct ExplorerSection {
     colors: Option<String>,
     mouse: Option<bool>,
     train_config: Option<std::path::PathBuf>,
+    embedder: Option<std::path::PathBuf>,
     #[serde(default)]
     keys: BTreeMap<String, Vec<String>>,
 }
@@ -78,6 +80,9 @@ impl ExplorerConfig {
                 train_config: section
                     .train_config
                     .unwrap_or_else(|| DEFAULT_TRAIN_CONFIG.into()),
+                embedder: section
+                    .embedder
+                    .unwrap_or_else(|| featurescope::search::BUNDLED_EMBEDDER.into()),
             },
         })
     }

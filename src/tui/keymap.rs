@@ -119,7 +119,9 @@ impl Action {
             Self::Back => "back to the unit list / cancel",
             Self::SortNext => "sort by the next column",
             Self::SortReverse => "reverse the sort order",
-            Self::Filter => "filter: explanation words, layer:N, kind:K, score>X, score<X",
+            Self::Filter => {
+                "filter: explanation words, layer:N, kind:K, score>X, score<X, ~meaning"
+            }
             Self::KindFilter => "cycle the unit kind shown",
             Self::GoTo => "go to a unit by id",
             Self::TokenLeft => "previous token",

@@ -1,8 +1,11 @@
 //! Reading the dataset off the drawing thread: one worker owns the dataset
 //! and answers requests in order, each answer tagged with the generation of
 //! the request, so the app can drop answers to questions it no longer asks.
-use featurescope::dataset::{Dataset, Explanation, Rating, Record, Score, Unit, UnitOverview};
+use featurescope::dataset::{
+    Dataset, Explanation, LogitEffect, Rating, Record, Score, Unit, UnitOverview,
+};
 use featurescope::experiment::ablation::{self, Ablation};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
@@ -25,6 +28,9 @@ pub struct Overview {
     /// The published ablations, and what is wrong with those that cannot
     /// be read: shown, not a dataset that cannot be browsed.
     pub ablations: (Vec<Ablation>, Vec<String>),
+    /// The units' logit effects, or why they cannot be read (shown, as
+    /// damaged ablations are).
+    pub logit_effects: Result<Vec<LogitEffect>, String>,
 }
 
 pub struct UnitData {
@@ -40,7 +46,15 @@ pub enum Message {
     },
     Rated(Result<Rating, String>),
     Opened(Result<Opened, String>),
+    /// Each unit's most frequent peak tokens, for the dataset at `dir`.
+    PeakTokens {
+        dir: PathBuf,
+        result: Result<HashMap<u64, Vec<String>>, String>,
+    },
 }
+
+/// How many peak tokens the list shows a unit.
+pub const PEAK_TOKENS: usize = 3;
 
 /// The dataset now open.
 pub struct Opened {
@@ -75,7 +89,11 @@ impl Loader {
             .name("dataset".into())
             .spawn(move || {
                 let mut dataset = dataset;
+                // The peak tokens scan every top record: once a dataset,
+                // on a thread of their own, after its overview is sent.
+                let mut peaks_wanted = true;
                 for request in inbox {
+                    let overview_asked = matches!(request, Request::Overview);
                     let message = match request {
                         Request::Overview => Message::Overview(overview(&dataset)),
                         Request::Unit {
@@ -94,6 +112,7 @@ impl Loader {
                         Request::Open(dir) => Message::Opened(match Dataset::open(&dir) {
                             Ok(opened) => {
                                 dataset = opened;
+                                peaks_wanted = true;
                                 Ok(Opened::of(&dataset))
                             }
                             Err(e) => Err(e.to_string()),
@@ -101,6 +120,9 @@ impl Loader {
                     };
                     if outbox.send(message).is_err() {
                         break;
+                    }
+                    if overview_asked && std::mem::take(&mut peaks_wanted) {
+                        spawn_peak_tokens(dataset.dir().to_owned(), outbox.clone());
                     }
                 }
             })
@@ -114,6 +136,15 @@ impl Loader {
     }
 }
 
+fn spawn_peak_tokens(dir: PathBuf, outbox: Sender<Message>) {
+    std::thread::spawn(move || {
+        let result = Dataset::open(&dir)
+            .and_then(|ds| ds.peak_tokens(PEAK_TOKENS))
+            .map_err(|e| e.to_string());
+        let _ = outbox.send(Message::PeakTokens { dir, result });
+    });
+}
+
 fn overview(ds: &Dataset) -> Result<Overview, String> {
     let text = |e: featurescope::dataset::DatasetError| e.to_string();
     Ok(Overview {
@@ -123,6 +154,7 @@ fn overview(ds: &Dataset) -> Result<Overview, String> {
         ratings: ds.ratings().map_err(text)?,
         ablations: ablation::published(ds.dir())
             .unwrap_or_else(|e| (Vec::new(), vec![e.to_string()])),
+        logit_effects: ds.logit_effects().map_err(text),
     })
 }
 

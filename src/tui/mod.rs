@@ -8,6 +8,7 @@ mod heatmap;
 mod jobs;
 mod keymap;
 mod loader;
+mod meaning;
 mod panes;
 pub mod replay;
 mod view;
@@ -21,9 +22,11 @@ use std::time::Duration;
 /// The app for `dataset`, loading in the background.
 fn app_for(dataset: Dataset, keymap: keymap::Keymap, settings: work::Settings) -> app::App {
     let opened = loader::Opened::of(&dataset);
+    let meaning = meaning::MeaningSearch::start(settings.embedder.clone());
     app::App::new(
         opened,
         loader::Loader::start(dataset),
+        meaning,
         keymap,
         jobs::Jobs::new(settings),
     )

@@ -33,6 +33,9 @@ pub struct ReplayReport {
     pub first_frame_ms: f64,
     /// From opening the dataset to the drawn, populated unit list.
     pub list_ready_ms: f64,
+    /// From opening the dataset to the list's peak-tokens column filled
+    /// (read on a thread while the script runs; seen at the frame after).
+    pub peak_tokens_ms: f64,
     pub frames: usize,
     /// From the first key to the end of the last key's frames (and its pace).
     pub script_s: f64,
@@ -124,6 +127,20 @@ fn pump_while(app: &mut App, waiting: impl Fn(&App) -> bool) {
     }
 }
 
+/// When the peak tokens were first seen read, from opening the dataset.
+struct PeakTokensClock {
+    start: Instant,
+    read_at: Option<Duration>,
+}
+
+impl PeakTokensClock {
+    fn check(&mut self, app: &App) {
+        if self.read_at.is_none() && app.list.peak_tokens_read() {
+            self.read_at = Some(self.start.elapsed());
+        }
+    }
+}
+
 /// The steps the training job has made so far.
 fn job_steps(app: &App, id: JobId) -> Result<u64> {
     let job = app.jobs.get(id).context("the training job")?;
@@ -154,6 +171,7 @@ pub fn replay(
     let settings = super::work::Settings {
         llm: Default::default(),
         train_config: train.map(Path::to_owned).unwrap_or_default(),
+        embedder: featurescope::search::BUNDLED_EMBEDDER.into(),
     };
     let mut app = super::app_for(dataset, Keymap::default(), settings);
     let look = Look {
@@ -171,6 +189,11 @@ pub fn replay(
     pump_while(&mut app, |app| app.list.loading);
     terminal.draw(|f| draw(f, &app, &look))?;
     let list_ready = start.elapsed();
+    let mut peak_tokens = PeakTokensClock {
+        start,
+        read_at: None,
+    };
+    peak_tokens.check(&app);
     let job = match train {
         Some(config) => {
             let id = app.submit(Task::Train {
@@ -203,6 +226,7 @@ pub fn replay(
         app.poll_messages();
         terminal.draw(|f| draw(f, &app, &look))?;
         frames.push(ms(t.elapsed()));
+        peak_tokens.check(&app);
         // The real loop keeps drawing frames while the worker reads a unit or
         // a thread sorts the list; here each wait is timed as a latency, from
         // the key to its answer drawn.
@@ -214,6 +238,7 @@ pub fn replay(
             if started {
                 pump_while(&mut app, waiting);
                 frames.push(timed_draw(&mut terminal, &app, &look)?);
+                peak_tokens.check(&app);
                 latencies.push(ms(t.elapsed()));
             }
         }
@@ -224,11 +249,14 @@ pub fn replay(
         while t.elapsed() < pace {
             if app.poll_messages() {
                 frames.push(timed_draw(&mut terminal, &app, &look)?);
+                peak_tokens.check(&app);
             }
             std::thread::sleep(Duration::from_millis(1));
         }
     }
     let script = script_start.elapsed();
+    pump_while(&mut app, |app| !app.list.peak_tokens_read());
+    peak_tokens.check(&app);
     app.poll_messages();
     let (job_steps_during_replay, job_steps_per_s_during, job_steps_per_s_alone) = match job {
         Some((id, before)) => {
@@ -259,6 +287,7 @@ pub fn replay(
         height,
         first_frame_ms: ms(first_frame),
         list_ready_ms: ms(list_ready),
+        peak_tokens_ms: peak_tokens.read_at.map_or(0.0, ms),
         frames: frames.len(),
         script_s: script.as_secs_f64(),
         frame_p50_ms: percentile(&frames, 50.0),

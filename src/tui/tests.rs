@@ -8,8 +8,8 @@ use super::view::draw;
 use super::work::Settings;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use featurescope::dataset::{
-    Dataset, DatasetWriter, Explanation, Manifest, NewRecord, NewUnit, Sample, Score, UnitKind,
-    UnitStats, WriterOptions,
+    Dataset, DatasetWriter, Explanation, LogitEffect, Manifest, NewRecord, NewUnit, Sample, Score,
+    TokenEffect, UnitKind, UnitStats, WriterOptions,
 };
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -118,6 +118,7 @@ pub(super) fn no_endpoints() -> Settings {
     Settings {
         llm: Default::default(),
         train_config: "sae.toml".into(),
+        embedder: featurescope::search::BUNDLED_EMBEDDER.into(),
     }
 }
 
@@ -142,7 +143,11 @@ impl Harness {
         settings: Settings,
     ) -> Self {
         let mut app = super::app_for(Dataset::open(path).unwrap(), Keymap::default(), settings);
-        app.wait_message();
+        // The overview, then the peak tokens (read after it is sent): once
+        // both are in, every later answer is one a test asked for.
+        while app.list.loading || !app.list.peak_tokens_read() {
+            app.wait_message();
+        }
         Self {
             app,
             terminal: Terminal::new(TestBackend::new(width, height)).unwrap(),
@@ -539,6 +544,204 @@ fn long_lists_are_sorted_off_the_drawing_thread_and_only_the_last_order_counts()
         "the selection follows its unit"
     );
     assert!(!h.screen().contains("sorting…"));
+}
+
+/// Units whose top records peak at different tokens: the list names each
+/// unit's most frequent peaks, safe for the terminal.
+#[test]
+fn the_list_shows_each_units_peak_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ds");
+    let mut writer =
+        DatasetWriter::create(&path, Manifest::new(), WriterOptions::default()).unwrap();
+    let record = |sample, rank, tokens: &[&str], activations: &[f32]| NewRecord {
+        sample,
+        rank,
+        document_id: None,
+        token_offset: None,
+        tokens: tokens.iter().map(|t| t.to_string()).collect(),
+        activations: activations.to_vec(),
+    };
+    let units: [Vec<NewRecord>; 3] = [
+        // "dog" twice, "cat" once; the random record's peak does not count.
+        vec![
+            record(Sample::Top, 0, &["a", " cat", " dog"], &[0.0, 3.0, 1.0]),
+            record(Sample::Top, 1, &["a", " dog"], &[0.5, 2.0]),
+            record(Sample::Top, 2, &[" dog", "b"], &[1.5, 1.0]),
+            record(Sample::Random, 0, &["zebra", "b"], &[9.0, 0.0]),
+        ],
+        // Never positive: no peak tokens.
+        vec![record(Sample::Top, 0, &["x", "y"], &[0.0, -1.0])],
+        // A tie at a record's maximum goes to the first token, a tie in
+        // counts to the better-ranked record; a space and an escape
+        // sequence are shown, not obeyed.
+        vec![
+            record(Sample::Top, 0, &["first", "second"], &[2.0, 2.0]),
+            record(Sample::Top, 1, &[" ", "\u{1b}[31mred"], &[1.0, 0.5]),
+            record(Sample::Top, 2, &["q", "\u{1b}[31mred"], &[0.0, 0.5]),
+        ],
+    ];
+    for (i, records) in units.into_iter().enumerate() {
+        let stats = UnitStats {
+            max: 3.0,
+            mean: None,
+            variance: None,
+            density: None,
+            quantile_boundaries: vec![],
+            histogram_edges: vec![0.0, 1.0],
+            histogram_counts: vec![1],
+        };
+        let unit = NewUnit {
+            layer: 0,
+            index: i as u32,
+            kind: UnitKind::Neuron,
+            stats,
+        };
+        writer.add_unit(unit, records).unwrap();
+    }
+    writer.finish().unwrap();
+    let mut h = Harness::on(dir, &path, (120, 12), no_endpoints());
+    let screen = h.screen();
+    assert!(screen.contains("peak tokens"), "{screen}");
+    let row = |id: &str| {
+        screen
+            .lines()
+            .find(|l| l.trim_start_matches(['│', ' ']).starts_with(id))
+            .unwrap_or_else(|| panic!("no row {id}: {screen}"))
+            .to_owned()
+    };
+    assert!(row("0 ").contains("dog · cat "), "{screen}");
+    assert!(!row("0 ").contains("zebra"), "{screen}");
+    assert!(
+        !row("1 ").contains('x') && !row("1 ").contains('y'),
+        "{screen}"
+    );
+    assert!(row("2 ").contains(r"first · ␣ · \u{1b}[31mred"), "{screen}");
+    assert!(!screen.contains('\u{1b}'), "{screen}");
+}
+
+/// `~` in the filter searches by meaning: the explained units, closest
+/// first, with the other terms still applied; explanations written after
+/// the explorer opened are found.
+#[test]
+fn a_tilde_in_the_filter_ranks_the_explained_units_by_meaning() {
+    let mut h = Harness::new(120, 12);
+    let explanation = |id: &str, unit_id: u64, text: &str| Explanation {
+        explanation_id: id.into(),
+        unit_id,
+        text: text.into(),
+        explainer_model: "test".into(),
+        method: "top-activations".into(),
+        parent_id: None,
+        evidence_record_ids: vec![],
+        created_at_ms: 3,
+    };
+    h.dataset()
+        .append_explanations(&[explanation("n1", 1, "numbers, digits and dates")])
+        .unwrap();
+    let filter = |h: &mut Harness, text: &str| {
+        h.press(KeyCode::Char('/'));
+        // The prompt starts from the filter in force.
+        for _ in 0..h.app.list.filter().chars().count() {
+            h.press(KeyCode::Backspace);
+        }
+        for c in text.chars() {
+            h.press(KeyCode::Char(c));
+        }
+        h.press(KeyCode::Enter);
+    };
+    filter(&mut h, "~kittens");
+    // Nothing is applied before the frame loop polls: the wait is seen.
+    assert!(h.app.list.searching());
+    assert!(h.screen().contains("searching by meaning…"));
+    h.settle("the search", |app| !app.list.searching());
+    assert_eq!(h.app.list.visible_units(), vec![0, 1], "{}", h.app.status);
+    let screen = h.screen();
+    assert!(screen.contains("sort meaning ↓"), "{screen}");
+    assert!(screen.contains("≈0."), "{screen}");
+    filter(&mut h, "~digits");
+    h.settle("the search", |app| !app.list.searching());
+    assert_eq!(h.app.list.visible_units(), vec![1, 0]);
+    // The other terms apply too: layer 0 holds units 0 and 2, and unit 2
+    // has no explanation.
+    filter(&mut h, "layer:0 ~digits");
+    h.settle("the search", |app| !app.list.searching());
+    assert_eq!(h.app.list.visible_units(), vec![0]);
+    h.press(KeyCode::Esc);
+    assert_eq!(h.app.list.visible_units(), vec![0, 1, 2]);
+    assert!(!h.screen().contains("meaning"));
+}
+
+#[test]
+fn a_search_by_meaning_that_cannot_run_says_why_and_the_other_terms_stay() {
+    let settings = Settings {
+        embedder: "/no/such/model".into(),
+        ..no_endpoints()
+    };
+    let mut h = Harness::with_settings(120, 12, settings);
+    h.press(KeyCode::Char('/'));
+    for c in "layer:1 ~cats".chars() {
+        h.press(KeyCode::Char(c));
+    }
+    h.press(KeyCode::Enter);
+    h.settle("the search", |app| !app.list.searching());
+    assert!(
+        h.app.status.contains("search by meaning") && h.app.status.contains("/no/such/model"),
+        "{}",
+        h.app.status
+    );
+    assert_eq!(h.app.list.visible_units(), vec![1]);
+}
+
+/// The unit view shows the tokens a unit's direction raises and lowers,
+/// safe for the terminal; a unit without logit effects has no such block,
+/// and a damaged table is named, not a dataset that cannot be browsed.
+#[test]
+fn the_unit_view_shows_logit_effects() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ds");
+    write_dataset(&path);
+    let effect = |token: &str, effect| TokenEffect {
+        token: token.into(),
+        effect,
+    };
+    Dataset::open(&path)
+        .unwrap()
+        .write_logit_effects(&[LogitEffect {
+            unit_id: 0,
+            raised: vec![effect(" mat", 1.25), effect(" chair", 0.5)],
+            lowered: vec![effect("\u{1b}[2J", -0.75)],
+        }])
+        .unwrap();
+    let mut h = Harness::on(dir, &path, (120, 40), no_endpoints());
+    h.press(KeyCode::Enter);
+    h.app.wait_message();
+    let screen = h.screen();
+    assert!(screen.contains("logit effects"), "{screen}");
+    assert!(
+        screen.contains(r#"raises: " mat" +1.250  " chair" +0.500"#),
+        "{screen}"
+    );
+    assert!(screen.contains(r#"lowers: "\u{1b}[2J" -0.750"#), "{screen}");
+    assert!(!screen.contains('\u{1b}'), "{screen}");
+    h.press(KeyCode::Esc);
+    h.press(KeyCode::Down);
+    h.press(KeyCode::Enter);
+    h.app.wait_message();
+    assert!(!h.screen().contains("logit effects"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ds");
+    write_dataset(&path);
+    std::fs::write(path.join("logit_effects.parquet"), b"not parquet").unwrap();
+    let mut h = Harness::on(dir, &path, (120, 20), no_endpoints());
+    assert!(
+        h.app.status.contains("logit effects not shown")
+            && h.app.status.contains("logit_effects.parquet"),
+        "{}",
+        h.app.status
+    );
+    assert!(h.screen().contains("3 of 3 units"));
 }
 
 #[test]

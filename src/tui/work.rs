@@ -27,6 +27,8 @@ pub struct Settings {
     pub llm: LlmConfig,
     /// The training configuration the train key proposes.
     pub train_config: PathBuf,
+    /// The sentence model of the filter's search by meaning.
+    pub embedder: PathBuf,
 }
 
 /// A job started from a key.

@@ -431,3 +431,24 @@ fn ratings_are_appended_read_back_and_checked_against_their_scores() {
         "{err}"
     );
 }
+
+#[test]
+fn peak_tokens_match_pyarrow_on_the_demo() {
+    let demo = common::root().join("datasets/demo");
+    let ours = Dataset::open(&demo).unwrap().peak_tokens(3).unwrap();
+    let reference: std::collections::HashMap<String, Vec<String>> = serde_json::from_str(
+        &common::python("peak_tokens_reference.py", &[path_str(&demo), "3"]),
+    )
+    .unwrap();
+    assert!(reference.len() > 100, "the demo's units mostly fire");
+    assert_eq!(
+        ours.len(),
+        reference.len(),
+        "the same units have peak tokens"
+    );
+    for (unit, tokens) in &reference {
+        assert_eq!(&ours[&unit.parse::<u64>().unwrap()], tokens, "unit {unit}");
+    }
+    // Not every unit's peaks are one token: the ranking is exercised.
+    assert!(reference.values().filter(|t| t.len() == 3).count() > 10);
+}

@@ -1,6 +1,6 @@
 //! The papers' experiments as commands: each one's arithmetic against an
 //! independent reference (scipy), its files, and its rerun.
-use crate::common::{demo_copy, featurescope, path_str, python, stdout};
+use crate::common::{demo_copy, featurescope, path_str, python, root, stderr, stdout};
 use featurescope::dataset::{Dataset, Rating, Score};
 
 /// A copy of the demo (real scores) with ratings given to 40 of its scores,
@@ -1168,5 +1168,60 @@ fn the_evidence_study_shows_each_condition_what_it_names() {
             })
             .collect();
         assert!(prompts.contains(&cut), "unit {unit}: {cut:?}");
+    }
+}
+
+/// One unit of each kind of source in the demo: neurons of two MLPs, and
+/// features of the SAE, PCA and the neuron basis at the residual stream.
+const LOGIT_UNITS: [u64; 5] = [7, 2148, 4101, 6659, 8585];
+
+#[test]
+fn logit_effects_agree_with_transformers_and_land_in_the_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = demo_copy(tmp.path(), "demo");
+    let _ = std::fs::remove_file(dir.join("logit_effects.parquet"));
+    let out = featurescope(&["logit-effects", path_str(&dir), "--tokens", "5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("logit effects of 9216 units"),
+        "{}",
+        stdout(&out)
+    );
+    let ds = Dataset::open(&dir).unwrap();
+    let ours: std::collections::HashMap<u64, _> = ds
+        .logit_effects()
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.unit_id, e))
+        .collect();
+    assert_eq!(ours.len(), 9216);
+    assert_eq!(ds.validate().unwrap().logit_effects, 9216);
+    let gguf = root().join(".venv/models/gemma-3-270m-q4_k_m.gguf");
+    let mut args = vec![
+        path_str(&gguf).to_owned(),
+        path_str(&dir).to_owned(),
+        "5".into(),
+    ];
+    args.extend(LOGIT_UNITS.iter().map(u64::to_string));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let reference: serde_json::Value =
+        serde_json::from_str(&python("logit_effects_reference.py", &args)).unwrap();
+    for unit in LOGIT_UNITS {
+        let effect = &ours[&unit];
+        for (side, list) in [("raised", &effect.raised), ("lowered", &effect.lowered)] {
+            let theirs = reference[unit.to_string()][side].as_array().unwrap();
+            assert_eq!(list.len(), 5);
+            for (t, r) in list.iter().zip(theirs) {
+                assert_eq!(t.token, r[0].as_str().unwrap(), "unit {unit} {side}");
+                let value = r[1].as_f64().unwrap() as f32;
+                assert!(
+                    (t.effect - value).abs() <= 1e-3 * value.abs().max(1.0),
+                    "unit {unit} {side} {:?}: {} vs {value}",
+                    t.token,
+                    t.effect
+                );
+            }
+        }
+        assert!(effect.raised[0].effect > effect.lowered[0].effect);
     }
 }

@@ -23,4 +23,5 @@ mod sae_cli;
 mod sae_reference;
 mod sae_train;
 mod scoring;
+mod search;
 mod synth;

@@ -53,7 +53,7 @@ impl TextInput {
 impl Widget for &TextInput {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let prompt = match self.purpose {
-            InputPurpose::Filter => "filter (words, layer:N, kind:K, score>X, score<X): ",
+            InputPurpose::Filter => "filter (words, layer:N, kind:K, score>X, score<X, ~meaning): ",
             InputPurpose::GoTo => "go to unit id: ",
             InputPurpose::Rate => {
                 "how well does the simulation match (1 = not at all … 5 = exactly)? "

@@ -3,6 +3,7 @@
 //! longer than `sync_refresh_rows` are filtered and sorted on a thread (a
 //! sort of 300k rows takes longer than a frame); only the latest answer counts.
 use super::super::annotations::Annotations;
+use super::super::heatmap::display_token;
 use super::super::keymap::Action;
 use super::{fmt_opt, moved};
 use featurescope::dataset::{UnitKind, UnitOverview};
@@ -14,6 +15,7 @@ use ratatui::widgets::{
     Block, Borders, Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget,
 };
 use std::cell::Cell as Remembered;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
@@ -58,7 +60,8 @@ pub struct UnitRow {
 }
 
 /// The list filter: `layer:3`, `kind:sae`, `score>0.5`, `score<0.2`, and
-/// any other words, which must all appear in the explanation.
+/// any other words, which must all appear in the explanation; after a `~`,
+/// a search by meaning (the rest of the text, embedded).
 #[derive(Debug, Default, PartialEq)]
 pub struct Query {
     layer: Option<u32>,
@@ -66,11 +69,19 @@ pub struct Query {
     min_score: Option<f64>,
     max_score: Option<f64>,
     words: Vec<String>,
+    meaning: Option<String>,
 }
 
 impl Query {
     pub fn parse(text: &str) -> Self {
-        let mut q = Query::default();
+        let (text, meaning) = match text.split_once('~') {
+            Some((terms, meaning)) => (terms, Some(meaning.trim()).filter(|m| !m.is_empty())),
+            None => (text, None),
+        };
+        let mut q = Query {
+            meaning: meaning.map(str::to_owned),
+            ..Query::default()
+        };
         for word in text.split_whitespace() {
             let lower = word.to_lowercase();
             if let Some(layer) = lower.strip_prefix("layer:").and_then(|v| v.parse().ok()) {
@@ -105,12 +116,23 @@ impl Query {
 /// A filtered, sorted list for the request of that generation.
 type ViewAnswer = (u64, Vec<usize>);
 
+/// Each explained unit's similarity to a search by meaning.
+pub type Similarity = Arc<HashMap<u64, f32>>;
+
+/// A search by meaning: its text, and the similarities once they are in.
+struct Meaning {
+    query: String,
+    similarity: Option<Similarity>,
+}
+
 /// What the list shows: filters and order.
 struct ViewSpec {
     query: Query,
     kind: Option<UnitKind>,
     sort: SortKey,
     descending: bool,
+    /// Given, only units with a similarity are shown, the closest first.
+    similarity: Option<Similarity>,
 }
 
 impl ViewSpec {
@@ -119,9 +141,23 @@ impl ViewSpec {
         let mut visible: Vec<usize> = (0..rows.len())
             .filter(|&i| {
                 let row = &rows[i];
-                kind.is_none_or(|k| row.unit.kind == k) && query.matches(row)
+                kind.is_none_or(|k| row.unit.kind == k)
+                    && query.matches(row)
+                    && self
+                        .similarity
+                        .as_ref()
+                        .is_none_or(|s| s.contains_key(&row.unit.unit_id))
             })
             .collect();
+        if let Some(similarity) = &self.similarity {
+            let of = |i: usize| similarity[&rows[i].unit.unit_id];
+            visible.sort_by(|&a, &b| {
+                of(b)
+                    .total_cmp(&of(a))
+                    .then(rows[a].unit.unit_id.cmp(&rows[b].unit.unit_id))
+            });
+            return visible;
+        }
         let key = self.sort;
         visible.sort_by(|&a, &b| {
             let (a, b) = (&rows[a], &rows[b]);
@@ -165,6 +201,10 @@ pub struct UnitList {
     descending: bool,
     filter: String,
     kind_filter: Option<UnitKind>,
+    /// The filter's search by meaning, if it has one.
+    meaning: Option<Meaning>,
+    /// Each unit's most frequent peak tokens; `None` while they are read.
+    peak_tokens: Option<HashMap<u64, Vec<String>>>,
     /// The units are being read.
     pub loading: bool,
     /// Lists longer than this are filtered and sorted off the drawing thread.
@@ -193,6 +233,8 @@ impl UnitList {
             descending: false,
             filter: String::new(),
             kind_filter: None,
+            meaning: None,
+            peak_tokens: None,
             loading: true,
             sync_refresh_rows: 20_000,
             refreshing: false,
@@ -208,9 +250,57 @@ impl UnitList {
     pub fn reset(&mut self, title: String) {
         self.title = title;
         self.selected = 0;
-        self.filter.clear();
-        self.kind_filter = None;
+        self.clear_filters();
+        self.peak_tokens = None;
         self.loading = true;
+    }
+
+    pub fn set_peak_tokens(&mut self, tokens: HashMap<u64, Vec<String>>) {
+        self.peak_tokens = Some(tokens);
+    }
+
+    /// The peak tokens have arrived (or failed: then every unit has none).
+    pub fn peak_tokens_read(&self) -> bool {
+        self.peak_tokens.is_some()
+    }
+
+    /// The headline explanation; in a search by meaning, after the unit's
+    /// similarity (that of its closest explanation).
+    fn explanation_cell(&self, row: &UnitRow) -> String {
+        let text = row
+            .explanation
+            .as_deref()
+            .map(printable)
+            .unwrap_or_default();
+        let similarity = self
+            .meaning
+            .as_ref()
+            .and_then(|m| m.similarity.as_ref()?.get(&row.unit.unit_id));
+        match similarity {
+            Some(s) => format!("≈{s:.2}  {text}"),
+            None => text,
+        }
+    }
+
+    /// What the peak-tokens column shows for `unit_id`.
+    fn peak_tokens_cell(&self, unit_id: u64) -> String {
+        let Some(tokens) = &self.peak_tokens else {
+            return "…".into();
+        };
+        tokens
+            .get(&unit_id)
+            .map(|tokens| {
+                tokens
+                    .iter()
+                    .map(|t| match t.trim_matches(' ') {
+                        // "·" separates the tokens here, so spaces are ␣.
+                        "" => "␣".repeat(t.chars().count()),
+                        word => display_token(word),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" · ")
+            })
+            .unwrap_or_default()
     }
 
     /// The units of the overview, with their headline explanations.
@@ -269,9 +359,53 @@ impl UnitList {
         &self.filter
     }
 
-    pub fn set_filter(&mut self, text: String) {
+    /// Filters by `text`; returns its search by meaning when that is new
+    /// (the app has it embedded and ranked, and hands back the answer
+    /// through `set_similarity`; until then the other terms apply).
+    pub fn set_filter(&mut self, text: String) -> Option<String> {
+        let wanted = Query::parse(&text).meaning;
         self.filter = text;
+        let asked = self.meaning.as_ref().map(|m| &m.query);
+        let new = wanted.as_ref().filter(|&w| asked != Some(w)).cloned();
+        self.meaning = match (wanted, self.meaning.take()) {
+            (Some(query), Some(kept)) if kept.query == query => Some(kept),
+            (Some(query), _) => Some(Meaning {
+                query,
+                similarity: None,
+            }),
+            (None, _) => None,
+        };
         self.refresh_visible();
+        new
+    }
+
+    /// The answer to the search by meaning `query`, if the filter still asks it.
+    pub fn set_similarity(&mut self, query: &str, similarity: Similarity) {
+        if let Some(meaning) = self.meaning.as_mut().filter(|m| m.query == query) {
+            meaning.similarity = Some(similarity);
+            self.refresh_visible();
+        }
+    }
+
+    /// The search by meaning `query` failed: the other terms apply, and
+    /// the same filter again asks anew.
+    pub fn drop_meaning(&mut self, query: &str) {
+        if self.meaning.as_ref().is_some_and(|m| m.query == query) {
+            self.meaning = None;
+        }
+    }
+
+    /// The filter's search by meaning is waiting for its answer.
+    pub fn searching(&self) -> bool {
+        self.meaning
+            .as_ref()
+            .is_some_and(|m| m.similarity.is_none())
+    }
+
+    fn clear_filters(&mut self) {
+        self.filter.clear();
+        self.kind_filter = None;
+        self.meaning = None;
     }
 
     /// Rows per page, as drawn last.
@@ -296,6 +430,7 @@ impl UnitList {
             kind: self.kind_filter,
             sort: self.sort,
             descending: self.descending,
+            similarity: self.meaning.as_ref().and_then(|m| m.similarity.clone()),
         };
         if self.rows.len() <= self.sync_refresh_rows {
             let visible = spec.visible(&self.rows);
@@ -362,8 +497,7 @@ impl UnitList {
                 self.refresh_visible();
             }
             Action::Back => {
-                self.filter.clear();
-                self.kind_filter = None;
+                self.clear_filters();
                 self.refresh_visible();
             }
             _ => {}
@@ -402,8 +536,7 @@ impl UnitList {
                 .position(|&i| list.rows[i].unit.unit_id == id)
         };
         if position(self).is_none() {
-            self.filter.clear();
-            self.kind_filter = None;
+            self.clear_filters();
             self.refresh_keeping(Some(id));
         }
         if let Some(pos) = position(self) {
@@ -419,18 +552,27 @@ impl Widget for &UnitList {
             Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
         let order = if self.descending { "↓" } else { "↑" };
         let kind = self.kind_filter.map_or("all".to_owned(), |k| k.to_string());
+        let sort = match self.meaning {
+            Some(Meaning {
+                similarity: Some(_),
+                ..
+            }) => "meaning ↓".to_owned(),
+            _ => format!("{} {order}", self.sort.name()),
+        };
         let mut title = format!(
-            "featurescope  {}   {} of {} units   sort {} {order}   kind {kind}",
+            "featurescope  {}   {} of {} units   sort {sort}   kind {kind}",
             printable(&self.title),
             self.visible.len(),
             self.rows.len(),
-            self.sort.name(),
         );
         if !self.filter.is_empty() {
             title.push_str(&format!("   filter \"{}\"", printable(&self.filter)));
         }
         if self.refreshing {
             title.push_str("   sorting…");
+        }
+        if self.searching() {
+            title.push_str("   searching by meaning…");
         }
         Paragraph::new(title)
             .style(Style::default().add_modifier(Modifier::BOLD))
@@ -456,7 +598,8 @@ impl Widget for &UnitList {
                     Cell::from(format!("{:.3}", r.unit.max)),
                     Cell::from(fmt_opt(r.unit.density, 4)),
                     Cell::from(fmt_opt(r.score, 2)),
-                    Cell::from(r.explanation.as_deref().map(printable).unwrap_or_default()),
+                    Cell::from(self.peak_tokens_cell(r.unit.unit_id)),
+                    Cell::from(self.explanation_cell(r)),
                 ])
             });
         let widths = [
@@ -467,6 +610,7 @@ impl Widget for &UnitList {
             Constraint::Length(8),
             Constraint::Length(7),
             Constraint::Length(5),
+            Constraint::Length(26),
             Constraint::Min(10),
         ];
         let table = Table::new(rows, widths)
@@ -479,6 +623,7 @@ impl Widget for &UnitList {
                     "max",
                     "density",
                     "score",
+                    "peak tokens",
                     "explanation",
                 ])
                 .style(Style::default().add_modifier(Modifier::BOLD)),

@@ -7,7 +7,7 @@ use super::super::keymap::Action;
 use super::super::loader::UnitData;
 use super::compare::{ComparePane, CompareView};
 use super::{fmt_opt, moved, wrap};
-use featurescope::dataset::{Record, Sample};
+use featurescope::dataset::{LogitEffect, Record, Sample, TokenEffect};
 use featurescope::experiment::ablation::{Ablation, TokenChange};
 use featurescope::text::printable;
 use ratatui::buffer::Buffer;
@@ -153,6 +153,21 @@ fn ablation_lines(a: &Ablation) -> Vec<Line<'static>> {
     ]
 }
 
+/// A unit's logit effects in two lines: the tokens it raises most, then
+/// those it lowers most, as many as the width holds.
+fn logit_effect_lines(e: &LogitEffect) -> Vec<Line<'static>> {
+    let tokens = |list: &[TokenEffect]| {
+        list.iter()
+            .map(|t| format!("\"{}\" {:+.3}", display_token(&t.token), t.effect))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    vec![
+        Line::from(format!("raises: {}", tokens(&e.raised))),
+        Line::from(format!("lowers: {}", tokens(&e.lowered))),
+    ]
+}
+
 fn section_title(sample: Sample, levels: &[f64]) -> String {
     match sample {
         Sample::Top => "top-activating texts".into(),
@@ -197,9 +212,19 @@ impl Widget for UnitView<'_> {
         } else {
             ablations.len() as u16 * 3 + 2
         };
-        let [header, expl_area, ablation_area, stats_area, records_area] = Layout::vertical([
+        let logit_effects = notes.logit_effects.get(&unit.unit_id);
+        let logit_rows = if logit_effects.is_some() { 4 } else { 0 };
+        let [
+            header,
+            expl_area,
+            logit_area,
+            ablation_area,
+            stats_area,
+            records_area,
+        ] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Length(explanation_rows + 2),
+            Constraint::Length(logit_rows),
             Constraint::Length(ablation_rows.min(11)),
             Constraint::Length(4),
             Constraint::Min(3),
@@ -265,6 +290,16 @@ impl Widget for UnitView<'_> {
         Paragraph::new(lines)
             .block(Block::default().borders(Borders::ALL).title("explanations"))
             .render(expl_area, buf);
+
+        if let Some(effects) = logit_effects {
+            Paragraph::new(logit_effect_lines(effects))
+                .block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .title("logit effects: next-token logits its direction raises and lowers"),
+                )
+                .render(logit_area, buf);
+        }
 
         if !ablations.is_empty() {
             Paragraph::new(
