@@ -42,6 +42,7 @@ $(TORCH_STAMP):
 $(TEST_STAMP): tests/requirements.txt $(TORCH_STAMP) | $(MINILM) $(GEMMA)
 	$(PIP_INSTALL) -r tests/requirements.txt
 	rm -f $(VENV)/.stamp-test-*
+	$(VPY) tests/py/gguf_causal_lm.py $(GEMMA)
 	touch $@
 
 # The encoder the tests use (sentence-transformers all-MiniLM-L6-v2 from its

@@ -7,16 +7,33 @@
 //! Each figure is the median of three replays with its range.
 //! Targets: first frame ≤ 300 ms, p99 frame ≤ 16 ms.
 //!
+//! The lab on the demo: a replay that probes a 64-token text five times,
+//! opens the top unit, finds its similar units and steers with it twice,
+//! a key every 50 ms, alone and beside the training job; against the peer a
+//! Python user would run instead (bench/transformers_lab.py: transformers on
+//! the same GGUF file with hooks, SAELens and the linear dictionaries
+//! encoding, and generation with a steering hook). Target: a probe on
+//! screen in ≤ 300 ms.
+//!
 //! cargo bench --bench explorer   (make bench-explorer)
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// One replay: the browsing script `repeat` times over, a key every
-/// `pace_ms` at most (0: back to back).
-fn replay(dataset: &Path, train: Option<&Path>, repeat: u32, pace_ms: u32) -> serde_json::Value {
+/// One replay: the browsing script (or `script`) `repeat` times over, a
+/// key every `pace_ms` at most (0: back to back).
+fn replay(
+    dataset: &Path,
+    train: Option<&Path>,
+    repeat: u32,
+    pace_ms: u32,
+    script: Option<&str>,
+) -> serde_json::Value {
     let mut command = Command::new(env!("CARGO_BIN_EXE_featurescope"));
+    if let Some(script) = script {
+        command.args(["--script", script]);
+    }
     command.args([
         "replay",
         dataset.to_str().unwrap(),
@@ -111,6 +128,120 @@ fn report(name: &str, job: &str, runs: &[serde_json::Value]) {
 
 const RUNS: usize = 3;
 
+/// The text probed: the MIT licence's first sentence, 64 tokens for Gemma.
+const PROBE_TEXT: &str = "Permission is hereby granted, free of charge, to any person obtaining a copy \
+    of this software and associated documentation files (the Software), to deal in the Software \
+    without restriction, including";
+const STEER_PROMPT: &str = "The weather today is";
+/// The demo's unit steered (an SAE feature), and by how much.
+const STEER_UNIT: u64 = 4100;
+const STEER_AMOUNT: f64 = 40.0;
+
+/// Keys that type `text` in a replay script.
+fn typed(text: &str) -> String {
+    (text.split(' ').filter(|w| !w.is_empty()))
+        .map(|w| format!("text:{w}"))
+        .collect::<Vec<_>>()
+        .join(" space ")
+}
+
+/// Probe five times (the probe key's input keeps the text), open the top
+/// unit, find its similar units, steer twice.
+fn lab_script() -> String {
+    let steer = format!(
+        "w {} enter",
+        typed(&format!("+{STEER_AMOUNT} {STEER_PROMPT}"))
+    );
+    format!(
+        "p {} enter {} enter n esc {steer} {steer}",
+        typed(PROBE_TEXT),
+        "p enter ".repeat(4)
+    )
+}
+
+/// Median [min–max] of the `key` latencies of every run, the first of each
+/// run (which loads the model) left out.
+fn later_latencies(runs: &[serde_json::Value], key: &str) -> Vec<f64> {
+    runs.iter()
+        .flat_map(|r| r[key].as_array().unwrap().iter().skip(1))
+        .filter_map(serde_json::Value::as_f64)
+        .collect()
+}
+
+/// The lab replays; the medians of the probe and steering latencies.
+fn lab(root: &Path, job: Option<&Path>) -> (f64, f64) {
+    let demo = root.join("datasets/demo");
+    let script = lab_script();
+    let runs: Vec<serde_json::Value> = (0..RUNS)
+        .map(|_| replay(&demo, job, 1, 50, Some(&script)))
+        .collect();
+    let beside = if job.is_some() {
+        "beside a training job"
+    } else {
+        "alone"
+    };
+    let first: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r["probe_ms"][0].as_f64())
+        .collect();
+    let similar: Vec<f64> = (runs.iter())
+        .filter_map(|r| r["similar_ms"][0].as_f64())
+        .collect();
+    let steer = later_latencies(&runs, "steer_ms");
+    println!(
+        "lab on the demo · {beside} · {RUNS} replays
+  probe of {} tokens on screen: {} ms (the first, \
+         loading the model while the text is typed: {} ms)
+  similar units {} ms  \
+         steered and unsteered, 32 tokens each: {} ms
+  frame p99 {} max {} ms",
+        PROBE_TOKENS,
+        common::spread(&later_latencies(&runs, "probe_ms"), 0),
+        common::spread(&first, 0),
+        common::spread(&similar, 0),
+        common::spread(&steer, 0),
+        figure(&runs, "frame_p99_ms", 2),
+        figure(&runs, "frame_max_ms", 2),
+    );
+    let median = |v: Vec<f64>| common::median_and_range(v).0;
+    (median(later_latencies(&runs, "probe_ms")), median(steer))
+}
+
+/// Tokens of `PROBE_TEXT` with Gemma's <bos>.
+const PROBE_TOKENS: usize = 64;
+
+/// The peer's probe and steering times on the same text, prompt and unit.
+fn lab_peer(root: &Path, (ours_probe, ours_steer): (f64, f64)) {
+    let (_, out) = common::timed(
+        Command::new(root.join(".venv/bin/python"))
+            .arg(root.join("bench/transformers_lab.py"))
+            .arg(root.join(".venv/models/gemma-3-270m-q4_k_m.gguf"))
+            .arg(root.join("datasets/demo"))
+            .args([PROBE_TEXT, "5", STEER_PROMPT, "32"])
+            .args([STEER_UNIT.to_string(), STEER_AMOUNT.to_string()])
+            .current_dir(root),
+    );
+    let peer: serde_json::Value = serde_json::from_str(&out).expect("peer JSON");
+    let values = |key: &str| -> Vec<f64> {
+        (peer[key].as_array().unwrap().iter())
+            .filter_map(serde_json::Value::as_f64)
+            .collect()
+    };
+    println!(
+        "peer: transformers + SAELens, {} tokens · alone
+  probe {} ms  steered and unsteered, 32 tokens each: {} ms",
+        peer["tokens"],
+        common::spread(&values("probe_ms"), 0),
+        common::spread(&values("steer_ms"), 0),
+    );
+    let median = |key: &str| common::median_and_range(values(key)).0;
+    println!(
+        "  peer / featurescope (medians): probe {:.2}×, steering {:.2}×",
+        median("probe_ms") / ours_probe,
+        median("steer_ms") / ours_steer
+    );
+}
+
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         println!("explorer: run with `cargo bench` (make bench-explorer)");
@@ -137,12 +268,17 @@ fn main() {
     // (faster than anyone browses), once: the loop idles between keys, as it
     // does in use.
     let runs = |path: &Path, job: Option<&Path>, repeat, pace| -> Vec<serde_json::Value> {
-        (0..RUNS).map(|_| replay(path, job, repeat, pace)).collect()
+        (0..RUNS)
+            .map(|_| replay(path, job, repeat, pace, None))
+            .collect()
     };
+    let ours = lab(root, None);
+    lab_peer(root, ours);
     for (name, path) in &datasets {
         report(name, "nothing beside it", &runs(path, None, 10, 0));
     }
     if let Some(config) = background_job(root) {
+        lab(root, Some(&config));
         for (name, path) in &datasets {
             report(
                 name,

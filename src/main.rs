@@ -58,6 +58,9 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Revise(args)) => llm::revise(args),
         Some(Command::Search(args)) => dataset::search(args),
         Some(Command::LogitEffects(args)) => cli::experiment::logit_effects(args),
+        Some(Command::Probe(args)) => cli::lab::probe(args),
+        Some(Command::Similar(args)) => cli::lab::similar(args),
+        Some(Command::Steer(args)) => cli::lab::steer(args),
         Some(Command::Report {
             dataset,
             record_set,

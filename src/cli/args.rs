@@ -60,6 +60,12 @@ pub enum Command {
     Search(SearchArgs),
     /// Each unit's direct effect on the next-token logits (the tokens its output direction raises and lowers most), written to DATASET/logit_effects.parquet for the explorer's unit view.
     LogitEffects(LogitEffectsArgs),
+    /// Run your own text through the subject model: the units most active on it, or one unit's activation at each token.
+    Probe(ProbeArgs),
+    /// The units nearest to a unit: by cosine of output directions in its own source, and by correlation of activations over its records in every source.
+    Similar(SimilarArgs),
+    /// Continue a prompt with a unit steered (added along its direction, or clamped) beside the unsteered continuation from the same seed.
+    Steer(SteerArgs),
     /// Summarise scores by layer and unit kind.
     Report {
         dataset: PathBuf,
@@ -657,6 +663,67 @@ pub struct LogitEffectsArgs {
     /// Tokens kept on each side (raised most, lowered most) per unit.
     #[arg(long, default_value_t = featurescope::experiment::logit_effects::TOKENS, value_parser = count::<1000>)]
     pub tokens: usize,
+    #[command(flatten)]
+    pub subject: SubjectArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ProbeArgs {
+    pub dataset: PathBuf,
+    /// The text to run.
+    pub text: String,
+    /// Show this unit's activation at each token instead of the top units.
+    #[arg(long)]
+    pub unit: Option<u64>,
+    /// How many units to list (by their maximum on the text).
+    #[arg(long, default_value_t = 10, value_parser = count::<100000>)]
+    pub top: usize,
+    #[command(flatten)]
+    pub subject: SubjectArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SimilarArgs {
+    pub dataset: PathBuf,
+    pub unit: u64,
+    /// Units listed each way.
+    #[arg(long, default_value_t = featurescope::experiment::similar::NEIGHBOURS, value_parser = count::<10000>)]
+    pub top: usize,
+    #[command(flatten)]
+    pub subject: SubjectArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SteerArgs {
+    pub dataset: PathBuf,
+    pub unit: u64,
+    /// The prompt to continue.
+    pub prompt: String,
+    /// Add this much of the unit along its direction at every position…
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        conflicts_with = "clamp",
+        required_unless_present = "clamp"
+    )]
+    pub add: Option<f64>,
+    /// …or clamp the unit's activation at this value.
+    #[arg(long, allow_negative_numbers = true)]
+    pub clamp: Option<f64>,
+    /// Tokens written.
+    #[arg(long, default_value_t = featurescope::experiment::steering::TOKENS, value_parser = count::<4096>)]
+    pub tokens: usize,
+    /// 0 is greedy.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     #[command(flatten)]
     pub subject: SubjectArgs,
     #[arg(long)]

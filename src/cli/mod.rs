@@ -5,6 +5,7 @@ pub mod args;
 pub mod dataset;
 pub mod experiment;
 pub mod extract;
+pub mod lab;
 pub mod llm;
 pub mod output;
 pub mod sae;

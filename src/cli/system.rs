@@ -45,6 +45,19 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
             report.list_updates
         );
     }
+    for (what, latencies) in [
+        ("probes of your text", &report.probe_ms),
+        ("similar-unit lists", &report.similar_ms),
+        ("steered continuations", &report.steer_ms),
+    ] {
+        if !latencies.is_empty() {
+            let shown: Vec<String> = latencies.iter().map(|ms| format!("{ms:.0}")).collect();
+            println!(
+                "{what} on screen after (ms, in order): {}",
+                shown.join(", ")
+            );
+        }
+    }
     if let (Some(steps), Some(during), Some(alone)) = (
         report.job_steps_during_replay,
         report.job_steps_per_s_during,

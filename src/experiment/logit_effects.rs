@@ -6,7 +6,7 @@
 //! when the dictionary reads the MLP's neurons); a neuron's is its column
 //! of the down projection. Unlike the experiments, the effects are a table
 //! of the dataset (`logit_effects.parquet`), which the explorer shows.
-use super::subject::{load_dictionary, model_path, token_text};
+use super::subject::{load_dictionary, model_path, source_hook, token_text};
 use super::{ExperimentError, Result};
 use crate::dataset::{Dataset, LogitEffect, TokenEffect};
 use crate::model::{Decoder, HookPoint, HookSite, SubjectModel, TextTokenizer};
@@ -38,13 +38,7 @@ pub fn compute(
     let manifest_path = ds.dir().join("manifest.json");
     let mut out = Vec::new();
     for source in &ds.manifest().sources {
-        let hook = HookPoint::parse(&source.hook).ok_or_else(|| {
-            ExperimentError::Input(format!(
-                "{}: source hook {:?} is not a hook name like blocks.3.mlp",
-                manifest_path.display(),
-                source.hook
-            ))
-        })?;
+        let hook = source_hook(ds, source)?;
         let dictionary = load_dictionary(ds, source, device)?;
         let basis = residual_basis(&decoder, hook, device)?;
         let directions = match &dictionary {

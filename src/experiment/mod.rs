@@ -12,8 +12,11 @@ pub mod histogram;
 pub mod logit_effects;
 pub mod pairs;
 pub mod patching;
+pub mod probe;
 mod results;
+pub mod similar;
 pub mod stats;
+pub mod steering;
 pub mod study;
 pub mod subject;
 

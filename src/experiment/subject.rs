@@ -10,6 +10,25 @@ use crate::sae::Dictionary;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
+/// How steering moves a unit at every position.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Steer {
+    /// This much of the unit's activation added along its direction.
+    Add(f64),
+    /// The unit's activation set to this value.
+    Clamp(f64),
+}
+
+impl Steer {
+    /// The amount added, or the value clamped at.
+    pub fn value(self) -> f64 {
+        match self {
+            Self::Add(v) | Self::Clamp(v) => v,
+        }
+    }
+}
+
 /// Where the unit is read and what it is there.
 pub struct Site {
     pub hook: HookPoint,
@@ -19,11 +38,66 @@ pub struct Site {
 }
 
 impl Site {
+    /// Where unit `unit` of `ds` is read in `model` (loaded from `model_path`).
+    pub fn of(
+        ds: &Dataset,
+        unit: u64,
+        model: &dyn SubjectModel,
+        model_path: &Path,
+        device: tch::Device,
+    ) -> Result<Self> {
+        let source = (ds.manifest().sources.iter())
+            .find(|s| (s.first_unit_id..s.first_unit_id + s.units).contains(&unit))
+            .ok_or_else(|| {
+                ExperimentError::Input(format!(
+                    "unit {unit}: {} lists no source holding it",
+                    ds.dir().join("manifest.json").display()
+                ))
+            })?;
+        let hook = source_hook(ds, source)?;
+        let dictionary = load_dictionary(ds, source, device)?;
+        let index = (unit - source.first_unit_id) as i64;
+        check_fit(model, model_path, hook, dictionary.as_ref(), index)?;
+        Ok(Self {
+            hook,
+            index,
+            dictionary,
+        })
+    }
+
     /// The unit's activation `[.., seq]` on what the hook carries.
     pub fn activation(&self, t: &Tensor) -> Tensor {
         match &self.dictionary {
             Some(d) => d.feature_contribution(t, self.index).0,
             None => t.select(-1, self.index).to_kind(Kind::Float),
+        }
+    }
+
+    /// What the hook carries with the unit steered: `amount` of it added
+    /// along its direction, or it clamped at a value.
+    pub fn steered(&self, t: &Tensor, steer: Steer) -> Tensor {
+        match &self.dictionary {
+            Some(d) => {
+                let amount = match steer {
+                    Steer::Add(amount) => {
+                        Tensor::full(&t.size()[..t.dim() - 1], amount, (Kind::Float, t.device()))
+                    }
+                    Steer::Clamp(value) => {
+                        let (activation, _) = d.feature_contribution(t, self.index);
+                        activation.neg() + value
+                    }
+                };
+                t + d.feature_shift(t, self.index, &amount).to_kind(t.kind())
+            }
+            None => {
+                let out = t.copy();
+                let mut unit = out.narrow(-1, self.index, 1);
+                let _ = match steer {
+                    Steer::Add(amount) => unit.g_add_scalar_(amount),
+                    Steer::Clamp(value) => unit.fill_(value),
+                };
+                out
+            }
         }
     }
 
@@ -59,63 +133,57 @@ impl Subject {
         model: Option<&Path>,
         device: tch::Device,
     ) -> Result<Self> {
-        let manifest = ds.manifest();
-        let input = ExperimentError::Input;
-        let manifest_path = ds.dir().join("manifest.json");
-        let source = (manifest.sources.iter())
-            .find(|s| (s.first_unit_id..s.first_unit_id + s.units).contains(&unit))
-            .ok_or_else(|| {
-                input(format!(
-                    "unit {unit}: {} lists no source holding it",
-                    manifest_path.display()
-                ))
-            })?;
-        let hook = HookPoint::parse(&source.hook).ok_or_else(|| {
-            input(format!(
-                "{}: source hook {:?} is not a hook name like blocks.3.mlp",
-                manifest_path.display(),
-                source.hook
-            ))
-        })?;
         let model_path = model_path(ds, model)?;
-        let dictionary = load_dictionary(ds, source, device)?;
         let model = crate::model::load(&model_path, device)?;
-        let index = (unit - source.first_unit_id) as i64;
-        // What the model and dictionary are must fit where the manifest
-        // says the unit is read, or the forward pass would fail inside libtorch.
-        let misfit = |problem: String| input(format!("{}: {problem}", model_path.display()));
-        model
-            .config()
-            .check_layer(hook.layer)
-            .map_err(|e| misfit(e.to_string()))?;
-        let width = model.width(hook.site);
-        match &dictionary {
-            Some(d) if d.d_in() != width || index >= d.d_sae() => {
-                return Err(misfit(format!(
-                    "{hook} has width {width}, but the dictionary of unit {unit} reads {} \
-                     and has {} features (feature {index} asked for)",
-                    d.d_in(),
-                    d.d_sae()
-                )));
-            }
-            None if index >= width => {
-                return Err(misfit(format!(
-                    "{hook} has width {width}: there is no neuron {index} (unit {unit})"
-                )));
-            }
-            _ => {}
-        }
         Ok(Self {
+            site: Site::of(ds, unit, model.as_ref(), &model_path, device)?,
             model,
             tokenizer: TextTokenizer::load(&model_path)?,
             device,
-            site: Site {
-                hook,
-                index,
-                dictionary,
-            },
         })
     }
+}
+
+/// Refuses a model and dictionary that do not fit where the manifest says
+/// unit `index` (a neuron, or the dictionary's feature) is read: the
+/// forward pass would otherwise fail inside libtorch.
+pub fn check_fit(
+    model: &dyn SubjectModel,
+    model_path: &Path,
+    hook: HookPoint,
+    dictionary: Option<&Dictionary>,
+    index: i64,
+) -> Result<()> {
+    let misfit =
+        |problem: String| ExperimentError::Input(format!("{}: {problem}", model_path.display()));
+    model
+        .config()
+        .check_layer(hook.layer)
+        .map_err(|e| misfit(e.to_string()))?;
+    let width = model.width(hook.site);
+    match dictionary {
+        Some(d) if d.d_in() != width || index >= d.d_sae() => Err(misfit(format!(
+            "{hook} has width {width}, but the dictionary read there reads {} \
+             and has {} features (feature {index} asked for)",
+            d.d_in(),
+            d.d_sae()
+        ))),
+        None if index >= width => Err(misfit(format!(
+            "{hook} has width {width}: there is no neuron {index}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Where `source`'s units are read, from its hook's name in the manifest of `ds`.
+pub fn source_hook(ds: &Dataset, source: &UnitSourceInfo) -> Result<HookPoint> {
+    HookPoint::parse(&source.hook).ok_or_else(|| {
+        ExperimentError::Input(format!(
+            "{}: source hook {:?} is not a hook name like blocks.3.mlp",
+            ds.dir().join("manifest.json").display(),
+            source.hook
+        ))
+    })
 }
 
 /// The subject model of `ds`: `model`, else the one its manifest names.

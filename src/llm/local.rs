@@ -10,7 +10,7 @@
 //! examples), so the keys and values of recent prompts are kept and a new
 //! prompt runs only from where it departs from the closest one.
 use super::{LlmError, Usage};
-use crate::model::{self, Decoder, KvCache, ModelError, TextTokenizer};
+use crate::model::{self, Decoder, KvCache, ModelError, Patch, TextTokenizer};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use std::path::{Path, PathBuf};
@@ -136,34 +136,19 @@ impl LocalModel {
         let (mut cache, residual) = loaded
             .run_prompt(&ids, ids.len().saturating_sub(1))
             .map_err(|e| self.error(e))?;
-        let decoder = &loaded.decoder;
-        let mut rng = SmallRng::seed_from_u64(settings.seed);
-        let mut written: Vec<u32> = Vec::new();
-        let mut last = residual.get(residual.size()[0] - 1).unsqueeze(0);
-        let mut text = String::new();
-        tch::no_grad(|| -> Result<(), LlmError> {
-            for _ in 0..settings.max_tokens {
-                let logits = decoder
-                    .screened_logits(&last, EXACT_LOGITS)
-                    .map_err(|e| self.error(e))?;
-                let next = pick(&logits.get(0), settings, &mut rng);
-                if self.finished.contains(&(next as u32)) {
-                    break;
-                }
-                written.push(next as u32);
+        let last = residual.get(residual.size()[0] - 1).unsqueeze(0);
+        let continuation = Continuation {
+            decoder: &loaded.decoder,
+            tokenizer: &self.tokenizer,
+            finished: &self.finished,
+            settings,
+            patch: None,
+        };
+        continuation
+            .write(&mut cache, last, || {
                 self.usage.completion_tokens.fetch_add(1, Ordering::Relaxed);
-                text = self.tokenizer.decode(&written).map_err(|e| self.error(e))?;
-                if let Some(end) = first_stop(&text, &settings.stop) {
-                    text.truncate(end);
-                    break;
-                }
-                last = decoder
-                    .extend(&mut cache, &[next])
-                    .map_err(|e| self.error(e))?;
-            }
-            Ok(())
-        })?;
-        Ok(text)
+            })
+            .map_err(|e| self.error(e))
     }
 
     /// The probabilities of the values 0..=10 written at each of `offsets`
@@ -308,6 +293,51 @@ fn pick(logits: &Tensor, settings: &Generation, rng: &mut SmallRng) -> i64 {
         draw -= w;
     }
     order.int64_value(&[kept - 1])
+}
+
+/// What writes a completion after a prompt already run.
+pub struct Continuation<'a> {
+    pub decoder: &'a Decoder,
+    pub tokenizer: &'a TextTokenizer,
+    /// Tokens that end the completion (end of text, end of turn).
+    pub finished: &'a [u32],
+    pub settings: &'a Generation,
+    /// Applied at every new token (steering).
+    pub patch: Option<Patch<'a>>,
+}
+
+impl Continuation<'_> {
+    /// The text written after the prompt whose keys and values are in
+    /// `cache` and whose last token's residual stream is `last` (`[1, d]`),
+    /// calling `on_token` for each token written.
+    pub fn write(
+        &self,
+        cache: &mut KvCache,
+        mut last: Tensor,
+        mut on_token: impl FnMut(),
+    ) -> Result<String, ModelError> {
+        let settings = self.settings;
+        let mut rng = SmallRng::seed_from_u64(settings.seed);
+        let mut written: Vec<u32> = Vec::new();
+        let mut text = String::new();
+        let _no_grad = tch::no_grad_guard();
+        for _ in 0..settings.max_tokens {
+            let logits = self.decoder.screened_logits(&last, EXACT_LOGITS)?;
+            let next = pick(&logits.get(0), settings, &mut rng);
+            if self.finished.contains(&(next as u32)) {
+                break;
+            }
+            written.push(next as u32);
+            on_token();
+            text = self.tokenizer.decode(&written)?;
+            if let Some(end) = first_stop(&text, &settings.stop) {
+                text.truncate(end);
+                break;
+            }
+            last = self.decoder.extend_patched(cache, &[next], self.patch)?;
+        }
+        Ok(text)
+    }
 }
 
 /// Where the first of `stop` begins in `text`.

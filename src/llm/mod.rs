@@ -23,7 +23,7 @@ mod local;
 pub use backend::{Backend, BackendError};
 pub use cache::ResponseCache;
 pub use client::{Endpoint, LlmClient, Usage};
-pub use local::{Generation, LocalModel};
+pub use local::{Continuation, Generation, LocalModel};
 
 use std::fmt;
 

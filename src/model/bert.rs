@@ -79,6 +79,17 @@ impl SubjectModel for Bert {
         &self.config
     }
 
+    /// The output dense layer's columns (its LayerNorm comes after the
+    /// residual sum, so it scales no neuron on its own).
+    fn neuron_directions(&self, layer: u32) -> Result<Tensor> {
+        self.config.check_layer(layer)?;
+        Ok(self.blocks[layer as usize]
+            .mlp_out
+            .weight()
+            .tr()
+            .contiguous())
+    }
+
     fn forward(
         &self,
         ids: &Tensor,

@@ -454,6 +454,23 @@ impl SubjectModel for Decoder {
         let x = self.final_residual(ids, attention_mask, patch)?;
         self.logits_of(&super::last_positions(&x, attention_mask), None)
     }
+
+    /// What each MLP neuron of `layer` writes to the residual stream, `[ff,
+    /// d]`: its column of the down projection, through the scale of the
+    /// norm on the MLP's output where the model has one (Gemma's sandwich
+    /// norms).
+    fn neuron_directions(&self, layer: u32) -> Result<Tensor> {
+        self.config.check_layer(layer)?;
+        let block = &self.blocks[layer as usize];
+        let down = match &block.mlp {
+            Mlp::Plain { down, .. } | Mlp::Gated { down, .. } => down.weight(),
+        };
+        let columns = down.tr();
+        Ok(match &block.mlp_out_norm {
+            Some(norm) => columns * norm.scale(),
+            None => columns.contiguous(),
+        })
+    }
 }
 
 /// The additive attention mask of one window: a query sees earlier keys
@@ -740,12 +757,23 @@ impl Decoder {
     /// Runs `ids` after the cached tokens, appends their keys and values to
     /// `cache`, and returns their residual stream after the last block, `[n, d]`.
     pub fn extend(&self, cache: &mut KvCache, ids: &[i64]) -> Result<Tensor> {
+        self.extend_patched(cache, ids, None)
+    }
+
+    /// [`Decoder::extend`] with `patch` applied to the new tokens on the
+    /// way (steering: a cache made so holds the patched keys and values).
+    pub fn extend_patched(
+        &self,
+        cache: &mut KvCache,
+        ids: &[i64],
+        patch: Option<Patch>,
+    ) -> Result<Tensor> {
         let n = ids.len() as i64;
         let device = self.embed.device();
         check_positions(&self.config, cache.len + n)?;
         let positions = Tensor::arange_start(cache.len, cache.len + n, (Kind::Int64, device));
         let own = Tensor::ones([n, n], (Kind::Bool, device)).tril(0);
-        self.after_cache(Cached::Extend(cache), ids, &positions, &own)
+        self.after_cache(Cached::Extend(cache), ids, &positions, &own, patch)
     }
 
     /// Residual streams of side branches: token `ids[i]` put at position
@@ -766,7 +794,7 @@ impl Decoder {
         let device = self.embed.device();
         let positions = Tensor::from_slice(positions).to_device(device);
         let own = Tensor::eye(n, (Kind::Bool, device));
-        self.after_cache(Cached::Read(cache), ids, &positions, &own)
+        self.after_cache(Cached::Read(cache), ids, &positions, &own, None)
     }
 
     /// Whether the checkpoint has the final norm and the unembedding.
@@ -783,23 +811,6 @@ impl Decoder {
     pub fn direct_logits(&self, directions: &Tensor) -> Result<Tensor> {
         let (norm, unembed) = self.head()?;
         Ok((directions * norm.scale()).matmul(&unembed.tr()))
-    }
-
-    /// What each MLP neuron of `layer` writes to the residual stream, `[ff,
-    /// d]`: its column of the down projection, through the scale of the
-    /// norm on the MLP's output where the model has one (Gemma's sandwich
-    /// norms).
-    pub fn neuron_directions(&self, layer: u32) -> Result<Tensor> {
-        self.config.check_layer(layer)?;
-        let block = &self.blocks[layer as usize];
-        let down = match &block.mlp {
-            Mlp::Plain { down, .. } | Mlp::Gated { down, .. } => down.weight(),
-        };
-        let columns = down.tr();
-        Ok(match &block.mlp_out_norm {
-            Some(norm) => columns * norm.scale(),
-            None => columns.contiguous(),
-        })
     }
 
     /// Next-token logits from residual streams `[n, d]`: over the whole
@@ -852,6 +863,7 @@ impl Decoder {
         ids: &[i64],
         positions: &Tensor,
         own: &Tensor,
+        patch: Option<Patch>,
     ) -> Result<Tensor> {
         let n = ids.len() as i64;
         let device = self.embed.device();
@@ -879,6 +891,9 @@ impl Decoder {
         })?;
         let ids = Tensor::from_slice(ids).to_device(device).view([1, n]);
         let mut captures = Captures::new(&[], self.config.num_layers)?;
+        if let Some(patch) = patch {
+            captures = captures.with_patch(patch);
+        }
         let last = self.config.num_layers.saturating_sub(1);
         let x = self.blocks(&ids, positions, &masks, Some(cache), &mut captures, last)?;
         Ok(x.squeeze_dim(0))

@@ -111,6 +111,11 @@ pub trait SubjectModel: Send {
         Ok(last_positions(&logits, attention_mask))
     }
 
+    /// What each MLP neuron of `layer` writes to the residual stream, `[ff,
+    /// d]`: its column of the MLP's output projection (through the scale of
+    /// a norm on the MLP's output, where the model has one).
+    fn neuron_directions(&self, layer: u32) -> Result<Tensor>;
+
     /// Width of the activation at a hook site (MLP neurons or residual stream).
     fn width(&self, site: HookSite) -> i64 {
         self.config().width(site)

@@ -242,20 +242,30 @@ impl Dictionary {
     /// what ablating the feature takes away.
     pub fn feature_contribution(&self, x: &Tensor, feature: i64) -> (Tensor, Tensor) {
         let x = x.to_kind(Kind::Float);
-        let (normalized, denormalize) = self.normalize(&x);
+        let (normalized, _) = self.normalize(&x);
         // All pre-activations: TopK's choice depends on the others.
         let activation = self
             .activate(self.pre_activations(&normalized))
             .select(-1, feature);
+        let share = self.feature_shift(&x, feature, &activation);
+        (activation, share)
+    }
+
+    /// What `amount` `[..]` of feature `feature` adds to activations `x`
+    /// `[.., d_in]`, in `x`'s own scale: `amount` times its decoder row
+    /// (steering adds it; a feature's activation gives its share).
+    pub fn feature_shift(&self, x: &Tensor, feature: i64, amount: &Tensor) -> Tensor {
+        let x = x.to_kind(Kind::Float);
+        let (_, denormalize) = self.normalize(&x);
         let mut row = self.w_dec.get(feature);
         if self.rescale_acts_by_decoder_norm {
             row = &row / row.norm();
         }
-        let mut share = activation.unsqueeze(-1) * row;
+        let mut shift = amount.unsqueeze(-1) * row;
         if let Some(d) = denormalize {
-            share *= d.scale;
+            shift *= d.scale;
         }
-        (activation, share)
+        shift
     }
 
     /// How the features on `target` differ from those on `x` (both `[..,

@@ -5,6 +5,7 @@
 use super::annotations::Annotations;
 use super::jobs::{JobId, Jobs, Outcome, Product, State, Work};
 use super::keymap::{Action, Keymap};
+use super::lab::{Answer, Ask, Lab};
 use super::loader::{Loader, Message, Opened, Overview, Request};
 use super::meaning::MeaningSearch;
 use super::panes::compare::ComparePane;
@@ -15,6 +16,8 @@ use super::panes::list::UnitList;
 use super::panes::unit::{UnitEvent, UnitPane};
 use super::work::Task;
 use crossterm::event::{KeyEvent, MouseButton, MouseEvent, MouseEventKind};
+use featurescope::experiment::steering;
+use featurescope::experiment::subject::Steer;
 use std::path::PathBuf;
 
 pub enum Screen {
@@ -42,6 +45,9 @@ pub struct App {
     generation: u64,
     loader: Loader,
     meaning: MeaningSearch,
+    lab: Lab,
+    /// How long the latest probe took, from asking to the answer.
+    pub probe_ms: Option<f64>,
 }
 
 impl App {
@@ -49,6 +55,7 @@ impl App {
         opened: Opened,
         loader: Loader,
         meaning: MeaningSearch,
+        lab: Lab,
         keymap: Keymap,
         jobs: Jobs<Task>,
     ) -> Self {
@@ -69,6 +76,8 @@ impl App {
             generation: 0,
             loader,
             meaning,
+            lab,
+            probe_ms: None,
         }
     }
 
@@ -92,11 +101,55 @@ impl App {
             }
             changed = true;
         }
+        for answer in self.lab.answers() {
+            self.lab_answer(answer);
+            changed = true;
+        }
         let (reported, ended) = self.jobs.poll();
         for id in ended {
             self.job_ended(id);
         }
         changed || reported
+    }
+
+    fn lab_answer(&mut self, answer: Answer) {
+        match answer {
+            Answer::Unprepared(e) => self.status = format!("the lab cannot run the model: {e}"),
+            Answer::Probe { text, result, ms } => {
+                if self.list.probing.as_deref() != Some(text.as_str()) {
+                    return; // cleared, or another dataset opened
+                }
+                self.probe_ms = Some(ms);
+                match result {
+                    Ok(probe) => {
+                        self.status = format!(
+                            "probed {} tokens in {ms:.0} ms: the list is sorted by each unit's maximum on them",
+                            probe.tokens.len()
+                        );
+                        self.list.set_probe(probe);
+                    }
+                    Err(e) => {
+                        self.list.probing = None;
+                        self.status = format!("probe failed: {e}");
+                    }
+                }
+            }
+            Answer::Similar(unit, result) => {
+                if let Screen::Unit(view) = &mut self.screen
+                    && view.unit_id == unit
+                    && let Some((answer, _)) = &mut view.similar
+                {
+                    *answer = Some(result);
+                }
+            }
+            Answer::Steer(unit, result) => {
+                if let Screen::Unit(view) = &mut self.screen
+                    && view.unit_id == unit
+                {
+                    view.steered = Some(Some(result));
+                }
+            }
+        }
     }
 
     /// Says how a job ended, and rereads the dataset if it wrote to this one.
@@ -231,6 +284,15 @@ impl App {
             Action::Explain | Action::Score | Action::Revise | Action::Ablate => {
                 self.unit_job(action)
             }
+            Action::Probe => {
+                let last = self
+                    .list
+                    .probe()
+                    .map(|p| p.text.clone())
+                    .unwrap_or_default();
+                self.ask(InputPurpose::Probe, last);
+                self.lab.ask(self.dataset_dir.clone(), Ask::Prepare);
+            }
             Action::Train => {
                 let proposed = self.jobs.context().train_config.display().to_string();
                 self.ask(InputPurpose::Train, proposed);
@@ -259,6 +321,13 @@ impl App {
     fn screen_action(&mut self, action: Action) {
         let page = self.list.page();
         let event = match &mut self.screen {
+            Screen::List if matches!(action, Action::Similar | Action::Steer) => {
+                self.status = format!(
+                    "open a unit ({}) to find its similar units or steer with it",
+                    self.keymap.label(Action::Open)
+                );
+                return;
+            }
             Screen::List => {
                 if let Some(unit) = self.list.action(action) {
                     self.open_unit(unit);
@@ -271,6 +340,13 @@ impl App {
             Some(UnitEvent::Back) => self.screen = Screen::List,
             Some(UnitEvent::Rate) => self.ask(InputPurpose::Rate, String::new()),
             Some(UnitEvent::Say(text)) => self.status = text,
+            Some(UnitEvent::FindSimilar) => {
+                if let Some(unit) = self.current_unit() {
+                    self.lab.ask(self.dataset_dir.clone(), Ask::Similar(unit));
+                }
+            }
+            Some(UnitEvent::Steer) => self.ask(InputPurpose::Steer, String::new()),
+            Some(UnitEvent::Open(unit)) => self.open_unit(unit),
             None => {}
         }
     }
@@ -308,6 +384,14 @@ impl App {
             }
             InputPurpose::GoTo => self.go_to(&text),
             InputPurpose::Rate => self.rate(&text),
+            InputPurpose::Probe if text.trim().is_empty() => {
+                self.status = "no text to probe".into();
+            }
+            InputPurpose::Probe => {
+                self.list.probing = Some(text.clone());
+                self.lab.ask(self.dataset_dir.clone(), Ask::Probe(text));
+            }
+            InputPurpose::Steer => self.steer(&text),
             InputPurpose::Train if text.trim().is_empty() => {
                 self.status = "no training configuration given".into();
             }
@@ -449,6 +533,38 @@ impl App {
         };
         self.status = "saving the rating…".into();
         self.loader.send(Request::Rate(rating));
+    }
+
+    /// Steers with the open unit as `text` says: `+8 prompt` adds 8 of
+    /// it along its direction, `=5 prompt` clamps it at 5.
+    fn steer(&mut self, text: &str) {
+        let Screen::Unit(view) = &mut self.screen else {
+            return;
+        };
+        let (how, prompt) = text.trim_start().split_once(' ').unwrap_or((text, ""));
+        let steer = match (how.strip_prefix('='), how.parse::<f64>()) {
+            (Some(value), _) => value.parse().ok().map(Steer::Clamp),
+            (None, Ok(amount)) if how.starts_with(['+', '-']) => Some(Steer::Add(amount)),
+            _ => None,
+        };
+        let (Some(steer), false) = (steer.filter(|s| s.value().is_finite()), prompt.is_empty())
+        else {
+            self.status = format!(
+                "steer with \"+8 a prompt\" (adds 8 of the unit) or \"=5 a prompt\" (clamps it at 5), not {}",
+                featurescope::text::printable(text)
+            );
+            return;
+        };
+        view.steered = Some(None);
+        let plan = steering::Plan {
+            unit_id: view.unit_id,
+            prompt: prompt.to_owned(),
+            steer,
+            tokens: steering::TOKENS,
+            temperature: 0.0,
+            seed: 0,
+        };
+        self.lab.ask(self.dataset_dir.clone(), Ask::Steer(plan));
     }
 
     fn go_to(&mut self, text: &str) {

@@ -31,6 +31,9 @@ pub enum Action {
     Score,
     Revise,
     Ablate,
+    Probe,
+    Similar,
+    Steer,
     Train,
     Extract,
     Jobs,
@@ -38,7 +41,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 32] = [
         Self::Quit,
         Self::Help,
         Self::Up,
@@ -64,6 +67,9 @@ impl Action {
         Self::Score,
         Self::Revise,
         Self::Ablate,
+        Self::Probe,
+        Self::Similar,
+        Self::Steer,
         Self::Train,
         Self::Extract,
         Self::Jobs,
@@ -98,6 +104,9 @@ impl Action {
             Self::Score => "score",
             Self::Revise => "revise",
             Self::Ablate => "ablate",
+            Self::Probe => "probe",
+            Self::Similar => "similar",
+            Self::Steer => "steer",
             Self::Train => "train",
             Self::Extract => "extract",
             Self::Jobs => "jobs",
@@ -134,6 +143,9 @@ impl Action {
             Self::Score => "job: simulate the unit's unscored explanations and score them",
             Self::Revise => "job: revise the latest scored explanation from its misses",
             Self::Ablate => "job: ablate the unit: the next tokens it raises and lowers",
+            Self::Probe => "probe your own text: the list sorts by it (←/→ a token), units show it",
+            Self::Similar => "similar units of the open one (↑/↓ pick, Enter opens)",
+            Self::Steer => "steer with the open unit: \"+8 prompt\" adds, \"=5 prompt\" clamps",
             Self::Train => "job: train an SAE with a training config (asks which)",
             Self::Extract => "job: re-extract the dataset, adding the SAEs trained here",
             Self::Jobs => "show or hide the jobs panel (↑/↓ pick, Enter opens a dataset)",
@@ -168,6 +180,9 @@ impl Action {
             Self::Score => &["m"],
             Self::Revise => &["v"],
             Self::Ablate => &["a"],
+            Self::Probe => &["p"],
+            Self::Similar => &["n"],
+            Self::Steer => &["w"],
             Self::Train => &["T"],
             Self::Extract => &["X"],
             Self::Jobs => &["J"],

@@ -7,6 +7,7 @@ mod config;
 mod heatmap;
 mod jobs;
 mod keymap;
+mod lab;
 mod loader;
 mod meaning;
 mod panes;
@@ -27,6 +28,7 @@ fn app_for(dataset: Dataset, keymap: keymap::Keymap, settings: work::Settings) -
         opened,
         loader::Loader::start(dataset),
         meaning,
+        lab::Lab::start(),
         keymap,
         jobs::Jobs::new(settings),
     )

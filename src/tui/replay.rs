@@ -52,6 +52,12 @@ pub struct ReplayReport {
     pub list_updates: usize,
     pub list_update_p50_ms: Option<f64>,
     pub list_update_p99_ms: Option<f64>,
+    /// From the key that asks to the answer on screen, in the order asked:
+    /// each probe of your own text (the first waits for the model to load),
+    /// each list of similar units, each steered continuation.
+    pub probe_ms: Vec<f64>,
+    pub similar_ms: Vec<f64>,
+    pub steer_ms: Vec<f64>,
     /// Training steps the in-app job made while the script ran (with `--train`).
     pub job_steps_during_replay: Option<u64>,
     /// The job's steps per second while the script ran, and then alone (the
@@ -116,6 +122,18 @@ fn refreshing_list(app: &App) -> bool {
 
 fn waiting_for_unit(app: &App) -> bool {
     matches!(&app.screen, Screen::Unit(v) if v.data.is_none() && v.error.is_none())
+}
+
+fn probing(app: &App) -> bool {
+    app.list.probing.is_some()
+}
+
+fn finding_similar(app: &App) -> bool {
+    matches!(&app.screen, Screen::Unit(v) if matches!(v.similar, Some((None, _))))
+}
+
+fn steering(app: &App) -> bool {
+    matches!(&app.screen, Screen::Unit(v) if matches!(v.steered, Some(None)))
 }
 
 /// Applies the loader's answers while `waiting` holds.
@@ -217,12 +235,19 @@ pub fn replay(
     let mut frames = Vec::with_capacity(steps.len());
     let mut opens = Vec::new();
     let mut list_updates = Vec::new();
+    let (mut probes, mut similar, mut steers) = (Vec::new(), Vec::new(), Vec::new());
     for key in steps {
         let t = Instant::now();
         app.handle_key(key);
         // What the key started, read before any answer can arrive, so a
         // fast answer is timed too rather than missed.
-        let (opening, sorting) = (waiting_for_unit(&app), refreshing_list(&app));
+        let started: [bool; 5] = [
+            waiting_for_unit(&app),
+            refreshing_list(&app),
+            probing(&app),
+            finding_similar(&app),
+            steering(&app),
+        ];
         app.poll_messages();
         terminal.draw(|f| draw(f, &app, &look))?;
         frames.push(ms(t.elapsed()));
@@ -230,11 +255,14 @@ pub fn replay(
         // The real loop keeps drawing frames while the worker reads a unit or
         // a thread sorts the list; here each wait is timed as a latency, from
         // the key to its answer drawn.
-        let waits: [(bool, Waiting, &mut Vec<f64>); 2] = [
-            (opening, waiting_for_unit, &mut opens),
-            (sorting, refreshing_list, &mut list_updates),
+        let waits: [(Waiting, &mut Vec<f64>); 5] = [
+            (waiting_for_unit, &mut opens),
+            (refreshing_list, &mut list_updates),
+            (probing, &mut probes),
+            (finding_similar, &mut similar),
+            (steering, &mut steers),
         ];
-        for (started, waiting, latencies) in waits {
+        for (started, (waiting, latencies)) in started.into_iter().zip(waits) {
             if started {
                 pump_while(&mut app, waiting);
                 frames.push(timed_draw(&mut terminal, &app, &look)?);
@@ -299,6 +327,9 @@ pub fn replay(
         list_updates: list_updates.len(),
         list_update_p50_ms: measured(50.0),
         list_update_p99_ms: measured(99.0),
+        probe_ms: probes,
+        similar_ms: similar,
+        steer_ms: steers,
         job_steps_during_replay,
         job_steps_per_s_during,
         job_steps_per_s_alone,

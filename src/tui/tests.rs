@@ -324,14 +324,14 @@ fn help_lists_every_binding_of_the_live_keymap() {
     h.press(KeyCode::Char('?'));
     let last = Keymap::default().help().pop().unwrap().1;
     let screen = h.screen();
-    assert!(screen.contains("keys 1-22 of 29 (↑/↓ scroll)"), "{screen}");
+    assert!(screen.contains("keys 1-22 of 32 (↑/↓ scroll)"), "{screen}");
     assert!(!screen.contains(last), "{screen}");
     for _ in 0..40 {
         h.press(KeyCode::Down);
     }
     let screen = h.screen();
     assert!(
-        screen.contains(last) && screen.contains("keys 8-29 of 29"),
+        screen.contains(last) && screen.contains("keys 11-32 of 32"),
         "{screen}"
     );
     h.press(KeyCode::Char('q'));
@@ -797,4 +797,104 @@ fn the_rating_queue_opens_an_unrated_score_to_rate() {
     assert_eq!(h.app.notes.ratings.get("s1"), Some(&3));
     h.press(KeyCode::Char('R'));
     assert_eq!(h.app.status, "every score is rated");
+}
+
+/// The lab on the demo's Gemma: a probe sorts the list and shows in the
+/// unit view, the similar-units picker opens a neighbour, and steering
+/// shows both continuations; the frames go on being drawn meanwhile.
+#[test]
+fn the_lab_probes_a_text_finds_similar_units_and_steers_on_the_demo() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo");
+    let mut h = Harness::on(
+        tempfile::tempdir().unwrap(),
+        &demo,
+        (140, 50),
+        no_endpoints(),
+    );
+    h.press(KeyCode::Char('p'));
+    for c in "The cat sat on the mat".chars() {
+        h.press(KeyCode::Char(c));
+    }
+    h.press(KeyCode::Enter);
+    assert!(h.screen().contains("probing…"));
+    h.settle("the probe", |app| app.list.probe().is_some());
+    let probe = h.app.list.probe().unwrap().clone();
+    assert_eq!(probe.text, "The cat sat on the mat");
+    let screen = h.screen();
+    assert!(screen.contains("sort probe ↓"), "{screen}");
+    assert!(
+        screen.contains("your text; sorted by each unit's maximum"),
+        "{screen}"
+    );
+    let maxima = probe.maxima();
+    let best = (0..maxima.len())
+        .max_by(|&a, &b| maxima[a].total_cmp(&maxima[b]).then(b.cmp(&a)))
+        .unwrap() as u64;
+    assert_eq!(h.app.list.visible_units()[0], best);
+    // On the token " cat", the top units are those most active there.
+    for _ in 0..3 {
+        h.press(KeyCode::Right); // first "<bos>", then "The", then " cat"
+    }
+    assert!(h.screen().contains(r#"sorted by the activation at " cat""#));
+    let at_cat: Vec<u64> = probe.top_at(2, 3).iter().map(|(u, _)| *u).collect();
+    assert_eq!(h.app.list.visible_units()[..3], at_cat[..]);
+
+    h.press(KeyCode::Enter);
+    h.app.wait_message();
+    let screen = h.screen();
+    assert!(screen.contains("on your text: max"), "{screen}");
+
+    h.press(KeyCode::Char('n'));
+    assert!(h.screen().contains("finding similar units"));
+    h.settle("similar units", |app| match &app.screen {
+        super::app::Screen::Unit(view) => matches!(view.similar, Some((Some(_), _))),
+        _ => false,
+    });
+    let screen = h.screen();
+    assert!(
+        screen.contains("by cosine of output directions"),
+        "{screen}"
+    );
+    assert!(screen.contains("by correlation over its"), "{screen}");
+    let second = match &h.app.screen {
+        super::app::Screen::Unit(view) => match &view.similar {
+            Some((Some(Ok(similar)), _)) => {
+                let mut rows = similar.by_direction.iter().chain(&similar.by_correlation);
+                rows.nth(1).unwrap().unit_id
+            }
+            other => panic!(
+                "no similar units: {:?}",
+                other.as_ref().map(|o| o.0.is_some())
+            ),
+        },
+        _ => unreachable!(),
+    };
+    h.press(KeyCode::Down);
+    h.press(KeyCode::Enter);
+    h.app.wait_message();
+    let screen = h.screen();
+    assert!(screen.contains(&format!("unit {second} ·")), "{screen}");
+
+    h.press(KeyCode::Char('w'));
+    for c in "+40 The weather today is".chars() {
+        h.press(KeyCode::Char(c));
+    }
+    h.press(KeyCode::Enter);
+    assert!(h.screen().contains("steering…"));
+    h.settle("steering", |app| match &app.screen {
+        super::app::Screen::Unit(view) => matches!(view.steered, Some(Some(_))),
+        _ => false,
+    });
+    let screen = h.screen();
+    assert!(
+        screen.contains("The weather today is … unsteered"),
+        "{screen}"
+    );
+    assert!(screen.contains("steered +40 along it"), "{screen}");
+    h.press(KeyCode::Char('w'));
+    for c in "louder please".chars() {
+        h.press(KeyCode::Char(c));
+    }
+    h.press(KeyCode::Enter);
+    assert!(h.app.status.contains("steer with"), "{}", h.app.status);
 }

@@ -6,6 +6,7 @@ use super::heatmap::Look;
 use super::keymap::Action;
 use super::panes::help::HelpView;
 use super::panes::jobs_panel::JobsView;
+use super::panes::list::ListView;
 use super::panes::unit::UnitView;
 use featurescope::text::printable;
 use ratatui::Frame;
@@ -34,7 +35,13 @@ pub fn draw(frame: &mut Frame, app: &App, look: &Look) {
     ])
     .areas(area);
     match &app.screen {
-        Screen::List => frame.render_widget(&app.list, body),
+        Screen::List => frame.render_widget(
+            ListView {
+                list: &app.list,
+                look,
+            },
+            body,
+        ),
         Screen::Unit(pane) => frame.render_widget(
             UnitView {
                 pane,
@@ -42,6 +49,7 @@ pub fn draw(frame: &mut Frame, app: &App, look: &Look) {
                 quantile_levels: &app.quantile_levels,
                 look,
                 explain_key: app.keymap.label(Action::Explain),
+                probe: app.list.probe().map(|p| p.as_ref()),
             },
             body,
         ),

@@ -15,6 +15,7 @@ mod extract;
 mod gguf;
 mod import_neuron_explainer;
 mod interop;
+mod lab;
 mod llama_e2e;
 mod llm_client;
 mod local_llm;

@@ -18,22 +18,19 @@ usage: causal_reference.py MODEL.gguf SAE_DIR DATASET SUMMARY.json...
      mean change}, kth_fall, kth_rise}, or a histogram's {windows, firing, max,
      bins: [{count, top: [[token id, count], ...]}]}"""
 import json
-import os
 import sys
 
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import torch
 from sae_lens import SAE
-from transformers import AutoModelForCausalLM, AutoTokenizer
+
+import gguf_causal_lm
 
 gguf, sae_dir, dataset = sys.argv[1:4]
 summaries = [json.load(open(path)) for path in sys.argv[4:]]
 torch.set_num_threads(2)
-folder, name = os.path.dirname(os.path.abspath(gguf)), os.path.basename(gguf)
-tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32,
-                                             attn_implementation="eager").eval()
+tokenizer, model = gguf_causal_lm.load(gguf, attn_implementation="eager")
 sae = SAE.load_from_disk(sae_dir, device="cpu")
 manifest = json.load(open(f"{dataset}/manifest.json"))
 records = pads.dataset(f"{dataset}/records", format="parquet")

@@ -23,15 +23,14 @@ import os
 import sys
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+import gguf_causal_lm
 
 path, request_path, out = sys.argv[1:4]
 torch.set_num_threads(2)
 if os.path.isfile(path):
-    folder, name = os.path.dirname(os.path.abspath(path)), os.path.basename(path)
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32,
-                                                 attn_implementation="eager").eval()
+    tokenizer, model = gguf_causal_lm.load(path, attn_implementation="eager")
 else:
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=os.path.join(path, "tokenizer.json"))
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32,

@@ -8,19 +8,17 @@ head, in float64; the K tokens it raises and lowers most.
 usage: logit_effects_reference.py MODEL.gguf DATASET K UNIT...
   -> JSON {unit: {"raised": [[token text, effect], ...], "lowered": [...]}}"""
 import json
-import os
 import sys
 
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM, AutoTokenizer
+
+import gguf_causal_lm
 
 gguf, dataset, k = sys.argv[1], sys.argv[2], int(sys.argv[3])
 units = [int(u) for u in sys.argv[4:]]
 torch.set_num_threads(2)
-folder, name = os.path.dirname(os.path.abspath(gguf)), os.path.basename(gguf)
-tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32).eval()
+tokenizer, model = gguf_causal_lm.load(gguf)
 manifest = json.load(open(f"{dataset}/manifest.json"))
 final_scale = 1.0 + model.model.norm.weight.double()
 head = model.lm_head.weight.double()

@@ -13,21 +13,18 @@ usage: patching_reference.py MODEL.gguf SUMMARY.json
   -> JSON {tokens_match, clean: measure, corrupted: measure,
            bases: {label: [measure per number of features]}}"""
 import json
-import os
 import sys
 
 import torch
 from safetensors.torch import load_file
 from sae_lens import SAE
-from transformers import AutoModelForCausalLM, AutoTokenizer
+
+import gguf_causal_lm
 
 gguf, summary_path = sys.argv[1:3]
 summary = json.load(open(summary_path))
 torch.set_num_threads(2)
-folder, name = os.path.dirname(os.path.abspath(gguf)), os.path.basename(gguf)
-tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32,
-                                             attn_implementation="eager").eval()
+tokenizer, model = gguf_causal_lm.load(gguf, attn_implementation="eager")
 layer, site = summary["plan"]["hook"].split(".")[1], summary["plan"]["hook"].split(".", 2)[2]
 assert site == "resid_post", site
 block = model.model.layers[int(layer)]

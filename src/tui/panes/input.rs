@@ -1,5 +1,6 @@
 //! A line of text typed into the footer: a filter, a unit id, a rating, a
-//! training configuration. Enter hands it to the app; Esc drops it.
+//! training configuration, a text to probe, a prompt to steer. Enter hands
+//! it to the app; Esc drops it.
 use crossterm::event::{KeyCode, KeyEvent};
 use featurescope::text::printable;
 use ratatui::buffer::Buffer;
@@ -14,6 +15,10 @@ pub enum InputPurpose {
     Rate,
     /// The training configuration of a train job.
     Train,
+    /// Your own text, for every unit to be run on.
+    Probe,
+    /// How to steer with the open unit, and the prompt.
+    Steer,
 }
 
 pub struct TextInput {
@@ -59,6 +64,8 @@ impl Widget for &TextInput {
                 "how well does the simulation match (1 = not at all … 5 = exactly)? "
             }
             InputPurpose::Train => "train an SAE with the configuration: ",
+            InputPurpose::Probe => "probe: run every unit on the text: ",
+            InputPurpose::Steer => "steer (+AMOUNT adds, =VALUE clamps) then the prompt: ",
         };
         Paragraph::new(format!("{prompt}{}▏", printable(&self.text))).render(area, buf);
     }

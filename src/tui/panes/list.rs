@@ -3,10 +3,11 @@
 //! longer than `sync_refresh_rows` are filtered and sorted on a thread (a
 //! sort of 300k rows takes longer than a frame); only the latest answer counts.
 use super::super::annotations::Annotations;
-use super::super::heatmap::display_token;
+use super::super::heatmap::{Look, display_token, record_spans};
 use super::super::keymap::Action;
-use super::{fmt_opt, moved};
+use super::{fmt_opt, moved, wrap};
 use featurescope::dataset::{UnitKind, UnitOverview};
+use featurescope::experiment::probe::Probe;
 use featurescope::text::printable;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -125,6 +126,29 @@ struct Meaning {
     similarity: Option<Similarity>,
 }
 
+/// Your own text, every unit run on it: the list is sorted by each unit's
+/// value on it, its maximum over the text or its activation at `token`.
+struct ListProbe {
+    probe: Arc<Probe>,
+    token: Option<usize>,
+    /// Per unit id, what the list is sorted by.
+    values: Arc<Vec<f32>>,
+}
+
+impl ListProbe {
+    fn new(probe: Arc<Probe>, token: Option<usize>) -> Self {
+        let values = match token {
+            None => probe.maxima(),
+            Some(t) => probe.activations[t * probe.units..(t + 1) * probe.units].to_vec(),
+        };
+        Self {
+            probe,
+            token,
+            values: Arc::new(values),
+        }
+    }
+}
+
 /// What the list shows: filters and order.
 struct ViewSpec {
     query: Query,
@@ -133,6 +157,8 @@ struct ViewSpec {
     descending: bool,
     /// Given, only units with a similarity are shown, the closest first.
     similarity: Option<Similarity>,
+    /// Given, the units are sorted by these values (per unit id), the largest first.
+    probe: Option<Arc<Vec<f32>>>,
 }
 
 impl ViewSpec {
@@ -149,6 +175,18 @@ impl ViewSpec {
                         .is_none_or(|s| s.contains_key(&row.unit.unit_id))
             })
             .collect();
+        if let Some(values) = &self.probe {
+            let of = |i: usize| {
+                let unit = rows[i].unit.unit_id as usize;
+                values.get(unit).copied().unwrap_or(f32::NEG_INFINITY)
+            };
+            visible.sort_by(|&a, &b| {
+                of(b)
+                    .total_cmp(&of(a))
+                    .then(rows[a].unit.unit_id.cmp(&rows[b].unit.unit_id))
+            });
+            return visible;
+        }
         if let Some(similarity) = &self.similarity {
             let of = |i: usize| similarity[&rows[i].unit.unit_id];
             visible.sort_by(|&a, &b| {
@@ -205,6 +243,10 @@ pub struct UnitList {
     meaning: Option<Meaning>,
     /// Each unit's most frequent peak tokens; `None` while they are read.
     peak_tokens: Option<HashMap<u64, Vec<String>>>,
+    /// The probe the list is sorted by, if any.
+    probe: Option<ListProbe>,
+    /// A probe of this text has been asked for and not yet answered.
+    pub probing: Option<String>,
     /// The units are being read.
     pub loading: bool,
     /// Lists longer than this are filtered and sorted off the drawing thread.
@@ -235,6 +277,8 @@ impl UnitList {
             kind_filter: None,
             meaning: None,
             peak_tokens: None,
+            probe: None,
+            probing: None,
             loading: true,
             sync_refresh_rows: 20_000,
             refreshing: false,
@@ -344,6 +388,7 @@ impl UnitList {
     }
 
     /// The units shown, in order.
+    #[cfg(test)]
     pub fn visible_units(&self) -> Vec<u64> {
         self.visible
             .iter()
@@ -406,6 +451,38 @@ impl UnitList {
         self.filter.clear();
         self.kind_filter = None;
         self.meaning = None;
+        self.probe = None;
+        self.probing = None;
+    }
+
+    /// Sorts by each unit's maximum on `probe`, the text probed last.
+    pub fn set_probe(&mut self, probe: Arc<Probe>) {
+        self.probing = None;
+        self.probe = Some(ListProbe::new(probe, None));
+        self.refresh_visible();
+    }
+
+    /// The probe shown, if any.
+    pub fn probe(&self) -> Option<&Arc<Probe>> {
+        self.probe.as_ref().map(|p| &p.probe)
+    }
+
+    /// Moves the probe's token cursor: before the first token the list is
+    /// sorted by each unit's maximum, on a token by the activations there.
+    fn move_probe_token(&mut self, right: bool) {
+        let Some(current) = &self.probe else {
+            return;
+        };
+        let last = current.probe.tokens.len().saturating_sub(1);
+        let token = match (current.token, right) {
+            (None, true) => Some(0),
+            (None, false) => None,
+            (Some(0), false) => None,
+            (Some(t), false) => Some(t - 1),
+            (Some(t), true) => Some((t + 1).min(last)),
+        };
+        self.probe = Some(ListProbe::new(current.probe.clone(), token));
+        self.refresh_visible();
     }
 
     /// Rows per page, as drawn last.
@@ -431,6 +508,7 @@ impl UnitList {
             sort: self.sort,
             descending: self.descending,
             similarity: self.meaning.as_ref().and_then(|m| m.similarity.clone()),
+            probe: self.probe.as_ref().map(|p| p.values.clone()),
         };
         if self.rows.len() <= self.sync_refresh_rows {
             let visible = spec.visible(&self.rows);
@@ -500,6 +578,9 @@ impl UnitList {
                 self.clear_filters();
                 self.refresh_visible();
             }
+            Action::TokenLeft | Action::TokenRight => {
+                self.move_probe_token(action == Action::TokenRight);
+            }
             _ => {}
         }
         None
@@ -546,17 +627,91 @@ impl UnitList {
     }
 }
 
-impl Widget for &UnitList {
+/// The list as drawn, with the look of the probe's heatmap.
+pub struct ListView<'a> {
+    pub list: &'a UnitList,
+    pub look: &'a Look,
+}
+
+impl ListView<'_> {
+    /// The probed text as a heatmap of the selected unit's activations on
+    /// it, the token the list is sorted at marked.
+    fn probe_lines(&self, width: usize) -> Vec<ratatui::text::Line<'static>> {
+        let (list, look) = (self.list, self.look);
+        let Some(shown) = &list.probe else {
+            return Vec::new();
+        };
+        let selected = list.selected_row().map(|r| r.unit.unit_id);
+        let activations = selected
+            .and_then(|u| shown.probe.unit(u))
+            .unwrap_or_else(|| vec![0.0; shown.probe.tokens.len()]);
+        let text = activations.iter().zip(&shown.probe.special);
+        let max = (text.filter(|(_, special)| !**special)).fold(0f32, |m, (&a, _)| m.max(a));
+        let spans = record_spans(
+            &shown.probe.tokens,
+            &activations,
+            max,
+            shown.token,
+            look.palette,
+            look.theme,
+        );
+        let mut lines = wrap(spans, width, 1);
+        lines.truncate(3);
+        lines
+    }
+}
+
+impl Widget for ListView<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let [header, table_area] =
-            Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+        let probe_lines = self.probe_lines(area.width.saturating_sub(2) as usize);
+        let list = self.list;
+        let probe_rows = if probe_lines.is_empty() {
+            0
+        } else {
+            probe_lines.len() as u16 + 2
+        };
+        let [header, probe_area, table_area] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Length(probe_rows),
+            Constraint::Min(1),
+        ])
+        .areas(area);
+        if let Some(shown) = &list.probe {
+            let at = match shown.token {
+                None => "each unit's maximum on it (→ picks a token)".to_owned(),
+                Some(t) => format!(
+                    "the activation at \"{}\" (←/→)",
+                    display_token(&shown.probe.tokens[t])
+                ),
+            };
+            let unit = list
+                .selected_row()
+                .map_or(String::new(), |r| format!("unit {} on ", r.unit.unit_id));
+            Paragraph::new(probe_lines)
+                .block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .title(format!("{unit}your text; sorted by {at}")),
+                )
+                .render(probe_area, buf);
+        }
+        list.render_table(header, table_area, buf);
+    }
+}
+
+impl UnitList {
+    fn render_table(&self, header: Rect, table_area: Rect, buf: &mut Buffer) {
         let order = if self.descending { "↓" } else { "↑" };
         let kind = self.kind_filter.map_or("all".to_owned(), |k| k.to_string());
-        let sort = match self.meaning {
-            Some(Meaning {
-                similarity: Some(_),
-                ..
-            }) => "meaning ↓".to_owned(),
+        let sort = match (&self.probe, &self.meaning) {
+            (Some(_), _) => "probe ↓".to_owned(),
+            (
+                None,
+                Some(Meaning {
+                    similarity: Some(_),
+                    ..
+                }),
+            ) => "meaning ↓".to_owned(),
             _ => format!("{} {order}", self.sort.name()),
         };
         let mut title = format!(
@@ -574,6 +729,9 @@ impl Widget for &UnitList {
         if self.searching() {
             title.push_str("   searching by meaning…");
         }
+        if self.probing.is_some() {
+            title.push_str("   probing…");
+        }
         Paragraph::new(title)
             .style(Style::default().add_modifier(Modifier::BOLD))
             .render(header, buf);
@@ -590,7 +748,7 @@ impl Widget for &UnitList {
             .take(height.max(1))
             .map(|&i| {
                 let r = &self.rows[i];
-                Row::new(vec![
+                let mut cells = vec![
                     Cell::from(r.unit.unit_id.to_string()),
                     Cell::from(r.unit.layer.to_string()),
                     Cell::from(r.unit.index.to_string()),
@@ -600,9 +758,15 @@ impl Widget for &UnitList {
                     Cell::from(fmt_opt(r.score, 2)),
                     Cell::from(self.peak_tokens_cell(r.unit.unit_id)),
                     Cell::from(self.explanation_cell(r)),
-                ])
+                ];
+                if let Some(p) = &self.probe {
+                    let value = p.values.get(r.unit.unit_id as usize);
+                    let value = value.map_or_else(String::new, |v| format!("{v:.3}"));
+                    cells.insert(8, Cell::from(value));
+                }
+                Row::new(cells)
             });
-        let widths = [
+        let mut widths = vec![
             Constraint::Length(6),
             Constraint::Length(5),
             Constraint::Length(5),
@@ -613,21 +777,24 @@ impl Widget for &UnitList {
             Constraint::Length(26),
             Constraint::Min(10),
         ];
+        let mut headers = vec![
+            "id",
+            "layer",
+            "index",
+            "kind",
+            "max",
+            "density",
+            "score",
+            "peak tokens",
+            "explanation",
+        ];
+        if self.probe.is_some() {
+            // Before the explanation, which takes what is left.
+            widths.insert(8, Constraint::Length(8));
+            headers.insert(8, "probe");
+        }
         let table = Table::new(rows, widths)
-            .header(
-                Row::new([
-                    "id",
-                    "layer",
-                    "index",
-                    "kind",
-                    "max",
-                    "density",
-                    "score",
-                    "peak tokens",
-                    "explanation",
-                ])
-                .style(Style::default().add_modifier(Modifier::BOLD)),
-            )
+            .header(Row::new(headers).style(Style::default().add_modifier(Modifier::BOLD)))
             .block(Block::default().borders(Borders::ALL))
             .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED));
         let mut state = TableState::default();

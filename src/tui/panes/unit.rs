@@ -1,6 +1,8 @@
 //! One unit: its explanations with scores and lineage, the histogram and
 //! the heatmap legend, and its records as heatmaps with a token cursor (or,
-//! with the compare key, real vs simulated for one of its scores).
+//! with the compare key, real vs simulated for one of its scores). From the
+//! lab: its activations on the text probed, its steered continuation, and
+//! a picker of similar units.
 use super::super::annotations::Annotations;
 use super::super::heatmap::{Look, display_token, heat, record_spans};
 use super::super::keymap::Action;
@@ -9,12 +11,15 @@ use super::compare::{ComparePane, CompareView};
 use super::{fmt_opt, moved, wrap};
 use featurescope::dataset::{LogitEffect, Record, Sample, TokenEffect};
 use featurescope::experiment::ablation::{Ablation, TokenChange};
+use featurescope::experiment::probe::Probe;
+use featurescope::experiment::similar::{Neighbour, SimilarUnits};
+use featurescope::experiment::steering::Steered;
 use featurescope::text::printable;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Widget};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Sparkline, Widget, Wrap};
 
 pub struct UnitPane {
     pub unit_id: u64,
@@ -25,6 +30,18 @@ pub struct UnitPane {
     pub token: usize,
     /// Real vs simulated, when shown.
     pub compare: Option<ComparePane>,
+    /// The similar-units picker, when open: its answer (`None` while it
+    /// is computed) and the row picked.
+    pub similar: Option<(Option<Result<SimilarUnits, String>>, usize)>,
+    /// The latest steering: `None` while it runs.
+    pub steered: Option<Option<Result<Steered, String>>>,
+}
+
+/// The picker's rows: by direction, then by correlation.
+fn similar_rows(similar: &SimilarUnits) -> Vec<(&'static str, &Neighbour)> {
+    let direction = similar.by_direction.iter().map(|n| ("cosine", n));
+    let correlation = similar.by_correlation.iter().map(|n| ("correlation", n));
+    direction.chain(correlation).collect()
 }
 
 /// What a key in the unit view asks of the app.
@@ -36,6 +53,12 @@ pub enum UnitEvent {
     Rate,
     /// Say this in the status line.
     Say(String),
+    /// Find the units similar to this one.
+    FindSimilar,
+    /// Ask how to steer with this unit.
+    Steer,
+    /// Open this unit.
+    Open(u64),
 }
 
 impl UnitPane {
@@ -47,7 +70,30 @@ impl UnitPane {
             record: 0,
             token: 0,
             compare: None,
+            similar: None,
+            steered: None,
         }
+    }
+
+    /// The picker's keys, while it is open.
+    fn similar_action(&mut self, action: Action) -> Option<UnitEvent> {
+        let (answer, picked) = self.similar.as_mut()?;
+        let rows = match answer {
+            Some(Ok(similar)) => similar_rows(similar).len(),
+            _ => 0,
+        };
+        match action {
+            Action::Back | Action::Similar => self.similar = None,
+            Action::Open => {
+                let Some(Ok(similar)) = answer else {
+                    return None;
+                };
+                let unit = similar_rows(similar).get(*picked)?.1.unit_id;
+                return Some(UnitEvent::Open(unit));
+            }
+            _ => *picked = moved(action, rows, *picked, 10),
+        }
+        None
     }
 
     /// Records in display order: top by rank, then quantile bins, then random.
@@ -73,7 +119,15 @@ impl UnitPane {
         notes: &Annotations,
         page: usize,
     ) -> Option<UnitEvent> {
+        if self.similar.is_some() {
+            return self.similar_action(action);
+        }
         match action {
+            Action::Similar => {
+                self.similar = Some((None, 0));
+                return Some(UnitEvent::FindSimilar);
+            }
+            Action::Steer => return Some(UnitEvent::Steer),
             Action::Back => return Some(UnitEvent::Back),
             Action::Rate if self.compare.is_some() => return Some(UnitEvent::Rate),
             Action::Rate => {
@@ -129,6 +183,100 @@ pub struct UnitView<'a> {
     pub look: &'a Look,
     /// The key that asks for an explanation, for the hint when there is none.
     pub explain_key: String,
+    /// The text probed last, if any.
+    pub probe: Option<&'a Probe>,
+}
+
+/// The steered continuation beside the unsteered one.
+fn render_steering(steered: &Option<Result<Steered, String>>, area: Rect, buf: &mut Buffer) {
+    let block = |title: String| Block::default().borders(Borders::ALL).title(title);
+    let steered = match steered {
+        None => {
+            Paragraph::new("steering…")
+                .block(block("steering".into()))
+                .render(area, buf);
+            return;
+        }
+        Some(Err(e)) => {
+            Paragraph::new(format!("steering failed: {}", printable(e)))
+                .block(block("steering".into()))
+                .render(area, buf);
+            return;
+        }
+        Some(Ok(steered)) => steered,
+    };
+    let how = match steered.plan.steer {
+        featurescope::experiment::subject::Steer::Add(a) => format!("{a:+} along it"),
+        featurescope::experiment::subject::Steer::Clamp(v) => format!("clamped at {v}"),
+    };
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
+    let prompt = printable(&steered.plan.prompt);
+    for (side, title, text) in [
+        (left, format!("{prompt} … unsteered"), &steered.unsteered),
+        (right, format!("{prompt} … steered {how}"), &steered.steered),
+    ] {
+        Paragraph::new(printable(text))
+            .wrap(Wrap { trim: false })
+            .block(block(title))
+            .render(side, buf);
+    }
+}
+
+/// The similar-units picker, over the records.
+fn render_similar(
+    answer: &Option<Result<SimilarUnits, String>>,
+    picked: usize,
+    area: Rect,
+    buf: &mut Buffer,
+) {
+    Clear.render(area, buf);
+    let lines: Vec<Line> = match answer {
+        None => vec![Line::from(
+            "finding similar units (the model runs its records)…",
+        )],
+        Some(Err(e)) => vec![Line::from(format!("similar units: {}", printable(e)))],
+        Some(Ok(similar)) => {
+            let mut lines = Vec::new();
+            let mut heading = "";
+            for (i, (how, n)) in similar_rows(similar).into_iter().enumerate() {
+                if how != heading {
+                    heading = how;
+                    let title = if how == "cosine" {
+                        "── by cosine of output directions ──".to_owned()
+                    } else {
+                        format!(
+                            "── by correlation over its {} records ({} tokens) ──",
+                            similar.record_ids.len(),
+                            similar.tokens
+                        )
+                    };
+                    lines.push(Line::from(Span::styled(
+                        title,
+                        Style::default().add_modifier(Modifier::BOLD),
+                    )));
+                }
+                let text = format!("unit {:>6}  {:+.3}", n.unit_id, n.similarity);
+                let style = if i == picked {
+                    Style::default().add_modifier(Modifier::REVERSED)
+                } else {
+                    Style::default()
+                };
+                lines.push(Line::from(Span::styled(text, style)));
+            }
+            if lines.is_empty() {
+                lines.push(Line::from("no similar units"));
+            }
+            lines
+        }
+    };
+    Paragraph::new(lines)
+        .block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title("similar units (↑/↓ pick, Enter opens, Esc closes)"),
+        )
+        .render(area, buf);
 }
 
 /// An ablation in three lines: what was done and how much the prediction
@@ -191,6 +339,7 @@ impl Widget for UnitView<'_> {
             quantile_levels: levels,
             look,
             explain_key,
+            probe,
         } = self;
         let Some(data) = &view.data else {
             let text = match &view.error {
@@ -214,11 +363,32 @@ impl Widget for UnitView<'_> {
         };
         let logit_effects = notes.logit_effects.get(&unit.unit_id);
         let logit_rows = if logit_effects.is_some() { 4 } else { 0 };
+        let probe_lines = probe
+            .and_then(|p| Some((p, p.unit(unit.unit_id)?, &p.tokens)))
+            .map(|(p, activations, tokens)| {
+                // On the records' scale, so the two read alike.
+                let spans = record_spans(
+                    tokens,
+                    &activations,
+                    unit.stats.max as f32,
+                    None,
+                    look.palette,
+                    look.theme,
+                );
+                let mut lines = wrap(spans, area.width.saturating_sub(2) as usize, 1);
+                lines.truncate(3);
+                let text = activations.iter().zip(&p.special).filter(|(_, s)| !**s);
+                (lines, text.fold(f32::NEG_INFINITY, |m, (&a, _)| m.max(a)))
+            });
+        let probe_rows = probe_lines.as_ref().map_or(0, |(l, _)| l.len() as u16 + 2);
+        let steering_rows = if view.steered.is_some() { 6 } else { 0 };
         let [
             header,
             expl_area,
             logit_area,
             ablation_area,
+            probe_area,
+            steering_area,
             stats_area,
             records_area,
         ] = Layout::vertical([
@@ -226,6 +396,8 @@ impl Widget for UnitView<'_> {
             Constraint::Length(explanation_rows + 2),
             Constraint::Length(logit_rows),
             Constraint::Length(ablation_rows.min(11)),
+            Constraint::Length(probe_rows),
+            Constraint::Length(steering_rows),
             Constraint::Length(4),
             Constraint::Min(3),
         ])
@@ -316,6 +488,19 @@ impl Widget for UnitView<'_> {
             .render(ablation_area, buf);
         }
 
+        if let Some((lines, max)) = probe_lines {
+            Paragraph::new(lines)
+                .block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .title(format!("on your text: max {max:.3}")),
+                )
+                .render(probe_area, buf);
+        }
+        if let Some(steered) = &view.steered {
+            render_steering(steered, steering_area, buf);
+        }
+
         // Histogram and legend side by side.
         let [hist_area, legend_area] =
             Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
@@ -357,6 +542,10 @@ impl Widget for UnitView<'_> {
             .block(Block::default().borders(Borders::ALL).title("legend"))
             .render(legend_area, buf);
 
+        if let Some((answer, picked)) = &view.similar {
+            render_similar(answer, *picked, records_area, buf);
+            return;
+        }
         if let Some(compare) = view.compare {
             CompareView {
                 pane: compare,

@@ -1,0 +1,220 @@
+//! The lab's computations off the drawing thread: probes of your own
+//! text, similar units and steering, each run by the dataset's subject
+//! model in one worker that loads it at the first request and keeps it for
+//! the dataset. Of each kind only the latest request is answered: one typed
+//! while another runs supersedes those of its kind queued behind it.
+use featurescope::dataset::Dataset;
+use featurescope::experiment::probe::{Probe, Prober};
+use featurescope::experiment::similar::{NEIGHBOURS, SimilarUnits, similar_units};
+use featurescope::experiment::steering::{Plan, Steered, Steerer};
+use featurescope::experiment::subject::model_path;
+use featurescope::model::Decoder;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::Instant;
+use tch::Device;
+
+pub enum Ask {
+    /// Load the model for probes now (the probe key asks while the text
+    /// is typed), so that the probe itself runs at once.
+    Prepare,
+    Probe(String),
+    Similar(u64),
+    Steer(Plan),
+}
+
+impl Ask {
+    fn kind(&self) -> usize {
+        match self {
+            Ask::Prepare => 0,
+            Ask::Probe(_) => 1,
+            Ask::Similar(_) => 2,
+            Ask::Steer(_) => 3,
+        }
+    }
+}
+
+struct Request {
+    generation: u64,
+    dataset: PathBuf,
+    ask: Ask,
+}
+
+pub enum Answer {
+    /// The model could not be loaded for probes.
+    Unprepared(String),
+    Probe {
+        text: String,
+        result: Result<Arc<Probe>, String>,
+        /// From the request's arrival to its answer, the model's loading included.
+        ms: f64,
+    },
+    Similar(u64, Result<SimilarUnits, String>),
+    Steer(u64, Result<Steered, String>),
+}
+
+pub struct Lab {
+    requests: Sender<Request>,
+    answers: Receiver<(u64, usize, Answer)>,
+    /// Of the latest request of each kind.
+    generations: [u64; 4],
+    next: u64,
+}
+
+/// What the worker keeps loaded for the dataset at `dataset`: a causal
+/// model once (the probes and the steering share it), the prober, and the
+/// steerer of one unit.
+#[derive(Default)]
+struct Loaded {
+    dataset: PathBuf,
+    decoder: Option<Rc<Decoder>>,
+    prober: Option<Prober>,
+    steerer: Option<(u64, Steerer)>,
+}
+
+impl Loaded {
+    /// Forgets what was loaded for another dataset.
+    fn open(&mut self, dataset: &Dataset) {
+        if self.dataset != dataset.dir() {
+            *self = Self {
+                dataset: dataset.dir().to_owned(),
+                ..Self::default()
+            };
+        }
+    }
+
+    /// The dataset's causal model, loaded at the first call.
+    fn decoder(&mut self, dataset: &Dataset) -> Result<Rc<Decoder>, String> {
+        if let Some(decoder) = &self.decoder {
+            return Ok(decoder.clone());
+        }
+        let path = model_path(dataset, None).map_err(|e| e.to_string())?;
+        let decoder = featurescope::model::load_decoder(&path, Device::Cpu);
+        let decoder = Rc::new(decoder.map_err(|e| e.to_string())?);
+        self.decoder = Some(decoder.clone());
+        Ok(decoder)
+    }
+
+    fn prober(&mut self, dataset: &Dataset) -> Result<&Prober, String> {
+        self.open(dataset);
+        if self.prober.is_none() {
+            let path = model_path(dataset, None).map_err(|e| e.to_string())?;
+            // An encoder such as BERT is probed too, on a model of its own.
+            let prober = match self.decoder(dataset) {
+                Ok(decoder) => Prober::with_model(dataset, decoder, &path, Device::Cpu),
+                Err(_) => Prober::load(dataset, None, Device::Cpu),
+            };
+            self.prober = Some(prober.map_err(|e| e.to_string())?);
+        }
+        Ok(self.prober.as_ref().expect("loaded"))
+    }
+
+    fn steerer(&mut self, dataset: &Dataset, unit: u64) -> Result<&Steerer, String> {
+        self.open(dataset);
+        if self.steerer.as_ref().is_none_or(|(u, _)| *u != unit) {
+            self.steerer = None;
+            let path = model_path(dataset, None).map_err(|e| e.to_string())?;
+            let decoder = self.decoder(dataset)?;
+            let steerer = Steerer::with_decoder(dataset, unit, decoder, &path, Device::Cpu);
+            self.steerer = Some((unit, steerer.map_err(|e| e.to_string())?));
+        }
+        Ok(&self.steerer.as_ref().expect("loaded").1)
+    }
+
+    /// The answer to `request`; none to a preparation that went well.
+    fn answer(&mut self, request: Request) -> Option<Answer> {
+        let started = Instant::now();
+        let dataset = Dataset::open(&request.dataset).map_err(|e| e.to_string());
+        Some(match request.ask {
+            Ask::Prepare => {
+                let prepared = dataset.and_then(|ds| self.prober(&ds).map(|_| ()));
+                Answer::Unprepared(prepared.err()?)
+            }
+            Ask::Probe(text) => {
+                let result = dataset.and_then(|ds| {
+                    let probe = self.prober(&ds)?.probe(&text);
+                    probe.map(Arc::new).map_err(|e| e.to_string())
+                });
+                Answer::Probe {
+                    text,
+                    result,
+                    ms: started.elapsed().as_secs_f64() * 1e3,
+                }
+            }
+            Ask::Similar(unit) => Answer::Similar(
+                unit,
+                dataset.and_then(|ds| {
+                    similar_units(self.prober(&ds)?, &ds, unit, NEIGHBOURS)
+                        .map_err(|e| e.to_string())
+                }),
+            ),
+            Ask::Steer(plan) => Answer::Steer(
+                plan.unit_id,
+                dataset.and_then(|ds| {
+                    (self.steerer(&ds, plan.unit_id)?.steer(&plan)).map_err(|e| e.to_string())
+                }),
+            ),
+        })
+    }
+}
+
+impl Lab {
+    pub fn start() -> Self {
+        let (requests, inbox) = channel::<Request>();
+        let (outbox, answers) = channel();
+        std::thread::Builder::new()
+            .name("lab".into())
+            .spawn(move || {
+                let mut loaded = Loaded::default();
+                while let Ok(first) = inbox.recv() {
+                    // The latest of each kind, oldest kind first.
+                    let mut latest: Vec<Request> = vec![first];
+                    while let Ok(later) = inbox.try_recv() {
+                        latest.retain(|r| r.ask.kind() != later.ask.kind());
+                        latest.push(later);
+                    }
+                    for request in latest {
+                        let (generation, kind) = (request.generation, request.ask.kind());
+                        let Some(answer) = loaded.answer(request) else {
+                            continue;
+                        };
+                        if outbox.send((generation, kind, answer)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            })
+            .expect("spawn the lab thread");
+        Self {
+            requests,
+            answers,
+            generations: [0; 4],
+            next: 0,
+        }
+    }
+
+    /// Asks `ask` of the dataset at `dataset`; earlier answers of its kind no longer count.
+    pub fn ask(&mut self, dataset: PathBuf, ask: Ask) {
+        self.next += 1;
+        self.generations[ask.kind()] = self.next;
+        // The worker only stops when the app drops its receiver.
+        let _ = self.requests.send(Request {
+            generation: self.next,
+            dataset,
+            ask,
+        });
+    }
+
+    /// The answers to the latest requests that are in.
+    pub fn answers(&self) -> Vec<Answer> {
+        let mut out = Vec::new();
+        while let Ok((generation, kind, answer)) = self.answers.try_recv() {
+            if self.generations[kind] == generation {
+                out.push(answer);
+            }
+        }
+        out
+    }
+}

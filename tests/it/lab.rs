@@ -1,0 +1,175 @@
+//! The lab on the demo (Gemma-3-270M from its GGUF file): probes of any
+//! text against the extraction that made the demo, similar units and
+//! steering against transformers (tests/py/lab_reference.py).
+use crate::common::{featurescope, path_str, python, root, stderr, stdout};
+use featurescope::dataset::{Dataset, Sample};
+use featurescope::experiment::probe::Prober;
+
+fn demo() -> std::path::PathBuf {
+    root().join("datasets/demo")
+}
+
+/// A probe of a record's own text gives the record's activations, for a
+/// unit of every source: neurons at two MLPs, and SAE, PCA, ICA, random and
+/// neuron-basis features of the residual stream.
+#[test]
+fn a_probe_of_a_records_text_gives_what_extraction_recorded_for_every_source() {
+    let ds = Dataset::open(demo()).unwrap();
+    let prober = Prober::load(&ds, None, tch::Device::Cpu).unwrap();
+    let sources = ds.manifest().sources.clone();
+    assert_eq!(sources.len(), 7);
+    for source in &sources {
+        let mut checked = 0;
+        // A few units of each source, each with its top records and a random one.
+        for unit in (source.first_unit_id..source.first_unit_id + source.units).step_by(397) {
+            let records = ds.records(unit).unwrap();
+            let random = records.iter().find(|r| r.sample == Sample::Random);
+            let top = records.iter().filter(|r| r.sample == Sample::Top).take(3);
+            for record in top.chain(random) {
+                let text: String = record.tokens[1..].concat();
+                let probe = prober.probe(&text).unwrap();
+                if probe.tokens != record.tokens {
+                    continue; // cut inside a word, the text encodes otherwise on its own
+                }
+                let ours = probe.unit(unit).unwrap();
+                let max = record.max_activation().abs().max(1.0);
+                for (i, (a, b)) in ours.iter().zip(&record.activations).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 2e-3 * max,
+                        "{} unit {unit} record {} token {i}: probe {a}, extraction {b}",
+                        source.kind,
+                        record.record_id
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert!(
+            checked >= 2,
+            "{}: only {checked} records checked",
+            source.hook
+        );
+    }
+}
+
+#[test]
+fn the_probe_command_lists_the_units_most_active_on_a_text_and_one_units_tokens() {
+    let dir = demo();
+    let text = "The cat sat on the mat, except on Sundays.";
+    let out = featurescope(&["probe", path_str(&dir), text, "--top", "5", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let top: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let tokens = top["tokens"].as_array().unwrap();
+    assert_eq!(tokens[0], "<bos>");
+    let listed = top["top"].as_array().unwrap();
+    assert_eq!(listed.len(), 5);
+    let maxima: Vec<f64> = listed.iter().map(|t| t["max"].as_f64().unwrap()).collect();
+    assert!(maxima.windows(2).all(|w| w[0] >= w[1]), "{maxima:?}");
+    // The first unit's own activations peak where the list says, at its maximum.
+    let first = listed[0]["unit_id"].as_u64().unwrap();
+    let out = featurescope(&[
+        "probe",
+        path_str(&dir),
+        text,
+        "--unit",
+        &first.to_string(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let one: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let acts: Vec<f64> = (one["activations"].as_array().unwrap().iter())
+        .map(|a| a.as_f64().unwrap())
+        .collect();
+    assert_eq!(acts.len(), tokens.len());
+    let at = listed[0]["at"].as_u64().unwrap() as usize;
+    assert_eq!(acts[at], maxima[0]);
+    // The maximum is over the text's tokens: `<bos>` is left out.
+    assert!(acts[1..].iter().all(|&a| a <= maxima[0]));
+
+    let out = featurescope(&["probe", path_str(&dir), text, "--unit", "999999"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("unit 999999"), "{}", stderr(&out));
+}
+
+fn gguf() -> String {
+    path_str(&root().join(".venv/models/gemma-3-270m-q4_k_m.gguf")).to_owned()
+}
+
+/// An SAE feature's neighbours by cosine of decoder rows and by correlation
+/// over its records (every source), and a neuron's by its output direction.
+#[test]
+fn similar_units_agree_with_numpy_and_transformers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let units = [4100u64, 37];
+    let (mut ours, mut paths) = (Vec::new(), Vec::new());
+    for unit in units {
+        let out = featurescope(&["similar", path_str(&demo()), &unit.to_string(), "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let path = tmp.path().join(format!("similar-{unit}.json"));
+        std::fs::write(&path, stdout(&out)).unwrap();
+        ours.push(serde_json::from_str::<serde_json::Value>(&stdout(&out)).unwrap());
+        paths.push(path_str(&path).to_owned());
+    }
+    let (gguf, demo) = (gguf(), demo());
+    let mut args = vec![gguf.as_str(), path_str(&demo), "similar"];
+    args.extend(paths.iter().map(String::as_str));
+    let references: Vec<serde_json::Value> =
+        serde_json::from_str(&python("lab_reference.py", &args)).unwrap();
+    for ((unit, ours), reference) in units.into_iter().zip(&ours).zip(&references) {
+        assert!(ours["activation_difference"].as_f64().unwrap() < 1e-2);
+        assert_eq!(ours["tokens"], reference["tokens"]);
+        for (way, tolerance) in [("direction", 1e-4), ("correlation", 2e-3)] {
+            let listed = ours[format!("by_{way}")].as_array().unwrap();
+            assert_eq!(listed.len(), 10, "{way}");
+            for n in listed {
+                let id = n["unit_id"].as_u64().unwrap();
+                assert_ne!(id, unit);
+                let theirs = reference[way][id.to_string()].as_f64().unwrap();
+                let value = n["similarity"].as_f64().unwrap();
+                assert!(
+                    (value - theirs).abs() <= tolerance,
+                    "unit {unit} {way} neighbour {id}: ours {value}, reference {theirs}"
+                );
+            }
+            // Nothing the reference ranks clearly higher is missing.
+            let last = listed[9]["similarity"].as_f64().unwrap();
+            let kth = reference[format!("{way}_kth")].as_f64().unwrap();
+            assert!((last - kth).abs() <= tolerance, "{way}: {last} vs {kth}");
+        }
+    }
+}
+
+#[test]
+fn steering_an_sae_feature_matches_transformers_with_its_decoder_row_added() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = featurescope(&[
+        "steer",
+        path_str(&demo()),
+        "4100",
+        "The weather today is",
+        "--add",
+        "40",
+        "--tokens",
+        "12",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ours_path = tmp.path().join("steer.json");
+    std::fs::write(&ours_path, stdout(&out)).unwrap();
+    let ours: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&python(
+        "lab_reference.py",
+        &[&gguf(), path_str(&demo()), "steer", path_str(&ours_path)],
+    ))
+    .unwrap();
+    assert_eq!(ours["unsteered"], reference["unsteered"]);
+    assert_eq!(ours["steered"], reference["steered"]);
+    assert_ne!(
+        ours["steered"], ours["unsteered"],
+        "the steering changed nothing"
+    );
+
+    let out = featurescope(&["steer", path_str(&demo()), "4100", "The weather"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--add"), "{}", stderr(&out));
+}
