@@ -15,7 +15,7 @@
 //! encoding, and generation with a steering hook). Target: a probe on
 //! screen in ≤ 300 ms.
 //!
-//! cargo bench --bench explorer   (make bench-explorer)
+//! cargo bench --bench explorer   (make bench-explorer; `-- lab` for the lab alone)
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -56,28 +56,48 @@ fn replay(
 }
 
 /// The background job's config: a long SAE training run on the demo's cache,
-/// in steps small enough that their rate is measured over many of them.
+/// in steps small enough that their rate is measured over many of them; with
+/// no cache, the run the train key proposes on the demo (streamed from
+/// Gemma over the demo corpus), made long.
 fn background_job(root: &Path) -> Option<PathBuf> {
+    let work = root.join("bench-data/explorer-bench");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let config = work.join("sae.toml");
     // The demo's Gemma cache (make demo), else the SAE benchmark's MiniLM one.
-    let Some(cache) = [
+    let cache = [
         "bench-data/gemma-l6-resid",
         "bench-data/minilm-l3-resid-train",
     ]
     .iter()
     .map(|c| root.join(c))
-    .find(|c| c.join("cache.json").exists()) else {
-        eprintln!("no activation cache (make demo or make bench-sae makes one): no background job");
-        return None;
+    .find(|c| c.join("cache.json").exists());
+    let data = match cache {
+        Some(cache) => {
+            println!("background job: an SAE training run on {}", cache.display());
+            format!("cache = {cache:?}")
+        }
+        None if root.join("bench-data/fortunes.jsonl").exists() => {
+            println!(
+                "background job: an SAE training run streamed from Gemma-3-270M over the demo corpus"
+            );
+            format!(
+                "model = {:?}\ncorpus = {:?}\nhook = \"blocks.3.resid_post\"\nwindow = 32",
+                root.join(".venv/models/gemma-3-270m-q4_k_m.gguf"),
+                root.join("bench-data/fortunes.jsonl")
+            )
+        }
+        None => {
+            eprintln!(
+                "no activation cache and no demo corpus (make demo-corpus): no background job"
+            );
+            return None;
+        }
     };
-    println!("background job: an SAE training run on {}", cache.display());
-    let work = root.join("bench-data/explorer-bench");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).unwrap();
-    let config = work.join("sae.toml");
     std::fs::write(
         &config,
         format!(
-            "out = {:?}\n[data]\ncache = {cache:?}\n[sae]\narchitecture = \"standard\"\nd_sae = 2048\n\
+            "out = {:?}\n[data]\n{data}\n[sae]\narchitecture = \"standard\"\nd_sae = 2048\n\
              [train]\ntokens = 100000000\nbatch = 256\ncheckpoint_every = 1000000\n",
             work.join("sae")
         ),
@@ -248,6 +268,16 @@ fn main() {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ours = lab(root, None);
+    lab_peer(root, ours);
+    let job = background_job(root);
+    if let Some(config) = &job {
+        lab(root, Some(config));
+    }
+    // `cargo bench --bench explorer -- lab`: the lab alone.
+    if std::env::args().any(|a| a == "lab") {
+        return;
+    }
     // The store benchmark's dataset: records like the demo's real ones.
     let full = root.join("bench-data/store-like-demo-307200x50x64");
     if !full.join("manifest.json").exists() {
@@ -272,13 +302,10 @@ fn main() {
             .map(|_| replay(path, job, repeat, pace, None))
             .collect()
     };
-    let ours = lab(root, None);
-    lab_peer(root, ours);
     for (name, path) in &datasets {
         report(name, "nothing beside it", &runs(path, None, 10, 0));
     }
-    if let Some(config) = background_job(root) {
-        lab(root, Some(&config));
+    if let Some(config) = job {
         for (name, path) in &datasets {
             report(
                 name,

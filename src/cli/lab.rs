@@ -2,7 +2,7 @@
 //! each running the dataset's subject model in this process.
 use super::args::{ProbeArgs, SimilarArgs, SteerArgs};
 use super::output::print_json;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use featurescope::dataset::{Dataset, UnitOverview};
 use featurescope::experiment::probe::Prober;
 use featurescope::experiment::similar::{Neighbour, similar_units};
@@ -68,27 +68,12 @@ pub fn probe(args: ProbeArgs) -> Result<()> {
                 activations,
             }
         }
-        None => {
-            let mut top: Vec<ProbeTop> = (probe.maxima().into_iter().enumerate())
-                .map(|(unit, max)| ProbeTop {
-                    unit_id: unit as u64,
-                    max,
-                    at: 0,
-                })
-                .collect();
-            top.sort_by(|a, b| b.max.total_cmp(&a.max).then(a.unit_id.cmp(&b.unit_id)));
-            top.truncate(args.top);
-            for t in &mut top {
-                let acts = probe.unit(t.unit_id).unwrap_or_default();
-                let mut text = acts.iter().zip(&probe.special).enumerate();
-                t.at = (text.find(|(_, (a, special))| !**special && **a == t.max))
-                    .map_or(0, |(i, _)| i);
-            }
-            ProbeOutput::Top {
-                tokens: probe.tokens.clone(),
-                top,
-            }
-        }
+        None => ProbeOutput::Top {
+            tokens: probe.tokens.clone(),
+            top: (probe.top(args.top).into_iter())
+                .map(|(unit_id, max, at)| ProbeTop { unit_id, max, at })
+                .collect(),
+        },
     };
     if args.json {
         return print_json(&output);
@@ -138,10 +123,10 @@ pub fn similar(args: SimilarArgs) -> Result<()> {
         return print_json(&similar);
     }
     let names = unit_names(&dataset)?;
-    let list = |title: &str, neighbours: &[Neighbour]| {
+    let list = |title: &str, neighbours: &[Neighbour], none: &str| {
         println!("{title}");
         if neighbours.is_empty() {
-            println!("  (none: the residual stream's coordinates are orthogonal)");
+            println!("  ({none})");
         }
         for n in neighbours {
             let name = names.get(n.unit_id as usize).map_or("", String::as_str);
@@ -151,6 +136,7 @@ pub fn similar(args: SimilarArgs) -> Result<()> {
     list(
         &format!("unit {}: nearest by cosine of output directions", args.unit),
         &similar.by_direction,
+        "none: the directions of its source are orthogonal",
     );
     list(
         &format!(
@@ -159,6 +145,7 @@ pub fn similar(args: SimilarArgs) -> Result<()> {
             similar.tokens
         ),
         &similar.by_correlation,
+        "none: it is constant over its records",
     );
     println!(
         "  its activation ran again within {:.2e} of the dataset's",
@@ -170,8 +157,7 @@ pub fn similar(args: SimilarArgs) -> Result<()> {
 pub fn steer(args: SteerArgs) -> Result<()> {
     let steer = match (args.add, args.clamp) {
         (Some(amount), _) => Steer::Add(amount),
-        (None, Some(value)) => Steer::Clamp(value),
-        (None, None) => bail!("say how to steer: --add AMOUNT or --clamp VALUE"),
+        (None, value) => Steer::Clamp(value.context("say how to steer: --add or --clamp")?),
     };
     let dataset = Dataset::open(&args.dataset)?;
     let steerer = Steerer::load(
@@ -192,14 +178,10 @@ pub fn steer(args: SteerArgs) -> Result<()> {
     if args.json {
         return print_json(&steered);
     }
-    let how = match steer {
-        Steer::Add(amount) => format!("{amount:+} along its direction"),
-        Steer::Clamp(value) => format!("clamped at {value}"),
-    };
     println!("prompt: {}", printable_lines(&plan.prompt));
     println!("── unsteered ──\n{}", printable_lines(&steered.unsteered));
     println!(
-        "── unit {} at {} {how} ──\n{}",
+        "── unit {} at {} {steer} ──\n{}",
         plan.unit_id,
         steered.hook,
         printable_lines(&steered.steered)

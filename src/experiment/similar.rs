@@ -86,7 +86,9 @@ pub fn similar_units(prober: &Prober, ds: &Dataset, unit: u64, k: usize) -> Resu
     let n = tokens as f64;
     let spread = (&squares * n - sum.square()).clamp_min(0.0).sqrt();
     let covariance = &products * n - &sum * sum.get(own);
-    let correlation = (covariance / (&spread * spread.get(own))).nan_to_num(0.0, 0.0, 0.0);
+    // Units constant over these tokens (or held by no source) correlate
+    // with nothing: NaN, left out; so is everything if the unit is constant.
+    let correlation = covariance / (&spread * spread.get(own));
     let by_correlation = nearest(&correlation.to_kind(Kind::Float), 0, unit, k)?;
     Ok(SimilarUnits {
         unit_id: unit,
@@ -113,14 +115,14 @@ fn by_direction(prober: &Prober, unit: u64, k: usize) -> Result<Vec<Neighbour>> 
     let unit_directions = &directions / directions.norm_scalaropt_dim(2, [1i64], true);
     let index = (unit - first_unit_id) as i64;
     let cosines = unit_directions.matmul(&unit_directions.get(index));
-    let cosines = cosines.nan_to_num(0.0, 0.0, 0.0);
     let mut nearest = nearest(&cosines, first_unit_id, unit, k)?;
     // Orthogonal directions (a basis of coordinates) are no one's neighbours.
     nearest.retain(|n| n.similarity.abs() > 1e-6);
     Ok(nearest)
 }
 
-/// The `k` highest of `values` (unit `first + i` at `i`) but `unit`'s own, the highest first.
+/// The `k` highest of `values` (unit `first + i` at `i`) but `unit`'s own
+/// and those undefined (NaN), the highest first.
 fn nearest(values: &Tensor, first: u64, unit: u64, k: usize) -> Result<Vec<Neighbour>> {
     let values = Vec::<f32>::try_from(values)?;
     let mut ranked: Vec<Neighbour> = (values.into_iter().enumerate())
@@ -128,7 +130,7 @@ fn nearest(values: &Tensor, first: u64, unit: u64, k: usize) -> Result<Vec<Neigh
             unit_id: first + i as u64,
             similarity,
         })
-        .filter(|n| n.unit_id != unit)
+        .filter(|n| n.unit_id != unit && n.similarity.is_finite())
         .collect();
     ranked.sort_by(|a, b| (b.similarity.total_cmp(&a.similarity)).then(a.unit_id.cmp(&b.unit_id)));
     ranked.truncate(k);

@@ -20,7 +20,27 @@ pub enum Steer {
     Clamp(f64),
 }
 
+impl std::fmt::Display for Steer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Add(amount) => write!(f, "{amount:+} along its direction"),
+            Self::Clamp(value) => write!(f, "clamped at {value}"),
+        }
+    }
+}
+
 impl Steer {
+    /// `+8` (adds 8), `-3` (adds −3) or `=5` (clamps at 5), as the
+    /// explorer's steering prompt takes it.
+    pub fn parse(text: &str) -> Option<Self> {
+        let steer = match text.strip_prefix('=') {
+            Some(value) => Self::Clamp(value.parse().ok()?),
+            None if text.starts_with(['+', '-']) => Self::Add(text.parse().ok()?),
+            None => return None,
+        };
+        steer.value().is_finite().then_some(steer)
+    }
+
     /// The amount added, or the value clamped at.
     pub fn value(self) -> f64 {
         match self {
@@ -57,7 +77,8 @@ impl Site {
         let hook = source_hook(ds, source)?;
         let dictionary = load_dictionary(ds, source, device)?;
         let index = (unit - source.first_unit_id) as i64;
-        check_fit(model, model_path, hook, dictionary.as_ref(), index)?;
+        let what = format!("unit {unit}");
+        check_fit(model, model_path, (hook, &what), dictionary.as_ref(), index)?;
         Ok(Self {
             hook,
             index,
@@ -146,16 +167,18 @@ impl Subject {
 
 /// Refuses a model and dictionary that do not fit where the manifest says
 /// unit `index` (a neuron, or the dictionary's feature) is read: the
-/// forward pass would otherwise fail inside libtorch.
+/// forward pass would otherwise fail inside libtorch. `what` names the
+/// units in the error (`unit 4100`, `the sae source at blocks.6.resid_post`).
 pub fn check_fit(
     model: &dyn SubjectModel,
     model_path: &Path,
-    hook: HookPoint,
+    (hook, what): (HookPoint, &str),
     dictionary: Option<&Dictionary>,
     index: i64,
 ) -> Result<()> {
-    let misfit =
-        |problem: String| ExperimentError::Input(format!("{}: {problem}", model_path.display()));
+    let misfit = |problem: String| {
+        ExperimentError::Input(format!("{}: {what}: {problem}", model_path.display()))
+    };
     model
         .config()
         .check_layer(hook.layer)
@@ -226,5 +249,76 @@ pub fn token_text(tokenizer: &TextTokenizer, id: i64) -> String {
     match tokenizer.decode(&[id as u32]) {
         Ok(text) if !text.is_empty() => text,
         _ => tokenizer.token_name(id as u32).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::UnitKind;
+    use crate::sae::Activation;
+
+    /// Two features over three coordinates, the second with a decoder row of norm 2.
+    fn site(rescale: bool) -> Site {
+        let w_enc = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0, 0.0, 0.0]).view([3, 2]);
+        let w_dec = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 0.0, 2.0, 0.0]).view([2, 3]);
+        let mut d = Dictionary::new(UnitKind::Sae, Activation::Relu, w_enc, w_dec);
+        d.rescale_acts_by_decoder_norm = rescale;
+        Site {
+            hook: HookPoint::parse("blocks.0.resid_post").unwrap(),
+            index: 1,
+            dictionary: Some(d),
+        }
+    }
+
+    fn values(t: &Tensor) -> Vec<f32> {
+        Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()
+    }
+
+    #[test]
+    fn steering_adds_along_the_decoder_row_or_clamps_the_activation() {
+        let x = Tensor::from_slice(&[0.5f32, 3.0, 7.0]).view([1, 3]);
+        let (site, rescaled) = (site(false), site(true));
+        // Feature 1 reads coordinate 1 (3.0) and writes twice that along it.
+        assert_eq!(values(&site.steered(&x, Steer::Add(1.5))), [0.5, 6.0, 7.0]);
+        // Clamped at its own value nothing moves; at 0 its share is gone.
+        assert_eq!(
+            values(&site.steered(&x, Steer::Clamp(3.0))),
+            [0.5, 3.0, 7.0]
+        );
+        assert_eq!(
+            values(&site.steered(&x, Steer::Clamp(0.0))),
+            [0.5, -3.0, 7.0]
+        );
+        // With decoder-norm rescaling the row is a unit vector.
+        assert_eq!(
+            values(&rescaled.steered(&x, Steer::Add(1.5))),
+            [0.5, 4.5, 7.0]
+        );
+        let neuron = Site {
+            dictionary: None,
+            ..site
+        };
+        assert_eq!(
+            values(&neuron.steered(&x, Steer::Add(-1.0))),
+            [0.5, 2.0, 7.0]
+        );
+        assert_eq!(
+            values(&neuron.steered(&x, Steer::Clamp(9.0))),
+            [0.5, 9.0, 7.0]
+        );
+    }
+
+    #[test]
+    fn steering_reads_plus_minus_and_equals() {
+        assert_eq!(Steer::parse("+8"), Some(Steer::Add(8.0)));
+        assert_eq!(Steer::parse("-3.5"), Some(Steer::Add(-3.5)));
+        assert_eq!(Steer::parse("=5"), Some(Steer::Clamp(5.0)));
+        assert_eq!(Steer::parse("=-1"), Some(Steer::Clamp(-1.0)));
+        for bad in ["8", "+inf", "=nan", "=", "+", "louder"] {
+            assert_eq!(Steer::parse(bad), None, "{bad}");
+        }
+        assert_eq!(Steer::Add(8.0).to_string(), "+8 along its direction");
+        assert_eq!(Steer::Clamp(5.0).to_string(), "clamped at 5");
     }
 }

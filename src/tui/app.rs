@@ -46,8 +46,6 @@ pub struct App {
     loader: Loader,
     meaning: MeaningSearch,
     lab: Lab,
-    /// How long the latest probe took, from asking to the answer.
-    pub probe_ms: Option<f64>,
 }
 
 impl App {
@@ -77,7 +75,6 @@ impl App {
             loader,
             meaning,
             lab,
-            probe_ms: None,
         }
     }
 
@@ -119,12 +116,11 @@ impl App {
                 if self.list.probing.as_deref() != Some(text.as_str()) {
                     return; // cleared, or another dataset opened
                 }
-                self.probe_ms = Some(ms);
                 match result {
                     Ok(probe) => {
+                        let tokens = probe.special.iter().filter(|s| !**s).count();
                         self.status = format!(
-                            "probed {} tokens in {ms:.0} ms: the list is sorted by each unit's maximum on them",
-                            probe.tokens.len()
+                            "probed {tokens} tokens in {ms:.0} ms: the list is sorted by each unit's maximum on them"
                         );
                         self.list.set_probe(probe);
                     }
@@ -135,9 +131,10 @@ impl App {
                 }
             }
             Answer::Similar(unit, result) => {
+                // Only to the picker that waits for it (not one opened since).
                 if let Screen::Unit(view) = &mut self.screen
                     && view.unit_id == unit
-                    && let Some((answer, _)) = &mut view.similar
+                    && let Some((answer @ None, _)) = &mut view.similar
                 {
                     *answer = Some(result);
                 }
@@ -145,6 +142,7 @@ impl App {
             Answer::Steer(unit, result) => {
                 if let Screen::Unit(view) = &mut self.screen
                     && view.unit_id == unit
+                    && matches!(view.steered, Some(None))
                 {
                     view.steered = Some(Some(result));
                 }
@@ -539,16 +537,11 @@ impl App {
     /// it along its direction, `=5 prompt` clamps it at 5.
     fn steer(&mut self, text: &str) {
         let Screen::Unit(view) = &mut self.screen else {
+            self.status = "open a unit to steer with it".into();
             return;
         };
         let (how, prompt) = text.trim_start().split_once(' ').unwrap_or((text, ""));
-        let steer = match (how.strip_prefix('='), how.parse::<f64>()) {
-            (Some(value), _) => value.parse().ok().map(Steer::Clamp),
-            (None, Ok(amount)) if how.starts_with(['+', '-']) => Some(Steer::Add(amount)),
-            _ => None,
-        };
-        let (Some(steer), false) = (steer.filter(|s| s.value().is_finite()), prompt.is_empty())
-        else {
+        let (Some(steer), false) = (Steer::parse(how), prompt.trim().is_empty()) else {
             self.status = format!(
                 "steer with \"+8 a prompt\" (adds 8 of the unit) or \"=5 a prompt\" (clamps it at 5), not {}",
                 featurescope::text::printable(text)

@@ -48,7 +48,8 @@ pub enum Answer {
     Probe {
         text: String,
         result: Result<Arc<Probe>, String>,
-        /// From the request's arrival to its answer, the model's loading included.
+        /// From the worker taking the request to its answer (the model, if
+        /// it was not loaded yet, included).
         ms: f64,
     },
     Similar(u64, Result<SimilarUnits, String>),
@@ -160,6 +161,28 @@ impl Loaded {
     }
 }
 
+impl Answer {
+    /// The answer that says `ask` failed, and why.
+    fn failed(ask: &Ask) -> impl FnOnce(String) -> Answer + use<> {
+        let ask = match ask {
+            Ask::Prepare => Ask::Prepare,
+            Ask::Probe(text) => Ask::Probe(text.clone()),
+            Ask::Similar(unit) => Ask::Similar(*unit),
+            Ask::Steer(plan) => Ask::Steer(plan.clone()),
+        };
+        move |why| match ask {
+            Ask::Prepare => Answer::Unprepared(why),
+            Ask::Probe(text) => Answer::Probe {
+                text,
+                result: Err(why),
+                ms: 0.0,
+            },
+            Ask::Similar(unit) => Answer::Similar(unit, Err(why)),
+            Ask::Steer(plan) => Answer::Steer(plan.unit_id, Err(why)),
+        }
+    }
+}
+
 impl Lab {
     pub fn start() -> Self {
         let (requests, inbox) = channel::<Request>();
@@ -177,7 +200,18 @@ impl Lab {
                     }
                     for request in latest {
                         let (generation, kind) = (request.generation, request.ask.kind());
-                        let Some(answer) = loaded.answer(request) else {
+                        // A panic (libtorch's tensor operations panic on
+                        // errors) fails the request, not the worker.
+                        let failed = Answer::failed(&request.ask);
+                        let answered =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                loaded.answer(request)
+                            }));
+                        let answer = answered.unwrap_or_else(|_| {
+                            loaded = Loaded::default();
+                            Some(failed("internal error (a panic); see stderr".into()))
+                        });
+                        let Some(answer) = answer else {
                             continue;
                         };
                         if outbox.send((generation, kind, answer)).is_err() {

@@ -804,7 +804,10 @@ fn the_rating_queue_opens_an_unrated_score_to_rate() {
 /// shows both continuations; the frames go on being drawn meanwhile.
 #[test]
 fn the_lab_probes_a_text_finds_similar_units_and_steers_on_the_demo() {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = root.join(".venv/models/gemma-3-270m-q4_k_m.gguf");
+    assert!(model.exists(), "{} is missing: make setup", model.display());
+    let demo = root.join("datasets/demo");
     let mut h = Harness::on(
         tempfile::tempdir().unwrap(),
         &demo,
@@ -836,8 +839,22 @@ fn the_lab_probes_a_text_finds_similar_units_and_steers_on_the_demo() {
         h.press(KeyCode::Right); // first "<bos>", then "The", then " cat"
     }
     assert!(h.screen().contains(r#"sorted by the activation at " cat""#));
-    let at_cat: Vec<u64> = probe.top_at(2, 3).iter().map(|(u, _)| *u).collect();
-    assert_eq!(h.app.list.visible_units()[..3], at_cat[..]);
+    let cat = probe.row(2).unwrap();
+    let mut at_cat: Vec<u64> = (0..cat.len() as u64).collect();
+    at_cat.sort_by(|&a, &b| cat[b as usize].total_cmp(&cat[a as usize]).then(a.cmp(&b)));
+    assert_eq!(h.app.list.visible_units()[..3], at_cat[..3]);
+    // S reverses the order; back before the first token, the maxima sort again.
+    h.press(KeyCode::Char('S'));
+    assert_eq!(h.app.list.visible_units()[0], *at_cat.last().unwrap());
+    assert!(h.screen().contains("sort probe ↑"));
+    h.press(KeyCode::Char('S'));
+    for _ in 0..3 {
+        h.press(KeyCode::Left);
+    }
+    assert_eq!(h.app.list.visible_units()[0], best);
+    for _ in 0..3 {
+        h.press(KeyCode::Right);
+    }
 
     h.press(KeyCode::Enter);
     h.app.wait_message();
@@ -890,7 +907,17 @@ fn the_lab_probes_a_text_finds_similar_units_and_steers_on_the_demo() {
         screen.contains("The weather today is … unsteered"),
         "{screen}"
     );
-    assert!(screen.contains("steered +40 along it"), "{screen}");
+    assert!(
+        screen.contains("steered +40 along its direction"),
+        "{screen}"
+    );
+    match &h.app.screen {
+        super::app::Screen::Unit(view) => match &view.steered {
+            Some(Some(Ok(s))) => assert_ne!(s.steered, s.unsteered, "steering changed nothing"),
+            other => panic!("no steering: {:?}", other.as_ref().map(Option::is_some)),
+        },
+        _ => unreachable!(),
+    }
     h.press(KeyCode::Char('w'));
     for c in "louder please".chars() {
         h.press(KeyCode::Char(c));

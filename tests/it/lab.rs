@@ -82,6 +82,7 @@ fn the_probe_command_lists_the_units_most_active_on_a_text_and_one_units_tokens(
         .collect();
     assert_eq!(acts.len(), tokens.len());
     let at = listed[0]["at"].as_u64().unwrap() as usize;
+    assert!(at >= 1, "the maximum is at a text token, not <bos>");
     assert_eq!(acts[at], maxima[0]);
     // The maximum is over the text's tokens: `<bos>` is left out.
     assert!(acts[1..].iter().all(|&a| a <= maxima[0]));
@@ -96,11 +97,13 @@ fn gguf() -> String {
 }
 
 /// An SAE feature's neighbours by cosine of decoder rows and by correlation
-/// over its records (every source), and a neuron's by its output direction.
+/// over its records (every source), and a neuron's by its output direction;
+/// a feature that fires on `<bos>` alone correlates with nothing.
 #[test]
 fn similar_units_agree_with_numpy_and_transformers() {
     let tmp = tempfile::tempdir().unwrap();
-    let units = [4100u64, 37];
+    // Feature 4157 fires on text across its records; neuron 37 at layer 2.
+    let units = [4157u64, 37];
     let (mut ours, mut paths) = (Vec::new(), Vec::new());
     for unit in units {
         let out = featurescope(&["similar", path_str(&demo()), &unit.to_string(), "--json"]);
@@ -137,6 +140,14 @@ fn similar_units_agree_with_numpy_and_transformers() {
             assert!((last - kth).abs() <= tolerance, "{way}: {last} vs {kth}");
         }
     }
+    let out = featurescope(&["similar", path_str(&demo), "4100"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let correlation = text.split("nearest by correlation").nth(1).unwrap();
+    assert!(
+        correlation.contains("none: it is constant over its records"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@ transformers parses the GGUF file's metadata in Python, the 262,144-token
 vocabulary three times over (config, tokenizer, weights): a minute or more
 on two cores. The first load (`make setup` runs this file on the demo's
 model) saves what transformers made of the file beside it, in
-`NAME.gguf.transformers-VERSION/`, written under a temporary name and
+`NAME.gguf.transformers-VERSION-SIZE/`, written under a temporary name and
 renamed, so references running side by side never read half of it; later
 loads read that folder, the same float32 weights and tokenizer (checked
 equal, logits and token ids, when this was written), in seconds."""
@@ -22,7 +22,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 def load(gguf, **model_args):
     """(tokenizer, model in eval mode) of the GGUF file at `gguf`."""
     gguf = os.path.abspath(gguf)
-    saved = f"{gguf}.transformers-{transformers.__version__}"
+    # Another file of the same name is another model.
+    saved = f"{gguf}.transformers-{transformers.__version__}-{os.path.getsize(gguf)}"
     if not os.path.isdir(saved):
         folder, name = os.path.dirname(gguf), os.path.basename(gguf)
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)

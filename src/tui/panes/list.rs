@@ -133,18 +133,21 @@ struct ListProbe {
     token: Option<usize>,
     /// Per unit id, what the list is sorted by.
     values: Arc<Vec<f32>>,
+    /// The smallest first (the sort-reverse key), else the largest.
+    ascending: bool,
 }
 
 impl ListProbe {
-    fn new(probe: Arc<Probe>, token: Option<usize>) -> Self {
-        let values = match token {
+    fn new(probe: Arc<Probe>, token: Option<usize>, ascending: bool) -> Self {
+        let values = match token.and_then(|t| probe.row(t)) {
+            Some(row) => row.to_vec(),
             None => probe.maxima(),
-            Some(t) => probe.activations[t * probe.units..(t + 1) * probe.units].to_vec(),
         };
         Self {
             probe,
             token,
             values: Arc::new(values),
+            ascending,
         }
     }
 }
@@ -157,8 +160,9 @@ struct ViewSpec {
     descending: bool,
     /// Given, only units with a similarity are shown, the closest first.
     similarity: Option<Similarity>,
-    /// Given, the units are sorted by these values (per unit id), the largest first.
-    probe: Option<Arc<Vec<f32>>>,
+    /// Given, the units are sorted by these values (per unit id), the
+    /// largest first, or with `true` the smallest.
+    probe: Option<(Arc<Vec<f32>>, bool)>,
 }
 
 impl ViewSpec {
@@ -175,15 +179,19 @@ impl ViewSpec {
                         .is_none_or(|s| s.contains_key(&row.unit.unit_id))
             })
             .collect();
-        if let Some(values) = &self.probe {
+        if let Some((values, ascending)) = &self.probe {
             let of = |i: usize| {
                 let unit = rows[i].unit.unit_id as usize;
                 values.get(unit).copied().unwrap_or(f32::NEG_INFINITY)
             };
             visible.sort_by(|&a, &b| {
-                of(b)
-                    .total_cmp(&of(a))
-                    .then(rows[a].unit.unit_id.cmp(&rows[b].unit.unit_id))
+                let largest_first =
+                    (of(b).total_cmp(&of(a))).then(rows[a].unit.unit_id.cmp(&rows[b].unit.unit_id));
+                if *ascending {
+                    largest_first.reverse()
+                } else {
+                    largest_first
+                }
             });
             return visible;
         }
@@ -458,7 +466,7 @@ impl UnitList {
     /// Sorts by each unit's maximum on `probe`, the text probed last.
     pub fn set_probe(&mut self, probe: Arc<Probe>) {
         self.probing = None;
-        self.probe = Some(ListProbe::new(probe, None));
+        self.probe = Some(ListProbe::new(probe, None, false));
         self.refresh_visible();
     }
 
@@ -481,7 +489,8 @@ impl UnitList {
             (Some(t), false) => Some(t - 1),
             (Some(t), true) => Some((t + 1).min(last)),
         };
-        self.probe = Some(ListProbe::new(current.probe.clone(), token));
+        let probe = ListProbe::new(current.probe.clone(), token, current.ascending);
+        self.probe = Some(probe);
         self.refresh_visible();
     }
 
@@ -508,7 +517,7 @@ impl UnitList {
             sort: self.sort,
             descending: self.descending,
             similarity: self.meaning.as_ref().and_then(|m| m.similarity.clone()),
-            probe: self.probe.as_ref().map(|p| p.values.clone()),
+            probe: self.probe.as_ref().map(|p| (p.values.clone(), p.ascending)),
         };
         if self.rows.len() <= self.sync_refresh_rows {
             let visible = spec.visible(&self.rows);
@@ -551,6 +560,8 @@ impl UnitList {
                 self.selected = moved(action, self.visible.len(), self.selected, self.page());
             }
             Action::Open => return self.selected_row().map(|r| r.unit.unit_id),
+            // The probe is an order too: another replaces it.
+            Action::SortNext if self.probe.take().is_some() => self.refresh_visible(),
             Action::SortNext => {
                 let i = SortKey::ALL
                     .iter()
@@ -563,7 +574,10 @@ impl UnitList {
                 self.refresh_visible();
             }
             Action::SortReverse => {
-                self.descending = !self.descending;
+                match &mut self.probe {
+                    Some(probe) => probe.ascending = !probe.ascending,
+                    None => self.descending = !self.descending,
+                }
                 self.refresh_visible();
             }
             Action::KindFilter => {
@@ -704,7 +718,7 @@ impl UnitList {
         let order = if self.descending { "↓" } else { "↑" };
         let kind = self.kind_filter.map_or("all".to_owned(), |k| k.to_string());
         let sort = match (&self.probe, &self.meaning) {
-            (Some(_), _) => "probe ↓".to_owned(),
+            (Some(probe), _) => format!("probe {}", if probe.ascending { "↑" } else { "↓" }),
             (
                 None,
                 Some(Meaning {

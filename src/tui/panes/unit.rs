@@ -205,10 +205,7 @@ fn render_steering(steered: &Option<Result<Steered, String>>, area: Rect, buf: &
         }
         Some(Ok(steered)) => steered,
     };
-    let how = match steered.plan.steer {
-        featurescope::experiment::subject::Steer::Add(a) => format!("{a:+} along it"),
-        featurescope::experiment::subject::Steer::Clamp(v) => format!("clamped at {v}"),
-    };
+    let how = steered.plan.steer;
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
     let prompt = printable(&steered.plan.prompt);
@@ -231,6 +228,7 @@ fn render_similar(
     buf: &mut Buffer,
 ) {
     Clear.render(area, buf);
+    let mut picked_line = 0;
     let lines: Vec<Line> = match answer {
         None => vec![Line::from(
             "finding similar units (the model runs its records)…",
@@ -238,6 +236,11 @@ fn render_similar(
         Some(Err(e)) => vec![Line::from(format!("similar units: {}", printable(e)))],
         Some(Ok(similar)) => {
             let mut lines = Vec::new();
+            if similar.by_direction.is_empty() {
+                lines.push(Line::from(
+                    "── by cosine: none, the directions of its source are orthogonal ──",
+                ));
+            }
             let mut heading = "";
             for (i, (how, n)) in similar_rows(similar).into_iter().enumerate() {
                 if how != heading {
@@ -258,6 +261,7 @@ fn render_similar(
                 }
                 let text = format!("unit {:>6}  {:+.3}", n.unit_id, n.similarity);
                 let style = if i == picked {
+                    picked_line = lines.len();
                     Style::default().add_modifier(Modifier::REVERSED)
                 } else {
                     Style::default()
@@ -270,7 +274,11 @@ fn render_similar(
             lines
         }
     };
+    // Scrolled so that the picked row shows.
+    let rows = area.height.saturating_sub(2) as usize;
+    let scroll = (picked_line + 1).saturating_sub(rows) as u16;
     Paragraph::new(lines)
+        .scroll((scroll, 0))
         .block(
             Block::default()
                 .borders(Borders::ALL)
