@@ -31,9 +31,6 @@ fn replay(
     script: Option<&str>,
 ) -> serde_json::Value {
     let mut command = Command::new(env!("CARGO_BIN_EXE_featurescope"));
-    if let Some(script) = script {
-        command.args(["--script", script]);
-    }
     command.args([
         "replay",
         dataset.to_str().unwrap(),
@@ -45,6 +42,9 @@ fn replay(
     ]);
     if let Some(config) = train {
         command.arg("--train").arg(config);
+    }
+    if let Some(script) = script {
+        command.args(["--script", script]);
     }
     let out = command.output().expect("run featurescope replay");
     assert!(
@@ -148,10 +148,12 @@ fn report(name: &str, job: &str, runs: &[serde_json::Value]) {
 
 const RUNS: usize = 3;
 
-/// The text probed: the MIT licence's first sentence, 64 tokens for Gemma.
+/// The text probed: the start of the MIT licence, 64 tokens for Gemma
+/// with its <bos> (the peer prints its count).
 const PROBE_TEXT: &str = "Permission is hereby granted, free of charge, to any person obtaining a copy \
     of this software and associated documentation files (the Software), to deal in the Software \
-    without restriction, including";
+    without restriction, including without limitation the rights to use, copy, modify, merge, \
+    publish, distribute, sublicense, and/or sell copies of the Software,";
 const STEER_PROMPT: &str = "The weather today is";
 /// The demo's unit steered (an SAE feature), and by how much.
 const STEER_UNIT: u64 = 4100;

@@ -9,7 +9,7 @@ use featurescope::experiment::similar::{NEIGHBOURS, SimilarUnits, similar_units}
 use featurescope::experiment::steering::{Plan, Steered, Steerer};
 use featurescope::experiment::subject::model_path;
 use featurescope::model::Decoder;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -64,26 +64,27 @@ pub struct Lab {
     next: u64,
 }
 
-/// What the worker keeps loaded for the dataset at `dataset`: a causal
-/// model once (the probes and the steering share it), the prober, and the
-/// steerer of one unit.
+/// What the worker keeps loaded for the dataset at `dataset`: the dataset
+/// itself, a causal model once (the probes and the steering share it), the
+/// prober, and the steerer of one unit.
 #[derive(Default)]
 struct Loaded {
-    dataset: PathBuf,
+    dataset: Option<Rc<Dataset>>,
     decoder: Option<Rc<Decoder>>,
     prober: Option<Prober>,
     steerer: Option<(u64, Steerer)>,
 }
 
 impl Loaded {
-    /// Forgets what was loaded for another dataset.
-    fn open(&mut self, dataset: &Dataset) {
-        if self.dataset != dataset.dir() {
-            *self = Self {
-                dataset: dataset.dir().to_owned(),
-                ..Self::default()
-            };
+    /// The dataset at `dir`, opened once (what was loaded for another is forgotten).
+    fn open(&mut self, dir: &Path) -> Result<Rc<Dataset>, String> {
+        if let Some(dataset) = self.dataset.as_ref().filter(|d| d.dir() == dir) {
+            return Ok(dataset.clone());
         }
+        *self = Self::default();
+        let dataset = Rc::new(Dataset::open(dir).map_err(|e| e.to_string())?);
+        self.dataset = Some(dataset.clone());
+        Ok(dataset)
     }
 
     /// The dataset's causal model, loaded at the first call.
@@ -99,7 +100,6 @@ impl Loaded {
     }
 
     fn prober(&mut self, dataset: &Dataset) -> Result<&Prober, String> {
-        self.open(dataset);
         if self.prober.is_none() {
             let path = model_path(dataset, None).map_err(|e| e.to_string())?;
             // An encoder such as BERT is probed too, on a model of its own.
@@ -113,7 +113,6 @@ impl Loaded {
     }
 
     fn steerer(&mut self, dataset: &Dataset, unit: u64) -> Result<&Steerer, String> {
-        self.open(dataset);
         if self.steerer.as_ref().is_none_or(|(u, _)| *u != unit) {
             self.steerer = None;
             let path = model_path(dataset, None).map_err(|e| e.to_string())?;
@@ -127,7 +126,7 @@ impl Loaded {
     /// The answer to `request`; none to a preparation that went well.
     fn answer(&mut self, request: Request) -> Option<Answer> {
         let started = Instant::now();
-        let dataset = Dataset::open(&request.dataset).map_err(|e| e.to_string());
+        let dataset = self.open(&request.dataset);
         Some(match request.ask {
             Ask::Prepare => {
                 let prepared = dataset.and_then(|ds| self.prober(&ds).map(|_| ()));
