@@ -1,6 +1,6 @@
 //! `probe`, `similar` and `steer`: the explorer's lab keys as commands,
 //! each running the dataset's subject model in this process.
-use super::args::{ProbeArgs, SimilarArgs, SteerArgs};
+use super::args::{ProbeArgs, SimilarArgs, SteerArgs, SubjectArgs};
 use super::output::print_json;
 use anyhow::{Context, Result, bail};
 use featurescope::dataset::{Dataset, UnitOverview};
@@ -9,6 +9,7 @@ use featurescope::experiment::similar::{Neighbour, similar_units};
 use featurescope::experiment::steering::{self, Steerer};
 use featurescope::experiment::subject::Steer;
 use featurescope::text::{printable, printable_lines};
+use std::path::Path;
 
 /// A token as the terminal may show it, quoted.
 fn quoted(token: &str) -> String {
@@ -46,13 +47,15 @@ enum ProbeOutput {
     },
 }
 
+/// The dataset at `path` and its subject model with every source loaded.
+fn open_prober(path: &Path, subject: &SubjectArgs) -> Result<(Dataset, Prober)> {
+    let dataset = Dataset::open(path)?;
+    let prober = Prober::load(&dataset, subject.model.as_deref(), subject.device.open()?)?;
+    Ok((dataset, prober))
+}
+
 pub fn probe(args: ProbeArgs) -> Result<()> {
-    let dataset = Dataset::open(&args.dataset)?;
-    let prober = Prober::load(
-        &dataset,
-        args.subject.model.as_deref(),
-        args.subject.device.open()?,
-    )?;
+    let (dataset, prober) = open_prober(&args.dataset, &args.subject)?;
     let probe = prober.probe(&args.text)?;
     let output = match args.unit {
         Some(unit) => {
@@ -112,12 +115,7 @@ pub fn probe(args: ProbeArgs) -> Result<()> {
 }
 
 pub fn similar(args: SimilarArgs) -> Result<()> {
-    let dataset = Dataset::open(&args.dataset)?;
-    let prober = Prober::load(
-        &dataset,
-        args.subject.model.as_deref(),
-        args.subject.device.open()?,
-    )?;
+    let (dataset, prober) = open_prober(&args.dataset, &args.subject)?;
     let similar = similar_units(&prober, &dataset, args.unit, args.top)?;
     if args.json {
         return print_json(&similar);

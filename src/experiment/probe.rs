@@ -34,9 +34,9 @@ pub struct ProbeSource {
 
 /// The subject model of a dataset with every one of its sources, loaded once.
 pub struct Prober {
-    /// Shared with the steering of the same model, in the explorer.
+    /// Both shared with the steering of the same model, in the explorer.
     model: Rc<dyn SubjectModel>,
-    tokenizer: TextTokenizer,
+    tokenizer: Rc<TextTokenizer>,
     window_tokens: usize,
     sources: Vec<ProbeSource>,
     hooks: Vec<HookPoint>,
@@ -116,13 +116,15 @@ impl Prober {
     pub fn load(ds: &Dataset, model: Option<&Path>, device: Device) -> Result<Self> {
         let path = model_path(ds, model)?;
         let subject = crate::model::load(&path, device)?;
-        Self::with_model(ds, Rc::from(subject), &path, device)
+        let tokenizer = Rc::new(TextTokenizer::load(&path)?);
+        Self::with_model(ds, Rc::from(subject), tokenizer, &path, device)
     }
 
-    /// The same with `subject`, the model loaded from `path`.
+    /// The same with `subject` and its `tokenizer`, loaded from `path`.
     pub fn with_model(
         ds: &Dataset,
         subject: Rc<dyn SubjectModel>,
+        tokenizer: Rc<TextTokenizer>,
         path: &Path,
         device: Device,
     ) -> Result<Self> {
@@ -163,7 +165,7 @@ impl Prober {
             .unwrap_or(0);
         Ok(Self {
             model: subject,
-            tokenizer: TextTokenizer::load(path)?,
+            tokenizer,
             window_tokens: manifest.window_tokens.unwrap_or(64) as usize,
             sources,
             hooks,

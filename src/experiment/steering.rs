@@ -39,9 +39,9 @@ pub struct Steered {
 
 /// A causal subject model and a unit of a dataset in it, ready to steer.
 pub struct Steerer {
-    /// Shared with the probes of the same model, in the explorer.
+    /// Both shared with the probes of the same model, in the explorer.
     decoder: Rc<Decoder>,
-    tokenizer: TextTokenizer,
+    tokenizer: Rc<TextTokenizer>,
     finished: Vec<u32>,
     site: Site,
     unit_id: u64,
@@ -53,14 +53,16 @@ impl Steerer {
     pub fn load(ds: &Dataset, unit: u64, model: Option<&Path>, device: Device) -> Result<Self> {
         let path = model_path(ds, model)?;
         let decoder = crate::model::load_decoder(&path, device)?;
-        Self::with_decoder(ds, unit, Rc::new(decoder), &path, device)
+        let tokenizer = Rc::new(TextTokenizer::load(&path)?);
+        Self::with_decoder(ds, unit, Rc::new(decoder), tokenizer, &path, device)
     }
 
-    /// The same with `decoder`, the model loaded from `path`.
+    /// The same with `decoder` and its `tokenizer`, loaded from `path`.
     pub fn with_decoder(
         ds: &Dataset,
         unit: u64,
         decoder: Rc<Decoder>,
+        tokenizer: Rc<TextTokenizer>,
         path: &Path,
         device: Device,
     ) -> Result<Self> {
@@ -70,7 +72,6 @@ impl Steerer {
                 path.display()
             )));
         }
-        let tokenizer = TextTokenizer::load(path)?;
         Ok(Self {
             site: Site::of(ds, unit, decoder.as_ref(), path, device)?,
             finished: tokenizer.special_ids(),

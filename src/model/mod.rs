@@ -161,28 +161,46 @@ fn read(path: &Path, device: Device) -> Result<(ModelConfig, weights::Weights)> 
     })
 }
 
+/// A subject model as loaded: a causal language model can also write.
+pub enum Subject {
+    Causal(Box<Decoder>),
+    Encoder(Box<dyn SubjectModel>),
+}
+
+/// Loads the model at `path` on `device` (a Hugging Face-style folder or a
+/// GGUF file), its weights read once whatever it turns out to be.
+pub fn load_subject(path: &Path, device: Device) -> Result<Subject> {
+    let (config, weights) = read(path, device)?;
+    Ok(match config.architecture {
+        Architecture::Bert => Subject::Encoder(Box::new(bert::Bert::new(config, &weights)?)),
+        _ => Subject::Causal(Box::new(decoder::Decoder::new(config, &weights)?)),
+    })
+}
+
 /// Loads the model at `path` on `device`: a Hugging Face-style folder or a
 /// GGUF file.
 pub fn load(path: &Path, device: Device) -> Result<Box<dyn SubjectModel>> {
-    let (config, weights) = read(path, device)?;
-    let model: Box<dyn SubjectModel> = match config.architecture {
-        Architecture::Bert => Box::new(bert::Bert::new(config, &weights)?),
-        _ => Box::new(decoder::Decoder::new(config, &weights)?),
-    };
-    Ok(model)
+    Ok(match load_subject(path, device)? {
+        Subject::Causal(decoder) => decoder,
+        Subject::Encoder(encoder) => encoder,
+    })
 }
 
 /// Loads the causal language model at `path` for generation and scoring
 /// (an encoder such as BERT is refused).
 pub fn load_decoder(path: &Path, device: Device) -> Result<Decoder> {
-    let (config, weights) = read(path, device)?;
-    if config.architecture == Architecture::Bert {
-        return Err(ModelError::Config {
-            path: path.into(),
-            problem: "BERT is an encoder, not a causal language model: it cannot generate".into(),
-        });
+    match load_subject(path, device)? {
+        Subject::Causal(decoder) => Ok(*decoder),
+        Subject::Encoder(_) => Err(not_causal(path)),
     }
-    Decoder::new(config, &weights)
+}
+
+/// Why the encoder at `path` cannot serve where a causal model must.
+pub fn not_causal(path: &Path) -> ModelError {
+    ModelError::Config {
+        path: path.into(),
+        problem: "BERT is an encoder, not a causal language model: it cannot generate".into(),
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use featurescope::experiment::probe::{Probe, Prober};
 use featurescope::experiment::similar::{NEIGHBOURS, SimilarUnits, similar_units};
 use featurescope::experiment::steering::{Plan, Steered, Steerer};
 use featurescope::experiment::subject::model_path;
-use featurescope::model::Decoder;
+use featurescope::model::{self, Decoder, SubjectModel, TextTokenizer};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -64,13 +64,23 @@ pub struct Lab {
     next: u64,
 }
 
+/// The subject model of a dataset, loaded once for the probes and the
+/// steering alike.
+#[derive(Clone)]
+struct Subject {
+    path: PathBuf,
+    model: Rc<dyn SubjectModel>,
+    /// The same model where it is a causal one (it can be steered).
+    decoder: Option<Rc<Decoder>>,
+    tokenizer: Rc<TextTokenizer>,
+}
+
 /// What the worker keeps loaded for the dataset at `dataset`: the dataset
-/// itself, a causal model once (the probes and the steering share it), the
-/// prober, and the steerer of one unit.
+/// itself, its subject model, the prober, and the steerer of one unit.
 #[derive(Default)]
 struct Loaded {
     dataset: Option<Rc<Dataset>>,
-    decoder: Option<Rc<Decoder>>,
+    subject: Option<Subject>,
     prober: Option<Prober>,
     steerer: Option<(u64, Steerer)>,
 }
@@ -87,26 +97,35 @@ impl Loaded {
         Ok(dataset)
     }
 
-    /// The dataset's causal model, loaded at the first call.
-    fn decoder(&mut self, dataset: &Dataset) -> Result<Rc<Decoder>, String> {
-        if let Some(decoder) = &self.decoder {
-            return Ok(decoder.clone());
+    /// The dataset's subject model and tokenizer, loaded at the first call.
+    fn subject(&mut self, dataset: &Dataset) -> Result<Subject, String> {
+        if let Some(subject) = &self.subject {
+            return Ok(subject.clone());
         }
         let path = model_path(dataset, None).map_err(|e| e.to_string())?;
-        let decoder = featurescope::model::load_decoder(&path, Device::Cpu);
-        let decoder = Rc::new(decoder.map_err(|e| e.to_string())?);
-        self.decoder = Some(decoder.clone());
-        Ok(decoder)
+        let loaded = model::load_subject(&path, Device::Cpu).map_err(|e| e.to_string())?;
+        let (model, decoder): (Rc<dyn SubjectModel>, _) = match loaded {
+            model::Subject::Causal(decoder) => {
+                let decoder: Rc<Decoder> = Rc::from(decoder);
+                (decoder.clone(), Some(decoder))
+            }
+            model::Subject::Encoder(encoder) => (Rc::from(encoder), None),
+        };
+        let tokenizer = Rc::new(TextTokenizer::load(&path).map_err(|e| e.to_string())?);
+        let subject = Subject {
+            path,
+            model,
+            decoder,
+            tokenizer,
+        };
+        self.subject = Some(subject.clone());
+        Ok(subject)
     }
 
     fn prober(&mut self, dataset: &Dataset) -> Result<&Prober, String> {
         if self.prober.is_none() {
-            let path = model_path(dataset, None).map_err(|e| e.to_string())?;
-            // An encoder such as BERT is probed too, on a model of its own.
-            let prober = match self.decoder(dataset) {
-                Ok(decoder) => Prober::with_model(dataset, decoder, &path, Device::Cpu),
-                Err(_) => Prober::load(dataset, None, Device::Cpu),
-            };
+            let s = self.subject(dataset)?;
+            let prober = Prober::with_model(dataset, s.model, s.tokenizer, &s.path, Device::Cpu);
             self.prober = Some(prober.map_err(|e| e.to_string())?);
         }
         Ok(self.prober.as_ref().expect("loaded"))
@@ -115,9 +134,12 @@ impl Loaded {
     fn steerer(&mut self, dataset: &Dataset, unit: u64) -> Result<&Steerer, String> {
         if self.steerer.as_ref().is_none_or(|(u, _)| *u != unit) {
             self.steerer = None;
-            let path = model_path(dataset, None).map_err(|e| e.to_string())?;
-            let decoder = self.decoder(dataset)?;
-            let steerer = Steerer::with_decoder(dataset, unit, decoder, &path, Device::Cpu);
+            let s = self.subject(dataset)?;
+            let decoder = s
+                .decoder
+                .ok_or_else(|| model::not_causal(&s.path).to_string())?;
+            let steerer =
+                Steerer::with_decoder(dataset, unit, decoder, s.tokenizer, &s.path, Device::Cpu);
             self.steerer = Some((unit, steerer.map_err(|e| e.to_string())?));
         }
         Ok(&self.steerer.as_ref().expect("loaded").1)

@@ -150,35 +150,37 @@ fn similar_units_agree_with_numpy_and_transformers() {
     );
 }
 
-#[test]
-fn steering_an_sae_feature_matches_transformers_with_its_decoder_row_added() {
+/// `featurescope steer` with `how` (the unit, then the flags) against the
+/// reference's continuations; the steered one must differ.
+fn steering_matches_transformers(how: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
-    let out = featurescope(&[
-        "steer",
-        path_str(&demo()),
-        "4100",
-        "The weather today is",
-        "--add",
-        "40",
-        "--tokens",
-        "12",
-        "--json",
-    ]);
+    let dataset = demo();
+    let mut args = vec!["steer", path_str(&dataset), how[0], "The weather today is"];
+    args.extend(&how[1..]);
+    args.extend(["--tokens", "12", "--json"]);
+    let out = featurescope(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     let ours_path = tmp.path().join("steer.json");
     std::fs::write(&ours_path, stdout(&out)).unwrap();
     let ours: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let reference: serde_json::Value = serde_json::from_str(&python(
         "lab_reference.py",
-        &[&gguf(), path_str(&demo()), "steer", path_str(&ours_path)],
+        &[&gguf(), path_str(&dataset), "steer", path_str(&ours_path)],
     ))
     .unwrap();
     assert_eq!(ours["unsteered"], reference["unsteered"]);
-    assert_eq!(ours["steered"], reference["steered"]);
+    assert_eq!(ours["steered"], reference["steered"], "{how:?}");
     assert_ne!(
         ours["steered"], ours["unsteered"],
-        "the steering changed nothing"
+        "steering with {how:?} changed nothing"
     );
+}
+
+#[test]
+fn steering_matches_transformers_adding_a_feature_s_decoder_row_and_clamping_a_neuron() {
+    steering_matches_transformers(&["4100", "--add", "40"]);
+    // Neuron 52 of blocks.14.mlp.
+    steering_matches_transformers(&["2100", "--clamp", "30"]);
 
     let out = featurescope(&["steer", path_str(&demo()), "4100", "The weather"]);
     assert!(!out.status.success());

@@ -13,7 +13,7 @@ demo, with Hugging Face transformers running the GGUF subject model.
 - steer: greedy continuations, unsteered and with the unit's decoder row
   times the amount added to its block's output at every position (an SAE
   feature at resid_post), or its neuron's input to the down projection
-  raised by the amount.
+  raised by the amount or set to the clamped value.
 
 usage: lab_reference.py MODEL.gguf DATASET similar OURS.json...
        lab_reference.py MODEL.gguf DATASET steer OURS.json
@@ -159,7 +159,8 @@ if what == "similar":
 elif what == "steer":
     plan = ours_all[0]["plan"]
     unit = plan["unit_id"]
-    amount = plan["steer"]["add"]
+    # Adding along the unit's direction, or (neurons) clamping it at a value.
+    amount, clamp = plan["steer"].get("add"), plan["steer"].get("clamp")
     source = source_of(unit)
     layer, site = hook_of(source)
     index = unit - source["first_unit_id"]
@@ -169,10 +170,14 @@ elif what == "steer":
         def pre(module, args):
             if state["on"]:
                 x = args[0].clone()
-                x[..., index] += amount
+                if clamp is None:
+                    x[..., index] += amount
+                else:
+                    x[..., index] = clamp
                 return (x,)
         handle = block.mlp.down_proj.register_forward_pre_hook(pre)
     else:
+        assert clamp is None, "the reference clamps neurons only"
         row = torch.from_numpy(load_file(f'{source["dictionary"]["source"]}/sae_weights.safetensors')["W_dec"][index])
 
         def post(module, args, output):

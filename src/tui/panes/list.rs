@@ -3,9 +3,9 @@
 //! longer than `sync_refresh_rows` are filtered and sorted on a thread (a
 //! sort of 300k rows takes longer than a frame); only the latest answer counts.
 use super::super::annotations::Annotations;
-use super::super::heatmap::{Look, display_token, record_spans};
+use super::super::heatmap::{Look, display_token};
 use super::super::keymap::Action;
-use super::{fmt_opt, moved, wrap};
+use super::{fmt_opt, moved, probe_strip};
 use featurescope::dataset::{UnitKind, UnitOverview};
 use featurescope::experiment::probe::Probe;
 use featurescope::text::printable;
@@ -656,22 +656,7 @@ impl ListView<'_> {
             return Vec::new();
         };
         let selected = list.selected_row().map(|r| r.unit.unit_id);
-        let activations = selected
-            .and_then(|u| shown.probe.unit(u))
-            .unwrap_or_else(|| vec![0.0; shown.probe.tokens.len()]);
-        let text = activations.iter().zip(&shown.probe.special);
-        let max = (text.filter(|(_, special)| !**special)).fold(0f32, |m, (&a, _)| m.max(a));
-        let spans = record_spans(
-            &shown.probe.tokens,
-            &activations,
-            max,
-            shown.token,
-            look.palette,
-            look.theme,
-        );
-        let mut lines = wrap(spans, width, 1);
-        lines.truncate(3);
-        lines
+        probe_strip(&shown.probe, selected, None, shown.token, look, width).0
     }
 }
 

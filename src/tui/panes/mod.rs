@@ -16,7 +16,9 @@ pub mod jobs_panel;
 pub mod list;
 pub mod unit;
 
+use super::heatmap::{Look, record_spans};
 use super::keymap::Action;
+use featurescope::experiment::probe::Probe;
 use ratatui::text::{Line, Span};
 
 /// Where a movement key takes a cursor over `len` items from `current`,
@@ -56,4 +58,88 @@ fn wrap(spans: Vec<Span<'static>>, width: usize, indent: usize) -> Vec<Line<'sta
     }
     lines.push(Line::from(current));
     lines
+}
+
+/// Lines of a probed text shown at most.
+const PROBE_LINES: usize = 3;
+
+/// The probed text as a heatmap of unit `unit`'s activations on it (none
+/// where the probe lacks the unit), on the scale of `scale` or else of the
+/// unit's largest on the text, in at most three lines of `width` columns:
+/// those around the token `cursor`, which is marked. With the unit's
+/// largest activation on the text's own tokens (its special ones left out).
+fn probe_strip(
+    probe: &Probe,
+    unit: Option<u64>,
+    scale: Option<f32>,
+    cursor: Option<usize>,
+    look: &Look,
+    width: usize,
+) -> (Vec<Line<'static>>, f32) {
+    let activations =
+        (unit.and_then(|u| probe.unit(u))).unwrap_or_else(|| vec![0.0; probe.tokens.len()]);
+    let text = activations.iter().zip(&probe.special);
+    let largest =
+        (text.filter(|(_, special)| !**special)).fold(f32::NEG_INFINITY, |m, (&a, _)| m.max(a));
+    let spans = record_spans(
+        &probe.tokens,
+        &activations,
+        scale.unwrap_or(largest),
+        cursor,
+        look.palette,
+        look.theme,
+    );
+    let mut lines = wrap(spans, width, 1);
+    // Each line holds its indent and then one span per token.
+    let cursor_line = cursor.map_or(0, |c| {
+        let mut first = 0;
+        (lines.iter().position(|line| {
+            first += line.spans.len() - 1;
+            c < first
+        }))
+        .unwrap_or(0)
+    });
+    let start =
+        (cursor_line.saturating_sub(PROBE_LINES / 2)).min(lines.len().saturating_sub(PROBE_LINES));
+    lines.drain(..start);
+    lines.truncate(PROBE_LINES);
+    (lines, largest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::heatmap::{Palette, Theme};
+    use super::*;
+    use ratatui::style::Modifier;
+
+    #[test]
+    fn the_probe_strip_keeps_the_cursor_s_line_in_sight() {
+        let tokens: Vec<String> = (0..40).map(|i| format!(" w{i:02}")).collect();
+        let probe = Probe {
+            text: tokens.concat(),
+            special: vec![false; 40],
+            units: 1,
+            activations: (0..40).map(|i| i as f32).collect(),
+            tokens,
+        };
+        let look = Look {
+            palette: Palette::TrueColor,
+            theme: Theme::Dark,
+        };
+        let marked = |lines: &[Line]| {
+            (lines.iter().flat_map(|l| &l.spans))
+                .find(|s| s.style.add_modifier.contains(Modifier::REVERSED))
+                .map(|s| s.content.to_string())
+        };
+        // Four tokens of four columns to a line of 17: ten lines in all.
+        let (lines, largest) = probe_strip(&probe, Some(0), None, Some(37), &look, 17);
+        assert_eq!(largest, 39.0);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(marked(&lines).as_deref(), Some(" w37"));
+        let (lines, _) = probe_strip(&probe, Some(0), None, Some(13), &look, 17);
+        assert_eq!(marked(&lines).as_deref(), Some(" w13"));
+        assert!(lines[0].to_string().contains("w08"), "{}", lines[0]);
+        let (lines, _) = probe_strip(&probe, None, None, None, &look, 17);
+        assert!(lines[0].to_string().contains("w00"));
+    }
 }

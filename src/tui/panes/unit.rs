@@ -8,7 +8,7 @@ use super::super::heatmap::{Look, display_token, heat, record_spans};
 use super::super::keymap::Action;
 use super::super::loader::UnitData;
 use super::compare::{ComparePane, CompareView};
-use super::{fmt_opt, moved, wrap};
+use super::{fmt_opt, moved, probe_strip, wrap};
 use featurescope::dataset::{LogitEffect, Record, Sample, TokenEffect};
 use featurescope::experiment::ablation::{Ablation, TokenChange};
 use featurescope::experiment::probe::Probe;
@@ -371,23 +371,18 @@ impl Widget for UnitView<'_> {
         };
         let logit_effects = notes.logit_effects.get(&unit.unit_id);
         let logit_rows = if logit_effects.is_some() { 4 } else { 0 };
-        let probe_lines = probe
-            .and_then(|p| Some((p, p.unit(unit.unit_id)?, &p.tokens)))
-            .map(|(p, activations, tokens)| {
-                // On the records' scale, so the two read alike.
-                let spans = record_spans(
-                    tokens,
-                    &activations,
-                    unit.stats.max as f32,
-                    None,
-                    look.palette,
-                    look.theme,
-                );
-                let mut lines = wrap(spans, area.width.saturating_sub(2) as usize, 1);
-                lines.truncate(3);
-                let text = activations.iter().zip(&p.special).filter(|(_, s)| !**s);
-                (lines, text.fold(f32::NEG_INFINITY, |m, (&a, _)| m.max(a)))
-            });
+        // On the records' scale, so the two read alike.
+        let probe_lines = probe.filter(|p| p.unit(unit.unit_id).is_some()).map(|p| {
+            let width = area.width.saturating_sub(2) as usize;
+            probe_strip(
+                p,
+                Some(unit.unit_id),
+                Some(unit.stats.max as f32),
+                None,
+                look,
+                width,
+            )
+        });
         let probe_rows = probe_lines.as_ref().map_or(0, |(l, _)| l.len() as u16 + 2);
         let steering_rows = if view.steered.is_some() { 6 } else { 0 };
         let [
