@@ -37,12 +37,7 @@ impl TextTokenizer {
     /// The tokenizer a GGUF file's metadata describes (see [`super::gguf::tokenizer`]).
     pub fn from_gguf(file: &super::gguf::GgufFile) -> Result<Self> {
         let path = file.path().to_owned();
-        let json = super::gguf::tokenizer::tokenizer_json(file)?;
-        let inner: Tokenizer = json.parse().map_err(|e| ModelError::Tokenizer {
-            path: path.clone(),
-            problem: format!("the tokenizer built from its metadata: {e}"),
-        })?;
-        Self::new(path, inner)
+        Self::new(path, super::gguf::tokenizer::tokenizer(file)?)
     }
 
     fn new(path: PathBuf, mut inner: Tokenizer) -> Result<Self> {
