@@ -189,17 +189,8 @@ pub fn forward_windows(
 
 /// Token ids and attention mask `[window, longest]` of a batch, padded on the right.
 pub fn batch_inputs(batch: &[(u64, Window)], device: Device) -> (Tensor, Tensor) {
-    let longest = batch.iter().map(|(_, w)| w.ids.len()).max().unwrap_or(0);
-    let mut ids = vec![0i64; batch.len() * longest];
-    let mut mask = vec![0i64; batch.len() * longest];
-    for (b, (_, w)) in batch.iter().enumerate() {
-        ids[b * longest..b * longest + w.ids.len()].copy_from_slice(&w.ids);
-        mask[b * longest..b * longest + w.ids.len()].fill(1);
-    }
-    let shape = [batch.len() as i64, longest as i64];
-    let ids = Tensor::from_slice(&ids).view(shape).to_device(device);
-    let mask = Tensor::from_slice(&mask).view(shape).to_device(device);
-    (ids, mask)
+    let windows: Vec<&[i64]> = batch.iter().map(|(_, w)| w.ids.as_slice()).collect();
+    crate::model::padded_batch(&windows, device)
 }
 
 /// The activations at `hook` of every text token of the batch, row by row

@@ -5,7 +5,7 @@
 //! dictionary features through their encoder. Start from [`Prober::load`].
 use super::subject::{check_fit, load_dictionary, model_path, source_hook};
 use super::{ExperimentError, Result};
-use crate::activations::{Document, Window, Windower, forward_windows};
+use crate::activations::{Document, Windower};
 use crate::dataset::Dataset;
 use crate::model::{HookPoint, SubjectModel, TextTokenizer};
 use crate::sae::Dictionary;
@@ -223,7 +223,8 @@ impl Prober {
 
     /// Every unit's activations on each window of token ids in turn,
     /// `visit(window index, [len, units] float tensor on the CPU)`, run a
-    /// few windows at a time.
+    /// few windows at a time (packed into one sequence where the model is
+    /// causal, so that a text's short last window costs no padding).
     pub fn run_each(
         &self,
         windows: &[Vec<i64>],
@@ -232,23 +233,11 @@ impl Prober {
         let longest = windows.iter().map(Vec::len).max().unwrap_or(1).max(1);
         let per_batch = (BATCH_VALUES / (longest * self.units.max(1))).clamp(1, BATCH);
         for (c, chunk) in windows.chunks(per_batch).enumerate() {
-            let batch: Vec<(u64, Window)> = (chunk.iter())
-                .map(|ids| {
-                    let window = Window {
-                        document_id: 0,
-                        token_offset: 0,
-                        ids: ids.clone(),
-                        tokens: Vec::new(),
-                    };
-                    (0, window)
-                })
-                .collect();
-            let outputs = forward_windows(self.model.as_ref(), &batch, &self.hooks, self.device)?;
-            let (rows, longest) = (chunk.len() as i64, outputs[0].size()[1]);
-            let all = Tensor::zeros(
-                [rows, longest, self.units as i64],
-                (Kind::Float, Device::Cpu),
-            );
+            let packed: Vec<&[i64]> = chunk.iter().map(Vec::as_slice).collect();
+            let outputs =
+                tch::no_grad(|| (self.model).forward_packed(&packed, &self.hooks, self.device))?;
+            let rows = outputs[0].size()[0];
+            let all = Tensor::zeros([rows, self.units as i64], (Kind::Float, Device::Cpu));
             tch::no_grad(|| {
                 for source in &self.sources {
                     let at = self.hooks.iter().position(|h| *h == source.hook);
@@ -266,9 +255,10 @@ impl Prober {
                         );
                 }
             });
+            let mut start = 0;
             for (row, ids) in chunk.iter().enumerate() {
-                let window = all.get(row as i64).narrow(0, 0, ids.len() as i64);
-                visit(c * per_batch + row, window)?;
+                visit(c * per_batch + row, all.narrow(0, start, ids.len() as i64))?;
+                start += ids.len() as i64;
             }
         }
         Ok(())

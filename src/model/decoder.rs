@@ -10,7 +10,7 @@ use super::layers::{
 };
 use super::weights::Weights;
 use super::{Architecture, HookPoint, HookSite, ModelConfig, Patch, Result, SubjectModel};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 enum Norm {
     Layer(LayerNorm),
@@ -435,6 +435,34 @@ impl SubjectModel for Decoder {
         Ok(captures.finish())
     }
 
+    /// The windows packed into one sequence without padding: each token
+    /// attends only within its window, at positions counted from its
+    /// window's start, so every window reads as if it ran alone.
+    fn forward_packed(
+        &self,
+        windows: &[&[i64]],
+        hooks: &[HookPoint],
+        device: Device,
+    ) -> Result<Vec<Tensor>> {
+        let longest = windows.iter().map(|w| w.len()).max().unwrap_or(0);
+        check_positions(&self.config, longest as i64)?;
+        let ids: Vec<i64> = windows.concat();
+        let positions: Vec<i64> = (windows.iter()).flat_map(|w| 0..w.len() as i64).collect();
+        let segments: Vec<i64> = (windows.iter().enumerate())
+            .flat_map(|(i, w)| std::iter::repeat_n(i as i64, w.len()))
+            .collect();
+        let ids = Tensor::from_slice(&ids).view([1, -1]).to_device(device);
+        let positions = Tensor::from_slice(&positions).to_device(device);
+        let segments = Tensor::from_slice(&segments).to_device(device);
+        let mut captures = Captures::new(hooks, self.config.num_layers)?;
+        let last = captures.last_layer();
+        let masks = self.masks_by_window(last as usize + 1, |window| {
+            Ok(packed_mask(&segments, &positions, window))
+        })?;
+        let _residual = self.blocks(&ids, &positions, &masks, None, &mut captures, last)?;
+        Ok(captures.finish().iter().map(|t| t.squeeze_dim(0)).collect())
+    }
+
     fn logits(
         &self,
         ids: &Tensor,
@@ -487,6 +515,23 @@ fn additive_mask(attention_mask: &Tensor, window: Option<i64>) -> Result<Tensor>
     let allowed = visible.view([1, 1, seq, seq]).logical_and(&keys);
     Ok(Tensor::zeros([1], (Kind::Float, device))
         .masked_fill(&allowed.logical_not(), f32::MIN as f64))
+}
+
+/// The additive attention mask of windows packed into one sequence
+/// (`segments` numbers each token's window, `positions` its place in it): a
+/// query sees the earlier keys of its own window and, with a window,
+/// fewer than `window` positions back.
+fn packed_mask(segments: &Tensor, positions: &Tensor, window: Option<i64>) -> Tensor {
+    let seq = segments.size()[0];
+    let same = segments.view([seq, 1]).eq_tensor(&segments.view([1, seq]));
+    let back = positions.view([seq, 1]) - positions.view([1, seq]);
+    let mut visible = same.logical_and(&back.ge(0));
+    if let Some(window) = window {
+        visible = visible.logical_and(&back.lt(window));
+    }
+    Tensor::zeros([1], (Kind::Float, segments.device()))
+        .masked_fill(&visible.logical_not(), f32::MIN as f64)
+        .view([1, 1, seq, seq])
 }
 
 impl Decoder {

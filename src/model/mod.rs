@@ -81,6 +81,25 @@ pub trait SubjectModel: Send {
         hooks: &[HookPoint],
     ) -> Result<Vec<Tensor>>;
 
+    /// The activations at `hooks` of several windows of token ids, each
+    /// run on its own, their rows one window after the other: `[total
+    /// tokens, width]` per hook. Here the windows run as a batch padded to
+    /// the longest; a causal model packs them into one sequence instead.
+    fn forward_packed(
+        &self,
+        windows: &[&[i64]],
+        hooks: &[HookPoint],
+        device: Device,
+    ) -> Result<Vec<Tensor>> {
+        let (ids, real) = padded_batch(windows, device);
+        let outputs = self.forward(&ids, &real, hooks)?;
+        let rows = real.flatten(0, 1).nonzero().squeeze_dim(1);
+        Ok(outputs
+            .iter()
+            .map(|out| out.flatten(0, 1).index_select(0, &rows))
+            .collect())
+    }
+
     /// Next-token logits `[batch, seq, vocab]`, with `patch` applied on the
     /// way. Only causal language models have them.
     fn logits(
@@ -127,6 +146,22 @@ pub trait SubjectModel: Send {
             .flat_map(|layer| HookSite::ALL.map(|site| HookPoint { layer, site }))
             .collect()
     }
+}
+
+/// Token ids and attention mask `[window, longest]` of `windows` on
+/// `device`, padded on the right.
+pub fn padded_batch(windows: &[&[i64]], device: Device) -> (Tensor, Tensor) {
+    let longest = windows.iter().map(|w| w.len()).max().unwrap_or(0);
+    let mut ids = vec![0i64; windows.len() * longest];
+    let mut mask = vec![0i64; windows.len() * longest];
+    for (row, w) in windows.iter().enumerate() {
+        ids[row * longest..row * longest + w.len()].copy_from_slice(w);
+        mask[row * longest..row * longest + w.len()].fill(1);
+    }
+    let shape = [windows.len() as i64, longest as i64];
+    let ids = Tensor::from_slice(&ids).view(shape).to_device(device);
+    let mask = Tensor::from_slice(&mask).view(shape).to_device(device);
+    (ids, mask)
 }
 
 /// Each row of `t` `[batch, seq, ..]` at its last real token (the mask is

@@ -96,6 +96,46 @@ fn gguf() -> String {
     path_str(&root().join(".venv/models/gemma-3-270m-q4_k_m.gguf")).to_owned()
 }
 
+/// The probe's packing: windows of a text in one sequence, each attending
+/// only within itself, read as the same windows run as a padded batch.
+#[test]
+fn packed_windows_read_as_the_same_windows_run_as_a_batch() {
+    use featurescope::model::{self, HookPoint};
+    use tch::{Device, Kind};
+    let path = root().join(".venv/models/gemma-3-270m-q4_k_m.gguf");
+    let model = model::load(&path, Device::Cpu).unwrap();
+    let tokenizer = model::TextTokenizer::load(&path).unwrap();
+    let text = "Permission is hereby granted, free of charge, to any person obtaining a copy \
+        of this software and associated documentation files (the Software), to deal in the \
+        Software without restriction, including without limitation the rights to use, copy, \
+        modify, merge, publish, distribute, sublicense, and/or sell copies of the Software,";
+    let ids: Vec<i64> = (tokenizer.encode(text, true).unwrap().ids.iter())
+        .map(|&i| i as i64)
+        .collect();
+    // A full window, a shorter one and the two-token end of a text.
+    let windows: [&[i64]; 3] = [&ids[..32], &ids[32..52], &ids[52..54]];
+    let hooks = ["blocks.2.mlp", "blocks.6.resid_post", "blocks.14.mlp"]
+        .map(|h| HookPoint::parse(h).unwrap());
+    let packed = tch::no_grad(|| model.forward_packed(&windows, &hooks, Device::Cpu)).unwrap();
+    let (batch_ids, mask) = model::padded_batch(&windows, Device::Cpu);
+    let batched = tch::no_grad(|| model.forward(&batch_ids, &mask, &hooks)).unwrap();
+    let rows = mask.flatten(0, 1).nonzero().squeeze_dim(1);
+    for ((hook, packed), batched) in hooks.iter().zip(&packed).zip(&batched) {
+        let batched = batched.flatten(0, 1).index_select(0, &rows);
+        assert_eq!(packed.size(), batched.size(), "{hook}");
+        let scale = batched.abs().max().double_value(&[]).max(1.0);
+        let gap = (packed - &batched)
+            .abs()
+            .max()
+            .to_kind(Kind::Double)
+            .double_value(&[]);
+        assert!(
+            gap <= 1e-4 * scale,
+            "{hook}: packed and batched differ by {gap} (scale {scale})"
+        );
+    }
+}
+
 /// An SAE feature's neighbours by cosine of decoder rows and by correlation
 /// over its records (every source), and a neuron's by its output direction;
 /// a feature that fires on `<bos>` alone correlates with nothing.
