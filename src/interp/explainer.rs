@@ -107,16 +107,19 @@ fn explanation_line(number: usize) -> String {
     format!("Explanation of neuron {number} behavior: {CUE}")
 }
 
-/// The explainer prompt for `records`, after `examples`.
+/// A prompt of few-shot turns, for a chat endpoint as messages and for a
+/// completion endpoint (or a base model) as one text: the explainer's, and
+/// the classifier scorers' (`super::classifier`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct ExplainerPrompt {
+pub struct ChatPrompt {
     pub system: String,
     /// (user, assistant) turns of the few-shot examples.
     pub examples: Vec<(String, String)>,
     pub user: String,
 }
 
-pub fn prompt(examples: &[FewShotExample], records: &[ShownRecord]) -> ExplainerPrompt {
+/// The explainer prompt for `records`, after `examples`.
+pub fn prompt(examples: &[FewShotExample], records: &[ShownRecord]) -> ChatPrompt {
     let turns = examples
         .iter()
         .enumerate()
@@ -129,14 +132,14 @@ pub fn prompt(examples: &[FewShotExample], records: &[ShownRecord]) -> Explainer
         })
         .collect();
     let n = examples.len() + 1;
-    ExplainerPrompt {
+    ChatPrompt {
         system: SYSTEM.into(),
         examples: turns,
         user: activations_section(n, records) + &explanation_line(n),
     }
 }
 
-impl ExplainerPrompt {
+impl ChatPrompt {
     /// One text for a completion endpoint; the model continues after the cue.
     pub fn completion_text(&self) -> String {
         let mut out = format!("{}\n\n", self.system);

@@ -22,6 +22,8 @@
 //! # Ok(()) }
 //! ```
 pub mod batch;
+pub mod classifier;
+mod delphi_prompts;
 pub mod engine;
 pub mod explainer;
 pub mod records;
