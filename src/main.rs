@@ -64,8 +64,17 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Report {
             dataset,
             record_set,
+            compare_methods: true,
             json,
-        }) => llm::report(&dataset, record_set, json),
+            ..
+        }) => llm::compare_methods(&dataset, record_set, json),
+        Some(Command::Report {
+            dataset,
+            method,
+            record_set,
+            json,
+            ..
+        }) => llm::report(&dataset, method, record_set, json),
         Some(Command::Train(args)) => sae::train(args),
         Some(Command::Baseline(args)) => sae::baseline(args),
         Some(Command::EvalSae(args)) => sae::eval_sae(args),

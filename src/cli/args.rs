@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use featurescope::dataset::UnitKind;
 use featurescope::device::DeviceName;
+use featurescope::interp::classifier::ScoreMethod;
 use featurescope::interp::records::RecordSet;
 use featurescope::interp::revision::Evidence;
 use featurescope::interp::units::{UnitSpec, UnitSpecError, number_list};
@@ -69,8 +70,15 @@ pub enum Command {
     /// Summarise scores by layer and unit kind.
     Report {
         dataset: PathBuf,
+        /// The scoring method summarised.
+        #[arg(long, default_value = "simulation")]
+        method: ScoreMethod,
+        /// The record set of simulation scores.
         #[arg(long, default_value = "top-and-random")]
         record_set: RecordSet,
+        /// Instead: how the methods rank the units alike (Spearman's rho over the units both scored).
+        #[arg(long)]
+        compare_methods: bool,
         #[arg(long)]
         json: bool,
     },
@@ -327,6 +335,12 @@ pub struct ScoreArgs {
     pub dataset: PathBuf,
     #[arg(long, default_value = "all")]
     pub units: UnitSpec,
+    /// simulation (Bills et al.), or one of Delphi's: detection, fuzz, embedding, intruder.
+    #[arg(long, default_value = "simulation")]
+    pub method: ScoreMethod,
+    /// The sentence model of the embedding score.
+    #[arg(long, default_value = featurescope::search::BUNDLED_EMBEDDER)]
+    pub embedder: PathBuf,
     #[command(flatten)]
     pub scoring: ScoringArgs,
     /// Score explanations that already have a score from this simulator.

@@ -3,13 +3,16 @@ use super::args::{ExplainArgs, LlmArgs, ReviseArgs, ScoreArgs, SimulateArgs};
 use super::output::{print_json, progress_bar};
 use anyhow::{Context, Result, bail};
 use featurescope::dataset::Dataset;
-use featurescope::interp::batch::{self, BatchOutcome, Report};
+use featurescope::interp::batch::{self, BatchOutcome, Report, Scorer};
+use featurescope::interp::classifier::{ClassifierParams, ScoreMethod};
 use featurescope::interp::engine::{Explainer, Simulator};
 use featurescope::interp::explainer::default_examples;
+use featurescope::interp::judge::Judge;
 use featurescope::interp::records::RecordSet;
 use featurescope::interp::units::UnitSpec;
 use featurescope::llm::config::{Api, BackendKind, RoleConfig};
 use featurescope::llm::{Backend, Usage};
+use featurescope::search::SentenceEmbedder;
 use featurescope::text::{printable, printable_lines};
 use std::path::Path;
 
@@ -105,12 +108,11 @@ pub(super) fn cost(usage: &Usage) -> String {
     )
 }
 
-fn finish(outcome: &BatchOutcome, what: &str, usage: &Usage) -> Result<()> {
+/// Reports `outcome`, and what it cost (see [`cost`]).
+fn finish(outcome: &BatchOutcome, what: &str, spent: &str) -> Result<()> {
     println!(
-        "{what} {} units/explanations, skipped {} already done; {}",
-        outcome.done,
-        outcome.skipped,
-        cost(usage)
+        "{what} {} units/explanations, skipped {} already done; {spent}",
+        outcome.done, outcome.skipped,
     );
     for (unit, reason) in &outcome.failed {
         eprintln!("failed: unit {unit}: {}", printable(reason));
@@ -178,37 +180,70 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
         |done| progress(done, selected.len()),
     ))?;
     bar.finish_and_clear();
-    finish(&outcome, "explained", backend.usage())
+    finish(&outcome, "explained", &cost(backend.usage()))
 }
 
 pub fn score(args: ScoreArgs) -> Result<()> {
     let ds = Dataset::open(&args.dataset)?;
-    let backend = connect(&args.llm, "simulator")?;
     let set = args.scoring.record_set;
     let selected = units(&ds, &args.units, args.seed)?;
-    let simulator = Simulator {
-        backend: &backend,
-        examples: default_examples(),
-    };
     let bar = llm_progress(0, "scoring")?;
-    let outcome = runtime()?.block_on(batch::score_units(
-        &ds,
-        &simulator,
-        &selected,
-        set,
-        (args.scoring.top, args.scoring.random),
-        args.force,
-        show_progress(&bar, &backend),
-    ))?;
+    let run = |scorer: &Scorer, backend: Option<&Backend>| -> Result<BatchOutcome> {
+        let progress = |done: usize, total: usize| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            if let Some(b) = backend {
+                bar.set_message(cost(b.usage()));
+            }
+        };
+        Ok(runtime()?.block_on(batch::score_units_with(
+            &ds, scorer, &selected, args.force, progress,
+        ))?)
+    };
+    let params = ClassifierParams::default();
+    let (outcome, usage) = if args.method == ScoreMethod::Embedding {
+        let embedder = SentenceEmbedder::load(&args.embedder)?;
+        let scorer = Scorer::Embedding {
+            embedder: &embedder,
+            params,
+        };
+        (run(&scorer, None)?, "embedded here".to_owned())
+    } else {
+        let backend = connect(&args.llm, "simulator")?;
+        let simulator = Simulator {
+            backend: &backend,
+            examples: default_examples(),
+        };
+        let judge = Judge {
+            backend: &backend,
+            params,
+        };
+        let scorer = match args.method {
+            ScoreMethod::Simulation => Scorer::Simulation {
+                simulator: &simulator,
+                set,
+                top: args.scoring.top,
+                random: args.scoring.random,
+            },
+            method => Scorer::Classifier {
+                judge: &judge,
+                method,
+            },
+        };
+        let outcome = run(&scorer, Some(&backend))?;
+        (outcome, cost(backend.usage()))
+    };
     bar.finish_and_clear();
-    let summary = batch::report(&ds, set)?;
+    let summary = batch::report(&ds, args.method, set)?;
     print!("{}", render_report(&summary));
-    finish(&outcome, "scored", backend.usage())
+    finish(&outcome, "scored", &usage)
 }
 
 fn render_report(r: &Report) -> String {
     let mut out = format!(
-        "scores ({}): {} from {} explanations, {} undefined\n  {:>5}  {:<8} {:>6} {:>8} {:>8}\n",
+        "scores by {} ({}, {}): {} from {} explanations, {} undefined\n  {:>5}  {:<8} {:>6} {:>8} {:>8}\n",
+        r.method,
+        r.headline,
         r.record_set,
         r.scores,
         r.explanations,
@@ -313,17 +348,40 @@ pub fn revise(args: ReviseArgs) -> Result<()> {
         show_progress(&bar, &backend),
     ))?;
     bar.finish_and_clear();
-    finish(&outcome, "revised", backend.usage())?;
+    finish(&outcome, "revised", &cost(backend.usage()))?;
     println!("score the revisions with `featurescope score`; `report` then compares versions");
     Ok(())
 }
 
-pub fn report(dataset: &Path, set: RecordSet, json: bool) -> Result<()> {
+pub fn report(dataset: &Path, method: ScoreMethod, set: RecordSet, json: bool) -> Result<()> {
     let ds = Dataset::open(dataset)?;
-    let summary = batch::report(&ds, set)?;
+    let summary = batch::report(&ds, method, set)?;
     if json {
         return print_json(&summary);
     }
     print!("{}", render_report(&summary));
+    Ok(())
+}
+
+pub fn compare_methods(dataset: &Path, set: RecordSet, json: bool) -> Result<()> {
+    let ds = Dataset::open(dataset)?;
+    let pairs = featurescope::experiment::agreement::method_agreement(&ds, set)?;
+    if json {
+        return print_json(&pairs);
+    }
+    println!(
+        "  {:<10} {:<10} {:>6} {:>9}",
+        "method", "method", "units", "spearman"
+    );
+    for p in &pairs {
+        let rho = p.spearman.map_or("-".to_owned(), |r| format!("{r:.3}"));
+        println!(
+            "  {:<10} {:<10} {:>6} {:>9}",
+            p.first, p.second, p.units, rho
+        );
+    }
+    if pairs.is_empty() {
+        println!("  fewer than two methods have scores (see `score --method`)");
+    }
     Ok(())
 }

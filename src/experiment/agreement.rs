@@ -139,3 +139,45 @@ pub fn run(path: &Path) -> Result<(Agreement, Scatter, PathBuf)> {
     let folder = results.publish(path, NAME)?;
     Ok((agreement, figure, folder))
 }
+
+/// How two scoring methods agree: Spearman's rank correlation of the units'
+/// best scores by each, over the units both scored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MethodAgreement {
+    pub first: String,
+    pub second: String,
+    pub units: usize,
+    pub spearman: Option<f64>,
+}
+
+/// The agreement of every pair of methods with scores in `ds` (simulation
+/// on `set`).
+pub fn method_agreement(
+    ds: &Dataset,
+    set: crate::interp::records::RecordSet,
+) -> Result<Vec<MethodAgreement>> {
+    use crate::interp::batch::best_by_unit;
+    use crate::interp::classifier::ScoreMethod;
+    let scores = ds.scores()?;
+    let best: Vec<(ScoreMethod, HashMap<u64, f64>)> = ScoreMethod::ALL
+        .into_iter()
+        .map(|m| (m, best_by_unit(&scores, m, set)))
+        .filter(|(_, b)| !b.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for (i, (first, a)) in best.iter().enumerate() {
+        for (second, b) in &best[i + 1..] {
+            let mut units: Vec<u64> = a.keys().filter(|u| b.contains_key(u)).copied().collect();
+            units.sort_unstable();
+            let x: Vec<f64> = units.iter().map(|u| a[u]).collect();
+            let y: Vec<f64> = units.iter().map(|u| b[u]).collect();
+            out.push(MethodAgreement {
+                first: first.to_string(),
+                second: second.to_string(),
+                units: units.len(),
+                spearman: spearman(&x, &y),
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,9 +1,12 @@
 //! Many units at once: bounded concurrency, results appended to the dataset in
 //! chunks as they come (so an interruption loses at most a chunk), units
 //! already done skipped unless forced, and failures collected, not fatal.
+use super::classifier::{ClassifierParams, QUANTILES_AND_RANDOM, ScoreMethod};
 use super::engine::{EXPLAIN_METHOD, EngineError, Explainer, Simulator};
+use super::judge::Judge;
 use super::records::RecordSet;
 use crate::dataset::{Dataset, Explanation, Score};
+use crate::search::SentenceEmbedder;
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -132,16 +135,110 @@ pub async fn score_explanations(
     set: RecordSet,
     (top, random): (usize, usize),
     force: bool,
+    progress: impl FnMut(usize, usize),
+) -> Result<BatchOutcome, EngineError> {
+    let scorer = Scorer::Simulation {
+        simulator,
+        set,
+        top,
+        random,
+    };
+    score_with(ds, &scorer, explanations, force, progress).await
+}
+
+/// How a batch scores an explanation.
+pub enum Scorer<'a> {
+    /// Bills et al.'s simulation on `top` top and `random` random records of `set`.
+    Simulation {
+        simulator: &'a Simulator<'a>,
+        set: RecordSet,
+        top: usize,
+        random: usize,
+    },
+    /// Detection, fuzzing or the intruder test.
+    Classifier {
+        judge: &'a Judge<'a>,
+        method: ScoreMethod,
+    },
+    Embedding {
+        embedder: &'a SentenceEmbedder,
+        params: ClassifierParams,
+    },
+}
+
+impl Scorer<'_> {
+    /// (model, method, record set) as written to the scores table.
+    fn key(&self) -> (&str, &str, &str) {
+        match self {
+            Self::Simulation { simulator, set, .. } => {
+                (simulator.backend.model(), simulator.method(), set.as_str())
+            }
+            Self::Classifier { judge, method } => {
+                (judge.backend.model(), method.as_str(), QUANTILES_AND_RANDOM)
+            }
+            Self::Embedding { embedder, .. } => (
+                embedder.name(),
+                ScoreMethod::Embedding.as_str(),
+                QUANTILES_AND_RANDOM,
+            ),
+        }
+    }
+
+    fn concurrency(&self) -> usize {
+        match self {
+            Self::Simulation { simulator, .. } => simulator.backend.concurrency(),
+            Self::Classifier { judge, .. } => judge.backend.concurrency(),
+            Self::Embedding { .. } => 1,
+        }
+    }
+
+    pub async fn score(
+        &self,
+        explanation: &Explanation,
+        records: &[crate::dataset::Record],
+    ) -> Result<Score, EngineError> {
+        match self {
+            Self::Simulation {
+                simulator,
+                set,
+                top,
+                random,
+            } => {
+                simulator
+                    .score(explanation, records, *set, *top, *random)
+                    .await
+            }
+            Self::Classifier {
+                judge,
+                method: ScoreMethod::Intruder,
+            } => judge.intruder(explanation, records).await,
+            Self::Classifier { judge, method } => judge.judge(*method, explanation, records).await,
+            Self::Embedding { embedder, params } => {
+                super::judge::embedding_score(embedder, params, explanation, records)
+            }
+        }
+    }
+}
+
+/// Scores each of `explanations` with `scorer` that has no score yet from
+/// the same model, method and record set (all of them with `force`).
+pub async fn score_with(
+    ds: &Dataset,
+    scorer: &Scorer<'_>,
+    explanations: Vec<Explanation>,
+    force: bool,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<BatchOutcome, EngineError> {
-    let model = simulator.backend.model();
+    let key = scorer.key();
     let scored: HashSet<String> = ds
         .scores()?
         .into_iter()
         .filter(|s| {
-            s.simulator_model == model
-                && s.method == simulator.method()
-                && s.record_set == set.as_str()
+            (
+                s.simulator_model.as_str(),
+                s.method.as_str(),
+                s.record_set.as_str(),
+            ) == key
         })
         .map(|s| s.explanation_id)
         .collect();
@@ -160,15 +257,11 @@ pub async fn score_explanations(
             let unit = explanation.unit_id;
             let result = async {
                 let records = ds.records(unit)?;
-                Ok(vec![
-                    simulator
-                        .score(&explanation, &records, set, top, random)
-                        .await?,
-                ])
+                Ok(vec![scorer.score(&explanation, &records).await?])
             };
             (unit, result.await)
         })
-        .buffer_unordered(simulator.backend.concurrency());
+        .buffer_unordered(scorer.concurrency());
     collect_in_chunks(
         results,
         |rows| ds.append_scores(rows),
@@ -177,6 +270,18 @@ pub async fn score_explanations(
     )
     .await?;
     Ok(outcome)
+}
+
+/// Scores every explanation of `units` with `scorer` (see [`score_with`]).
+pub async fn score_units_with(
+    ds: &Dataset,
+    scorer: &Scorer<'_>,
+    units: &[u64],
+    force: bool,
+    progress: impl FnMut(usize, usize),
+) -> Result<BatchOutcome, EngineError> {
+    let explanations = explanations_of(ds, units)?;
+    score_with(ds, scorer, explanations, force, progress).await
 }
 
 /// Revises, for each of `units`, its most recent scored explanation that has
@@ -268,6 +373,9 @@ pub struct ReportRow {
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Report {
+    pub method: String,
+    /// What the method's score is (correlation, balanced accuracy, …).
+    pub headline: String,
     pub record_set: String,
     pub explanations: usize,
     pub scores: usize,
@@ -293,20 +401,33 @@ fn row(layer: u32, kind: String, mut values: Vec<f64>) -> ReportRow {
     }
 }
 
-pub fn report(ds: &Dataset, set: RecordSet) -> Result<Report, EngineError> {
-    let units = ds.units_overview()?;
-    let scores: Vec<Score> = ds
-        .scores()?
-        .into_iter()
-        .filter(|s| s.record_set == set.as_str())
-        .collect();
+/// Whether `s` is a score by `method` (on record set `set`, for simulation).
+fn is_scored_by(s: &Score, method: ScoreMethod, set: RecordSet) -> bool {
+    ScoreMethod::of_stored(&s.method) == method
+        && (method != ScoreMethod::Simulation || s.record_set == set.as_str())
+}
+
+/// Each unit's best defined score by `method` (on `set`, for simulation).
+pub fn best_by_unit(scores: &[Score], method: ScoreMethod, set: RecordSet) -> HashMap<u64, f64> {
     let mut best: HashMap<u64, f64> = HashMap::new();
-    for s in &scores {
+    for s in scores.iter().filter(|s| is_scored_by(s, method, set)) {
         if let Some(v) = s.score {
             let entry = best.entry(s.unit_id).or_insert(v);
             *entry = entry.max(v);
         }
     }
+    best
+}
+
+/// The scores by `method` summarised (those on `set`, for simulation).
+pub fn report(ds: &Dataset, method: ScoreMethod, set: RecordSet) -> Result<Report, EngineError> {
+    let units = ds.units_overview()?;
+    let scores: Vec<Score> = ds
+        .scores()?
+        .into_iter()
+        .filter(|s| is_scored_by(s, method, set))
+        .collect();
+    let best = best_by_unit(&scores, method, set);
     let mut groups: BTreeMap<(u32, String), Vec<f64>> = BTreeMap::new();
     for (&unit, &value) in &best {
         let u = units
@@ -322,7 +443,12 @@ pub fn report(ds: &Dataset, set: RecordSet) -> Result<Report, EngineError> {
     }
     let all: Vec<f64> = best.values().copied().collect();
     Ok(Report {
-        record_set: set.as_str().into(),
+        method: method.as_str().into(),
+        headline: method.headline().into(),
+        record_set: match method {
+            ScoreMethod::Simulation => set.as_str().into(),
+            _ => QUANTILES_AND_RANDOM.into(),
+        },
         explanations: ds.explanations()?.len(),
         scores: scores.len(),
         undefined_scores: scores.iter().filter(|s| s.score.is_none()).count(),

@@ -28,6 +28,8 @@ pub enum EngineError {
     Score { unit: u64, source: ScoreError },
     #[error("unit {unit}: no records to {what}")]
     NoRecords { unit: u64, what: &'static str },
+    #[error("unit {unit}: the sentence embedder failed: {reason}")]
+    Embedding { unit: u64, reason: String },
     #[error(transparent)]
     Dataset(#[from] crate::dataset::DatasetError),
 }
@@ -114,7 +116,7 @@ impl Completion {
 
 /// Runs `work` on the local model off the async thread, so that a job's
 /// runtime still notices cancellation while the model computes.
-async fn on_local<T: Send + 'static>(
+pub(super) async fn on_local<T: Send + 'static>(
     model: &Arc<LocalModel>,
     work: impl FnOnce(&LocalModel) -> Result<T, LlmError> + Send + 'static,
 ) -> Result<T, EngineError> {

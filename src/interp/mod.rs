@@ -26,6 +26,7 @@ pub mod classifier;
 mod delphi_prompts;
 pub mod engine;
 pub mod explainer;
+pub mod judge;
 pub mod records;
 pub mod revision;
 pub mod score;

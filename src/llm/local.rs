@@ -223,6 +223,60 @@ impl LocalModel {
     }
 }
 
+impl LocalModel {
+    /// The probabilities that `prompt` goes on with each of `choices`,
+    /// renormalised over them: each choice's text is appended, and its
+    /// probability is that of every token from where the prompt alone is
+    /// tokenised differently (so a choice that merges with the prompt's last
+    /// characters, as " 0" does in GPT-2's vocabulary, is still whole).
+    pub fn choice_probabilities(
+        &self,
+        prompt: &str,
+        choices: &[String],
+    ) -> Result<Vec<f64>, LlmError> {
+        let (alone, _) = self.encode(prompt)?;
+        let mut logprobs = Vec::with_capacity(choices.len());
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        for choice in choices {
+            let (ids, _) = self.encode(&format!("{prompt}{choice}"))?;
+            let from = alone
+                .iter()
+                .zip(&ids)
+                .take_while(|(a, b)| a == b)
+                .count()
+                .max(1);
+            if from >= ids.len() {
+                return Err(failed(
+                    &self.path,
+                    format!("the choice {choice:?} adds no token to the prompt"),
+                ));
+            }
+            let (_, residual) = loaded
+                .run_prompt(&ids, from - 1)
+                .map_err(|e| self.error(e))?;
+            let skipped = ids.len() as i64 - residual.size()[0];
+            let rows = residual.narrow(0, from as i64 - 1 - skipped, (ids.len() - from) as i64);
+            let logprob = tch::no_grad(|| -> Result<f64, ModelError> {
+                let logits = loaded
+                    .decoder
+                    .logits_of(&rows, None)?
+                    .log_softmax(-1, Kind::Double);
+                let wanted = Tensor::from_slice(&ids[from..]).unsqueeze(1);
+                Ok(logits
+                    .gather(1, &wanted, false)
+                    .sum(Kind::Double)
+                    .double_value(&[]))
+            })
+            .map_err(|e| self.error(e))?;
+            logprobs.push(logprob);
+        }
+        let top = logprobs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let weights: Vec<f64> = logprobs.iter().map(|l| (l - top).exp()).collect();
+        let total: f64 = weights.iter().sum();
+        Ok(weights.iter().map(|w| w / total).collect())
+    }
+}
+
 impl Loaded {
     /// Runs `ids`, starting after the longest prefix a recent prompt shares
     /// with them (but no later than `need_from`), and returns the cache of
