@@ -8,6 +8,7 @@
 //! metrics, computed as Delphi's `delphi/log/result_analysis.py` does.
 use super::delphi_prompts as delphi;
 use super::explainer::{ChatPrompt, token_text};
+use super::simulator::ChatTokenLogprob;
 use crate::dataset::{Record, Sample};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
@@ -359,24 +360,10 @@ pub fn parse_judgements(reply: &str, count: usize) -> Option<Vec<bool>> {
     (answers.len() == count).then_some(answers)
 }
 
-/// One generated token and its top alternatives, as chat endpoints return them.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-pub struct TokenLogprobs {
-    pub token: String,
-    #[serde(default)]
-    pub top_logprobs: Vec<TopLogprob>,
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-pub struct TopLogprob {
-    pub token: String,
-    pub logprob: f64,
-}
-
 /// P("1") / (P("0") + P("1")) at each generated token that holds a 0 or a
 /// 1, summed over its top alternatives holding a "0" (else a "1"); `None`
 /// unless there are exactly `count` of them (Delphi's `_parse_logprobs`).
-pub fn judgement_probabilities(tokens: &[TokenLogprobs], count: usize) -> Option<Vec<f64>> {
+pub fn judgement_probabilities(tokens: &[ChatTokenLogprob], count: usize) -> Option<Vec<f64>> {
     let out: Vec<f64> = tokens
         .iter()
         .filter(|t| t.token.contains('1') || t.token.contains('0'))
@@ -517,6 +504,7 @@ impl ClassificationMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::interp::simulator::TopLogprob;
 
     fn record(id: u64, sample: Sample, peak: f32) -> Record {
         Record {
@@ -630,7 +618,7 @@ mod tests {
         assert_eq!(parse_intruder("it is [RESPONSE]: 2 ", 4), Some(2));
         assert_eq!(parse_intruder("[RESPONSE]: 4", 4), None);
         assert_eq!(parse_intruder("[RESPONSE]: 1 because", 4), None);
-        let t = |token: &str, top: &[(&str, f64)]| TokenLogprobs {
+        let t = |token: &str, top: &[(&str, f64)]| ChatTokenLogprob {
             token: token.into(),
             top_logprobs: top
                 .iter()

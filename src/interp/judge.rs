@@ -11,10 +11,11 @@
 //! counts as wrong, as in Delphi).
 use super::classifier::{
     self, ClassificationMetrics, ClassifierParams, Judgement, QUANTILES_AND_RANDOM, ScoreMethod,
-    TestExample, TokenLogprobs,
+    TestExample,
 };
 use super::engine::{EngineError, on_local};
 use super::explainer::ChatPrompt;
+use super::simulator::{ChatTokenLogprob as TokenLogprobs, TopLogprob};
 use crate::dataset::{Explanation, Record, Score, new_id, now_ms};
 use crate::llm::Backend;
 use crate::llm::config::Api;
@@ -168,9 +169,7 @@ impl Judge<'_> {
         records: &[Record],
     ) -> Result<Score, EngineError> {
         let unit = explanation.unit_id;
-        let examples =
-            classifier::test_examples(records, &explanation.evidence_record_ids, &self.params);
-        no_examples(unit, &examples)?;
+        let examples = examples(&self.params, explanation, records)?;
         let marked = method == ScoreMethod::Fuzz;
         let texts = classifier::example_texts(&examples, marked, self.params.threshold);
         let mut answers = Vec::with_capacity(examples.len());
@@ -218,9 +217,7 @@ impl Judge<'_> {
         records: &[Record],
     ) -> Result<Score, EngineError> {
         let unit = explanation.unit_id;
-        let examples =
-            classifier::test_examples(records, &explanation.evidence_record_ids, &self.params);
-        no_examples(unit, &examples)?;
+        let examples = examples(&self.params, explanation, records)?;
         let texts = classifier::example_texts(&examples, true, self.params.threshold);
         let mut by_quantile: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
         let mut intruders = Vec::new();
@@ -260,12 +257,18 @@ impl Judge<'_> {
     }
 }
 
-fn no_examples(unit: u64, examples: &[TestExample]) -> Result<(), EngineError> {
+/// The examples `explanation` is scored on, which must hold both classes.
+fn examples<'r>(
+    params: &ClassifierParams,
+    explanation: &Explanation,
+    records: &'r [Record],
+) -> Result<Vec<TestExample<'r>>, EngineError> {
+    let examples = classifier::test_examples(records, &explanation.evidence_record_ids, params);
     if examples.iter().any(|e| e.activating) && examples.iter().any(|e| !e.activating) {
-        Ok(())
+        Ok(examples)
     } else {
         Err(EngineError::NoRecords {
-            unit,
+            unit: explanation.unit_id,
             what: "score on (both activating and random records are needed)",
         })
     }
@@ -285,7 +288,7 @@ fn completion_logprobs(v: &Value) -> Option<Vec<TokenLogprobs>> {
                     .as_object()?
                     .iter()
                     .map(|(t, l)| {
-                        Some(classifier::TopLogprob {
+                        Some(TopLogprob {
                             token: t.clone(),
                             logprob: l.as_f64()?,
                         })
@@ -331,8 +334,7 @@ pub fn embedding_score(
     records: &[Record],
 ) -> Result<Score, EngineError> {
     let unit = explanation.unit_id;
-    let examples = classifier::test_examples(records, &explanation.evidence_record_ids, params);
-    no_examples(unit, &examples)?;
+    let examples = examples(params, explanation, records)?;
     let texts: Vec<String> = examples.iter().map(|e| e.record.tokens.concat()).collect();
     let mut all: Vec<&str> = vec![explanation.text.as_str()];
     all.extend(texts.iter().map(String::as_str));

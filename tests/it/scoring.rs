@@ -120,7 +120,11 @@ fn detection_and_embedding_scores_equal_delphis_arithmetic_on_their_answers() {
         .into_iter()
         .filter(|s| s.method == "detection" || s.method == "embedding")
         .collect();
-    assert_eq!(rows.len(), 4, "both methods, for each of unit 165's two explanations");
+    assert_eq!(
+        rows.len(),
+        4,
+        "both methods, for each of unit 165's two explanations"
+    );
     let input: Vec<serde_json::Value> = rows
         .iter()
         .map(|s| {
