@@ -25,3 +25,18 @@ impl UnknownName {
         }
     }
 }
+
+/// The one of `all` whose `name` is `given`, else the error for a `what`
+/// that lists the `expected` names.
+pub fn pick<T: Copy>(
+    all: &[T],
+    name: impl Fn(T) -> &'static str,
+    what: &'static str,
+    given: &str,
+    expected: &'static str,
+) -> Result<T, UnknownName> {
+    all.iter()
+        .copied()
+        .find(|&item| name(item) == given)
+        .ok_or_else(|| UnknownName::new(what, given, expected))
+}

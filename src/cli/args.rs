@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use featurescope::dataset::UnitKind;
 use featurescope::device::DeviceName;
-use featurescope::interp::classifier::ScoreMethod;
+use featurescope::interp::classifier::{ClassifierParams, ScoreMethod};
 use featurescope::interp::records::RecordSet;
 use featurescope::interp::revision::Evidence;
 use featurescope::interp::units::{UnitSpec, UnitSpecError, number_list};
@@ -343,6 +343,8 @@ pub struct ScoreArgs {
     pub embedder: PathBuf,
     #[command(flatten)]
     pub scoring: ScoringArgs,
+    #[command(flatten)]
+    pub classifier: ClassifierArgs,
     /// Score explanations that already have a score from this simulator.
     #[arg(long)]
     pub force: bool,
@@ -603,6 +605,52 @@ pub struct ScoringArgs {
     /// Random records scored.
     #[arg(long, default_value_t = SCORED_RANDOM)]
     pub random: usize,
+}
+
+/// The examples of detection, fuzzing, intruder and embedding scores (Delphi's defaults).
+#[derive(Args, Debug)]
+pub struct ClassifierArgs {
+    /// Activating records are split into this many quantiles of their maxima…
+    #[arg(long, default_value_t = ClassifierParams::default().quantiles)]
+    pub quantiles: usize,
+    /// …and up to this many drawn from each (and as many random records).
+    #[arg(long, default_value_t = ClassifierParams::default().per_quantile)]
+    pub per_quantile: usize,
+    /// Examples per prompt.
+    #[arg(long, default_value_t = ClassifierParams::default().shown)]
+    pub shown: usize,
+    /// Fuzzing and intruder marks: tokens at or above this fraction of their record's maximum.
+    #[arg(long, default_value_t = ClassifierParams::default().threshold)]
+    pub mark_threshold: f32,
+    /// Seeds which examples are drawn and their order.
+    #[arg(long, default_value_t = ClassifierParams::default().seed)]
+    pub examples_seed: u64,
+}
+
+impl ClassifierArgs {
+    pub fn params(&self) -> anyhow::Result<ClassifierParams> {
+        if self.quantiles == 0 || self.per_quantile == 0 {
+            anyhow::bail!("--quantiles and --per-quantile must be at least 1");
+        }
+        if self.shown < 2 {
+            anyhow::bail!(
+                "--shown must be at least 2 (the intruder test shows one intruder among them)"
+            );
+        }
+        if !(self.mark_threshold > 0.0 && self.mark_threshold <= 1.0) {
+            anyhow::bail!(
+                "--mark-threshold must be in (0, 1], not {}",
+                self.mark_threshold
+            );
+        }
+        Ok(ClassifierParams {
+            quantiles: self.quantiles,
+            per_quantile: self.per_quantile,
+            shown: self.shown,
+            threshold: self.mark_threshold,
+            seed: self.examples_seed,
+        })
+    }
 }
 
 #[derive(Args, Debug)]

@@ -4,7 +4,7 @@ use super::output::{print_json, progress_bar};
 use anyhow::{Context, Result, bail};
 use featurescope::dataset::Dataset;
 use featurescope::interp::batch::{self, BatchOutcome, Report, Scorer};
-use featurescope::interp::classifier::{ClassifierParams, ScoreMethod};
+use featurescope::interp::classifier::ScoreMethod;
 use featurescope::interp::engine::{Explainer, Simulator};
 use featurescope::interp::explainer::default_examples;
 use featurescope::interp::judge::Judge;
@@ -86,14 +86,17 @@ fn llm_progress(total: usize, what: &str) -> Result<indicatif::ProgressBar> {
 }
 
 /// Updates `bar` with (done, total) and the cost so far.
+/// Progress of a batch on `bar`, with what `backend` (if any) has used so far.
 fn show_progress<'a>(
     bar: &'a indicatif::ProgressBar,
-    backend: &'a Backend,
+    backend: Option<&'a Backend>,
 ) -> impl FnMut(usize, usize) + 'a {
     move |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
-        bar.set_message(cost(backend.usage()));
+        if let Some(b) = backend {
+            bar.set_message(cost(b.usage()));
+        }
     }
 }
 
@@ -170,7 +173,7 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
         return Ok(());
     }
     let bar = llm_progress(selected.len(), "explaining")?;
-    let mut progress = show_progress(&bar, &backend);
+    let mut progress = show_progress(&bar, Some(&backend));
     let outcome = runtime()?.block_on(batch::explain_units(
         &ds,
         &explainer,
@@ -186,21 +189,18 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
 pub fn score(args: ScoreArgs) -> Result<()> {
     let ds = Dataset::open(&args.dataset)?;
     let set = args.scoring.record_set;
+    let params = args.classifier.params()?;
     let selected = units(&ds, &args.units, args.seed)?;
     let bar = llm_progress(0, "scoring")?;
     let run = |scorer: &Scorer, backend: Option<&Backend>| -> Result<BatchOutcome> {
-        let progress = |done: usize, total: usize| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-            if let Some(b) = backend {
-                bar.set_message(cost(b.usage()));
-            }
-        };
-        Ok(runtime()?.block_on(batch::score_units_with(
-            &ds, scorer, &selected, args.force, progress,
+        Ok(runtime()?.block_on(batch::score_units(
+            &ds,
+            scorer,
+            &selected,
+            args.force,
+            show_progress(&bar, backend),
         ))?)
     };
-    let params = ClassifierParams::default();
     let (outcome, usage) = if args.method == ScoreMethod::Embedding {
         let embedder = SentenceEmbedder::load(&args.embedder)?;
         let scorer = Scorer::Embedding {
@@ -225,9 +225,10 @@ pub fn score(args: ScoreArgs) -> Result<()> {
                 top: args.scoring.top,
                 random: args.scoring.random,
             },
-            method => Scorer::Classifier {
+            ScoreMethod::Intruder => Scorer::Intruder { judge: &judge },
+            method => Scorer::Judgement {
                 judge: &judge,
-                method,
+                marked: method == ScoreMethod::Fuzz,
             },
         };
         let outcome = run(&scorer, Some(&backend))?;
@@ -263,6 +264,13 @@ fn render_report(r: &Report) -> String {
         out.push_str(&format!(
             "  {layer:>5}  {:<8} {:>6} {:>8.3} {:>8.3}\n",
             row.kind, row.units_scored, row.mean, row.median
+        ));
+    }
+    if let Some(m) = &r.pooled {
+        let auc = m.auc.map_or("-".to_owned(), |a| format!("{a:.3}"));
+        out.push_str(&format!(
+            "  pooled over {} examples ({} activating, {} failed), as Delphi: balanced accuracy {:.3}, precision {:.3}, recall {:.3}, F1 {:.3}, ROC-AUC {auc}\n",
+            m.examples, m.positives, m.failed, m.balanced_accuracy, m.precision, m.recall, m.f1
         ));
     }
     out
@@ -345,7 +353,7 @@ pub fn revise(args: ReviseArgs) -> Result<()> {
         kind,
         args.records,
         args.force,
-        show_progress(&bar, &backend),
+        show_progress(&bar, Some(&backend)),
     ))?;
     bar.finish_and_clear();
     finish(&outcome, "revised", &cost(backend.usage()))?;

@@ -177,6 +177,19 @@ pub struct Score {
     pub created_at_ms: i64,
 }
 
+/// The methods of the scores that treat an explanation as a classifier
+/// (`interp::classifier`), stored under these names; every other method is
+/// a simulation's.
+pub const CLASSIFIER_SCORE_METHODS: [&str; 4] = ["detection", "fuzz", "embedding", "intruder"];
+
+impl Score {
+    /// Whether this is a simulation score (Bills et al.), whose `simulated`
+    /// holds activations per token of each record.
+    pub fn is_simulation(&self) -> bool {
+        !CLASSIFIER_SCORE_METHODS.contains(&self.method.as_str())
+    }
+}
+
 /// A person's judgement of how well a simulation matches the real
 /// activations (the paper's human check of its score), 1 (not at all) to 5.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! Many units at once: bounded concurrency, results appended to the dataset in
 //! chunks as they come (so an interruption loses at most a chunk), units
 //! already done skipped unless forced, and failures collected, not fatal.
-use super::classifier::{ClassifierParams, QUANTILES_AND_RANDOM, ScoreMethod};
+use super::classifier::{ClassificationMetrics, ClassifierParams, Judgement, ScoreMethod};
 use super::engine::{EXPLAIN_METHOD, EngineError, Explainer, Simulator};
 use super::judge::Judge;
 use super::records::RecordSet;
@@ -110,21 +110,6 @@ fn explanations_of(ds: &Dataset, units: &[u64]) -> Result<Vec<Explanation>, Engi
         .collect())
 }
 
-/// Scores every explanation of `units` that has no score yet from this
-/// simulator, method and record set (all of them with `force`).
-pub async fn score_units(
-    ds: &Dataset,
-    simulator: &Simulator<'_>,
-    units: &[u64],
-    set: RecordSet,
-    scored: (usize, usize),
-    force: bool,
-    progress: impl FnMut(usize, usize),
-) -> Result<BatchOutcome, EngineError> {
-    let explanations = explanations_of(ds, units)?;
-    score_explanations(ds, simulator, explanations, set, scored, force, progress).await
-}
-
 /// Scores each of `explanations` that has no score yet from this simulator,
 /// method and record set (all of them with `force`), simulating `top` top
 /// and `random` random records.
@@ -155,10 +140,13 @@ pub enum Scorer<'a> {
         top: usize,
         random: usize,
     },
-    /// Detection, fuzzing or the intruder test.
-    Classifier {
+    /// Detection, or fuzzing when `marked`.
+    Judgement {
         judge: &'a Judge<'a>,
-        method: ScoreMethod,
+        marked: bool,
+    },
+    Intruder {
+        judge: &'a Judge<'a>,
     },
     Embedding {
         embedder: &'a SentenceEmbedder,
@@ -168,26 +156,35 @@ pub enum Scorer<'a> {
 
 impl Scorer<'_> {
     /// (model, method, record set) as written to the scores table.
-    fn key(&self) -> (&str, &str, &str) {
+    fn key(&self) -> (&str, &str, String) {
+        let method = self.method().as_str();
         match self {
-            Self::Simulation { simulator, set, .. } => {
-                (simulator.backend.model(), simulator.method(), set.as_str())
-            }
-            Self::Classifier { judge, method } => {
-                (judge.backend.model(), method.as_str(), QUANTILES_AND_RANDOM)
-            }
-            Self::Embedding { embedder, .. } => (
-                embedder.name(),
-                ScoreMethod::Embedding.as_str(),
-                QUANTILES_AND_RANDOM,
+            Self::Simulation { simulator, set, .. } => (
+                simulator.backend.model(),
+                simulator.method(),
+                set.as_str().into(),
             ),
+            Self::Judgement { judge, .. } | Self::Intruder { judge } => {
+                (judge.backend.model(), method, judge.params.record_set())
+            }
+            Self::Embedding { embedder, params } => (embedder.name(), method, params.record_set()),
+        }
+    }
+
+    pub fn method(&self) -> ScoreMethod {
+        match self {
+            Self::Simulation { .. } => ScoreMethod::Simulation,
+            Self::Judgement { marked: false, .. } => ScoreMethod::Detection,
+            Self::Judgement { marked: true, .. } => ScoreMethod::Fuzz,
+            Self::Intruder { .. } => ScoreMethod::Intruder,
+            Self::Embedding { .. } => ScoreMethod::Embedding,
         }
     }
 
     fn concurrency(&self) -> usize {
         match self {
             Self::Simulation { simulator, .. } => simulator.backend.concurrency(),
-            Self::Classifier { judge, .. } => judge.backend.concurrency(),
+            Self::Judgement { judge, .. } | Self::Intruder { judge } => judge.backend.concurrency(),
             Self::Embedding { .. } => 1,
         }
     }
@@ -208,11 +205,8 @@ impl Scorer<'_> {
                     .score(explanation, records, *set, *top, *random)
                     .await
             }
-            Self::Classifier {
-                judge,
-                method: ScoreMethod::Intruder,
-            } => judge.intruder(explanation, records).await,
-            Self::Classifier { judge, method } => judge.judge(*method, explanation, records).await,
+            Self::Judgement { judge, marked } => judge.judge(*marked, explanation, records).await,
+            Self::Intruder { judge } => judge.intruder(explanation, records).await,
             Self::Embedding { embedder, params } => {
                 super::judge::embedding_score(embedder, params, explanation, records)
             }
@@ -229,17 +223,12 @@ pub async fn score_with(
     force: bool,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<BatchOutcome, EngineError> {
-    let key = scorer.key();
+    let (model, method, set) = scorer.key();
     let scored: HashSet<String> = ds
         .scores()?
         .into_iter()
-        .filter(|s| {
-            (
-                s.simulator_model.as_str(),
-                s.method.as_str(),
-                s.record_set.as_str(),
-            ) == key
-        })
+        .filter(|s| (s.simulator_model.as_str(), s.method.as_str()) == (model, method))
+        .filter(|s| s.record_set == set)
         .map(|s| s.explanation_id)
         .collect();
     let all = explanations.len();
@@ -273,7 +262,7 @@ pub async fn score_with(
 }
 
 /// Scores every explanation of `units` with `scorer` (see [`score_with`]).
-pub async fn score_units_with(
+pub async fn score_units(
     ds: &Dataset,
     scorer: &Scorer<'_>,
     units: &[u64],
@@ -301,8 +290,9 @@ pub async fn revise_units(
         .filter(|e| e.method == kind.method())
         .filter_map(|e| e.parent_id.as_deref())
         .collect();
+    // Misses are read from simulations, so only their scores count here.
     let mut latest_score: HashMap<String, Score> = HashMap::new();
-    for s in ds.scores()? {
+    for s in ds.scores()?.into_iter().filter(Score::is_simulation) {
         match latest_score.get(&s.explanation_id) {
             Some(old) if old.created_at_ms >= s.created_at_ms => {}
             _ => {
@@ -382,6 +372,10 @@ pub struct Report {
     pub undefined_scores: usize,
     pub by_layer_and_kind: Vec<ReportRow>,
     pub overall: Option<ReportRow>,
+    /// Detection and fuzzing: the metrics over the examples of every unit's
+    /// best-scored explanation together, as Delphi's result analysis pools
+    /// its latents' confusion counts.
+    pub pooled: Option<ClassificationMetrics>,
 }
 
 fn row(layer: u32, kind: String, mut values: Vec<f64>) -> ReportRow {
@@ -409,11 +403,24 @@ fn is_scored_by(s: &Score, method: ScoreMethod, set: RecordSet) -> bool {
 
 /// Each unit's best defined score by `method` (on `set`, for simulation).
 pub fn best_by_unit(scores: &[Score], method: ScoreMethod, set: RecordSet) -> HashMap<u64, f64> {
-    let mut best: HashMap<u64, f64> = HashMap::new();
+    best_rows(scores, method, set)
+        .into_iter()
+        .filter_map(|(unit, s)| Some((unit, s.score?)))
+        .collect()
+}
+
+/// Each unit's score with the best defined value by `method` (on `set`,
+/// for simulation).
+fn best_rows(scores: &[Score], method: ScoreMethod, set: RecordSet) -> HashMap<u64, &Score> {
+    let mut best: HashMap<u64, &Score> = HashMap::new();
     for s in scores.iter().filter(|s| is_scored_by(s, method, set)) {
-        if let Some(v) = s.score {
-            let entry = best.entry(s.unit_id).or_insert(v);
-            *entry = entry.max(v);
+        let Some(v) = s.score else { continue };
+        if best
+            .get(&s.unit_id)
+            .and_then(|b| b.score)
+            .is_none_or(|b| v > b)
+        {
+            best.insert(s.unit_id, s);
         }
     }
     best
@@ -427,7 +434,18 @@ pub fn report(ds: &Dataset, method: ScoreMethod, set: RecordSet) -> Result<Repor
         .into_iter()
         .filter(|s| is_scored_by(s, method, set))
         .collect();
-    let best = best_by_unit(&scores, method, set);
+    let best_rows = best_rows(&scores, method, set);
+    let pooled = matches!(method, ScoreMethod::Detection | ScoreMethod::Fuzz).then(|| {
+        let judgements: Vec<Judgement> = best_rows
+            .values()
+            .flat_map(|s| s.simulated.iter().filter_map(|v| Judgement::from_stored(v)))
+            .collect();
+        ClassificationMetrics::of(&judgements)
+    });
+    let best: HashMap<u64, f64> = best_rows
+        .iter()
+        .filter_map(|(&unit, s)| Some((unit, s.score?)))
+        .collect();
     let mut groups: BTreeMap<(u32, String), Vec<f64>> = BTreeMap::new();
     for (&unit, &value) in &best {
         let u = units
@@ -447,7 +465,13 @@ pub fn report(ds: &Dataset, method: ScoreMethod, set: RecordSet) -> Result<Repor
         headline: method.headline().into(),
         record_set: match method {
             ScoreMethod::Simulation => set.as_str().into(),
-            _ => QUANTILES_AND_RANDOM.into(),
+            _ => scores
+                .iter()
+                .map(|s| s.record_set.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", "),
         },
         explanations: ds.explanations()?.len(),
         scores: scores.len(),
@@ -457,5 +481,6 @@ pub fn report(ds: &Dataset, method: ScoreMethod, set: RecordSet) -> Result<Repor
             .map(|((layer, kind), values)| row(layer, kind, values))
             .collect(),
         overall: (!all.is_empty()).then(|| row(0, "all".into(), all)),
+        pooled,
     })
 }

@@ -13,7 +13,6 @@ use crate::dataset::{Record, Sample};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -78,22 +77,15 @@ impl fmt::Display for ScoreMethod {
 impl FromStr for ScoreMethod {
     type Err = crate::names::UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| {
-                crate::names::UnknownName::new(
-                    "score method",
-                    s,
-                    "simulation, detection, fuzz, embedding or intruder",
-                )
-            })
+        crate::names::pick(
+            &Self::ALL,
+            Self::as_str,
+            "score method",
+            s,
+            "simulation, detection, fuzz, embedding or intruder",
+        )
     }
 }
-
-/// The record set written for the classifier methods: activating records
-/// drawn across quantiles of their maxima, and as many random ones.
-pub const QUANTILES_AND_RANDOM: &str = "quantiles-and-random";
 
 /// Which examples are shown and how (Delphi's defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -107,6 +99,20 @@ pub struct ClassifierParams {
     /// Tokens at or above this fraction of their record's maximum are marked.
     pub threshold: f32,
     pub seed: u64,
+}
+
+impl ClassifierParams {
+    /// The record set a score with these parameters is stored under:
+    /// activating records drawn across quantiles of their maxima and as
+    /// many random ones, with the parameters, so scores made with other
+    /// parameters are kept apart (`quantiles-and-random 10x5 shown=5
+    /// threshold=0.3 seed=42` for Delphi's defaults).
+    pub fn record_set(&self) -> String {
+        format!(
+            "quantiles-and-random {}x{} shown={} threshold={} seed={}",
+            self.quantiles, self.per_quantile, self.shown, self.threshold, self.seed
+        )
+    }
 }
 
 impl Default for ClassifierParams {
@@ -138,24 +144,19 @@ fn shuffle<T>(items: &mut [T], rng: &mut SmallRng) {
     }
 }
 
-/// `items` in `parts` contiguous parts whose sizes differ by at most one,
-/// the longer ones first (numpy's `array_split`).
-fn split_evenly<T>(items: &[T], parts: usize) -> Vec<&[T]> {
-    let (base, extra) = (items.len() / parts, items.len() % parts);
-    let mut out = Vec::with_capacity(parts);
-    let mut start = 0;
-    for part in 0..parts {
-        let len = base + usize::from(part < extra);
-        out.push(&items[start..start + len]);
-        start += len;
-    }
-    out
+/// `items` in `parts` contiguous parts of `len / parts` each, the last
+/// `len % parts` left out, as Delphi's `split_quantiles` cuts them. With
+/// fewer items than parts (where Delphi's parts would be empty), each item
+/// is a part of its own.
+fn quantile_slices<T>(items: &[T], parts: usize) -> Vec<&[T]> {
+    let size = (items.len() / parts.max(1)).max(1);
+    items.chunks(size).take(parts).collect()
 }
 
 /// The examples a unit is scored on, in the order they are shown: its
 /// activating records not in `evidence` (what the explanation was made
-/// from), sorted by maximum, split into `quantiles` and up to
-/// `per_quantile` drawn from each; then as many of its random records; all
+/// from), sorted by maximum, split into `quantiles` equal parts (see
+/// [`quantile_slices`]) and up to `per_quantile` drawn from each; then as many of its random records; all
 /// shuffled. Seeded by `params.seed` and the unit, so a rerun shows the same.
 pub fn test_examples<'r>(
     records: &'r [Record],
@@ -176,7 +177,7 @@ pub fn test_examples<'r>(
             .then(a.record_id.cmp(&b.record_id))
     });
     let mut examples = Vec::new();
-    for (quantile, part) in split_evenly(&activating, params.quantiles.max(1))
+    for (quantile, part) in quantile_slices(&activating, params.quantiles)
         .into_iter()
         .enumerate()
     {
@@ -234,10 +235,10 @@ pub fn activating_marks(activations: &[f32], threshold: f32) -> Vec<bool> {
     activations.iter().map(|&a| a >= cut).collect()
 }
 
-/// The marks on a non-activating record: `count` tokens below `cut` (the
-/// marking threshold of the unit's activating examples), chosen at random
-/// but always including the token three quarters in, where an activating
-/// record's peak sits (as Delphi does).
+/// The marks on a non-activating record: `count` of its tokens below
+/// `cut` (the marking threshold of the unit's activating examples), chosen
+/// at random but always including the token three quarters in, where an
+/// activating record's peak sits (as Delphi does).
 pub fn random_marks(activations: &[f32], count: usize, cut: f32, seed: u64) -> Vec<bool> {
     let len = activations.len();
     let mut candidates: Vec<usize> = (0..len).filter(|&i| activations[i] < cut).collect();
@@ -259,10 +260,60 @@ pub fn random_marks(activations: &[f32], count: usize, cut: f32, seed: u64) -> V
     marks
 }
 
+/// How the tokens of a prompt's examples are marked: an activating record's
+/// strong tokens; on a random record, `random_count` tokens below `cut`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Marking {
+    pub threshold: f32,
+    pub random_count: usize,
+    /// The lowest marking threshold of the unit's activating examples, so a
+    /// random record's marks are on tokens that would not be marked on them.
+    pub cut: f32,
+}
+
+impl Marking {
+    /// For examples drawn from `activating` records: `random_count` is the
+    /// total of their marked tokens over their number, rounded up (`ceil`)
+    /// as Delphi's fuzzing does or down as its intruder test does.
+    pub fn of<'r>(
+        activating: impl IntoIterator<Item = &'r Record>,
+        threshold: f32,
+        ceil: bool,
+    ) -> Self {
+        let (mut marked, mut records, mut cut) = (0, 0, f32::INFINITY);
+        for r in activating {
+            let strong = activating_marks(&r.activations, threshold);
+            marked += strong.iter().filter(|&&m| m).count();
+            records += 1;
+            cut = cut.min(threshold * r.max_activation());
+        }
+        let records = records.max(1);
+        Self {
+            threshold,
+            random_count: if ceil {
+                marked.div_ceil(records)
+            } else {
+                marked / records
+            },
+            cut,
+        }
+    }
+
+    /// `example`'s text with its marks.
+    pub fn text(&self, example: &TestExample) -> String {
+        let r = example.record;
+        let marks = if example.activating {
+            activating_marks(&r.activations, self.threshold)
+        } else {
+            random_marks(&r.activations, self.random_count, self.cut, r.record_id)
+        };
+        highlight(&r.tokens, |i| marks[i])
+    }
+}
+
 /// The texts of `examples` as the scorer sees them: plain for detection;
-/// for fuzzing and the intruder test, activating records with their strong
-/// tokens marked and random ones with as many tokens marked (the mean over
-/// the activating examples, rounded up) among tokens that are not strong.
+/// for fuzzing, marked (see [`Marking`]), random records getting the mean
+/// count over the activating examples, rounded up.
 pub fn example_texts(examples: &[TestExample], marked: bool, threshold: f32) -> Vec<String> {
     if !marked {
         return examples
@@ -270,31 +321,9 @@ pub fn example_texts(examples: &[TestExample], marked: bool, threshold: f32) -> 
             .map(|e| highlight(&e.record.tokens, |_| false))
             .collect();
     }
-    let strong: Vec<(&TestExample, Vec<bool>)> = examples
-        .iter()
-        .filter(|e| e.activating)
-        .map(|e| (e, activating_marks(&e.record.activations, threshold)))
-        .collect();
-    let marked_count = strong
-        .iter()
-        .map(|(_, m)| m.iter().filter(|&&b| b).count())
-        .sum::<usize>();
-    let count = marked_count.div_ceil(strong.len().max(1));
-    let cut = strong
-        .iter()
-        .map(|(e, _)| threshold * e.record.max_activation())
-        .fold(f32::INFINITY, f32::min);
-    examples
-        .iter()
-        .map(|e| {
-            let marks = if e.activating {
-                activating_marks(&e.record.activations, threshold)
-            } else {
-                random_marks(&e.record.activations, count, cut, e.record.record_id)
-            };
-            highlight(&e.record.tokens, |i| marks[i])
-        })
-        .collect()
+    let activating = examples.iter().filter(|e| e.activating).map(|e| e.record);
+    let marking = Marking::of(activating, threshold, true);
+    examples.iter().map(|e| marking.text(e)).collect()
 }
 
 fn numbered(texts: &[String], separator: &str) -> String {
@@ -400,30 +429,54 @@ pub struct Judgement {
     pub probability: Option<f64>,
 }
 
+impl Judgement {
+    /// As kept in a score's `simulated`: `[truth, prediction, probability]`
+    /// (1 for activating), without the values that are not known.
+    pub fn stored(&self) -> Vec<f32> {
+        let flag = |b: bool| f32::from(u8::from(b));
+        std::iter::once(flag(self.activating))
+            .chain(self.prediction.map(flag))
+            .chain(self.prediction.and(self.probability).map(|p| p as f32))
+            .collect()
+    }
+
+    /// What [`Judgement::stored`] wrote; `None` for anything else.
+    pub fn from_stored(values: &[f32]) -> Option<Self> {
+        let flag = |v: f32| (v == 0.0 || v == 1.0).then_some(v == 1.0);
+        match *values {
+            [truth] => Some(Self {
+                activating: flag(truth)?,
+                prediction: None,
+                probability: None,
+            }),
+            [truth, prediction] | [truth, prediction, _] => Some(Self {
+                activating: flag(truth)?,
+                prediction: Some(flag(prediction)?),
+                probability: values.get(2).map(|&p| f64::from(p)),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// ROC-AUC of `scores` for telling the positives of `labels` from the
 /// negatives: the probability that a random positive scores above a random
 /// negative, ties counting one half (sklearn's `roc_auc_score`). `None`
 /// without both classes.
 pub fn roc_auc(labels: &[bool], scores: &[f64]) -> Option<f64> {
-    let mut ranked: Vec<(f64, bool)> = scores.iter().copied().zip(labels.iter().copied()).collect();
-    ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
     let positives = labels.iter().filter(|&&l| l).count();
     let negatives = labels.len() - positives;
     if positives == 0 || negatives == 0 {
         return None;
     }
-    // Mann–Whitney: the sum of the positives' ranks, tied values sharing their mean rank.
-    let mut rank_sum = 0.0;
-    let mut i = 0;
-    while i < ranked.len() {
-        let mut j = i;
-        while j < ranked.len() && ranked[j].0 == ranked[i].0 {
-            j += 1;
-        }
-        let mean_rank = (i + j + 1) as f64 / 2.0;
-        rank_sum += mean_rank * ranked[i..j].iter().filter(|r| r.1).count() as f64;
-        i = j;
-    }
+    // Mann–Whitney: the sum of the positives' ranks, ties sharing their mean rank.
+    let ranks = super::score::average_ranks(scores);
+    let rank_sum: f64 = ranks
+        .iter()
+        .zip(labels)
+        .filter(|(_, l)| **l)
+        .map(|(r, _)| r)
+        .sum();
     let p = positives as f64;
     Some((rank_sum - p * (p + 1.0) / 2.0) / (p * negatives as f64))
 }
@@ -480,24 +533,6 @@ impl ClassificationMetrics {
             negatives,
             failed: judgements.len() - answered.len(),
         }
-    }
-
-    /// As stored in the scores table's `metrics`.
-    pub fn as_map(&self) -> BTreeMap<String, f64> {
-        let mut m = BTreeMap::from([
-            ("balanced_accuracy".to_owned(), self.balanced_accuracy),
-            ("precision".to_owned(), self.precision),
-            ("recall".to_owned(), self.recall),
-            ("f1".to_owned(), self.f1),
-            ("examples".to_owned(), self.examples as f64),
-            ("positives".to_owned(), self.positives as f64),
-            ("negatives".to_owned(), self.negatives as f64),
-            ("failed".to_owned(), self.failed as f64),
-        ]);
-        if let Some(auc) = self.auc {
-            m.insert("auc".into(), auc);
-        }
-        m
     }
 }
 
@@ -592,13 +627,15 @@ mod tests {
         for q in 0..4 {
             assert_eq!(active.iter().filter(|e| e.quantile == Some(q)).count(), 2);
         }
-        // Quantile 0 holds the strongest: records 2..=4 of the ten unseen.
+        // Quantiles of 10 / 4 = 2 records: quantile 0 holds the strongest
+        // unseen (records 2 and 3), and the weakest two (10, 11) are left out.
         assert!(
             active
                 .iter()
                 .filter(|e| e.quantile == Some(0))
-                .all(|e| e.record.record_id <= 4)
+                .all(|e| e.record.record_id <= 3)
         );
+        assert!(active.iter().all(|e| e.record.record_id < 10));
         assert_eq!(
             test_examples(&records, &[0, 1], &params),
             examples,
@@ -662,7 +699,54 @@ mod tests {
     }
 
     #[test]
+    fn quantiles_are_equal_and_drop_the_weakest_remainder_like_delphi() {
+        let items: Vec<u32> = (0..23).collect();
+        let parts = quantile_slices(&items, 10);
+        assert_eq!(parts.len(), 10);
+        assert!(parts.iter().all(|p| p.len() == 2));
+        assert_eq!(parts[9], &[18, 19]);
+        assert_eq!(quantile_slices(&items[..3], 10).len(), 3, "one item each");
+    }
+
+    #[test]
+    fn judgements_round_trip_through_their_stored_form() {
+        for j in [
+            Judgement {
+                activating: true,
+                prediction: Some(false),
+                probability: Some(0.25),
+            },
+            Judgement {
+                activating: false,
+                prediction: Some(true),
+                probability: None,
+            },
+            Judgement {
+                activating: true,
+                prediction: None,
+                probability: None,
+            },
+        ] {
+            assert_eq!(Judgement::from_stored(&j.stored()), Some(j));
+        }
+        assert_eq!(Judgement::from_stored(&[0.5]), None);
+        assert_eq!(Judgement::from_stored(&[]), None);
+    }
+
+    #[test]
+    fn auc_of_nan_scores_ends() {
+        let auc = roc_auc(&[true, false, true], &[f64::NAN, 0.2, f64::NAN]);
+        assert!(auc.is_some());
+    }
+
+    #[test]
     fn methods_parse_by_name() {
+        let stored: Vec<&str> = ScoreMethod::ALL[1..].iter().map(|m| m.as_str()).collect();
+        assert_eq!(stored, crate::dataset::CLASSIFIER_SCORE_METHODS);
+        assert_eq!(
+            ClassifierParams::default().record_set(),
+            "quantiles-and-random 10x5 shown=5 threshold=0.3 seed=42"
+        );
         assert_eq!("fuzz".parse::<ScoreMethod>(), Ok(ScoreMethod::Fuzz));
         assert!("recall".parse::<ScoreMethod>().is_err());
         assert_eq!(

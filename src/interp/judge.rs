@@ -3,15 +3,13 @@
 //! rows of the scores table.
 //!
 //! A row's `record_ids` are the examples shown and `simulated` holds, per
-//! example, what the scorer said: `[prediction]` or `[prediction,
-//! probability]` for detection and fuzzing (prediction 0 or 1), `[]` where
-//! the reply could not be read; `[cosine]` for the embedding score; and for
+//! example: for detection and fuzzing, the truth and what the scorer said
+//! (see [`Judgement::stored`]); `[cosine]` for the embedding score; and for
 //! the intruder test, one entry per prompt, `record_ids` naming the
 //! intruder and `[chosen index, intruder's index]` (`[]` unread, which
 //! counts as wrong, as in Delphi).
 use super::classifier::{
-    self, ClassificationMetrics, ClassifierParams, Judgement, QUANTILES_AND_RANDOM, ScoreMethod,
-    TestExample,
+    self, ClassificationMetrics, ClassifierParams, Judgement, Marking, ScoreMethod, TestExample,
 };
 use super::engine::{EngineError, on_local};
 use super::explainer::ChatPrompt;
@@ -21,6 +19,7 @@ use crate::llm::Backend;
 use crate::llm::config::Api;
 use crate::search::SentenceEmbedder;
 use rand::rngs::SmallRng;
+use rand::seq::IndexedRandom;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 
@@ -161,16 +160,20 @@ impl Judge<'_> {
         Ok(classifier::parse_intruder(&reply.text, count))
     }
 
-    /// Scores `explanation` by detection or fuzzing (`method`).
+    /// Scores `explanation` by detection, or by fuzzing when `marked`.
     pub async fn judge(
         &self,
-        method: ScoreMethod,
+        marked: bool,
         explanation: &Explanation,
         records: &[Record],
     ) -> Result<Score, EngineError> {
         let unit = explanation.unit_id;
         let examples = examples(&self.params, explanation, records)?;
-        let marked = method == ScoreMethod::Fuzz;
+        let method = if marked {
+            ScoreMethod::Fuzz
+        } else {
+            ScoreMethod::Detection
+        };
         let texts = classifier::example_texts(&examples, marked, self.params.threshold);
         let mut answers = Vec::with_capacity(examples.len());
         for batch in texts.chunks(self.params.shown.max(1)) {
@@ -187,30 +190,24 @@ impl Judge<'_> {
             })
             .collect();
         let metrics = ClassificationMetrics::of(&judgements);
-        let simulated = answers
-            .iter()
-            .map(|&(prediction, probability)| match prediction {
-                None => vec![],
-                Some(p) => std::iter::once(f32::from(u8::from(p)))
-                    .chain(probability.map(|p| p as f32))
-                    .collect(),
-            })
-            .collect();
         Ok(row(
             explanation,
             self.backend.model(),
             method,
+            &self.params,
             Some(metrics.balanced_accuracy),
-            &examples,
-            simulated,
+            examples.iter().map(|e| e.record.record_id).collect(),
+            judgements.iter().map(Judgement::stored).collect(),
         ))
     }
 
     /// The intruder score of the unit `explanation` is about: each prompt
-    /// shows `shown − 1` activating examples of one quantile (the quantiles
-    /// in turn) and one random record, all marked as for fuzzing; the
-    /// score is the share of prompts whose intruder is found. (The
-    /// explanation is not shown: this scores the unit's interpretability.)
+    /// shows `shown − 1` activating examples drawn afresh from one quantile
+    /// (the quantiles in turn) and one random record, marked as for fuzzing
+    /// (the random record's mark count is the majority's mean, rounded
+    /// down, as in Delphi); the score is the share of prompts whose
+    /// intruder is found. (The explanation is not shown: this scores the
+    /// unit's interpretability.)
     pub async fn intruder(
         &self,
         explanation: &Explanation,
@@ -218,42 +215,44 @@ impl Judge<'_> {
     ) -> Result<Score, EngineError> {
         let unit = explanation.unit_id;
         let examples = examples(&self.params, explanation, records)?;
-        let texts = classifier::example_texts(&examples, true, self.params.threshold);
-        let mut by_quantile: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        let mut by_quantile: std::collections::BTreeMap<usize, Vec<&TestExample>> =
+            Default::default();
         let mut intruders = Vec::new();
-        for (i, e) in examples.iter().enumerate() {
+        for e in &examples {
             match e.quantile {
-                Some(q) => by_quantile.entry(q).or_default().push(i),
-                None => intruders.push(i),
+                Some(q) => by_quantile.entry(q).or_default().push(e),
+                None => intruders.push(e),
             }
         }
         let mut rng = SmallRng::seed_from_u64(self.params.seed ^ unit);
-        let (mut shown_ids, mut simulated, mut correct) = (Vec::new(), Vec::new(), 0usize);
+        let (mut intruder_ids, mut simulated, mut correct) = (Vec::new(), Vec::new(), 0usize);
         let majority = self.params.shown.saturating_sub(1).max(1);
         for (group, intruder) in by_quantile.values().cycle().zip(intruders) {
-            let mut chosen: Vec<usize> = group.iter().copied().take(majority).collect();
-            let at = rng.random_range(0..=chosen.len());
-            chosen.insert(at, intruder);
-            let batch: Vec<String> = chosen.iter().map(|&i| texts[i].clone()).collect();
+            let mut shown: Vec<&TestExample> = group
+                .sample(&mut rng, majority.min(group.len()))
+                .copied()
+                .collect();
+            let marking = Marking::of(shown.iter().map(|e| e.record), self.params.threshold, false);
+            let at = rng.random_range(0..=shown.len());
+            shown.insert(at, intruder);
+            let texts: Vec<String> = shown.iter().map(|e| marking.text(e)).collect();
             let picked = self
-                .pick_intruder(classifier::intruder_prompt(&batch), batch.len(), unit)
+                .pick_intruder(classifier::intruder_prompt(&texts), texts.len(), unit)
                 .await?;
             correct += usize::from(picked == Some(at));
-            shown_ids.push(examples[intruder].record.record_id);
+            intruder_ids.push(intruder.record.record_id);
             simulated.push(picked.map_or(vec![], |p| vec![p as f32, at as f32]));
         }
         let prompts = simulated.len();
-        let mut score = row(
+        Ok(row(
             explanation,
             self.backend.model(),
             ScoreMethod::Intruder,
-            None,
-            &[],
+            &self.params,
+            (prompts > 0).then(|| correct as f64 / prompts as f64),
+            intruder_ids,
             simulated,
-        );
-        score.score = (prompts > 0).then(|| correct as f64 / prompts as f64);
-        score.record_ids = shown_ids;
-        Ok(score)
+        ))
     }
 }
 
@@ -303,8 +302,9 @@ fn row(
     explanation: &Explanation,
     model: &str,
     method: ScoreMethod,
+    params: &ClassifierParams,
     score: Option<f64>,
-    examples: &[TestExample],
+    record_ids: Vec<u64>,
     simulated: Vec<Vec<f32>>,
 ) -> Score {
     Score {
@@ -313,11 +313,11 @@ fn row(
         unit_id: explanation.unit_id,
         simulator_model: model.to_owned(),
         method: method.as_str().into(),
-        record_set: QUANTILES_AND_RANDOM.into(),
+        record_set: params.record_set(),
         score,
         r_squared: None,
         absolute_dev_explained: None,
-        record_ids: examples.iter().map(|e| e.record.record_id).collect(),
+        record_ids,
         simulated,
         created_at_ms: now_ms(),
     }
@@ -357,8 +357,9 @@ pub fn embedding_score(
         explanation,
         embedder.name(),
         ScoreMethod::Embedding,
+        params,
         classifier::roc_auc(&labels, &cosines),
-        &examples,
+        examples.iter().map(|e| e.record.record_id).collect(),
         cosines.iter().map(|&c| vec![c as f32]).collect(),
     ))
 }

@@ -39,16 +39,13 @@ impl fmt::Display for RecordSet {
 impl FromStr for RecordSet {
     type Err = crate::names::UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                crate::names::UnknownName::new(
-                    "record set",
-                    s,
-                    "top-and-random, top-only or random-only",
-                )
-            })
+        crate::names::pick(
+            &Self::ALL,
+            Self::as_str,
+            "record set",
+            s,
+            "top-and-random, top-only or random-only",
+        )
     }
 }
 

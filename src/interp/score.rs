@@ -110,6 +110,28 @@ pub fn score(real: &[Vec<f32>], simulated: &[Vec<f32>]) -> Result<Scores, ScoreE
     })
 }
 
+/// Ranks 1..=n, ties given the mean of the ranks they span
+/// (`scipy.stats.rankdata`'s "average").
+pub fn average_ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && values[order[end]] == values[order[start]] {
+            end += 1;
+        }
+        // Ranks start..end (0-based) share their mean, counted from 1.
+        let mean = (start + end + 1) as f64 / 2.0;
+        for &i in &order[start..end] {
+            ranks[i] = mean;
+        }
+        start = end;
+    }
+    ranks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

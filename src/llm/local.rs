@@ -226,25 +226,26 @@ impl LocalModel {
 impl LocalModel {
     /// The probabilities that `prompt` goes on with each of `choices`,
     /// renormalised over them: each choice's text is appended, and its
-    /// probability is that of every token from where the prompt alone is
-    /// tokenised differently (so a choice that merges with the prompt's last
-    /// characters, as " 0" does in GPT-2's vocabulary, is still whole).
+    /// probability is that of every token from the first place where the
+    /// prompt alone is tokenised differently from any of them (so a choice
+    /// that merges with the prompt's last characters, as " 0" does in
+    /// GPT-2's vocabulary, is still whole, and all are compared from the
+    /// same point).
     pub fn choice_probabilities(
         &self,
         prompt: &str,
         choices: &[String],
     ) -> Result<Vec<f64>, LlmError> {
         let (alone, _) = self.encode(prompt)?;
+        let encoded: Vec<Vec<i64>> = choices
+            .iter()
+            .map(|choice| Ok(self.encode(&format!("{prompt}{choice}"))?.0))
+            .collect::<Result<_, LlmError>>()?;
+        let shared = |ids: &Vec<i64>| alone.iter().zip(ids).take_while(|(a, b)| a == b).count();
+        let from = encoded.iter().map(shared).min().unwrap_or(0).max(1);
         let mut logprobs = Vec::with_capacity(choices.len());
         let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
-        for choice in choices {
-            let (ids, _) = self.encode(&format!("{prompt}{choice}"))?;
-            let from = alone
-                .iter()
-                .zip(&ids)
-                .take_while(|(a, b)| a == b)
-                .count()
-                .max(1);
+        for (choice, ids) in choices.iter().zip(&encoded) {
             if from >= ids.len() {
                 return Err(failed(
                     &self.path,
@@ -252,7 +253,7 @@ impl LocalModel {
                 ));
             }
             let (_, residual) = loaded
-                .run_prompt(&ids, from - 1)
+                .run_prompt(ids, from - 1)
                 .map_err(|e| self.error(e))?;
             let skipped = ids.len() as i64 - residual.size()[0];
             let rows = residual.narrow(0, from as i64 - 1 - skipped, (ids.len() - from) as i64);
@@ -271,6 +272,14 @@ impl LocalModel {
             logprobs.push(logprob);
         }
         let top = logprobs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if !top.is_finite() {
+            return Err(failed(
+                &self.path,
+                format!(
+                    "no probability for any of the choices {choices:?} (log-probabilities {logprobs:?})"
+                ),
+            ));
+        }
         let weights: Vec<f64> = logprobs.iter().map(|l| (l - top).exp()).collect();
         let total: f64 = weights.iter().sum();
         Ok(weights.iter().map(|w| w / total).collect())

@@ -62,25 +62,27 @@ impl Annotations {
             .map_or(&[][..], Vec::as_slice)
     }
 
-    /// The scores of the unit's explanations, in explanation order.
-    pub fn unit_scores(&self, unit_id: u64) -> Vec<(&Explanation, &Score)> {
-        self.explanations_of(unit_id)
-            .iter()
-            .flat_map(|e| {
-                self.scores
-                    .get(&e.explanation_id)
-                    .into_iter()
-                    .flatten()
-                    .map(move |s| (e, s))
-            })
-            .collect()
-    }
-
-    fn best_score(&self, e: &Explanation) -> Option<f64> {
+    /// The simulation scores of `e` (those real vs simulated can show).
+    fn simulations(&self, e: &Explanation) -> impl Iterator<Item = &Score> {
         self.scores
             .get(&e.explanation_id)
             .into_iter()
             .flatten()
+            .filter(|s| s.is_simulation())
+    }
+
+    /// The simulation scores of the unit's explanations, in explanation order.
+    pub fn unit_scores(&self, unit_id: u64) -> Vec<(&Explanation, &Score)> {
+        self.explanations_of(unit_id)
+            .iter()
+            .flat_map(|e| self.simulations(e).map(move |s| (e, s)))
+            .collect()
+    }
+
+    /// The best simulation score of `e`: correlations are only comparable
+    /// among themselves.
+    fn best_score(&self, e: &Explanation) -> Option<f64> {
+        self.simulations(e)
             .filter_map(|s| s.score)
             .fold(None, |best: Option<f64>, s| {
                 Some(best.map_or(s, |b| b.max(s)))

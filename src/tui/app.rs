@@ -279,9 +279,11 @@ impl App {
             Action::Jobs => self.jobs_panel.open = !self.jobs_panel.open,
             Action::CancelJob => self.cancel_job(),
             Action::RateNext => self.next_to_rate(),
-            Action::Explain | Action::Score | Action::Revise | Action::Ablate => {
-                self.unit_job(action)
-            }
+            Action::Explain
+            | Action::Score
+            | Action::ClassifierScores
+            | Action::Revise
+            | Action::Ablate => self.unit_job(action),
             Action::Probe => {
                 let last = self
                     .list
@@ -417,6 +419,7 @@ impl App {
         self.submit(match action {
             Action::Explain => Task::Explain { unit },
             Action::Score => Task::Score { unit },
+            Action::ClassifierScores => Task::ClassifierScores { unit },
             Action::Ablate => Task::Ablate { unit },
             _ => Task::Revise { unit },
         });

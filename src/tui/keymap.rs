@@ -29,6 +29,7 @@ pub enum Action {
     RateNext,
     Explain,
     Score,
+    ClassifierScores,
     Revise,
     Ablate,
     Probe,
@@ -41,7 +42,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 33] = [
         Self::Quit,
         Self::Help,
         Self::Up,
@@ -65,6 +66,7 @@ impl Action {
         Self::RateNext,
         Self::Explain,
         Self::Score,
+        Self::ClassifierScores,
         Self::Revise,
         Self::Ablate,
         Self::Probe,
@@ -102,6 +104,7 @@ impl Action {
             Self::RateNext => "rate_next",
             Self::Explain => "explain",
             Self::Score => "score",
+            Self::ClassifierScores => "classifier_scores",
             Self::Revise => "revise",
             Self::Ablate => "ablate",
             Self::Probe => "probe",
@@ -141,6 +144,9 @@ impl Action {
             Self::RateNext => "rating queue: a random unrated score, in real vs simulated",
             Self::Explain => "job: ask the explainer LLM to explain the unit",
             Self::Score => "job: simulate the unit's unscored explanations and score them",
+            Self::ClassifierScores => {
+                "job: score its explanations by detection, fuzzing, intruder and embedding (Delphi's)"
+            }
             Self::Revise => "job: revise the latest scored explanation from its misses",
             Self::Ablate => "job: ablate the unit: the next tokens it raises and lowers",
             Self::Probe => "probe your own text: the list sorts by it (←/→ a token), units show it",
@@ -178,6 +184,7 @@ impl Action {
             Self::RateNext => &["R"],
             Self::Explain => &["e"],
             Self::Score => &["m"],
+            Self::ClassifierScores => &["M"],
             Self::Revise => &["v"],
             Self::Ablate => &["a"],
             Self::Probe => &["p"],

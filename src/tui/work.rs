@@ -7,15 +7,18 @@ use featurescope::activations::Progress;
 use featurescope::dataset::Dataset;
 use featurescope::experiment::ablation;
 use featurescope::extract::{ExtractConfig, ExtractError};
-use featurescope::interp::batch::{self, BatchOutcome};
+use featurescope::interp::batch::{self, BatchOutcome, Scorer};
+use featurescope::interp::classifier::ClassifierParams;
 use featurescope::interp::engine::{EXPLAIN_METHOD, Explainer, Simulator};
 use featurescope::interp::explainer::default_examples;
+use featurescope::interp::judge::Judge;
 use featurescope::interp::records::RecordSet;
 use featurescope::interp::revision::Evidence;
 use featurescope::interp::{RECORDS_SHOWN, REVISION_RECORDS, SCORED_RANDOM, SCORED_TOP};
 use featurescope::llm::Backend;
 use featurescope::llm::config::{LlmConfig, RoleConfig};
 use featurescope::sae::{self, SaeError, TrainConfig, TrainProgress};
+use featurescope::search::SentenceEmbedder;
 use featurescope::text::printable;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,6 +41,10 @@ pub enum Task {
         unit: u64,
     },
     Score {
+        unit: u64,
+    },
+    /// Detection, fuzzing, intruder and embedding scores (Delphi's).
+    ClassifierScores {
         unit: u64,
     },
     Revise {
@@ -63,6 +70,7 @@ impl Work for Task {
         match self {
             Self::Explain { unit } => format!("explain unit {unit}"),
             Self::Score { unit } => format!("simulate and score unit {unit}"),
+            Self::ClassifierScores { unit } => format!("classifier scores of unit {unit}"),
             Self::Revise { unit } => format!("revise unit {unit}"),
             Self::Ablate { unit } => format!("ablate unit {unit}"),
             Self::Train { config } => format!("train an SAE ({})", config.display()),
@@ -81,7 +89,10 @@ impl Work for Task {
 
     fn lane(&self) -> Lane {
         match self {
-            Self::Explain { .. } | Self::Score { .. } | Self::Revise { .. } => Lane::Llm,
+            Self::Explain { .. }
+            | Self::Score { .. }
+            | Self::ClassifierScores { .. }
+            | Self::Revise { .. } => Lane::Llm,
             Self::Ablate { .. } | Self::Train { .. } | Self::Extract { .. } => Lane::Compute,
         }
     }
@@ -92,6 +103,9 @@ impl Work for Task {
             Self::Explain { unit } => until_cancelled(cancel, explain(dataset, settings, *unit)),
             Self::Score { unit } => {
                 until_cancelled(cancel, score(dataset, settings, *unit, report))
+            }
+            Self::ClassifierScores { unit } => {
+                until_cancelled(cancel, classifier_scores(dataset, settings, *unit, report))
             }
             Self::Revise { unit } => {
                 until_cancelled(cancel, revise(dataset, settings, *unit, report))
@@ -196,21 +210,91 @@ async fn score(
         backend: &backend,
         examples: default_examples(),
     };
-    let result = batch::score_units(
-        &ds,
-        &simulator,
-        &[unit],
-        RecordSet::TopAndRandom,
-        (SCORED_TOP, SCORED_RANDOM),
-        false,
-        |done, total| report.progress(done as u64, total as u64),
-    )
+    let scorer = Scorer::Simulation {
+        simulator: &simulator,
+        set: RecordSet::TopAndRandom,
+        top: SCORED_TOP,
+        random: SCORED_RANDOM,
+    };
+    let result = batch::score_units(&ds, &scorer, &[unit], false, |done, total| {
+        report.progress(done as u64, total as u64)
+    })
     .await?;
     outcome(
         result,
         "explanations scored:",
         "nothing to score: every explanation of this unit has a score from this simulator \
          (explain it first)",
+    )
+}
+
+/// Detection, fuzzing and intruder scores from the simulator backend and
+/// the embedding score from the filter's sentence model, for each of the
+/// unit's explanations that lacks one; the summary gives each method's best.
+async fn classifier_scores(
+    dataset: &Path,
+    settings: &Settings,
+    unit: u64,
+    report: &Reporter,
+) -> Result<Outcome> {
+    let ds = Dataset::open(dataset)?;
+    let backend = backend(settings, &settings.llm.simulator, "simulator")?;
+    let params = ClassifierParams::default();
+    let judge = Judge {
+        backend: &backend,
+        params,
+    };
+    report.note("loading the sentence model".into());
+    let embedder = SentenceEmbedder::load(&settings.embedder)?;
+    let scorers = [
+        Scorer::Embedding {
+            embedder: &embedder,
+            params,
+        },
+        Scorer::Judgement {
+            judge: &judge,
+            marked: false,
+        },
+        Scorer::Judgement {
+            judge: &judge,
+            marked: true,
+        },
+        Scorer::Intruder { judge: &judge },
+    ];
+    let mut scored = 0;
+    for (step, scorer) in scorers.iter().enumerate() {
+        let method = scorer.method();
+        report.note(format!("scoring by {method}"));
+        let result = batch::score_units(&ds, scorer, &[unit], false, |done, total| {
+            let steps = scorers.len() as u64;
+            report.progress(
+                step as u64 * total as u64 + done as u64,
+                steps * total as u64,
+            )
+        })
+        .await?;
+        if let Some((_, reason)) = result.failed.first() {
+            bail!("{method}: {reason}");
+        }
+        scored += result.done;
+    }
+    if scored == 0 {
+        bail!(
+            "nothing to score: every explanation of this unit has these scores (explain it first)"
+        );
+    }
+    let scores = ds.scores()?;
+    let best: Vec<String> = scorers
+        .iter()
+        .filter_map(|s| {
+            let m = s.method();
+            let best = batch::best_by_unit(&scores, m, RecordSet::TopAndRandom);
+            Some(format!("{m} {:.2}", best.get(&unit)?))
+        })
+        .collect();
+    done(
+        format!("{scored} scores; best: {}", best.join(" · ")),
+        Product::DatasetChanged,
     )
 }
 

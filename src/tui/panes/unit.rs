@@ -432,7 +432,14 @@ impl Widget for UnitView<'_> {
                     .get(&e.explanation_id)
                     .into_iter()
                     .flatten()
-                    .filter_map(|s| s.score.map(|v| format!("{v:.2} {}", s.record_set)))
+                    .filter_map(|s| {
+                        let v = s.score?;
+                        Some(if s.is_simulation() {
+                            format!("{v:.2} {}", printable(&s.record_set))
+                        } else {
+                            format!("{} {v:.2}", printable(&s.method))
+                        })
+                    })
                     .collect::<Vec<_>>()
                     .join(", ");
                 let lineage = e
