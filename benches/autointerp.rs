@@ -152,17 +152,15 @@ fn main() {
             backend: &backend,
             examples: default_examples(),
         };
+        let scorer = batch::Scorer::Simulation {
+            simulator: &simulator,
+            set: RecordSet::TopAndRandom,
+            top: 5,
+            random: 5,
+        };
         let score = measure(&backend, || {
             let outcome = runtime
-                .block_on(batch::score_units(
-                    &ds,
-                    &simulator,
-                    &units,
-                    RecordSet::TopAndRandom,
-                    (5, 5),
-                    false,
-                    |_, _| {},
-                ))
+                .block_on(batch::score_units(&ds, &scorer, &units, false, |_, _| {}))
                 .unwrap();
             assert!(outcome.failed.is_empty(), "{:?}", outcome.failed.first());
         });

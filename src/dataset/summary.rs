@@ -33,6 +33,8 @@ pub struct Summary {
     pub scores: u64,
     /// Scores that are defined (not null).
     pub defined_scores: u64,
+    /// The mean of the defined simulation scores (correlations; the
+    /// classifier scores measure other things).
     pub mean_score: Option<f64>,
     pub size_bytes: u64,
 }
@@ -59,8 +61,13 @@ pub fn summarize(ds: &Dataset) -> Result<Summary> {
         .len() as u64;
     let scores = ds.scores()?;
     let defined: Vec<f64> = scores.iter().filter_map(|s| s.score).collect();
-    let mean_score =
-        (!defined.is_empty()).then(|| defined.iter().sum::<f64>() / defined.len() as f64);
+    let correlations: Vec<f64> = scores
+        .iter()
+        .filter(|s| s.is_simulation())
+        .filter_map(|s| s.score)
+        .collect();
+    let mean_score = (!correlations.is_empty())
+        .then(|| correlations.iter().sum::<f64>() / correlations.len() as f64);
     Ok(Summary {
         path: ds.dir().display().to_string(),
         format_version: manifest.format_version,

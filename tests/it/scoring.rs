@@ -72,70 +72,33 @@ fn scores_match_numpy() {
     }
 }
 
-/// Delphi's `compute_confusion` / `compute_classification_metrics` (its
-/// "accuracy" is balanced accuracy) and sklearn's ROC-AUC, in Python, on the
-/// answers a score row recorded.
-const DELPHI_METRICS: &str = r#"
-import json, sys
-from sklearn.metrics import roc_auc_score
-rows = json.load(sys.stdin)
-out = []
-for r in rows:
-    pairs = [(a, s) for a, s in zip(r["activating"], r["simulated"]) if s]
-    if r["method"] == "embedding":
-        out.append(roc_auc_score([a for a, _ in pairs], [s[0] for _, s in pairs]))
-        continue
-    pos = sum(a for a, _ in pairs); neg = len(pairs) - pos
-    tp = sum(1 for a, s in pairs if a and s[0] >= 0.5)
-    tn = sum(1 for a, s in pairs if not a and s[0] < 0.5)
-    out.append(((tp / pos if pos > 0 else 0) + (tn / neg if neg > 0 else 0)) / 2)
-print(json.dumps(out))
-"#;
-
-#[test]
-fn detection_and_embedding_scores_equal_delphis_arithmetic_on_their_answers() {
-    let dir = tempfile::tempdir().unwrap();
-    let ds = common::demo_copy(dir.path(), "demo");
-    let path = ds.to_str().unwrap();
-    for method in ["detection", "embedding"] {
-        let out = common::featurescope(&["score", path, "--method", method, "--units", "ids:165"]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let dataset = featurescope::dataset::Dataset::open(&ds).unwrap();
-    let records = dataset.records(165).unwrap();
-    let random = |id: &u64| {
-        records
-            .iter()
-            .find(|r| r.record_id == *id)
-            .map(|r| r.sample == featurescope::dataset::Sample::Random)
-            .unwrap()
-    };
-    let rows: Vec<_> = dataset
-        .scores()
-        .unwrap()
-        .into_iter()
-        .filter(|s| s.method == "detection" || s.method == "embedding")
-        .collect();
-    assert_eq!(
-        rows.len(),
-        4,
-        "both methods, for each of unit 165's two explanations"
-    );
+/// Delphi's own result analysis (`tests/py/delphi_result_analysis.py`) on
+/// the score rows `rows`, each example's truth read from the records of
+/// `dataset` (not from the row): (each row's score, the pooled metrics by method).
+fn delphi_analysis(
+    dataset: &featurescope::dataset::Dataset,
+    rows: &[featurescope::dataset::Score],
+) -> (Vec<Option<f64>>, serde_json::Value) {
     let input: Vec<serde_json::Value> = rows
         .iter()
         .map(|s| {
-            assert_eq!(s.record_set, "quantiles-and-random");
-            let activating: Vec<bool> = s.record_ids.iter().map(|id| !random(id)).collect();
-            assert!(activating.contains(&true) && activating.contains(&false));
+            let records = dataset.records(s.unit_id).unwrap();
+            let activating: Vec<bool> = s
+                .record_ids
+                .iter()
+                .map(|id| {
+                    let r = records.iter().find(|r| r.record_id == *id).unwrap();
+                    r.sample != featurescope::dataset::Sample::Random
+                })
+                .collect();
+            if s.method != "intruder" {
+                assert!(activating.contains(&true) && activating.contains(&false));
+            }
             serde_json::json!({"method": s.method, "activating": activating, "simulated": s.simulated})
         })
         .collect();
     let mut child = Command::new(common::root().join(".venv/bin/python"))
-        .args(["-c", DELPHI_METRICS])
+        .arg(common::root().join("tests/py/delphi_result_analysis.py"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -147,14 +110,350 @@ fn detection_and_embedding_scores_equal_delphis_arithmetic_on_their_answers() {
         .write_all(serde_json::Value::Array(input).to_string().as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let reference: Vec<f64> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "Delphi's analysis failed");
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let scores = result["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(serde_json::Value::as_f64)
+        .collect();
+    (scores, result["pooled"].clone())
+}
+
+fn assert_scores_equal_delphis(
+    dataset: &featurescope::dataset::Dataset,
+    rows: &[featurescope::dataset::Score],
+) {
+    let (reference, _) = delphi_analysis(dataset, rows);
     for (s, r) in rows.iter().zip(reference) {
-        let ours = s.score.unwrap();
+        let (ours, r) = (s.score.unwrap(), r.unwrap());
         assert!(
             (ours - r).abs() < 1e-6,
-            "{}: ours {ours}, reference {r}",
-            s.method
+            "{} of unit {}: ours {ours}, Delphi {r}",
+            s.method,
+            s.unit_id
         );
     }
+}
+
+#[test]
+fn local_model_classifier_scores_equal_delphis_arithmetic_on_their_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = common::demo_copy(dir.path(), "demo");
+    let path = ds.to_str().unwrap();
+    for method in ["detection", "fuzz", "embedding", "intruder"] {
+        let mut args = vec!["score", path, "--method", method, "--units", "ids:165"];
+        if method == "intruder" {
+            // One record a quantile: ten prompts per explanation.
+            args.extend(["--per-quantile", "1"]);
+        }
+        let out = common::featurescope(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let dataset = featurescope::dataset::Dataset::open(&ds).unwrap();
+    let rows: Vec<_> = dataset
+        .scores()
+        .unwrap()
+        .into_iter()
+        .filter(|s| !s.is_simulation())
+        .collect();
+    assert_eq!(
+        rows.len(),
+        8,
+        "four methods, for each of unit 165's two explanations"
+    );
+    for s in &rows {
+        let params = if s.method == "intruder" {
+            "10x1"
+        } else {
+            "10x5"
+        };
+        assert_eq!(
+            s.record_set,
+            format!("quantiles-and-random {params} shown=5 threshold=0.3 seed=42")
+        );
+        if s.method == "detection" || s.method == "fuzz" {
+            // The local model gives P(1) at every answer.
+            assert!(
+                s.simulated.iter().all(|v| v.len() == 3),
+                "{:?}",
+                s.simulated
+            );
+        }
+    }
+    assert_scores_equal_delphis(&dataset, &rows);
+}
+
+/// Two units of 40 top and 40 random records, unit 0 firing on " cat" and
+/// unit 1 on " dog"; a quarter of every unit's records end in " cat".
+fn write_pet_dataset(dir: &std::path::Path) {
+    use featurescope::dataset::{
+        DatasetWriter, Manifest, NewRecord, NewUnit, Sample, UnitKind, UnitStats, WriterOptions,
+    };
+    let mut writer = DatasetWriter::create(dir, Manifest::new(), WriterOptions::default()).unwrap();
+    for (unit, word) in [(0u32, " cat"), (1, " dog")] {
+        let records = (0..80u32)
+            .map(|i| {
+                let top = i < 40;
+                let last = [" mat", " hat", " cat", " rug"][i as usize % 4];
+                let tokens: Vec<String> = if top {
+                    vec!["The", word, " sat", " on", " a", last]
+                } else {
+                    vec!["A", " bird", " saw", " the", " big", last]
+                }
+                .into_iter()
+                .map(String::from)
+                .collect();
+                let activations = tokens
+                    .iter()
+                    .map(|t| {
+                        if top && t == word {
+                            8.0 - i as f32 / 10.0
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                NewRecord {
+                    sample: if top { Sample::Top } else { Sample::Random },
+                    rank: i % 40,
+                    document_id: Some(i as i64),
+                    token_offset: Some(0),
+                    tokens,
+                    activations,
+                }
+            })
+            .collect();
+        let stats = UnitStats {
+            max: 8.0,
+            ..Default::default()
+        };
+        let unit = NewUnit {
+            layer: 0,
+            index: unit,
+            kind: UnitKind::Neuron,
+            stats,
+        };
+        writer.add_unit(unit, records).unwrap();
+    }
+    writer.finish().unwrap();
+}
+
+/// A scorer LLM on loopback that reads Delphi's prompts: for detection and
+/// fuzzing it answers 1 for the examples that contain the explanation's last
+/// word (P(1) 0.9, else 0.2 plus a little by the example's length), for the
+/// intruder test it picks the first example with no marked " cat"; any other
+/// request gets the fake explainer's "the word cat".
+fn fake_scorer(request: &common::http::Request) -> common::http::Reply {
+    use common::http::Reply;
+    let chat = request.path.ends_with("/chat/completions");
+    let prompt = if chat {
+        let messages = request.body["messages"].as_array().unwrap();
+        messages.last().unwrap()["content"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    } else {
+        let text = request.body["prompt"].as_str().unwrap_or_default();
+        text[text.rfind("Latent explanation:").unwrap_or(0)..].to_owned()
+    };
+    let examples: Vec<&str> = prompt
+        .lines()
+        .filter_map(|l| l.strip_prefix("Example ")?.split_once(':').map(|(_, t)| t))
+        .collect();
+    let (text, tokens) = if let Some(explanation) = prompt.strip_prefix("Latent explanation: ") {
+        let word = explanation
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .last()
+            .unwrap();
+        let mut tokens = vec![("[".to_owned(), vec![("[", 0.0f64)])];
+        for (i, e) in examples.iter().enumerate() {
+            let p = if e.contains(word) {
+                0.9
+            } else {
+                0.2 + (e.len() % 7) as f64 / 100.0
+            };
+            let answer = if p >= 0.5 { "1" } else { "0" };
+            if i > 0 {
+                tokens.push((",".into(), vec![(",", 0.0)]));
+            }
+            tokens.push((answer.into(), vec![("1", p.ln()), ("0", (1.0 - p).ln())]));
+        }
+        tokens.push(("]".into(), vec![("]", 0.0)]));
+        let text: String = tokens.iter().map(|(t, _)| t.as_str()).collect();
+        (text, Some(tokens))
+    } else if prompt.starts_with("Examples:") {
+        let pick = examples
+            .iter()
+            .position(|e| !e.contains("<< cat>>"))
+            .unwrap_or(0);
+        (format!("[RESPONSE]: {pick}"), None)
+    } else {
+        return common::http::fake_llm(request);
+    };
+    let usage = serde_json::json!({"prompt_tokens": 500, "completion_tokens": 20});
+    let tokens = tokens.unwrap_or_default();
+    if chat {
+        let content: Vec<serde_json::Value> = tokens
+            .iter()
+            .map(|(t, top)| {
+                let top: Vec<_> = top
+                    .iter()
+                    .map(|(t, l)| serde_json::json!({"token": t, "logprob": l}))
+                    .collect();
+                serde_json::json!({"token": t, "logprob": 0.0, "top_logprobs": top})
+            })
+            .collect();
+        Reply::json(
+            serde_json::json!({"choices": [{"message": {"role": "assistant", "content": text}, "logprobs": {"content": content}}], "usage": usage}),
+        )
+    } else {
+        let names: Vec<&str> = tokens.iter().map(|(t, _)| t.as_str()).collect();
+        let tops: Vec<serde_json::Value> = tokens
+            .iter()
+            .map(|(_, top)| {
+                top.iter()
+                    .map(|(t, l)| ((*t).to_owned(), serde_json::json!(l)))
+                    .collect()
+            })
+            .collect();
+        Reply::json(
+            serde_json::json!({"choices": [{"text": text, "logprobs": {"tokens": names, "top_logprobs": tops}}], "usage": usage}),
+        )
+    }
+}
+
+#[test]
+fn endpoint_classifier_scores_read_delphis_prompts_and_equal_its_arithmetic() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds_path = dir.path().join("ds");
+    write_pet_dataset(&ds_path);
+    let server = common::http::ScriptedServer::respond_with(fake_scorer);
+    let ds = ds_path.to_str().unwrap();
+    let out = common::featurescope(&[
+        "explain",
+        ds,
+        "--explainer-url",
+        &server.url,
+        "--explainer-model",
+        "explainer",
+        "--no-cache",
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let endpoint = |method: &str, api: &str| {
+        let out = common::featurescope(&[
+            "score",
+            ds,
+            "--method",
+            method,
+            "--simulator-url",
+            &server.url,
+            "--simulator-api",
+            api,
+            "--simulator-model",
+            api,
+            "--no-cache",
+        ]);
+        assert!(
+            out.status.success(),
+            "{method} ({api}): {}",
+            common::stderr(&out)
+        );
+        common::stdout(&out)
+    };
+    let printed = endpoint("fuzz", "chat");
+    assert!(printed.contains("pooled over"), "{printed}");
+    endpoint("detection", "chat");
+    endpoint("intruder", "chat");
+    endpoint("detection", "completions");
+
+    let requests = server.requests();
+    let chat = |marker: &str| {
+        requests
+            .iter()
+            .filter(|r| r.path.ends_with("/chat/completions"))
+            .filter(|r| {
+                r.body["messages"][0]["content"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(marker)
+            })
+            .collect::<Vec<_>>()
+    };
+    let fuzz = chat(
+        "You are an intelligent and meticulous linguistics researcher.\n\nYou will be given a certain latent of text, such as \"male pronouns\" or \"text with negative sentiment\". You will be given a few examples",
+    );
+    assert!(!fuzz.is_empty());
+    assert!(
+        fuzz.iter()
+            .all(|r| r.body["logprobs"] == true && r.body["top_logprobs"] == 5)
+    );
+    let last = |r: &common::http::Request| {
+        let m = r.body["messages"].as_array().unwrap();
+        m.last().unwrap()["content"].as_str().unwrap().to_owned()
+    };
+    assert!(
+        fuzz.iter()
+            .any(|r| last(r).contains("The<< cat>> sat on a")),
+        "the activating token is marked"
+    );
+    assert!(chat("You are an intelligent and meticulous linguistics researcher doing a \"intruder detection\" task.").len() >= 20);
+    let completions: Vec<_> = requests
+        .iter()
+        .filter(|r| r.path.ends_with("/v1/completions"))
+        .collect();
+    assert!(completions.iter().any(|r| r.body["logprobs"] == 5));
+
+    let dataset = featurescope::dataset::Dataset::open(&ds_path).unwrap();
+    let rows: Vec<_> = dataset
+        .scores()
+        .unwrap()
+        .into_iter()
+        .filter(|s| !s.is_simulation())
+        .collect();
+    assert_eq!(rows.len(), 8, "four scorings of two units");
+    for s in rows
+        .iter()
+        .filter(|s| s.method == "detection" || s.method == "fuzz")
+    {
+        assert!(
+            s.simulated.iter().all(|v| v.len() == 3),
+            "answers and P(1) read"
+        );
+    }
+    let cat = rows
+        .iter()
+        .find(|s| s.unit_id == 0 && s.method == "detection")
+        .unwrap();
+    // All activating examples contain "cat", and a quarter of the random ones.
+    assert!((cat.score.unwrap() - 0.875).abs() < 0.1, "{:?}", cat.score);
+    assert_scores_equal_delphis(&dataset, &rows);
+
+    // report pools the fuzz answers as Delphi's get_agg_metrics does.
+    let fuzz_rows: Vec<_> = rows
+        .iter()
+        .filter(|s| s.method == "fuzz")
+        .cloned()
+        .collect();
+    let (_, pooled) = delphi_analysis(&dataset, &fuzz_rows);
+    let out = common::featurescope(&["report", ds, "--method", "fuzz", "--json"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ours = &report["pooled"];
+    for key in ["balanced_accuracy", "precision", "recall", "f1", "auc"] {
+        let (a, b) = (
+            ours[key].as_f64().unwrap(),
+            pooled["fuzz"][key].as_f64().unwrap(),
+        );
+        assert!((a - b).abs() < 1e-6, "pooled {key}: ours {a}, Delphi {b}");
+    }
+    assert_eq!(ours["examples"], pooled["fuzz"]["examples"]);
 }
