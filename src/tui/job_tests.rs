@@ -179,6 +179,72 @@ fn with_nothing_configured_the_bundled_model_explains_scores_and_revises() {
 }
 
 #[test]
+fn the_classifier_key_scores_by_delphis_methods_beside_the_simulation() {
+    let mut h = Harness::with_settings(120, 40, no_endpoints());
+    h.press(KeyCode::Enter); // unit 0: two explanations, one simulation score (0.87)
+    h.app.wait_message();
+    h.press(KeyCode::Char('M'));
+    let id = last_job(&h.app);
+    let classified = |app: &App| {
+        app.notes
+            .scores
+            .values()
+            .flatten()
+            .filter(|s| !s.is_simulation())
+            .count()
+    };
+    h.settle("the classifier scores", |app| {
+        classified(app) == 8
+            || matches!(
+                &app.jobs.get(id).unwrap().state,
+                State::Ended(Outcome::Failed(_))
+            )
+    });
+    let state = &h.app.jobs.get(id).unwrap().state;
+    let Outcome::Done { summary, .. } = (match state {
+        State::Ended(outcome) => outcome,
+        other => panic!("{other:?}"),
+    }) else {
+        panic!("{state:?}")
+    };
+    assert!(
+        summary.starts_with("8 scores; best: embedding"),
+        "{summary}"
+    );
+    let mut methods: Vec<&str> = h
+        .app
+        .notes
+        .scores
+        .values()
+        .flatten()
+        .filter(|s| !s.is_simulation())
+        .map(|s| s.method.as_str())
+        .collect();
+    methods.sort();
+    assert_eq!(
+        methods,
+        [
+            "detection",
+            "detection",
+            "embedding",
+            "embedding",
+            "fuzz",
+            "fuzz",
+            "intruder",
+            "intruder"
+        ]
+    );
+    // Real vs simulated and the list's score read simulations only.
+    assert_eq!(h.app.notes.unit_scores(0).len(), 1);
+    assert_eq!(h.app.notes.headline(0).1, Some(0.87));
+    let screen = h.screen();
+    assert!(
+        screen.contains("[0.87 top-and-random, embedding ") && screen.contains(", detection "),
+        "{screen}"
+    );
+}
+
+#[test]
 fn a_result_lands_on_its_unit_after_the_user_moved_on() {
     let server = http::ScriptedServer::respond_with(|r| {
         http::fake_llm(r).delayed(Duration::from_millis(500))

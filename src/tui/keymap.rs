@@ -145,7 +145,7 @@ impl Action {
             Self::Explain => "job: ask the explainer LLM to explain the unit",
             Self::Score => "job: simulate the unit's unscored explanations and score them",
             Self::ClassifierScores => {
-                "job: score its explanations by detection, fuzzing, intruder and embedding (Delphi's)"
+                "job: detection, fuzzing, intruder and embedding scores (Delphi's)"
             }
             Self::Revise => "job: revise the latest scored explanation from its misses",
             Self::Ablate => "job: ablate the unit: the next tokens it raises and lowers",

@@ -310,7 +310,7 @@ fn go_to_opens_a_unit_and_rejects_what_is_not_one() {
 
 #[test]
 fn help_lists_every_binding_of_the_live_keymap() {
-    let mut h = Harness::new(100, 34);
+    let mut h = Harness::new(100, 36);
     h.press(KeyCode::Char('?'));
     let screen = h.screen();
     for (keys, what) in Keymap::default().help() {
@@ -324,14 +324,14 @@ fn help_lists_every_binding_of_the_live_keymap() {
     h.press(KeyCode::Char('?'));
     let last = Keymap::default().help().pop().unwrap().1;
     let screen = h.screen();
-    assert!(screen.contains("keys 1-22 of 32 (↑/↓ scroll)"), "{screen}");
+    assert!(screen.contains("keys 1-22 of 33 (↑/↓ scroll)"), "{screen}");
     assert!(!screen.contains(last), "{screen}");
     for _ in 0..40 {
         h.press(KeyCode::Down);
     }
     let screen = h.screen();
     assert!(
-        screen.contains(last) && screen.contains("keys 11-32 of 32"),
+        screen.contains(last) && screen.contains("keys 12-33 of 33"),
         "{screen}"
     );
     h.press(KeyCode::Char('q'));
