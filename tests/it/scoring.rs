@@ -457,3 +457,99 @@ fn endpoint_classifier_scores_read_delphis_prompts_and_equal_its_arithmetic() {
     }
     assert_eq!(ours["examples"], pooled["fuzz"]["examples"]);
 }
+
+/// Spearman's rho between every two methods over the units both scored, each
+/// unit at its best score, from the scores table read with pyarrow; scipy's
+/// `spearmanr`.
+const AGREEMENT_REFERENCE: &str = r#"
+import json, sys
+import pyarrow.parquet as pq
+from scipy.stats import spearmanr
+t = pq.read_table(sys.argv[1] + "/scores").to_pylist()
+classifier = {"detection", "fuzz", "embedding", "intruder"}
+best = {}
+for s in t:
+    if s["score"] is None:
+        continue
+    if s["method"] in classifier:
+        method = s["method"]
+    elif s["record_set"] == "top-and-random":
+        method = "simulation"
+    else:
+        continue
+    m = best.setdefault(method, {})
+    m[s["unit_id"]] = max(m.get(s["unit_id"], s["score"]), s["score"])
+out = {}
+for a in best:
+    for b in best:
+        units = sorted(set(best[a]) & set(best[b]))
+        rho = spearmanr([best[a][u] for u in units], [best[b][u] for u in units]).statistic
+        out[a + "|" + b] = [len(units), float(rho)]
+print(json.dumps(out))
+"#;
+
+#[test]
+fn compare_methods_ranks_units_as_scipy_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds_path = common::demo_copy(dir.path(), "demo");
+    let dataset = featurescope::dataset::Dataset::open(&ds_path).unwrap();
+    let explanations = dataset.explanations().unwrap();
+    let mut rows = Vec::new();
+    for (i, e) in explanations.iter().take(60).enumerate() {
+        // Ties (five values), and fuzz on a subset of the detection units.
+        let detection = (e.unit_id % 5) as f64 / 4.0;
+        let row = |method: &str, score: f64| featurescope::dataset::Score {
+            score_id: featurescope::dataset::new_id(),
+            explanation_id: e.explanation_id.clone(),
+            unit_id: e.unit_id,
+            simulator_model: "test".into(),
+            method: method.into(),
+            record_set: "quantiles-and-random 10x5 shown=5 threshold=0.3 seed=42".into(),
+            score: Some(score),
+            r_squared: None,
+            absolute_dev_explained: None,
+            record_ids: vec![],
+            simulated: vec![],
+            created_at_ms: 1,
+        };
+        rows.push(row("detection", detection));
+        if i % 2 == 0 {
+            rows.push(row("fuzz", 1.0 - detection + (i % 7) as f64 / 10.0));
+        }
+    }
+    dataset.append_scores(&rows).unwrap();
+    let out = common::featurescope(&[
+        "report",
+        ds_path.to_str().unwrap(),
+        "--compare-methods",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let ours: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let reference = Command::new(common::root().join(".venv/bin/python"))
+        .args(["-c", AGREEMENT_REFERENCE, ds_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        reference.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reference.stderr)
+    );
+    let reference: serde_json::Value = serde_json::from_slice(&reference.stdout).unwrap();
+    assert_eq!(
+        ours.len(),
+        3,
+        "simulation, detection and fuzz pairwise: {ours:?}"
+    );
+    for pair in &ours {
+        let key = format!(
+            "{}|{}",
+            pair["first"].as_str().unwrap(),
+            pair["second"].as_str().unwrap()
+        );
+        let (n, rho) = (&reference[&key][0], reference[&key][1].as_f64().unwrap());
+        assert_eq!(&pair["units"], n, "{key}");
+        let ours = pair["spearman"].as_f64().unwrap();
+        assert!((ours - rho).abs() < 1e-9, "{key}: ours {ours}, scipy {rho}");
+    }
+}
