@@ -76,7 +76,11 @@ impl TextTokenizer {
             .zip(encoding.get_special_tokens_mask())
             .zip(encoding.get_tokens())
         {
-            if special == 1 || end <= covered {
+            // SentencePiece's dummy prefix, a `▁` before the text, is given
+            // the span of the text's first character; it covers no text.
+            let dummy_prefix = name.chars().all(|c| c == '▁')
+                && (text.get(start..end)).is_some_and(|s| !s.contains(char::is_whitespace));
+            if special == 1 || end <= covered || dummy_prefix {
                 // Special tokens cover no text; a token sharing a span with the
                 // previous one (e.g. byte pieces of one character) shows its name.
                 tokens.push(if special == 1 {

@@ -323,18 +323,22 @@ fn sentences() -> Vec<String> {
     texts
 }
 
-#[test]
-fn the_gemma_tokenizer_gives_the_ids_transformers_gives() {
-    let file = GgufFile::open(&gemma()).unwrap();
+/// Asserts that the tokenizer featurescope builds from `gguf`'s metadata
+/// gives the ids transformers' tokenizer from the same file gives on every
+/// text of `sentences()` (and `extra`), and that the display text of each
+/// token joins back into the text after the `leading` special token.
+fn assert_ids_as_transformers(gguf: &Path, extra: &[&str], leading: Option<&str>) {
+    let file = GgufFile::open(gguf).unwrap();
     let tokenizer = featurescope::model::TextTokenizer::from_gguf(&file).unwrap();
-    let texts = sentences();
+    let mut texts = sentences();
     assert!(texts.len() >= 3000, "{} texts", texts.len());
+    texts.extend(extra.iter().map(|t| t.to_string()));
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("texts.json");
     std::fs::write(&input, serde_json::to_string(&texts).unwrap()).unwrap();
     let reference: Vec<Vec<u32>> = serde_json::from_str(&python(
         "gguf_tokenizer_reference.py",
-        &[path_str(&gemma()), path_str(&input)],
+        &[path_str(gguf), path_str(&input)],
     ))
     .unwrap();
     let mut differ = Vec::new();
@@ -346,17 +350,146 @@ fn the_gemma_tokenizer_gives_the_ids_transformers_gives() {
                 ours.ids
             ));
         }
-        // The display text joins back into the input (BOS shows its name).
         if !text.is_empty() {
-            assert_eq!(ours.tokens[0], "<bos>");
-            assert_eq!(ours.tokens[1..].concat(), *text, "{text:?}");
+            let skip = usize::from(leading.is_some());
+            if let Some(name) = leading {
+                assert_eq!(ours.tokens[0], name);
+            }
+            assert_eq!(ours.tokens[skip..].concat(), *text, "{text:?}");
         }
     }
     assert!(
         differ.is_empty(),
-        "{} of {} texts differ, e.g. {}",
+        "{}: {} of {} texts differ, e.g. {}",
+        gguf.display(),
         differ.len(),
         texts.len(),
         differ.first().unwrap()
     );
+}
+
+#[test]
+fn the_gemma_tokenizer_gives_the_ids_transformers_gives() {
+    assert_ids_as_transformers(&gemma(), &[], Some("<bos>"));
+}
+
+/// A tokenizer-only GGUF of `kind` (tests/py/write_tokenizer_gguf.py), its
+/// vocabulary learned on the licence texts, with `KEY=VALUE` string
+/// metadata overrides.
+fn tokenizer_gguf(dir: &Path, kind: &str, overrides: &[&str]) -> PathBuf {
+    let corpus = dir.join("corpus.txt");
+    let mut text = String::new();
+    let mut names: Vec<_> = std::fs::read_dir("/usr/share/common-licenses")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    names.sort();
+    for name in names {
+        text.push_str(&std::fs::read_to_string(name).unwrap_or_default());
+    }
+    std::fs::write(&corpus, text).unwrap();
+    let out = dir.join(format!("{kind}-{}.gguf", overrides.len()));
+    let mut args = vec![kind, path_str(&corpus), path_str(&out)];
+    args.extend(overrides);
+    python("write_tokenizer_gguf.py", &args);
+    out
+}
+
+/// Texts with the tokens each vocabulary adds: a user-defined one and
+/// control ones, whole or as plain text where a vocabulary lacks them.
+const ADDED: [&str; 3] = [
+    "a <|sep|> b<|im_end|>c",
+    "<s>starts</s> and <|begin_of_text|>x<|end_of_text|>",
+    "  <|sep|>\n<|im_start|>user",
+];
+
+#[test]
+fn a_sentencepiece_vocabulary_tokenizes_as_transformers_does() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_ids_as_transformers(
+        &tokenizer_gguf(dir.path(), "llama-spm", &[]),
+        &ADDED,
+        Some("<s>"),
+    );
+}
+
+#[test]
+fn byte_level_vocabularies_tokenize_as_transformers_does() {
+    let dir = tempfile::tempdir().unwrap();
+    for (kind, leading) in [
+        ("llama-bpe", Some("<|begin_of_text|>")),
+        ("qwen2", None),
+        ("gpt2", None),
+    ] {
+        assert_ids_as_transformers(&tokenizer_gguf(dir.path(), kind, &[]), &ADDED, leading);
+    }
+}
+
+#[test]
+fn vocabularies_we_cannot_build_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for (key, value) in [
+        ("tokenizer.ggml.model", "t5"),
+        ("tokenizer.ggml.pre", "deepseek-llm"),
+    ] {
+        let path = tokenizer_gguf(dir.path(), "gpt2", &[&format!("{key}={value}")]);
+        let file = GgufFile::open(&path).unwrap();
+        let error = match featurescope::model::TextTokenizer::from_gguf(&file) {
+            Ok(_) => panic!("{key} = {value}: a tokenizer was built"),
+            Err(e) => e.to_string(),
+        };
+        for part in [key, value, path_str(&path)] {
+            assert!(error.contains(part), "{error:?} lacks {part:?}");
+        }
+    }
+}
+
+/// A Llama 3 file with its byte-level vocabulary (a tiny random Llama 3
+/// checkpoint written as llama.cpp writes it, with a vocabulary learned on
+/// the licence texts) extracts from raw text: the tokenizer from its
+/// metadata serves extraction as Gemma's does, BOS first, and each record's
+/// tokens join back into a piece of the corpus.
+#[test]
+fn a_llama3_gguf_extracts_text_through_its_own_vocabulary() {
+    let (_models, models) = common::tiny_models();
+    let dir = tempfile::tempdir().unwrap();
+    let vocabulary = tokenizer_gguf(dir.path(), "llama-bpe", &[]);
+    let model = dir.path().join("llama3.gguf");
+    python(
+        "write_model_gguf.py",
+        &[
+            path_str(&models.join("llama3")),
+            path_str(&model),
+            &format!("tokenizer={}", path_str(&vocabulary)),
+        ],
+    );
+    let texts: Vec<String> = sentences().into_iter().skip(100).take(40).collect();
+    let corpus = common::write_corpus(
+        dir.path(),
+        &texts.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let out = dir.path().join("dataset");
+    let run = common::featurescope(&[
+        "extract",
+        "--model",
+        path_str(&model),
+        "--corpus",
+        path_str(&corpus),
+        "--window",
+        "16",
+        "--layers",
+        "1",
+        "--out",
+        path_str(&out),
+    ]);
+    assert!(run.status.success(), "{}", common::stderr(&run));
+    let dataset = featurescope::dataset::Dataset::open(&out).unwrap();
+    assert_eq!(dataset.unit_count().unwrap(), 128);
+    let all_text = texts.concat();
+    for record in dataset.records(0).unwrap() {
+        assert_eq!(record.tokens[0], "<|begin_of_text|>");
+        let text = record.tokens[1..].concat();
+        assert!(all_text.contains(&text), "{text:?} is not from the corpus");
+    }
 }

@@ -68,9 +68,10 @@ fn tiny_decoders_match_transformers() {
     }
 }
 
-/// The Llama family and Gemma 3 through the GGUF path: tiny random
+/// The Llama family and Gemma 1-3 through the GGUF path: tiny random
 /// checkpoints written as llama.cpp writes GGUF (permuted query and key rows,
-/// `1 + w` norms, Llama 3's rope divisors, Gemma 3's two bases), loaded from
+/// `1 + w` norms, Llama 3's rope divisors, Gemma 2's soft-caps and windows,
+/// Gemma 3's two bases), loaded from
 /// the GGUF file and compared with transformers on the original checkpoint.
 #[test]
 fn tiny_gguf_decoders_match_transformers() {
@@ -86,7 +87,7 @@ fn tiny_gguf_decoders_match_transformers() {
         gguf
     };
     let write = |name: &str| write_with(name, &[]);
-    for name in ["llama", "qwen2", "llama3", "gemma3"] {
+    for name in ["llama", "qwen2", "llama3", "gemma", "gemma2-gguf", "gemma3"] {
         eprintln!("checking {name} from GGUF");
         check_model_against_transformers(&dir.join(name), &write(name), 2, 24);
     }

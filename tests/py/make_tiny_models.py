@@ -41,6 +41,12 @@ models = {
                                                sliding_window=6, query_pre_attn_scalar=24,
                                                attn_logit_softcapping=3.0, final_logit_softcapping=5.0,
                                                hidden_activation="gelu_pytorch_tanh", **common)),
+    # Gemma 2 as a GGUF file can hold it: queries scaled by 1/sqrt(head_dim).
+    "gemma2-gguf": (Gemma2ForCausalLM, Gemma2Config(hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+                                                    num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                                                    sliding_window=6, query_pre_attn_scalar=16,
+                                                    attn_logit_softcapping=3.0, final_logit_softcapping=5.0,
+                                                    hidden_activation="gelu_pytorch_tanh", **common)),
     # Gemma 3: QK-norm, a local and a global RoPE base, 5 local layers to 1 global.
     "gemma3": (Gemma3ForCausalLM, Gemma3TextConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=7,
                                                    num_attention_heads=4, num_key_value_heads=1, head_dim=32,

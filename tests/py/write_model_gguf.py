@@ -7,15 +7,19 @@ left are the conversions themselves:
 - names: `blk.N.attn_q`, `ffn_gate`, `token_embd`, `output_norm`, ...;
 - Llama (and Mistral): query and key rows permuted for llama.cpp's
   interleaved rotary kernels;
-- Gemma: every norm stored as `1 + w`;
+- Gemma (1, 2 and 3): every norm stored as `1 + w`;
+- Gemma 2: its soft-capping of attention scores and logits and its window;
 - Llama 3's rope scaling as the `rope_freqs.weight` divisors;
 - Gemma 3's local RoPE base as `rope.freq_base_swa`, its global linear
   scaling as `rope.scaling.type` / `rope.scaling.factor`.
 
-usage: write_model_gguf.py MODEL_DIR OUT.gguf [KEY=JSON | +TENSOR]...
+usage: write_model_gguf.py MODEL_DIR OUT.gguf [KEY=JSON | +TENSOR | tokenizer=FILE.gguf]...
 
 Each KEY=JSON adds a metadata entry (a string, integer or float) and each
-+TENSOR a 1-d float32 tensor of that name: the refusal tests' inputs."""
++TENSOR a 1-d float32 tensor of that name: the refusal tests' inputs.
+tokenizer=FILE.gguf copies another file's `tokenizer.*` metadata (one that
+write_tokenizer_gguf.py wrote), so the model has a vocabulary to read text
+with."""
 import json
 import math
 import sys
@@ -28,7 +32,9 @@ from safetensors.numpy import load_file
 folder, out, extras = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
 cfg = json.loads((folder / "config.json").read_text())
 model_type = cfg["model_type"]
-arch = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2", "gemma3_text": "gemma3"}[model_type]
+arch = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2", "gemma": "gemma", "gemma2": "gemma2",
+        "gemma3_text": "gemma3"}[model_type]
+is_gemma = arch.startswith("gemma")
 heads, kv_heads = cfg["num_attention_heads"], cfg.get("num_key_value_heads", cfg["num_attention_heads"])
 head_dim = cfg.get("head_dim") or cfg["hidden_size"] // heads
 rope = cfg.get("rope_parameters") or {}
@@ -49,12 +55,17 @@ if arch == "llama":
     w.add_rope_dimension_count(head_dim)
     if cfg.get("sliding_window"):  # Mistral 7B v0.1's window, which llama.cpp drops
         w.add_sliding_window(cfg["sliding_window"])
-if arch == "gemma3":
+if is_gemma:
     w.add_key_length(head_dim)
     w.add_value_length(head_dim)
+if arch in ("gemma2", "gemma3"):
     w.add_sliding_window(cfg["sliding_window"])
-    w.add_rope_freq_base_swa(rope["sliding_attention"]["rope_theta"])
     assert cfg["query_pre_attn_scalar"] == head_dim, "GGUF scales queries by head_dim"
+if arch == "gemma2":
+    w.add_attn_logit_softcapping(cfg["attn_logit_softcapping"])
+    w.add_final_logit_softcapping(cfg["final_logit_softcapping"])
+if arch == "gemma3":
+    w.add_rope_freq_base_swa(rope["sliding_attention"]["rope_theta"])
 if global_rope.get("rope_type") == "linear":
     w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
     w.add_rope_scaling_factor(global_rope["factor"])
@@ -63,7 +74,7 @@ PARTS = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.
          "self_attn.o_proj": "attn_output", "self_attn.q_norm": "attn_q_norm",
          "self_attn.k_norm": "attn_k_norm", "input_layernorm": "attn_norm",
          "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
-if arch == "gemma3":
+if arch in ("gemma2", "gemma3"):
     PARTS.update({"post_attention_layernorm": "post_attention_norm",
                   "pre_feedforward_layernorm": "ffn_norm",
                   "post_feedforward_layernorm": "post_ffw_norm"})
@@ -97,7 +108,7 @@ for name, data in sorted(tensors.items()):
         data = permute(data, heads)
     elif arch == "llama" and ".k_proj." in name:
         data = permute(data, kv_heads)
-    if arch == "gemma3" and name.endswith("norm.weight"):
+    if is_gemma and name.endswith("norm.weight"):
         data = data + 1
     w.add_tensor(gguf_name(name), np.ascontiguousarray(data))
 
@@ -119,6 +130,14 @@ if global_rope.get("rope_type") == "llama3":  # llama.cpp's generate_extra_tenso
     w.add_tensor("rope_freqs.weight", np.array(divisors, dtype=np.float32))
 
 for extra in extras:
+    if extra.startswith("tokenizer="):
+        reader = gguf.GGUFReader(extra.split("=", 1)[1])
+        for name, field in reader.fields.items():
+            if name.startswith("tokenizer."):
+                kind = field.types[0]
+                sub = field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None
+                w.add_key_value(name, field.contents(), kind, sub_type=sub)
+        continue
     if extra.startswith("+"):
         w.add_tensor(extra[1:], np.zeros(4, dtype=np.float32))
         continue
