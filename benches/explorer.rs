@@ -15,7 +15,13 @@
 //! encoding, and generation with a steering hook). Target: a probe on
 //! screen in ≤ 300 ms.
 //!
-//! cargo bench --bench explorer   (make bench-explorer; `-- lab` for the lab alone)
+//! Beside the local LLM: the demo replayed while the bundled Gemma-3-270M
+//! explains and scores units one after another in the explorer (`e`, then
+//! `m`), on a copy of the demo with a response cache of its own, so every
+//! run computes. Target: p99 frame ≤ 16 ms.
+//!
+//! cargo bench --bench explorer   (make bench-explorer; `-- lab` for the lab
+//! alone, `-- llm` for the replay beside the local LLM alone)
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -46,6 +52,10 @@ fn replay(
     if let Some(script) = script {
         command.args(["--script", script]);
     }
+    run_replay(command)
+}
+
+fn run_replay(mut command: Command) -> serde_json::Value {
     let out = command.output().expect("run featurescope replay");
     assert!(
         out.status.success(),
@@ -135,6 +145,14 @@ fn report(name: &str, job: &str, runs: &[serde_json::Value]) {
         s("list_update_p50_ms", 1),
         s("list_update_p99_ms", 1),
     );
+    if runs[0]["llm_jobs_during_replay"].is_u64() {
+        println!(
+            "  LLM jobs: {} explanations and scores finished in {} s of script, {} in as long alone",
+            s("llm_jobs_during_replay", 0),
+            s("script_s", 1),
+            s("llm_jobs_alone", 0),
+        );
+    }
     if runs[0]["job_steps_during_replay"].is_u64() {
         println!(
             "  training job: {} steps/s beside the replay, {} alone ({} steps in {} s of script)",
@@ -264,12 +282,61 @@ fn lab_peer(root: &Path, (ours_probe, ours_steer): (f64, f64)) {
     );
 }
 
+/// The demo replayed (`repeat` times, a key every `pace_ms` at most) while
+/// the local LLM explains and scores one unit after another, on a fresh
+/// copy of the demo in a folder of its own (the response cache is the
+/// working folder's), so no answer is reused.
+fn beside_local_llm(root: &Path, repeat: u32, pace_ms: u32) -> serde_json::Value {
+    let work = tempfile::tempdir().unwrap();
+    let copy = work.path().join("demo");
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(root.join("datasets/demo"))
+        .arg(&copy)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_featurescope"));
+    command.current_dir(work.path()).args([
+        "replay",
+        copy.to_str().unwrap(),
+        "--repeat",
+        &repeat.to_string(),
+        "--pace-ms",
+        &pace_ms.to_string(),
+        "--explain",
+        "200",
+        "--json",
+    ]);
+    run_replay(command)
+}
+
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         println!("explorer: run with `cargo bench` (make bench-explorer)");
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let llm_runs = |repeat, pace| -> Vec<serde_json::Value> {
+        (0..RUNS)
+            .map(|_| beside_local_llm(root, repeat, pace))
+            .collect()
+    };
+    // Long enough for a few units (about 8 s each) to be explained and scored.
+    report(
+        "demo",
+        "beside the local LLM explaining and scoring",
+        &llm_runs(400, 0),
+    );
+    report(
+        "demo",
+        "beside the local LLM explaining and scoring, a key every 50 ms",
+        &llm_runs(3, 50),
+    );
+    // `cargo bench --bench explorer -- llm`: the replay beside the local LLM alone.
+    if std::env::args().any(|a| a == "llm") {
+        return;
+    }
     let ours = lab(root, None);
     lab_peer(root, ours);
     let job = background_job(root);

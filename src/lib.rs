@@ -5,6 +5,7 @@ pub mod activations;
 pub mod dataset;
 pub mod device;
 pub mod experiment;
+pub mod export;
 pub mod extract;
 pub mod import;
 pub mod interp;

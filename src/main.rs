@@ -4,7 +4,7 @@ mod tui;
 
 use anyhow::Result;
 use clap::Parser;
-use cli::args::{Cli, Command, ExperimentCommand, ImportCommand};
+use cli::args::{Cli, Command, ExperimentCommand, ExportCommand, ImportCommand};
 use featurescope::dataset::Dataset;
 use featurescope::text::printable;
 
@@ -30,6 +30,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Import(ImportCommand::NeuronExplainer(args))) => {
             dataset::import_neuron_explainer(args)
         }
+        Some(Command::Export(ExportCommand::Html(args))) => dataset::export_html(args),
         Some(Command::Experiment(ExperimentCommand::Bases(args))) => cli::experiment::bases(*args),
         Some(Command::Experiment(ExperimentCommand::Revision(args))) => {
             cli::experiment::revision(*args)

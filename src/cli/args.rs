@@ -47,6 +47,9 @@ pub enum Command {
     /// Import data made by other tools.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Write a dataset's units for people and tools without featurescope.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Run a subject model over a corpus and write what each unit responds to.
     Extract(ExtractArgs),
     /// Ask an LLM to explain units from their top-activating records.
@@ -158,6 +161,28 @@ pub enum ImportCommand {
     /// OpenAI neuron-explainer neuron records (`<layer>/<neuron>.json`) and
     /// scored explanations (`<layer>/<neuron>.jsonl`).
     NeuronExplainer(NeuronExplainerArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExportCommand {
+    /// A self-contained HTML page per unit (its records as heatmaps, its
+    /// histogram, explanations and scores, real vs simulated) and an index,
+    /// for any browser.
+    Html(HtmlExportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct HtmlExportArgs {
+    pub dataset: PathBuf,
+    /// all, layers:0-2, ids:1,5,9-12, top-density:N or random:N
+    #[arg(long, default_value = "random:20")]
+    pub units: UnitSpec,
+    /// The seed of random:N.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The folder to write (replaced whole if it is an earlier export).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -828,6 +853,11 @@ pub struct ReplayArgs {
     /// Run an SAE training job with this config inside the explorer while replaying.
     #[arg(long)]
     pub train: Option<PathBuf>,
+    /// Explain and score up to N units one after another (e, then m) with
+    /// the configured LLM (the bundled model when none is) while replaying;
+    /// writes to the dataset.
+    #[arg(long, value_name = "N")]
+    pub explain: Option<usize>,
     #[arg(long)]
     pub json: bool,
 }

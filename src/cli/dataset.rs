@@ -1,10 +1,11 @@
-//! The dataset commands: inspect, validate, search, import, synth.
-use super::args::{NeuronExplainerArgs, SearchArgs, SynthArgs};
+//! The dataset commands: inspect, validate, search, import, export, synth.
+use super::args::{HtmlExportArgs, NeuronExplainerArgs, SearchArgs, SynthArgs};
 use super::output::{print_json, printable_lines, progress_bar};
 use anyhow::{Result, bail};
 use featurescope::dataset::{Dataset, Summary, summarize};
 use featurescope::import::neuron_explainer::{self, ImportOptions};
 use featurescope::search::{ExplanationSearch, SentenceEmbedder};
+use featurescope::text::printable;
 use std::path::Path;
 
 pub fn inspect(path: &Path, json: bool) -> Result<()> {
@@ -170,6 +171,18 @@ pub fn import_neuron_explainer(args: NeuronExplainerArgs) -> Result<()> {
             report.scores_without_records
         );
     }
+    Ok(())
+}
+
+pub fn export_html(args: HtmlExportArgs) -> Result<()> {
+    let dataset = Dataset::open(&args.dataset)?;
+    let units = args.units.select(&dataset.units_overview()?, args.seed)?;
+    let pages = featurescope::export::html::write_pages(&dataset, &units, &args.out)?;
+    println!(
+        "wrote {} unit pages and {}",
+        pages.len() - 1,
+        printable(&pages[0].display().to_string())
+    );
     Ok(())
 }
 

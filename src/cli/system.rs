@@ -19,6 +19,7 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
         (args.width, args.height),
         std::time::Duration::from_millis(args.pace_ms),
         args.train.as_deref(),
+        args.explain,
     )?;
     if args.json {
         return print_json(&report);
@@ -57,6 +58,12 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
                 shown.join(", ")
             );
         }
+    }
+    if let (Some(during), Some(alone)) = (report.llm_jobs_during_replay, report.llm_jobs_alone) {
+        println!(
+            "the LLM jobs finished {during} explanations and scores in the {:.1} s of the script, {alone} in as long alone",
+            report.script_s
+        );
     }
     if let (Some(steps), Some(during), Some(alone)) = (
         report.job_steps_during_replay,

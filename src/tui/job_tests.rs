@@ -605,6 +605,7 @@ fn replay_times_frames_while_a_training_job_runs_in_the_explorer() {
         (100, 30),
         Duration::ZERO,
         Some(&config),
+        None,
     )
     .unwrap();
     assert_eq!(report.units, 3);
@@ -636,6 +637,7 @@ fn replay_times_frames_while_a_training_job_runs_in_the_explorer() {
         (100, 30),
         Duration::from_millis(20),
         None,
+        None,
     )
     .unwrap();
     // Three keys and the unit's texts drawn, and the peak tokens' frame if
@@ -654,6 +656,7 @@ fn replay_times_frames_while_a_training_job_runs_in_the_explorer() {
         (100, 30),
         Duration::ZERO,
         Some(&missing),
+        None,
     )
     .unwrap_err()
     .to_string();
@@ -680,6 +683,7 @@ fn replay_times_sorts_of_a_long_list_until_they_are_drawn() {
         1,
         (100, 30),
         Duration::ZERO,
+        None,
         None,
     )
     .unwrap();

@@ -5,7 +5,7 @@
 use super::app::{App, Screen};
 use super::heatmap::Look;
 use super::heatmap::{Palette, Theme};
-use super::jobs::{JobId, Outcome, State};
+use super::jobs::{JobId, Outcome, State, Work};
 use super::keymap::{Key, Keymap};
 use super::view::draw;
 use super::work::Task;
@@ -64,6 +64,11 @@ pub struct ReplayReport {
     /// same job in the same process, for as long again, with no keys or frames).
     pub job_steps_per_s_during: Option<f64>,
     pub job_steps_per_s_alone: Option<f64>,
+    /// With `--explain`: the explanations and scores the LLM jobs finished
+    /// while the script ran (one unit after another, `e` then `m`), and in
+    /// as long again after it, alone.
+    pub llm_jobs_during_replay: Option<u64>,
+    pub llm_jobs_alone: Option<u64>,
 }
 
 /// The keys of `script`, `repeat` times over.
@@ -172,9 +177,56 @@ fn job_steps(app: &App, id: JobId) -> Result<u64> {
     }
 }
 
+/// Explain-and-score work beside the script, as a person pressing `e` and
+/// then `m` on one unit after another: always one LLM job in flight.
+struct LlmLoop {
+    units: Vec<u64>,
+    next: usize,
+    /// The job in flight, its unit and whether it is the score.
+    current: Option<(JobId, u64, bool)>,
+    finished: u64,
+}
+
+impl LlmLoop {
+    fn new(app: &App, count: usize) -> Self {
+        let live = (app.list.rows().iter()).filter(|row| row.unit.max > 0.0);
+        Self {
+            units: live.take(count).map(|row| row.unit.unit_id).collect(),
+            next: 0,
+            current: None,
+            finished: 0,
+        }
+    }
+
+    /// Starts the next job once the one in flight has ended.
+    fn advance(&mut self, app: &mut App) -> Result<()> {
+        if let Some((id, unit, scoring)) = self.current {
+            let job = app.jobs.get(id).context("the LLM job")?;
+            match &job.state {
+                State::Queued | State::Running => return Ok(()),
+                State::Ended(Outcome::Done { .. }) => self.finished += 1,
+                State::Ended(other) => bail!("{} ended: {other:?}", job.task.label()),
+            }
+            if !scoring {
+                self.current = Some((app.submit(Task::Score { unit }), unit, true));
+                return Ok(());
+            }
+        }
+        let unit = *self
+            .units
+            .get(self.next)
+            .context("the LLM jobs ran out of units before the script ended")?;
+        self.next += 1;
+        self.current = Some((app.submit(Task::Explain { unit }), unit, false));
+        Ok(())
+    }
+}
+
 /// Replays `script` on the dataset at `path`, a key at most every `pace`;
 /// with `train`, an SAE training job runs in the explorer (as the train key
-/// starts one) the whole time.
+/// starts one) the whole time; with `explain`, LLM jobs explain and score
+/// that many units one after another (the first explanation is made before
+/// the script starts, so the model is loaded).
 pub fn replay(
     path: &Path,
     script: &str,
@@ -182,6 +234,7 @@ pub fn replay(
     (width, height): (u16, u16),
     pace: Duration,
     train: Option<&Path>,
+    explain: Option<usize>,
 ) -> Result<ReplayReport> {
     let steps = parse_script(script, repeat)?;
     let start = Instant::now();
@@ -230,6 +283,23 @@ pub fn replay(
         }
         None => None,
     };
+    let mut llm = match explain {
+        Some(count) => {
+            let mut llm = LlmLoop::new(&app, count);
+            let deadline = Instant::now() + Duration::from_secs(600);
+            while llm.finished == 0 {
+                if Instant::now() > deadline {
+                    bail!("the first explanation took over ten minutes");
+                }
+                app.poll_messages();
+                llm.advance(&mut app)?;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Some(llm)
+        }
+        None => None,
+    };
+    let llm_finished_before = llm.as_ref().map_or(0, |l| l.finished);
 
     let script_start = Instant::now();
     let mut frames = Vec::with_capacity(steps.len());
@@ -252,6 +322,9 @@ pub fn replay(
         terminal.draw(|f| draw(f, &app, &look))?;
         frames.push(ms(t.elapsed()));
         peak_tokens.check(&app);
+        if let Some(llm) = &mut llm {
+            llm.advance(&mut app)?;
+        }
         // The real loop keeps drawing frames while the worker reads a unit or
         // a thread sorts the list; here each wait is timed as a latency, from
         // the key to its answer drawn.
@@ -283,6 +356,22 @@ pub fn replay(
         }
     }
     let script = script_start.elapsed();
+    let (llm_jobs_during_replay, llm_jobs_alone) = match &mut llm {
+        Some(llm) => {
+            let during = llm.finished - llm_finished_before;
+            let alone_start = Instant::now();
+            while alone_start.elapsed() < script {
+                app.poll_messages();
+                llm.advance(&mut app)?;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (
+                Some(during),
+                Some(llm.finished - llm_finished_before - during),
+            )
+        }
+        None => (None, None),
+    };
     pump_while(&mut app, |app| !app.list.peak_tokens_read());
     peak_tokens.check(&app);
     app.poll_messages();
@@ -333,5 +422,7 @@ pub fn replay(
         job_steps_during_replay,
         job_steps_per_s_during,
         job_steps_per_s_alone,
+        llm_jobs_during_replay,
+        llm_jobs_alone,
     })
 }

@@ -11,6 +11,7 @@ mod dataset_store;
 mod experiment;
 mod explainer_prompt;
 mod explorer_e2e;
+mod export_html;
 mod extract;
 mod gguf;
 mod import_neuron_explainer;
