@@ -173,3 +173,60 @@ fn a_unit_whose_records_cross_a_file_boundary_is_read_whole() {
     );
     assert_eq!(ds.records(2).unwrap().len(), 4);
 }
+
+/// The DuckDB and Polars examples of docs/dataset-format.md, run as written
+/// on the demo, give our reader's answers: the same records of a unit, and
+/// the same count and mean of top-and-random simulation scores per layer and
+/// kind of unit.
+#[test]
+fn the_documented_duckdb_and_polars_queries_agree_with_our_reader() {
+    let demo = common::root().join("datasets/demo");
+    let ds = Dataset::open(&demo).unwrap();
+    let ours_records: Vec<u64> = ds
+        .records(165)
+        .unwrap()
+        .iter()
+        .map(|r| r.record_id)
+        .collect();
+    let mut groups: std::collections::BTreeMap<(u32, String), Vec<f64>> = Default::default();
+    for score in ds.scores().unwrap() {
+        if let (true, "top-and-random", Some(value)) = (
+            score.is_simulation(),
+            score.record_set.as_str(),
+            score.score,
+        ) {
+            let unit = ds.unit(score.unit_id).unwrap();
+            let key = (unit.layer, unit.kind.as_str().to_owned());
+            groups.entry(key).or_default().push(value);
+        }
+    }
+    assert!(groups.len() >= 3, "{groups:?}");
+    let doc = common::root().join("docs/dataset-format.md");
+    for engine in ["DuckDB", "Polars"] {
+        let out = python(
+            "run_doc_example.py",
+            &[
+                path_str(&doc),
+                &format!("Querying with {engine}"),
+                path_str(&demo),
+                "record_ids",
+                "summary",
+            ],
+        );
+        let theirs: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let record_ids: Vec<u64> = serde_json::from_value(theirs["record_ids"].clone()).unwrap();
+        assert_eq!(record_ids, ours_records, "{engine}");
+        let summary = theirs["summary"].as_array().unwrap();
+        assert_eq!(summary.len(), groups.len(), "{engine}: {summary:?}");
+        for (row, ((layer, kind), scores)) in summary.iter().zip(&groups) {
+            let mean = scores.iter().sum::<f64>() / scores.len() as f64;
+            assert_eq!(row[0], *layer, "{engine}: {row}");
+            assert_eq!(row[1], kind.as_str(), "{engine}: {row}");
+            assert_eq!(row[2], scores.len(), "{engine}: {row}");
+            assert!(
+                (row[3].as_f64().unwrap() - mean).abs() < 1e-9,
+                "{engine}: {row} vs {mean}"
+            );
+        }
+    }
+}
