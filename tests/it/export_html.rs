@@ -57,20 +57,25 @@ fn shaded(rgb: &[u8]) -> (usize, usize) {
     (orange, blue)
 }
 
+/// `featurescope export html` of the demo's `units` into `out`.
+fn export(units: &str, out: &Path) -> std::process::Output {
+    featurescope(&[
+        "export",
+        "html",
+        path_str(&root().join("datasets/demo")),
+        "--units",
+        units,
+        "--out",
+        path_str(out),
+    ])
+}
+
 #[test]
 fn unit_pages_render_their_heatmaps_in_chromium() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("pages");
     let units = format!("ids:{PLAIN},{SCORED}");
-    let run = featurescope(&[
-        "export",
-        "html",
-        path_str(&root().join("datasets/demo")),
-        "--units",
-        &units,
-        "--out",
-        path_str(&out),
-    ]);
+    let run = export(&units, &out);
     assert!(run.status.success(), "{}", stderr(&run));
     let index = std::fs::read_to_string(out.join("index.html")).unwrap();
     for id in [PLAIN, SCORED] {
@@ -122,29 +127,13 @@ fn unit_pages_render_their_heatmaps_in_chromium() {
 
     // Again into the same folder: replaced whole. Into a folder that is
     // not an export: refused, and the folder untouched.
-    let again = featurescope(&[
-        "export",
-        "html",
-        path_str(&root().join("datasets/demo")),
-        "--units",
-        &format!("ids:{PLAIN}"),
-        "--out",
-        path_str(&out),
-    ]);
+    let again = export(&format!("ids:{PLAIN}"), &out);
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(!out.join(format!("unit-{SCORED}.html")).exists());
     let mine = tmp.path().join("mine");
     std::fs::create_dir(&mine).unwrap();
     std::fs::write(mine.join("notes.txt"), "keep").unwrap();
-    let refused = featurescope(&[
-        "export",
-        "html",
-        path_str(&root().join("datasets/demo")),
-        "--units",
-        &format!("ids:{PLAIN}"),
-        "--out",
-        path_str(&mine),
-    ]);
+    let refused = export(&format!("ids:{PLAIN}"), &mine);
     assert!(!refused.status.success());
     assert!(
         stderr(&refused).contains("not an earlier export"),
@@ -157,15 +146,7 @@ fn unit_pages_render_their_heatmaps_in_chromium() {
     );
     // A unit that is not there: named, and nothing written.
     let missing = tmp.path().join("missing");
-    let unknown = featurescope(&[
-        "export",
-        "html",
-        path_str(&root().join("datasets/demo")),
-        "--units",
-        "ids:999999",
-        "--out",
-        path_str(&missing),
-    ]);
+    let unknown = export("ids:999999", &missing);
     assert!(!unknown.status.success());
     assert!(stderr(&unknown).contains("999999"), "{}", stderr(&unknown));
     assert!(!missing.exists());

@@ -275,6 +275,20 @@ fn gemma() -> PathBuf {
     common::root().join(".venv/models/gemma-3-270m-q4_k_m.gguf")
 }
 
+/// The licence texts every Debian system has (base-files), one a file, in
+/// file-name order.
+fn licence_texts() -> Vec<String> {
+    let mut names: Vec<_> = std::fs::read_dir("/usr/share/common-licenses")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    names.sort();
+    (names.iter())
+        .map(|path| std::fs::read_to_string(path).unwrap_or_default())
+        .collect()
+}
+
 /// Real text: the licence texts every Debian system has (base-files), as
 /// paragraphs (indentation, runs of spaces and line breaks kept), lines and
 /// sentences, with digits, Unicode and whitespace cases added.
@@ -294,15 +308,7 @@ fn sentences() -> Vec<String> {
     ]
     .map(String::from)
     .to_vec();
-    let dir = Path::new("/usr/share/common-licenses");
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .collect();
-    names.sort();
-    for path in names {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
+    for text in licence_texts() {
         for paragraph in text.split("\n\n").filter(|p| !p.trim().is_empty()) {
             texts.push(paragraph.to_owned());
             texts.extend(
@@ -378,17 +384,7 @@ fn the_gemma_tokenizer_gives_the_ids_transformers_gives() {
 /// metadata overrides.
 fn tokenizer_gguf(dir: &Path, kind: &str, overrides: &[&str]) -> PathBuf {
     let corpus = dir.join("corpus.txt");
-    let mut text = String::new();
-    let mut names: Vec<_> = std::fs::read_dir("/usr/share/common-licenses")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .collect();
-    names.sort();
-    for name in names {
-        text.push_str(&std::fs::read_to_string(name).unwrap_or_default());
-    }
-    std::fs::write(&corpus, text).unwrap();
+    std::fs::write(&corpus, licence_texts().concat()).unwrap();
     let out = dir.join(format!("{kind}-{}.gguf", overrides.len()));
     let mut args = vec![kind, path_str(&corpus), path_str(&out)];
     args.extend(overrides);
