@@ -137,6 +137,9 @@ pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
 
 pub fn explain(args: ExplainArgs) -> Result<()> {
     let ds = Dataset::open(&args.dataset)?;
+    if !args.show_prompt {
+        ds.check_writable()?;
+    }
     let backend = connect(&args.llm, "explainer")?;
     let selected = units(&ds, &args.units, args.seed)?;
     let explainer = Explainer {
@@ -188,6 +191,7 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
 
 pub fn score(args: ScoreArgs) -> Result<()> {
     let ds = Dataset::open(&args.dataset)?;
+    ds.check_writable()?;
     let set = args.scoring.record_set;
     let params = args.classifier.params()?;
     let selected = units(&ds, &args.units, args.seed)?;
@@ -337,6 +341,7 @@ pub fn simulate(args: SimulateArgs) -> Result<()> {
 
 pub fn revise(args: ReviseArgs) -> Result<()> {
     let ds = Dataset::open(&args.dataset)?;
+    ds.check_writable()?;
     let backend = connect(&args.llm, "explainer")?;
     let kind = args.evidence;
     let selected = units(&ds, &args.units, args.seed)?;

@@ -16,6 +16,22 @@ use arrow::array::RecordBatch;
 use std::path::PathBuf;
 
 impl Dataset {
+    /// An error naming the dataset's folder when nothing can be added to it
+    /// (a read-only mount, no permission to write), so that work whose end
+    /// is an append is refused before it starts rather than computed and lost.
+    pub fn check_writable(&self) -> Result<()> {
+        let dir = self.dir();
+        rustix::fs::access(dir, rustix::fs::Access::WRITE_OK).map_err(|errno| {
+            DatasetError::invalid(
+                dir,
+                format!(
+                    "cannot be written ({}): explanations, scores, ratings and results cannot be added to it",
+                    std::io::Error::from(errno)
+                ),
+            )
+        })
+    }
+
     fn append_part(&self, table: &str, batch: RecordBatch, unit_ids: &[u64]) -> Result<PathBuf> {
         let units = self.unit_count()?;
         if let Some(&unit_id) = unit_ids.iter().find(|&&u| u >= units) {

@@ -311,6 +311,58 @@ fn a_dead_or_missing_endpoint_fails_the_job_with_its_reason() {
     );
 }
 
+/// Runs `mount` with `args` on `path` (the tests mount tmpfs volumes, as root).
+fn mount(args: &[&str], path: &Path) {
+    let out = std::process::Command::new("mount")
+        .args(args)
+        .arg(path)
+        .output()
+        .expect("run mount");
+    assert!(
+        out.status.success(),
+        "mount {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn on_a_read_only_dataset_jobs_that_would_write_say_why_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = dir.path().join("volume");
+    std::fs::create_dir(&volume).unwrap();
+    mount(&["-t", "tmpfs", "-o", "size=16m", "tmpfs"], &volume);
+    let path = volume.join("ds");
+    super::tests::write_dataset(&path);
+    mount(&["-o", "remount,ro"], &volume);
+    let mut h = Harness::on(dir, &path, (120, 30), no_endpoints());
+    // Unmounted before the harness's folder goes.
+    let _unmount = Unmount(volume);
+    // Browsing works: a unit opens with its records.
+    h.press(KeyCode::Enter);
+    h.settle("the unit", |app| matches!(app.screen, Screen::Unit(_)));
+    h.press(KeyCode::Esc);
+    for (key, job) in [('e', 1), ('m', 2), ('v', 3)] {
+        h.press(KeyCode::Char(key));
+        h.settle("the job to fail", |app| job_over(app, job));
+        assert!(
+            h.app.status.contains("cannot be written") && h.app.status.contains("Read-only"),
+            "{key}: {}",
+            h.app.status
+        );
+    }
+}
+
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
 #[test]
 fn a_running_job_can_be_cancelled_and_writes_nothing() {
     let server =

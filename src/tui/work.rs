@@ -166,7 +166,7 @@ fn explainer(backend: &Backend) -> Explainer<'_> {
 }
 
 async fn explain(dataset: &Path, settings: &Settings, unit: u64) -> Result<Outcome> {
-    let ds = Dataset::open(dataset)?;
+    let ds = open_for_writing(dataset)?;
     let role = &settings.llm.explainer;
     let backend = backend(settings, role, "explainer")?;
     let records = ds.records(unit)?;
@@ -186,6 +186,14 @@ async fn explain(dataset: &Path, settings: &Settings, unit: u64) -> Result<Outco
     done(format!("\"{}\"", explanation.text), Product::DatasetChanged)
 }
 
+/// The dataset a job will add to, refused before any work when it cannot be
+/// written (a read-only mount), with the reason.
+fn open_for_writing(dataset: &Path) -> Result<Dataset> {
+    let ds = Dataset::open(dataset)?;
+    ds.check_writable()?;
+    Ok(ds)
+}
+
 /// A batch of one unit: its first failure is the job's.
 fn outcome(outcome: BatchOutcome, what: &str, nothing: &str) -> Result<Outcome> {
     if let Some((_, reason)) = outcome.failed.first() {
@@ -203,7 +211,7 @@ async fn score(
     unit: u64,
     report: &Reporter,
 ) -> Result<Outcome> {
-    let ds = Dataset::open(dataset)?;
+    let ds = open_for_writing(dataset)?;
     let role = &settings.llm.simulator;
     let backend = backend(settings, role, "simulator")?;
     let simulator = Simulator {
@@ -237,7 +245,7 @@ async fn classifier_scores(
     unit: u64,
     report: &Reporter,
 ) -> Result<Outcome> {
-    let ds = Dataset::open(dataset)?;
+    let ds = open_for_writing(dataset)?;
     let backend = backend(settings, &settings.llm.simulator, "simulator")?;
     let params = ClassifierParams::default();
     let judge = Judge {
@@ -304,7 +312,7 @@ async fn revise(
     unit: u64,
     report: &Reporter,
 ) -> Result<Outcome> {
-    let ds = Dataset::open(dataset)?;
+    let ds = open_for_writing(dataset)?;
     let role = &settings.llm.explainer;
     let backend = backend(settings, role, "explainer")?;
     let result = batch::revise_units(
@@ -327,6 +335,7 @@ async fn revise(
 /// Ablates `unit` as `experiment ablation` does by default; a few seconds
 /// for a small model, so it is not cancellable midway.
 fn ablate(dataset: &Path, unit: u64, report: &Reporter) -> Result<Outcome> {
+    open_for_writing(dataset)?;
     report.note("running its top records through the subject model, clean and ablated".into());
     let plan = ablation::Plan {
         unit_id: unit,
