@@ -69,9 +69,11 @@ $(GEMMA): | $(TORCH_STAMP)
 
 # Headless Chromium from Debian's packages: the HTML export's test renders
 # its pages in it and inspects the screenshot.
+# (apt-get as root, through sudo for anyone else.)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(CHROMIUM):
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
 # The demo's corpus (Debian's fortunes, fetched with apt-get download). Only
 # the explorer's jobs on the demo read it, so where apt cannot fetch it `make

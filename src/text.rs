@@ -15,6 +15,26 @@ pub fn printable(s: &str) -> String {
     out
 }
 
+/// `s` as HTML or XML character data and attribute values: its control
+/// characters written out as [`printable_lines`] writes them (line breaks
+/// and tabs kept), and `& < > " '` as entities, so no text from a dataset
+/// or a model can become markup.
+pub fn markup_escaped(s: &str) -> String {
+    let visible = printable_lines(s);
+    let mut out = String::with_capacity(visible.len());
+    for c in visible.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// [`printable`], line by line: newlines and tabs stay (they only move the
 /// cursor), every other control character is escaped.
 pub fn printable_lines(s: &str) -> String {

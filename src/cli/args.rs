@@ -854,9 +854,8 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub train: Option<PathBuf>,
     /// Explain and score up to N units one after another (e, then m) with
-    /// the configured LLM (the bundled model when none is) while replaying;
-    /// writes to the dataset.
-    #[arg(long, value_name = "N")]
+    /// the bundled model while replaying; writes to the dataset.
+    #[arg(long, value_name = "N", conflicts_with = "train", value_parser = count::<{ usize::MAX }>)]
     pub explain: Option<usize>,
     #[arg(long)]
     pub json: bool,

@@ -1,6 +1,7 @@
 //! Figures as SVG, written by hand: a scatter plot, bar charts and lines
 //! need axes, ticks, circles, rectangles and polylines, not a plotting
 //! library's build.
+use crate::text::markup_escaped;
 use std::fmt::Write;
 
 /// A scatter plot: its labels, axis ranges and points.
@@ -17,14 +18,6 @@ pub struct Scatter {
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 440.0;
 const MARGIN: (f64, f64, f64, f64) = (70.0, 20.0, 50.0, 60.0); // left, right, top, bottom
-
-/// Text as SVG character data.
-fn escaped(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 /// About five round tick values across `(low, high)`.
 fn ticks((low, high): (f64, f64)) -> Vec<f64> {
@@ -69,7 +62,7 @@ fn begin(title: &str, y_bounds: (f64, f64), y_label: &str, x_label: &str) -> Str
         s,
         r#"<text x="{}" y="28" text-anchor="middle" font-size="14">{}</text>"#,
         WIDTH / 2.0,
-        escaped(title)
+        markup_escaped(title)
     );
     let _ = writeln!(
         s,
@@ -90,13 +83,13 @@ fn begin(title: &str, y_bounds: (f64, f64), y_label: &str, x_label: &str) -> Str
         r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
         left + plot_w / 2.0,
         HEIGHT - 10.0,
-        escaped(x_label)
+        markup_escaped(x_label)
     );
     let _ = writeln!(
         s,
         r#"<text transform="translate(18 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"#,
         top + plot_h / 2.0,
-        escaped(y_label)
+        markup_escaped(y_label)
     );
     s
 }
@@ -201,7 +194,7 @@ impl GroupedBars {
                     s,
                     r#"<text x="{centre:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
                     top + plot_h + 16.0 + 14.0 * line as f64,
-                    escaped(text)
+                    markup_escaped(text)
                 );
             }
             for (i, bar) in bars.iter().enumerate() {
@@ -241,7 +234,7 @@ impl GroupedBars {
                 top + 8.0,
                 x + 14.0,
                 top + 17.0,
-                escaped(name)
+                markup_escaped(name)
             );
         }
         s.push_str("</svg>\n");
@@ -276,7 +269,7 @@ impl StackedBars {
                 r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="10">{}</text>"#,
                 x + bar_w / 2.0,
                 top + plot_h + 14.0,
-                escaped(label)
+                markup_escaped(label)
             );
             let mut base = 0.0;
             for (j, (name, value)) in parts.iter().enumerate() {
@@ -295,7 +288,7 @@ impl StackedBars {
                     x + bar_w * 0.05,
                     bar_w * 0.9,
                     to - from,
-                    escaped(name)
+                    markup_escaped(name)
                 );
                 if to - from >= 11.0 {
                     let _ = writeln!(
@@ -303,7 +296,7 @@ impl StackedBars {
                         r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="9">{}</text>"#,
                         x + bar_w / 2.0,
                         (from + to) / 2.0 + 3.0,
-                        escaped(name)
+                        markup_escaped(name)
                     );
                 }
                 base += value;
@@ -352,7 +345,7 @@ impl Lines {
                 r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
                 x(i),
                 top + plot_h + 18.0,
-                escaped(tick)
+                markup_escaped(tick)
             );
         }
         for (name, value) in &self.references {
@@ -364,7 +357,7 @@ impl Lines {
                 y(*value),
                 left + plot_w - 4.0,
                 y(*value) - 4.0,
-                escaped(name)
+                markup_escaped(name)
             );
         }
         let mut legend_at = 0.0;
@@ -398,7 +391,7 @@ impl Lines {
                 top - 14.0,
                 legend_x + 14.0,
                 top - 5.0,
-                escaped(name)
+                markup_escaped(name)
             );
         }
         s.push_str("</svg>\n");

@@ -5,6 +5,7 @@
 use super::{ExportError, Result};
 use crate::dataset::{Dataset, Explanation, LogitEffect, Record, Score, Unit};
 use crate::publish::{staging_sibling, swap_into_place};
+use crate::text::markup_escaped;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -15,24 +16,32 @@ const SIMULATED: (u8, u8, u8) = (30, 110, 255);
 /// The simulator's scale: 0 to 10.
 const SIMULATED_MAX: f64 = 10.0;
 
-/// Writes `index.html` and `unit-<id>.html` for each of `units` into the
-/// folder `out`, built beside it and put in place whole; an existing `out`
-/// is replaced only if it is an earlier export (it has an `index.html`).
-/// Returns the pages written, index first.
+/// The file that marks a folder as an export of ours, so that only such a
+/// folder is ever replaced (a web site's folder has an `index.html` too).
+pub const MARKER: &str = ".featurescope-export";
+
+/// Writes `index.html` and `unit-<id>.html` for each of `units` (once each,
+/// in the order given) into the folder `out`, built beside it and put in
+/// place whole; an existing `out` is replaced only if it is an earlier
+/// export (it holds [`MARKER`]). Returns the pages written, index first.
 pub fn write_pages(dataset: &Dataset, units: &[u64], out: &Path) -> Result<Vec<PathBuf>> {
+    let mut seen = std::collections::HashSet::new();
+    let units: Vec<u64> = units.iter().copied().filter(|u| seen.insert(*u)).collect();
     if units.is_empty() {
         return Err(ExportError::NoUnits);
     }
     let staged = staging_sibling(out, "the export folder needs a name", || {
-        if out.exists() && !out.join("index.html").is_file() {
+        if out.exists() && !out.join(MARKER).is_file() {
             return Err(ExportError::Refused {
                 path: out.to_owned(),
-                problem: "exists and is not an earlier export (no index.html); not replaced".into(),
+                problem: format!(
+                    "exists and is not an earlier export (it has no {MARKER}); not replaced"
+                ),
             });
         }
         Ok(())
     })?;
-    let written = write_into(dataset, units, &staged);
+    let written = write_into(dataset, &units, &staged);
     if written.is_err() {
         let _ = std::fs::remove_dir_all(&staged);
     }
@@ -80,6 +89,8 @@ fn write_into(dataset: &Dataset, units: &[u64], dir: &Path) -> Result<Vec<String
     }
     let index = dir.join("index.html");
     std::fs::write(&index, index_html(dataset, &rows)).map_err(io(&index))?;
+    let marker = dir.join(MARKER);
+    std::fs::write(&marker, "written by featurescope export html\n").map_err(io(&marker))?;
     Ok(names)
 }
 
@@ -128,21 +139,24 @@ impl UnitPage<'_> {
                 .filter(|s| s.is_simulation() && s.score.is_some())
                 .map(move |s| (e, s))
         });
-        scored.max_by(|a, b| a.1.score.partial_cmp(&b.1.score).expect("finite scores"))
+        scored.max_by(|a, b| {
+            let score = |s: &Score| s.score.unwrap_or(f64::NEG_INFINITY);
+            score(a.1).total_cmp(&score(b.1))
+        })
     }
 
     fn index_row(&self, link: &str) -> String {
         let (explanation, score) = match self.best() {
-            Some((e, s)) => (escape(&e.text), number(s.score)),
+            Some((e, s)) => (markup_escaped(&e.text), number(s.score)),
             None => match self.explanations.last() {
-                Some(e) => (escape(&e.text), "–".into()),
+                Some(e) => (markup_escaped(&e.text), "–".into()),
                 None => ("–".into(), "–".into()),
             },
         };
         format!(
             "<tr><td><a href=\"{link}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{explanation}</td><td>{score}</td></tr>\n",
             self.unit.unit_id,
-            escape(&self.source),
+            markup_escaped(&self.source),
             self.unit.index,
             number(Some(self.unit.stats.max)),
         )
@@ -154,9 +168,9 @@ impl UnitPage<'_> {
         let _ = writeln!(
             body,
             "<h1>{}</h1>\n<p class=\"meta\">{}max {} · mean {} · density {}</p>",
-            escape(&self.title()),
+            markup_escaped(&self.title()),
             self.subject
-                .map(|s| format!("{} · ", escape(s)))
+                .map(|s| format!("{} · ", markup_escaped(s)))
                 .unwrap_or_default(),
             number(Some(stats.max)),
             number(stats.mean),
@@ -194,22 +208,22 @@ impl UnitPage<'_> {
                 .map(|s| {
                     format!(
                         "{} {} <span class=\"meta\">({})</span>",
-                        escape(&s.method),
+                        markup_escaped(&s.method),
                         number(s.score),
-                        escape(&s.record_set)
+                        markup_escaped(&s.record_set)
                     )
                 })
                 .collect();
             let _ = writeln!(
                 out,
                 "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&e.text),
+                markup_escaped(&e.text),
                 e.parent_id
                     .as_ref()
                     .map(|_| " <span class=\"meta\">(a revision)</span>")
                     .unwrap_or_default(),
-                escape(&e.explainer_model),
-                escape(&e.method),
+                markup_escaped(&e.explainer_model),
+                markup_escaped(&e.method),
                 if scores.is_empty() {
                     "–".into()
                 } else {
@@ -228,10 +242,10 @@ impl UnitPage<'_> {
         let mut out = format!(
             "<h2>Real vs simulated</h2>\n<p>“{}”, scored {} ({}, simulated by {}). \
              <span class=\"swatch real\"></span> real <span class=\"swatch sim\"></span> simulated</p>\n",
-            escape(&explanation.text),
+            markup_escaped(&explanation.text),
             number(score.score),
-            escape(&score.record_set),
-            escape(&score.simulator_model),
+            markup_escaped(&score.record_set),
+            markup_escaped(&score.simulator_model),
         );
         for (id, simulated) in score.record_ids.iter().zip(&score.simulated) {
             let Some(record) = by_id.get(id) else {
@@ -268,10 +282,10 @@ impl UnitPage<'_> {
             records.sort_by_key(|r| (std::cmp::Reverse(r.sample.quantile_bin()), r.rank));
             let _ = writeln!(out, "<h2>{title}</h2>");
             for r in records {
-                let peak = r.activations.iter().copied().fold(f32::MIN, f32::max);
+                let peak = number(r.activations.iter().map(|&a| a as f64).reduce(f64::max));
                 let label = match r.sample.quantile_bin() {
-                    Some(bin) => format!("bin {bin} · max {}", number(Some(peak as f64))),
-                    None => format!("#{} · max {}", r.rank + 1, number(Some(peak as f64))),
+                    Some(bin) => format!("bin {bin} · max {peak}"),
+                    None => format!("#{} · max {peak}", r.rank + 1),
                 };
                 let _ = writeln!(
                     out,
@@ -295,7 +309,7 @@ fn tokens_html(tokens: &[String], values: &[f32], scale: f64, (r, g, b): (u8, u8
             0.0
         };
         // A line break shows as ↵ and breaks the line.
-        let shown = escape(token).replace('\n', "↵\n");
+        let shown = markup_escaped(token).replace('\n', "↵\n");
         let _ = write!(
             out,
             "<span style=\"background:rgba({r},{g},{b},{alpha:.3})\" title=\"{value:.3}\">{shown}</span>"
@@ -308,7 +322,7 @@ fn tokens_html(tokens: &[String], values: &[f32], scale: f64, (r, g, b): (u8, u8
 fn effects_html(effects: &LogitEffect) -> String {
     let list = |tokens: &[crate::dataset::TokenEffect]| {
         (tokens.iter())
-            .map(|t| format!("<code>{}</code> {:+.3}", escape(&t.token), t.effect))
+            .map(|t| format!("<code>{}</code> {:+.3}", markup_escaped(&t.token), t.effect))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -362,12 +376,12 @@ fn histogram_svg(edges: &[f64], counts: &[u64]) -> String {
 
 fn index_html(dataset: &Dataset, rows: &[String]) -> String {
     let subject = (dataset.manifest().subject_model.as_ref())
-        .map(|m| format!(" of {}", escape(&m.name)))
+        .map(|m| format!(" of {}", markup_escaped(&m.name)))
         .unwrap_or_default();
     let name = dataset
         .dir()
         .file_name()
-        .map(|n| escape(&n.to_string_lossy()))
+        .map(|n| markup_escaped(&n.to_string_lossy()))
         .unwrap_or_default();
     page(
         &format!("featurescope: {name}"),
@@ -381,7 +395,7 @@ fn index_html(dataset: &Dataset, rows: &[String]) -> String {
 fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}<p class=\"meta\">Written by featurescope {}.</p>\n</body>\n</html>\n",
-        escape(title),
+        markup_escaped(title),
         env!("CARGO_PKG_VERSION"),
     )
 }
@@ -405,31 +419,13 @@ fn number(value: Option<f64>) -> String {
     }
 }
 
-/// `s` safe inside HTML text and attribute values, its control characters
-/// written out (as the terminal shows them); line breaks and tabs kept.
-fn escape(s: &str) -> String {
-    let visible = crate::text::printable_lines(s);
-    let mut out = String::with_capacity(visible.len());
-    for c in visible.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn dataset_text_cannot_become_markup_or_control_the_page() {
-        let shown = escape("<script>alert('x')</script> & \"q\"\u{1b}[31m\u{202e}");
+        let shown = markup_escaped("<script>alert('x')</script> & \"q\"\u{1b}[31m\u{202e}");
         assert_eq!(
             shown,
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;\\u{1b}[31m\\u{202e}"

@@ -70,16 +70,20 @@ impl TextTokenizer {
         let encoding = self.encoding(text, add_special_tokens)?;
         let mut tokens = Vec::with_capacity(encoding.len());
         let mut covered = 0usize;
-        for ((&(start, end), &special), name) in encoding
-            .get_offsets()
+        let offsets = encoding.get_offsets();
+        for (i, ((&(start, end), &special), name)) in offsets
             .iter()
             .zip(encoding.get_special_tokens_mask())
             .zip(encoding.get_tokens())
+            .enumerate()
         {
             // SentencePiece's dummy prefix, a `▁` before the text, is given
-            // the span of the text's first character; it covers no text.
-            let dummy_prefix = name.chars().all(|c| c == '▁')
-                && (text.get(start..end)).is_some_and(|s| !s.contains(char::is_whitespace));
+            // the span of the text's first character, which the next token
+            // covers too; it covers no text itself.
+            let dummy_prefix = covered == 0
+                && start == 0
+                && name.chars().all(|c| c == '▁')
+                && offsets.get(i + 1).is_some_and(|&(next, _)| next == 0);
             if special == 1 || end <= covered || dummy_prefix {
                 // Special tokens cover no text; a token sharing a span with the
                 // previous one (e.g. byte pieces of one character) shows its name.

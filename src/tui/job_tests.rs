@@ -715,6 +715,51 @@ fn replay_times_frames_while_a_training_job_runs_in_the_explorer() {
     assert!(err.contains("missing.toml"), "{err}");
 }
 
+/// `replay --explain`: the bundled model explains a unit before the script
+/// and scores it (and stops: one unit asked for) while the script runs; the
+/// explanation lands in the dataset. Not beside a training job.
+#[test]
+fn replay_explains_and_scores_with_the_bundled_model_beside_the_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = dir.path().join("ds");
+    super::tests::write_dataset(&dataset);
+    let report = super::replay::replay(
+        &dataset,
+        "down*5",
+        1,
+        (100, 30),
+        Duration::from_millis(20),
+        None,
+        Some(1),
+    )
+    .unwrap();
+    let counted = report.llm_jobs_during_replay.unwrap() + report.llm_jobs_alone.unwrap();
+    assert!(
+        counted <= 1,
+        "one score at most after the explanation: {report:?}"
+    );
+    let explanations = featurescope::dataset::Dataset::open(&dataset)
+        .unwrap()
+        .explanations()
+        .unwrap();
+    let made: Vec<_> = (explanations.iter())
+        .filter(|e| e.explainer_model == "gemma-3-270m-q4_k_m.gguf")
+        .collect();
+    assert_eq!(made.len(), 1, "{explanations:?}");
+    let both = super::replay::replay(
+        &dataset,
+        "down",
+        1,
+        (100, 30),
+        Duration::ZERO,
+        Some(Path::new("sae.toml")),
+        Some(1),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(both.contains("one at a time"), "{both}");
+}
+
 /// A list too long to sort on the event loop: each sort or filter key is
 /// timed until the new list is drawn.
 #[test]

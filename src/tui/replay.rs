@@ -188,17 +188,22 @@ struct LlmLoop {
 }
 
 impl LlmLoop {
-    fn new(app: &App, count: usize) -> Self {
+    fn new(app: &App, count: usize) -> Result<Self> {
         let live = (app.list.rows().iter()).filter(|row| row.unit.max > 0.0);
-        Self {
-            units: live.take(count).map(|row| row.unit.unit_id).collect(),
+        let units: Vec<u64> = live.take(count).map(|row| row.unit.unit_id).collect();
+        if units.is_empty() {
+            bail!("--explain: the dataset has no unit that fires");
+        }
+        Ok(Self {
+            units,
             next: 0,
             current: None,
             finished: 0,
-        }
+        })
     }
 
-    /// Starts the next job once the one in flight has ended.
+    /// Starts the next job once the one in flight has ended; after the
+    /// last unit's score, nothing.
     fn advance(&mut self, app: &mut App) -> Result<()> {
         if let Some((id, unit, scoring)) = self.current {
             let job = app.jobs.get(id).context("the LLM job")?;
@@ -212,10 +217,10 @@ impl LlmLoop {
                 return Ok(());
             }
         }
-        let unit = *self
-            .units
-            .get(self.next)
-            .context("the LLM jobs ran out of units before the script ended")?;
+        self.current = None;
+        let Some(&unit) = self.units.get(self.next) else {
+            return Ok(());
+        };
         self.next += 1;
         self.current = Some((app.submit(Task::Explain { unit }), unit, false));
         Ok(())
@@ -224,9 +229,11 @@ impl LlmLoop {
 
 /// Replays `script` on the dataset at `path`, a key at most every `pace`;
 /// with `train`, an SAE training job runs in the explorer (as the train key
-/// starts one) the whole time; with `explain`, LLM jobs explain and score
-/// that many units one after another (the first explanation is made before
-/// the script starts, so the model is loaded).
+/// starts one) the whole time; with `explain`, LLM jobs of the bundled
+/// model (a replay reads no featurescope.toml) explain and score up to that
+/// many units one after another (the first explanation is made before the
+/// script starts, so the model is loaded). The two are not run together:
+/// each one's rate alone is measured while the other would still run.
 pub fn replay(
     path: &Path,
     script: &str,
@@ -236,6 +243,9 @@ pub fn replay(
     train: Option<&Path>,
     explain: Option<usize>,
 ) -> Result<ReplayReport> {
+    if train.is_some() && explain.is_some() {
+        bail!("a training job and LLM jobs are measured one at a time, not together");
+    }
     let steps = parse_script(script, repeat)?;
     let start = Instant::now();
     let dataset = Dataset::open(path)?;
@@ -285,7 +295,7 @@ pub fn replay(
     };
     let mut llm = match explain {
         Some(count) => {
-            let mut llm = LlmLoop::new(&app, count);
+            let mut llm = LlmLoop::new(&app, count)?;
             let deadline = Instant::now() + Duration::from_secs(600);
             while llm.finished == 0 {
                 if Instant::now() > deadline {

@@ -130,9 +130,10 @@ fn unit_pages_render_their_heatmaps_in_chromium() {
     let again = export(&format!("ids:{PLAIN}"), &out);
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(!out.join(format!("unit-{SCORED}.html")).exists());
+    // A web site's folder has an index.html too.
     let mine = tmp.path().join("mine");
     std::fs::create_dir(&mine).unwrap();
-    std::fs::write(mine.join("notes.txt"), "keep").unwrap();
+    std::fs::write(mine.join("index.html"), "keep").unwrap();
     let refused = export(&format!("ids:{PLAIN}"), &mine);
     assert!(!refused.status.success());
     assert!(
@@ -141,7 +142,7 @@ fn unit_pages_render_their_heatmaps_in_chromium() {
         stderr(&refused)
     );
     assert_eq!(
-        std::fs::read_to_string(mine.join("notes.txt")).unwrap(),
+        std::fs::read_to_string(mine.join("index.html")).unwrap(),
         "keep"
     );
     // A unit that is not there: named, and nothing written.

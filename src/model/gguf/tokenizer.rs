@@ -8,7 +8,9 @@
 //!   vocabulary's file order, spaces written as `▁`, `<bos>` before each text;
 //! - other SentencePiece vocabularies (`tokenizer.ggml.model = "llama"`:
 //!   Llama 2, Mistral): the same BPE, its merges ordered by the tokens'
-//!   scores, `▁` prepended to each text as SentencePiece's dummy prefix;
+//!   scores, `▁` prepended to each text as SentencePiece's dummy prefix
+//!   (unless the file's `tokenizer.ggml.add_space_prefix` is false, which
+//!   llama.cpp honours and transformers does not: there the two differ);
 //! - byte-level BPE (`"gpt2"`: GPT-2, Llama 3, Qwen2): the file's merges,
 //!   text split first by the regex `tokenizer.ggml.pre` names.
 use super::GgufFile;
@@ -201,14 +203,21 @@ pub fn tokenizer(file: &GgufFile) -> Result<Tokenizer> {
                 Kind::Gemma => Ranking::FileOrder,
                 Kind::SentencePiece => {
                     let scores = float_array(file, "tokenizer.ggml.scores", tokens.len())?;
-                    // As a dict of token to score: a repeated token's last score.
+                    // As a dict of token to score: a repeated token's last
+                    // score; -0.0 as 0.0, as Python compares them.
                     let mut by_token = HashMap::with_capacity(scores.len());
                     for (t, s) in respelled.iter().zip(scores) {
-                        by_token.insert(t.as_str(), s);
+                        by_token.insert(t.as_str(), s + 0.0);
                     }
                     Ranking::Scores(by_token)
                 }
-                Kind::ByteLevel(_) => Ranking::Ids,
+                // llama.cpp always writes a byte-level vocabulary's merges.
+                Kind::ByteLevel(_) => {
+                    return Err(file.metadata_error(
+                        "tokenizer.ggml.merges",
+                        "missing, and a byte-level vocabulary's merges cannot be recovered",
+                    ));
+                }
             };
             generated_merges(&order, &ids, &ranking)
         }
@@ -229,7 +238,8 @@ pub fn tokenizer(file: &GgufFile) -> Result<Tokenizer> {
     special.extend(named.iter().map(|&id| tokens[id]));
     special.extend(match kind {
         Kind::Gemma => &["<unk>", "<bos>", "<eos>", "<pad>", "<mask>"][..],
-        Kind::SentencePiece => &[],
+        // LlamaTokenizer's own defaults, added when it is built.
+        Kind::SentencePiece => &["<unk>", "<s>", "</s>"],
         // transformers also adds GPT-2's `<|endoftext|>` to a vocabulary
         // that lacks it, as a token past the model's last row: not here.
         Kind::ByteLevel(_) => &["<|endoftext|>"],
@@ -412,14 +422,12 @@ enum Ranking<'a> {
     FileOrder,
     /// Higher scores first: a SentencePiece model's scores.
     Scores(HashMap<&'a str, f64>),
-    /// Lower ids first (transformers' rule for a byte-level file without merges).
-    Ids,
 }
 
 /// The merges a vocabulary implies when its file lists none, as
 /// transformers' `generate_merges` finds them: every split of a token into
 /// two tokens of the vocabulary, ranked by the token's score, then the
-/// longer left piece, then the longer right one, in the same direction;
+/// longer left piece, then the longer right one;
 /// anything else equal keeps the order of the tokens and, within one, of
 /// the pieces' ids (Python's sort is stable).
 fn generated_merges<'a>(
@@ -432,7 +440,6 @@ fn generated_merges<'a>(
         let score = match ranking {
             Ranking::FileOrder => -(ids[token] as f64),
             Ranking::Scores(scores) => scores[token],
-            Ranking::Ids => ids[token] as f64,
         };
         let cuts = token.char_indices().skip(1).map(|(at, _)| at);
         let mut local: Vec<_> = cuts
@@ -444,14 +451,8 @@ fn generated_merges<'a>(
             (local.into_iter()).map(|(l, r)| (score, l.chars().count(), r.chars().count(), l, r)),
         );
     }
-    let key = |m: &(f64, usize, usize, &str, &str)| (m.1, m.2);
-    let ascending = |a: &(f64, usize, usize, &str, &str), b: &(f64, usize, usize, &str, &str)| {
-        a.0.total_cmp(&b.0).then(key(a).cmp(&key(b)))
-    };
-    match ranking {
-        Ranking::Ids => merges.sort_by(ascending),
-        _ => merges.sort_by(|a, b| ascending(b, a)),
-    }
+    // Descending, stable: Python's sort with reverse=True.
+    merges.sort_by(|a, b| b.0.total_cmp(&a.0).then((b.1, b.2).cmp(&(a.1, a.2))));
     merges.into_iter().map(|(_, _, _, l, r)| (l, r)).collect()
 }
 
