@@ -15,6 +15,7 @@
 //! generate("bench-data/synthetic".as_ref(), &spec, |_| {})?;
 //! # Ok(()) }
 //! ```
+pub mod hostile;
 pub mod like;
 pub mod made_up;
 

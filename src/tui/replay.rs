@@ -72,7 +72,7 @@ pub struct ReplayReport {
 }
 
 /// The keys of `script`, `repeat` times over.
-fn parse_script(script: &str, repeat: usize) -> Result<Vec<KeyEvent>> {
+pub(super) fn parse_script(script: &str, repeat: usize) -> Result<Vec<KeyEvent>> {
     let mut steps = Vec::new();
     for word in script.split_whitespace() {
         if let Some(text) = word.strip_prefix("text:") {
@@ -125,7 +125,7 @@ fn refreshing_list(app: &App) -> bool {
     app.list.refreshing()
 }
 
-fn waiting_for_unit(app: &App) -> bool {
+pub(super) fn waiting_for_unit(app: &App) -> bool {
     matches!(&app.screen, Screen::Unit(v) if v.data.is_none() && v.error.is_none())
 }
 

@@ -925,3 +925,106 @@ fn the_lab_probes_a_text_finds_similar_units_and_steers_on_the_demo() {
     h.press(KeyCode::Enter);
     assert!(h.app.status.contains("steer with"), "{}", h.app.status);
 }
+
+/// The bytes a backend writes, kept where the test can read them.
+#[derive(Clone, Default)]
+struct Written(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl std::io::Write for Written {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What reached the terminal that a dataset put there: any control
+/// character but the escape that starts the backend's own CSI sequences
+/// (cursor moves, colours), an escape starting anything else (OSC, DCS),
+/// a C1 control, a bidirectional override, and the CSI sequences the
+/// hostile data carries (clearing the screen or scrollback, asking for the
+/// cursor, leaving the alternate screen), which the backend never writes here.
+fn foreign_controls(bytes: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut found = Vec::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+                found.push(format!("{c:?}"));
+            }
+            continue;
+        }
+        if chars.next() != Some('[') {
+            found.push("an escape that starts no CSI".into());
+            continue;
+        }
+        let mut body = String::new();
+        for n in chars.by_ref() {
+            body.push(n);
+            if ('\u{40}'..='\u{7e}').contains(&n) {
+                break;
+            }
+        }
+        if ["2J", "3J", "6n", "?1049l"].contains(&body.as_str()) {
+            found.push(format!("CSI {body}"));
+        }
+    }
+    found
+}
+
+/// Every view of a dataset whose tokens, explanations, model names and
+/// score methods are hostile text, drawn through the real crossterm
+/// backend into bytes: nothing the data holds reaches the terminal as a
+/// control; and the check finds such bytes when they are written raw.
+/// Two layers stand in the way: our `text` sanitising, and ratatui's buffer,
+/// which itself skips control and zero-width graphemes; so breaking the
+/// sanitising alone does not fail this test, the two must both fail.
+#[test]
+fn hostile_dataset_text_never_reaches_the_terminal_as_control() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hostile");
+    featurescope::synth::hostile::hostile_dataset(&path, 6).unwrap();
+    let mut app = super::app_for(
+        Dataset::open(&path).unwrap(),
+        Keymap::default(),
+        no_endpoints(),
+    );
+    while app.list.loading || !app.list.peak_tokens_read() {
+        app.wait_message();
+    }
+    let written = Written::default();
+    let mut terminal = Terminal::with_options(
+        ratatui::backend::CrosstermBackend::new(written.clone()),
+        ratatui::TerminalOptions {
+            viewport: ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, 120, 40)),
+        },
+    )
+    .unwrap();
+    let keys = super::replay::parse_script(
+        "down*2 enter right*12 down*3 c o c esc J esc ? esc down enter c esc esc",
+        2,
+    )
+    .unwrap();
+    for key in keys {
+        app.handle_key(key);
+        while super::replay::waiting_for_unit(&app) {
+            app.wait_message();
+        }
+        app.poll_messages();
+        terminal.draw(|f| draw(f, &app, &LOOK)).unwrap();
+    }
+    let bytes = written.0.borrow().clone();
+    assert!(bytes.len() > 10_000, "{} bytes drawn", bytes.len());
+    let found = foreign_controls(&bytes);
+    assert!(found.is_empty(), "reached the terminal: {found:?}");
+    // The check sees each of the hostile sequences written raw.
+    for sequence in featurescope::synth::hostile::SEQUENCES {
+        let mut raw = bytes.clone();
+        raw.extend_from_slice(sequence.as_bytes());
+        assert!(!foreign_controls(&raw).is_empty(), "{sequence:?} not seen");
+    }
+}

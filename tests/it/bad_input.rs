@@ -264,3 +264,49 @@ fn inspect_reports_a_corrupt_file_too() {
         &["records/part-00000.parquet", "not a readable Parquet file"],
     );
 }
+
+/// What a command wrote that a terminal would obey: any control character
+/// but line breaks and tabs, and the bidirectional overrides and isolates.
+fn terminal_controls(bytes: &[u8]) -> Vec<char> {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .filter(|&c| {
+            (c.is_control() && c != '\n' && c != '\t')
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect()
+}
+
+/// Every command that prints what a dataset holds (tokens, explanations,
+/// model names, score methods, all hostile text: escape sequences, C0 and
+/// C1 controls, bidi overrides) prints none of it as a control, on stdout or
+/// stderr, in text or JSON, and neither does an error quoting a path.
+#[test]
+fn commands_print_hostile_dataset_text_without_a_control() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dataset = tmp.path().join("hostile");
+    featurescope::synth::hostile::hostile_dataset(&dataset, 6).unwrap();
+    let ds = common::path_str(&dataset);
+    let missing = tmp
+        .path()
+        .join(featurescope::synth::hostile::hostile_text(7, 6));
+    let runs: [Vec<&str>; 8] = [
+        vec!["inspect", ds],
+        vec!["inspect", ds, "--json"],
+        vec!["validate", ds],
+        vec!["report", ds],
+        vec!["report", ds, "--json"],
+        vec!["report", ds, "--compare-methods"],
+        vec!["experiment", "ratings", ds],
+        vec!["inspect", common::path_str(&missing)],
+    ];
+    for args in runs {
+        let out = common::featurescope(&args);
+        for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            let found = terminal_controls(bytes);
+            assert!(found.is_empty(), "{args:?} {stream}: {found:?}");
+        }
+    }
+    // The check sees a raw escape.
+    assert_eq!(terminal_controls(b"a\x1b[2Jb"), ['\u{1b}']);
+}
