@@ -30,7 +30,13 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Import(ImportCommand::NeuronExplainer(args))) => {
             dataset::import_neuron_explainer(args)
         }
+        Some(Command::Import(ImportCommand::Neuronpedia(args))) => {
+            dataset::import_neuronpedia(args)
+        }
         Some(Command::Export(ExportCommand::Html(args))) => dataset::export_html(args),
+        Some(Command::Export(ExportCommand::Neuronpedia(args))) => {
+            dataset::export_neuronpedia(args)
+        }
         Some(Command::Experiment(ExperimentCommand::Bases(args))) => cli::experiment::bases(*args),
         Some(Command::Experiment(ExperimentCommand::Revision(args))) => {
             cli::experiment::revision(*args)

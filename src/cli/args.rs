@@ -161,6 +161,23 @@ pub enum ImportCommand {
     /// OpenAI neuron-explainer neuron records (`<layer>/<neuron>.json`) and
     /// scored explanations (`<layer>/<neuron>.jsonl`).
     NeuronExplainer(NeuronExplainerArgs),
+    /// A Neuronpedia export (`v1/{model}/{source}/{features,activations,
+    /// explanations}/batch-N.jsonl.gz`, and `explanation_scores/` as our
+    /// export writes it): folders are searched through, rows grouped by
+    /// feature whatever batch they are in.
+    Neuronpedia(NeuronpediaImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NeuronpediaImportArgs {
+    /// Export folders or batch files.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The new dataset (replaced atomically if it exists).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -169,6 +186,27 @@ pub enum ExportCommand {
     /// histogram, explanations and scores, real vs simulated) and an index,
     /// for any browser.
     Html(HtmlExportArgs),
+    /// Neuronpedia's export layout (features, activations, explanations,
+    /// and scores in `explanation_scores/`), with each dictionary source's
+    /// SAELens files under `saelens/`, ready to upload; `import neuronpedia`
+    /// reads it back whole.
+    Neuronpedia(NeuronpediaExportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NeuronpediaExportArgs {
+    pub dataset: PathBuf,
+    /// all, layers:0-2, ids:1,5,9-12, top-density:N or random:N
+    #[arg(long, default_value = "all")]
+    pub units: UnitSpec,
+    /// The seed of random:N.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The folder to write (replaced whole if it is an earlier export).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

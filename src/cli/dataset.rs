@@ -1,5 +1,8 @@
 //! The dataset commands: inspect, validate, search, import, export, synth.
-use super::args::{HtmlExportArgs, NeuronExplainerArgs, SearchArgs, SynthArgs};
+use super::args::{
+    HtmlExportArgs, NeuronExplainerArgs, NeuronpediaExportArgs, NeuronpediaImportArgs, SearchArgs,
+    SynthArgs,
+};
 use super::output::{print_json, printable_lines, progress_bar};
 use anyhow::{Result, bail};
 use featurescope::dataset::{Dataset, Summary, summarize};
@@ -171,6 +174,81 @@ pub fn import_neuron_explainer(args: NeuronExplainerArgs) -> Result<()> {
             report.scores_without_records
         );
     }
+    Ok(())
+}
+
+pub fn import_neuronpedia(args: NeuronpediaImportArgs) -> Result<()> {
+    let report = featurescope::import::neuronpedia::import_export(&args.paths, &args.out)?;
+    if args.json {
+        return print_json(&report);
+    }
+    let mut out = format!(
+        "imported {} units, {} records, {} explanations, {} scores, {} logit effects into {}\n",
+        report.units,
+        report.records,
+        report.explanations,
+        report.scores,
+        report.logit_effects,
+        args.out.display()
+    );
+    let skipped = [
+        (
+            report.features_without_activations,
+            "features without activations (a unit needs one)",
+        ),
+        (
+            report.orphan_explanations,
+            "explanations of features without activations",
+        ),
+        (
+            report.orphan_scores,
+            "scores of explanations that are not there",
+        ),
+    ];
+    for (n, what) in skipped.into_iter().filter(|(n, _)| *n > 0) {
+        out.push_str(&format!("skipped {n} {what}\n"));
+    }
+    if !report.unmapped_fields.is_empty() {
+        out.push_str("fields with no place in a dataset, not imported (rows holding a value):\n");
+        for (field, rows) in &report.unmapped_fields {
+            out.push_str(&format!("  {field}: {rows}\n"));
+        }
+    }
+    for path in &report.files_not_read {
+        out.push_str(&format!("not a table, not read: {}\n", path.display()));
+    }
+    print!("{}", printable_lines(&out));
+    Ok(())
+}
+
+pub fn export_neuronpedia(args: NeuronpediaExportArgs) -> Result<()> {
+    let dataset = Dataset::open(&args.dataset)?;
+    let units = args.units.select(&dataset.units_overview()?, args.seed)?;
+    let report = featurescope::export::neuronpedia::write_export(&dataset, &units, &args.out)?;
+    if args.json {
+        return print_json(&report);
+    }
+    let mut out = format!(
+        "wrote {} units, {} records, {} explanations, {} scores to {}\n",
+        report.units,
+        report.records,
+        report.explanations,
+        report.scores,
+        args.out.display()
+    );
+    for source in &report.sources {
+        out.push_str(&format!("  {source}\n"));
+    }
+    for dictionary in &report.dictionaries {
+        out.push_str(&format!(
+            "  {} (SAELens dictionary)\n",
+            dictionary.display()
+        ));
+    }
+    for missing in &report.dictionaries_missing {
+        out.push_str(&format!("dictionary not found, not copied: {missing}\n"));
+    }
+    print!("{}", printable_lines(&out));
     Ok(())
 }
 

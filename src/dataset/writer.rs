@@ -4,9 +4,11 @@
 use super::error::{DatasetError, IoContext, Result};
 use super::io::{publish_dir, staging_dir};
 use super::manifest::{MANIFEST_FILE, Manifest};
-use super::schema::{self, EXPLANATIONS_DIR, RECORDS_DIR, SCORES_DIR, UNITS_FILE};
+use super::schema::{
+    self, EXPLANATIONS_DIR, LOGIT_EFFECTS_FILE, RECORDS_DIR, SCORES_DIR, UNITS_FILE,
+};
 use super::tables;
-use super::types::{Explanation, NewRecord, NewUnit, Record, Score, Unit};
+use super::types::{Explanation, LogitEffect, NewRecord, NewUnit, Record, Score, Unit};
 use crate::publish::sync_dir;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -138,6 +140,7 @@ pub struct DatasetWriter {
     next_record_id: u64,
     explanations: Vec<Explanation>,
     scores: Vec<Score>,
+    logit_effects: Vec<LogitEffect>,
     published: bool,
 }
 
@@ -175,6 +178,7 @@ impl DatasetWriter {
             next_record_id: 0,
             explanations: Vec::new(),
             scores: Vec::new(),
+            logit_effects: Vec::new(),
             published: false,
         })
     }
@@ -229,6 +233,11 @@ impl DatasetWriter {
 
     pub fn add_scores(&mut self, rows: impl IntoIterator<Item = Score>) {
         self.scores.extend(rows);
+    }
+
+    /// Logit effects of units already added (by their ids), e.g. on import.
+    pub fn add_logit_effects(&mut self, rows: impl IntoIterator<Item = LogitEffect>) {
+        self.logit_effects.extend(rows);
     }
 
     /// The manifest, for what is known only once the data has been seen.
@@ -305,6 +314,18 @@ impl DatasetWriter {
             write_table_file(
                 &dir.join("part-00000-import.parquet"),
                 &tables::scores_to_batch(&self.scores),
+            )?;
+        }
+        if let Some(r) = (self.logit_effects.iter()).find(|r| r.unit_id >= self.next_unit_id) {
+            return Err(DatasetError::UnknownUnit {
+                unit_id: r.unit_id,
+                units: self.next_unit_id,
+            });
+        }
+        if !self.logit_effects.is_empty() {
+            write_table_file(
+                &self.staging.join(LOGIT_EFFECTS_FILE),
+                &tables::logit_effects_to_batch(&self.logit_effects),
             )?;
         }
         // The manifest goes last: a staging directory without one is not a dataset.

@@ -4,7 +4,6 @@
 //! explanations, model names) is escaped, control characters made visible.
 use super::{ExportError, Result};
 use crate::dataset::{Dataset, Explanation, LogitEffect, Record, Score, Unit};
-use crate::publish::{staging_sibling, swap_into_place};
 use crate::text::markup_escaped;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -16,37 +15,17 @@ const SIMULATED: (u8, u8, u8) = (30, 110, 255);
 /// The simulator's scale: 0 to 10.
 const SIMULATED_MAX: f64 = 10.0;
 
-/// The file that marks a folder as an export of ours, so that only such a
-/// folder is ever replaced (a web site's folder has an `index.html` too).
-pub const MARKER: &str = ".featurescope-export";
-
 /// Writes `index.html` and `unit-<id>.html` for each of `units` (once each,
 /// in the order given) into the folder `out`, built beside it and put in
 /// place whole; an existing `out` is replaced only if it is an earlier
-/// export (it holds [`MARKER`]). Returns the pages written, index first.
+/// export (it holds [`super::MARKER`]). Returns the pages written, index first.
 pub fn write_pages(dataset: &Dataset, units: &[u64], out: &Path) -> Result<Vec<PathBuf>> {
     let mut seen = std::collections::HashSet::new();
     let units: Vec<u64> = units.iter().copied().filter(|u| seen.insert(*u)).collect();
     if units.is_empty() {
         return Err(ExportError::NoUnits);
     }
-    let staged = staging_sibling(out, "the export folder needs a name", || {
-        if out.exists() && !out.join(MARKER).is_file() {
-            return Err(ExportError::Refused {
-                path: out.to_owned(),
-                problem: format!(
-                    "exists and is not an earlier export (it has no {MARKER}); not replaced"
-                ),
-            });
-        }
-        Ok(())
-    })?;
-    let written = write_into(dataset, &units, &staged);
-    if written.is_err() {
-        let _ = std::fs::remove_dir_all(&staged);
-    }
-    let names = written?;
-    swap_into_place(&staged, out)?;
+    let names = super::write_folder(out, "html", |dir| write_into(dataset, &units, dir))?;
     Ok(names.into_iter().map(|name| out.join(name)).collect())
 }
 
@@ -89,8 +68,6 @@ fn write_into(dataset: &Dataset, units: &[u64], dir: &Path) -> Result<Vec<String
     }
     let index = dir.join("index.html");
     std::fs::write(&index, index_html(dataset, &rows)).map_err(io(&index))?;
-    let marker = dir.join(MARKER);
-    std::fs::write(&marker, "written by featurescope export html\n").map_err(io(&marker))?;
     Ok(names)
 }
 

@@ -11,10 +11,15 @@
 //! # Ok::<(), featurescope::export::ExportError>(())
 //! ```
 pub mod html;
+pub mod neuronpedia;
 
 use crate::dataset::DatasetError;
-use crate::publish::PublishError;
-use std::path::PathBuf;
+use crate::publish::{PublishError, staging_sibling, swap_into_place};
+use std::path::{Path, PathBuf};
+
+/// The file that marks a folder as an export of ours, so that only such a
+/// folder is ever replaced (a web site's folder has an `index.html` too).
+pub const MARKER: &str = ".featurescope-export";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -34,3 +39,41 @@ pub enum ExportError {
 }
 
 pub type Result<T, E = ExportError> = std::result::Result<T, E>;
+
+/// Builds the folder `out` through `write` in a hidden sibling, marks it
+/// with [`MARKER`] and puts it in place whole. An existing `out` is replaced
+/// only if it is an earlier export; a failed write leaves nothing.
+fn write_folder<T>(out: &Path, kind: &str, write: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+    let staged = staging_sibling(out, "the export folder needs a name", || {
+        if out.exists() && !out.join(MARKER).is_file() {
+            return Err(ExportError::Refused {
+                path: out.to_owned(),
+                problem: format!(
+                    "exists and is not an earlier export (it has no {MARKER}); not replaced"
+                ),
+            });
+        }
+        Ok(())
+    })?;
+    let written = std::fs::create_dir_all(&staged)
+        .map_err(|source| ExportError::Io {
+            path: staged.clone(),
+            source,
+        })
+        .and_then(|()| write(&staged))
+        .and_then(|value| {
+            let marker = staged.join(MARKER);
+            let note = format!("written by featurescope export {kind}\n");
+            std::fs::write(&marker, note).map_err(|source| ExportError::Io {
+                path: marker,
+                source,
+            })?;
+            Ok(value)
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&staged);
+    }
+    let value = written?;
+    swap_into_place(&staged, out)?;
+    Ok(value)
+}

@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 pub mod neuron_explainer;
+pub mod neuronpedia;
 
 use crate::dataset::DatasetError;
 use std::path::PathBuf;

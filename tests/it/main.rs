@@ -22,6 +22,7 @@ mod llama_e2e;
 mod llm_client;
 mod local_llm;
 mod model_reference;
+mod neuronpedia;
 mod sae_cli;
 mod sae_reference;
 mod sae_train;

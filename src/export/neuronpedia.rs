@@ -1,0 +1,403 @@
+//! A dataset in Neuronpedia's export layout (what
+//! `import::neuronpedia` reads): per source,
+//! `v1/{modelId}/{sourceId}/{features,activations,explanations,explanation_scores}/batch-N.jsonl.gz`,
+//! a batch per 1,024 unit indices, the rows in the columns of Neuronpedia's
+//! database tables, and beside them the SAELens-format dictionary of each
+//! dictionary source, so that uploading our SAE is one step. What Neuronpedia
+//! has no column for (a record's sample and rank, a unit's moments) travels
+//! in each row's `featurescope` object, so our import of this export gives
+//! the dataset back whole. `docs/interop.md` maps every field.
+use super::{ExportError, Result};
+use crate::dataset::{Dataset, Explanation, LogitEffect, Record, Sample, Score, Unit};
+use crate::import::neuronpedia::{OURS, SCORE_TYPES, SCORES_FOLDER, format_rfc3339_ms};
+use crate::sae::dictionary::{CONFIG_FILE, WEIGHTS_FILE};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Units per batch file, as Neuronpedia's exporter writes them.
+const BATCH_UNITS: u32 = 1024;
+
+/// What an export wrote.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct NeuronpediaExport {
+    pub model_id: String,
+    /// `v1/{modelId}/{sourceId}` of each source written.
+    pub sources: Vec<String>,
+    pub units: u64,
+    pub records: u64,
+    pub explanations: u64,
+    pub scores: u64,
+    /// SAELens folders copied, `saelens/{sourceId}`.
+    pub dictionaries: Vec<PathBuf>,
+    /// Dictionaries the manifest names that could not be found.
+    pub dictionaries_missing: Vec<String>,
+}
+
+/// Lowercase letters, digits, `.` and `_`, the rest `-`: a path segment
+/// Neuronpedia's ids allow.
+fn slug(text: &str) -> String {
+    let mapped: String = (text.chars())
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '.' | '_') => c,
+            _ => '-',
+        })
+        .collect();
+    let joined = mapped
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    if joined.is_empty() {
+        "units".into()
+    } else {
+        joined
+    }
+}
+
+/// Where a unit goes: `{layer}-{kind}-{hook}`, read back by
+/// `import::neuronpedia::source_layer_and_kind`.
+struct Source {
+    id: String,
+    set_name: String,
+    hook: String,
+    dictionary: Option<String>,
+}
+
+fn source_of(dataset: &Dataset, unit: &Unit) -> Source {
+    let manifest = dataset.manifest();
+    let found = (manifest.sources.iter())
+        .find(|s| (s.first_unit_id..s.first_unit_id + s.units).contains(&unit.unit_id));
+    let hook = match found {
+        Some(s) => s.hook.clone(),
+        None => manifest
+            .hook_point
+            .clone()
+            .unwrap_or_else(|| "units".into()),
+    };
+    let set_name = format!("{}-{}", unit.kind, slug(&hook));
+    Source {
+        id: format!("{}-{set_name}", unit.layer),
+        set_name,
+        hook,
+        dictionary: found
+            .and_then(|s| s.dictionary.as_ref())
+            .and_then(|d| d.source.clone()),
+    }
+}
+
+/// The rows of one source folder, by table and batch.
+#[derive(Default)]
+struct Folder {
+    rows: BTreeMap<(&'static str, u32), Vec<Value>>,
+    hook: String,
+    set_name: String,
+    kind: String,
+    dictionary: Option<String>,
+}
+
+impl Folder {
+    fn push(&mut self, table: &'static str, index: u32, row: Value) {
+        self.rows
+            .entry((table, index / BATCH_UNITS))
+            .or_default()
+            .push(row);
+    }
+}
+
+fn feature_row(model: &str, source: &str, unit: &Unit, effect: Option<&LogitEffect>) -> Value {
+    let s = &unit.stats;
+    let centres: Vec<f64> = s
+        .histogram_edges
+        .windows(2)
+        .map(|w| (w[0] + w[1]) / 2.0)
+        .collect();
+    let (raised, lowered) = effect.map_or((&[][..], &[][..]), |e| (&e.raised[..], &e.lowered[..]));
+    json!({
+        "modelId": model,
+        "layer": source,
+        "index": unit.index.to_string(),
+        "maxActApprox": s.max,
+        "frac_nonzero": s.density,
+        "freq_hist_data_bar_values": centres,
+        "freq_hist_data_bar_heights": s.histogram_counts,
+        "pos_str": raised.iter().map(|t| &t.token).collect::<Vec<_>>(),
+        "pos_values": raised.iter().map(|t| t.effect).collect::<Vec<_>>(),
+        "neg_str": lowered.iter().map(|t| &t.token).collect::<Vec<_>>(),
+        "neg_values": lowered.iter().map(|t| t.effect).collect::<Vec<_>>(),
+        OURS: {
+            "mean": s.mean,
+            "variance": s.variance,
+            "quantile_boundaries": s.quantile_boundaries,
+            "histogram_edges": s.histogram_edges,
+        },
+    })
+}
+
+/// The interval Neuronpedia shows a record under: -1 and the maximum for
+/// the top group, the bin's edges for a quantile bin (the next bin's lower
+/// edge, or the maximum, above), none for random records.
+fn bin_of(unit: &Unit, sample: Sample, levels: &[f64]) -> (Option<f64>, Option<f64>, Option<f64>) {
+    let b = &unit.stats.quantile_boundaries;
+    match sample {
+        Sample::Top => (Some(-1.0), Some(unit.stats.max), Some(-1.0)),
+        Sample::Quantile(bin) => {
+            let bin = bin as usize;
+            let upper = b.get(bin + 1).copied().unwrap_or(unit.stats.max);
+            let share = levels
+                .get(bin)
+                .map(|lo| levels.get(bin + 1).unwrap_or(&1.0) - lo);
+            (b.get(bin).copied(), Some(upper), share)
+        }
+        Sample::Random => (None, None, None),
+    }
+}
+
+fn activation_row(
+    model: &str,
+    source: &str,
+    unit: &Unit,
+    record: &Record,
+    id: &str,
+    levels: &[f64],
+) -> Value {
+    let (at, max) =
+        (record.activations.iter().enumerate()).fold((0, f32::NEG_INFINITY), |best, (i, &a)| {
+            if a > best.1 { (i, a) } else { best }
+        });
+    let min = record
+        .activations
+        .iter()
+        .copied()
+        .fold(f32::INFINITY, f32::min);
+    let (bin_min, bin_max, bin_contains) = bin_of(unit, record.sample, levels);
+    json!({
+        "id": id,
+        "modelId": model,
+        "layer": source,
+        "index": unit.index.to_string(),
+        "tokens": record.tokens,
+        "values": record.activations,
+        "maxValue": max,
+        "minValue": min,
+        "maxValueTokenIndex": at,
+        "binMin": bin_min,
+        "binMax": bin_max,
+        "binContains": bin_contains,
+        "dataIndex": record.document_id,
+        OURS: {
+            "sample": record.sample.kind_str(),
+            "bin": record.sample.quantile_bin(),
+            "rank": record.rank,
+            "token_offset": record.token_offset,
+        },
+    })
+}
+
+fn explanation_row(
+    model: &str,
+    source: &str,
+    unit: &Unit,
+    e: &Explanation,
+    activation_id: &dyn Fn(u64) -> String,
+) -> Value {
+    json!({
+        "id": e.explanation_id,
+        "modelId": model,
+        "layer": source,
+        "index": unit.index.to_string(),
+        "description": e.text,
+        "typeName": e.method,
+        "explanationModelName": e.explainer_model,
+        "createdAt": format_rfc3339_ms(e.created_at_ms),
+        OURS: {
+            "parent_id": e.parent_id,
+            "evidence_activation_ids": e.evidence_record_ids.iter().map(|&r| activation_id(r)).collect::<Vec<_>>(),
+        },
+    })
+}
+
+/// A row of Neuronpedia's `ExplanationScore`; what it has no column for
+/// goes in its `jsonDetails` text.
+fn score_row(s: &Score, activation_id: &dyn Fn(u64) -> String) -> Value {
+    let kind = (SCORE_TYPES.iter())
+        .find(|(_, ours)| *ours == s.method)
+        .map_or(s.method.as_str(), |(theirs, _)| theirs);
+    let details = json!({
+        "record_set": s.record_set,
+        "r_squared": s.r_squared,
+        "absolute_dev_explained": s.absolute_dev_explained,
+        "activation_ids": s.record_ids.iter().map(|&r| activation_id(r)).collect::<Vec<_>>(),
+        "simulated": s.simulated,
+    });
+    json!({
+        "id": s.score_id,
+        "explanationId": s.explanation_id,
+        "value": s.score,
+        "explanationScoreTypeName": kind,
+        "explanationScoreModelName": s.simulator_model,
+        "jsonDetails": details.to_string(),
+        "createdAt": format_rfc3339_ms(s.created_at_ms),
+    })
+}
+
+/// Writes `units` of `dataset` (each once) in Neuronpedia's export layout
+/// into the folder `out` (built beside it and put in place whole; an
+/// existing `out` is replaced only if it is an earlier export).
+pub fn write_export(dataset: &Dataset, units: &[u64], out: &Path) -> Result<NeuronpediaExport> {
+    let mut units = units.to_vec();
+    units.sort_unstable();
+    units.dedup();
+    if units.is_empty() {
+        return Err(ExportError::NoUnits);
+    }
+    super::write_folder(out, "neuronpedia", |dir| write_into(dataset, &units, dir))
+}
+
+fn write_into(dataset: &Dataset, units: &[u64], dir: &Path) -> Result<NeuronpediaExport> {
+    let manifest = dataset.manifest();
+    let model = slug(
+        manifest
+            .subject_model
+            .as_ref()
+            .map_or("unknown-model", |m| m.name.as_str()),
+    );
+    let levels: Vec<f64> = manifest
+        .selection
+        .as_ref()
+        .map(|s| s.quantile_levels.clone())
+        .unwrap_or_default();
+    // Activation ids are the record ids, under a prefix of this export so
+    // that two exports uploaded to one Neuronpedia do not collide.
+    let prefix = crate::dataset::new_id()[..12].to_owned();
+    let activation_id = |record: u64| format!("{prefix}-{record}");
+    let mut explanations: HashMap<u64, Vec<Explanation>> = HashMap::new();
+    for e in dataset.explanations()? {
+        explanations.entry(e.unit_id).or_default().push(e);
+    }
+    let mut scores: HashMap<String, Vec<Score>> = HashMap::new();
+    for s in dataset.scores()? {
+        scores.entry(s.explanation_id.clone()).or_default().push(s);
+    }
+    let effects: HashMap<u64, LogitEffect> = (dataset.logit_effects()?.into_iter())
+        .map(|e| (e.unit_id, e))
+        .collect();
+    let mut report = NeuronpediaExport {
+        model_id: model.clone(),
+        ..NeuronpediaExport::default()
+    };
+    let mut folders: BTreeMap<String, Folder> = BTreeMap::new();
+    for &unit_id in units {
+        let unit = dataset.unit(unit_id)?;
+        let source = source_of(dataset, &unit);
+        let folder = folders.entry(source.id.clone()).or_insert_with(|| Folder {
+            hook: source.hook.clone(),
+            set_name: source.set_name.clone(),
+            kind: unit.kind.to_string(),
+            dictionary: source.dictionary.clone(),
+            ..Folder::default()
+        });
+        let i = unit.index;
+        folder.push(
+            "features",
+            i,
+            feature_row(&model, &source.id, &unit, effects.get(&unit.unit_id)),
+        );
+        for record in dataset.records(unit.unit_id)? {
+            let id = activation_id(record.record_id);
+            folder.push(
+                "activations",
+                i,
+                activation_row(&model, &source.id, &unit, &record, &id, &levels),
+            );
+            report.records += 1;
+        }
+        for e in explanations.remove(&unit.unit_id).unwrap_or_default() {
+            folder.push(
+                "explanations",
+                i,
+                explanation_row(&model, &source.id, &unit, &e, &activation_id),
+            );
+            report.explanations += 1;
+            for s in scores.remove(&e.explanation_id).unwrap_or_default() {
+                folder.push(SCORES_FOLDER, i, score_row(&s, &activation_id));
+                report.scores += 1;
+            }
+        }
+        report.units += 1;
+    }
+    for (source, folder) in folders {
+        let base = dir.join("v1").join(&model).join(&source);
+        write_source(&base, &model, &source, &folder)?;
+        if let Some(path) = &folder.dictionary {
+            let to = Path::new("saelens").join(&source);
+            match copy_dictionary(Path::new(path), &dir.join(&to))? {
+                true => report.dictionaries.push(to),
+                false => report.dictionaries_missing.push(path.clone()),
+            }
+        }
+        report.sources.push(format!("v1/{model}/{source}"));
+    }
+    Ok(report)
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError {
+    let path = path.to_owned();
+    move |source| ExportError::Io { path, source }
+}
+
+/// The source's table folders of gzip batches, and its plain
+/// `model.jsonl`, `source.jsonl` and `sourceset.jsonl` as the exporter
+/// leaves them.
+fn write_source(base: &Path, model: &str, source: &str, folder: &Folder) -> Result<()> {
+    for ((table, batch), rows) in &folder.rows {
+        let dir = base.join(table);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let path = dir.join(format!("batch-{batch}.jsonl.gz"));
+        let file = std::fs::File::create(&path).map_err(io(&path))?;
+        let mut gz = flate2::write::GzEncoder::new(
+            std::io::BufWriter::new(file),
+            flate2::Compression::default(),
+        );
+        for row in rows {
+            writeln!(gz, "{row}").map_err(io(&path))?;
+        }
+        gz.finish().and_then(|mut w| w.flush()).map_err(io(&path))?;
+    }
+    let plain = [
+        (
+            "model.jsonl",
+            json!({"id": model, "displayName": model, "creatorId": null}),
+        ),
+        (
+            "source.jsonl",
+            json!({"id": source, "modelId": model, "setName": folder.set_name, "hookName": folder.hook}),
+        ),
+        (
+            "sourceset.jsonl",
+            json!({"modelId": model, "name": folder.set_name, "type": folder.kind, "description": "exported by featurescope"}),
+        ),
+    ];
+    for (name, row) in plain {
+        let path = base.join(name);
+        std::fs::write(&path, format!("{row}\n")).map_err(io(&path))?;
+    }
+    Ok(())
+}
+
+/// Copies a dictionary's SAELens files (and its `sparsity.safetensors`,
+/// when there is one); false when the folder is not there any more.
+fn copy_dictionary(from: &Path, to: &Path) -> Result<bool> {
+    if !from.join(CONFIG_FILE).is_file() || !from.join(WEIGHTS_FILE).is_file() {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(to).map_err(io(to))?;
+    for name in [CONFIG_FILE, WEIGHTS_FILE, "sparsity.safetensors"] {
+        let src = from.join(name);
+        if src.is_file() {
+            std::fs::copy(&src, to.join(name)).map_err(io(&src))?;
+        }
+    }
+    Ok(true)
+}
