@@ -234,6 +234,67 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// `2024-05-01T12:34:56.789Z` from milliseconds since the Unix epoch.
+pub fn format_rfc3339_ms(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let rest = ms.rem_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3_600_000,
+        rest / 60_000 % 60,
+        rest / 1000 % 60,
+        rest % 1000
+    )
+}
+
+/// Milliseconds since the Unix epoch of an RFC 3339 time in UTC (`Z`,
+/// `+00:00`, or no offset, as Python's `isoformat` writes a database's
+/// times), years 0 to 9999, fractions of a second optional.
+pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
+    let (date, time) = text.split_once(['T', ' '])?;
+    let time = (time.strip_suffix('Z'))
+        .or_else(|| time.strip_suffix("+00:00"))
+        .unwrap_or(time);
+    let field = |p: &str| {
+        (p.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty())
+            .then(|| p.parse::<i64>().ok())
+            .flatten()
+    };
+    let mut ymd = date.splitn(3, '-').map(field);
+    let (y, m, d) = (ymd.next()??, ymd.next()??, ymd.next()??);
+    let (hms, fraction) = time.split_once('.').unwrap_or((time, "0"));
+    let mut parts = hms.splitn(3, ':').map(field);
+    let (h, min, s) = (parts.next()??, parts.next()??, parts.next()??);
+    let millis = field(format!("{fraction:0<3}").get(..3)?)?;
+    let valid =
+        y <= 9999 && (1..=12).contains(&m) && (1..=31).contains(&d) && h < 24 && min < 60 && s < 61;
+    valid.then(|| days_from_civil(y, m, d) * 86_400_000 + ((h * 60 + min) * 60 + s) * 1000 + millis)
+}
+
+/// Howard Hinnant's `days_from_civil`: days since 1970-01-01.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 /// A fresh 128-bit random id in hex, unique across concurrent processes.
 pub fn new_id() -> String {
     format!("{:032x}", rand::random::<u128>())
@@ -248,4 +309,32 @@ pub struct UnitOverview {
     pub kind: UnitKind,
     pub max: f64,
     pub density: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_go_out_and_come_back() {
+        assert_eq!(format_rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        // 2024-02-29T23:59:58.123Z, checked with Python's datetime.
+        let leap = 1_709_251_198_123;
+        assert_eq!(format_rfc3339_ms(leap), "2024-02-29T23:59:58.123Z");
+        for ms in [0, leap, 951_782_400_000, 253_402_300_799_999] {
+            assert_eq!(parse_rfc3339_ms(&format_rfc3339_ms(ms)), Some(ms));
+        }
+        let plain = Some(1_709_251_198_000);
+        assert_eq!(parse_rfc3339_ms("2024-02-29T23:59:58+00:00"), plain);
+        assert_eq!(parse_rfc3339_ms("2024-02-29 23:59:58"), plain);
+        for bad in [
+            "2024-13-01T00:00:00Z",
+            "yesterday",
+            "100000000000000-01-01T00:00:00Z",
+            "2024-01-01T-1:00:00Z",
+            "2024-01-01T00:00:00+02:00",
+        ] {
+            assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! nothing fetched), and an index linking them: what a colleague without
 //! featurescope needs to see a unit. Every text from the dataset (tokens,
 //! explanations, model names) is escaped, control characters made visible.
-use super::{ExportError, Result};
+use super::{ExportError, Result, io};
 use crate::dataset::{Dataset, Explanation, LogitEffect, Record, Score, Unit};
 use crate::text::markup_escaped;
 use std::collections::HashMap;
@@ -30,11 +30,6 @@ pub fn write_pages(dataset: &Dataset, units: &[u64], out: &Path) -> Result<Vec<P
 }
 
 fn write_into(dataset: &Dataset, units: &[u64], dir: &Path) -> Result<Vec<String>> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| ExportError::Io { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut explanations: HashMap<u64, Vec<Explanation>> = HashMap::new();
     for e in dataset.explanations()? {
         explanations.entry(e.unit_id).or_default().push(e);

@@ -2,7 +2,8 @@
 //! Start from [`html::write_pages`]: a self-contained HTML page per unit
 //! (heatmaps of its records, its histogram, explanations and scores, real
 //! against simulated), in the manner of SAEDashboard and sae_vis, for
-//! colleagues to open in any browser.
+//! colleagues to open in any browser; [`neuronpedia::write_export`] writes
+//! Neuronpedia's export layout, for its importer and ours.
 //!
 //! ```no_run
 //! use featurescope::dataset::Dataset;
@@ -40,6 +41,12 @@ pub enum ExportError {
 
 pub type Result<T, E = ExportError> = std::result::Result<T, E>;
 
+/// Names the path in an I/O error.
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError {
+    let path = path.to_owned();
+    move |source| ExportError::Io { path, source }
+}
+
 /// Builds the folder `out` through `write` in a hidden sibling, marks it
 /// with [`MARKER`] and puts it in place whole. An existing `out` is replaced
 /// only if it is an earlier export; a failed write leaves nothing.
@@ -55,19 +62,12 @@ fn write_folder<T>(out: &Path, kind: &str, write: impl FnOnce(&Path) -> Result<T
         }
         Ok(())
     })?;
-    let written = std::fs::create_dir_all(&staged)
-        .map_err(|source| ExportError::Io {
-            path: staged.clone(),
-            source,
-        })
+    let marker = staged.join(MARKER);
+    let written = (std::fs::create_dir_all(&staged).map_err(io(&staged)))
         .and_then(|()| write(&staged))
         .and_then(|value| {
-            let marker = staged.join(MARKER);
             let note = format!("written by featurescope export {kind}\n");
-            std::fs::write(&marker, note).map_err(|source| ExportError::Io {
-                path: marker,
-                source,
-            })?;
+            std::fs::write(&marker, note).map_err(io(&marker))?;
             Ok(value)
         });
     if written.is_err() {

@@ -7,12 +7,14 @@
 //! has no column for (a record's sample and rank, a unit's moments) travels
 //! in each row's `featurescope` object, so our import of this export gives
 //! the dataset back whole. `docs/interop.md` maps every field.
-use super::{ExportError, Result};
+use super::{ExportError, Result, io};
+use crate::dataset::format_rfc3339_ms;
+use crate::dataset::manifest::DictionaryInfo;
 use crate::dataset::{Dataset, Explanation, LogitEffect, Record, Sample, Score, Unit};
-use crate::import::neuronpedia::{OURS, SCORE_TYPES, SCORES_FOLDER, format_rfc3339_ms};
+use crate::import::neuronpedia::{OURS, SCORE_TYPES, SCORES_FOLDER};
 use crate::sae::dictionary::{CONFIG_FILE, WEIGHTS_FILE};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -56,57 +58,83 @@ fn slug(text: &str) -> String {
     }
 }
 
-/// Where a unit goes: `{layer}-{kind}-{hook}`, read back by
-/// `import::neuronpedia::source_layer_and_kind`.
+/// The creator and author Neuronpedia's tables require, as its exporter
+/// puts a placeholder in their place.
+const CREATOR: &str = "featurescope";
+
+/// Where units go: a folder per source, named `{layer}-{kind}-{hook}`
+/// (read back by `import::neuronpedia::source_layer_and_kind`), with a
+/// number after it where two sources would share a name.
+#[derive(Debug, Clone)]
 struct Source {
     id: String,
     set_name: String,
     hook: String,
-    dictionary: Option<String>,
+    kind: String,
+    dictionary: Option<DictionaryInfo>,
 }
 
-fn source_of(dataset: &Dataset, unit: &Unit) -> Source {
-    let manifest = dataset.manifest();
-    let found = (manifest.sources.iter())
-        .find(|s| (s.first_unit_id..s.first_unit_id + s.units).contains(&unit.unit_id));
-    let hook = match found {
-        Some(s) => s.hook.clone(),
-        None => manifest
-            .hook_point
-            .clone()
-            .unwrap_or_else(|| "units".into()),
-    };
-    let set_name = format!("{}-{}", unit.kind, slug(&hook));
-    Source {
-        id: format!("{}-{set_name}", unit.layer),
-        set_name,
-        hook,
-        dictionary: found
-            .and_then(|s| s.dictionary.as_ref())
-            .and_then(|d| d.source.clone()),
+#[derive(Default)]
+struct Sources {
+    /// By the manifest source's position, or, for units outside any, by
+    /// (layer, kind).
+    named: HashMap<(Option<usize>, u32, String), Source>,
+    taken: HashSet<String>,
+}
+
+impl Sources {
+    fn of(&mut self, dataset: &Dataset, unit: &Unit) -> Source {
+        let manifest = dataset.manifest();
+        let found = (manifest.sources.iter())
+            .position(|s| (s.first_unit_id..s.first_unit_id + s.units).contains(&unit.unit_id));
+        let key = (found, unit.layer, unit.kind.to_string());
+        if let Some(source) = self.named.get(&key) {
+            return source.clone();
+        }
+        let (hook, dictionary) = match found.map(|i| &manifest.sources[i]) {
+            Some(s) => (s.hook.clone(), s.dictionary.clone()),
+            None => (
+                manifest
+                    .hook_point
+                    .clone()
+                    .unwrap_or_else(|| "units".into()),
+                None,
+            ),
+        };
+        let base = format!("{}-{}", unit.kind, slug(&hook));
+        let mut set_name = base.clone();
+        for n in 2.. {
+            if !self.taken.contains(&format!("{}-{set_name}", unit.layer)) {
+                break;
+            }
+            set_name = format!("{base}-{n}");
+        }
+        let source = Source {
+            id: format!("{}-{set_name}", unit.layer),
+            set_name,
+            hook,
+            kind: unit.kind.to_string(),
+            dictionary,
+        };
+        self.taken.insert(source.id.clone());
+        self.named.insert(key, source.clone());
+        source
     }
 }
 
 /// The rows of one source folder, by table and batch.
-#[derive(Default)]
 struct Folder {
+    source: Source,
     rows: BTreeMap<(&'static str, u32), Vec<Value>>,
-    hook: String,
-    set_name: String,
-    kind: String,
-    dictionary: Option<String>,
 }
 
 impl Folder {
     fn push(&mut self, table: &'static str, index: u32, row: Value) {
-        self.rows
-            .entry((table, index / BATCH_UNITS))
-            .or_default()
-            .push(row);
+        (self.rows.entry((table, index / BATCH_UNITS)).or_default()).push(row);
     }
 }
 
-fn feature_row(model: &str, source: &str, unit: &Unit, effect: Option<&LogitEffect>) -> Value {
+fn feature_row(model: &str, source: &Source, unit: &Unit, effect: Option<&LogitEffect>) -> Value {
     let s = &unit.stats;
     let centres: Vec<f64> = s
         .histogram_edges
@@ -116,8 +144,11 @@ fn feature_row(model: &str, source: &str, unit: &Unit, effect: Option<&LogitEffe
     let (raised, lowered) = effect.map_or((&[][..], &[][..]), |e| (&e.raised[..], &e.lowered[..]));
     json!({
         "modelId": model,
-        "layer": source,
+        "layer": source.id,
         "index": unit.index.to_string(),
+        "creatorId": CREATOR,
+        "hookName": source.hook,
+        "sourceSetName": source.set_name,
         "maxActApprox": s.max,
         "frac_nonzero": s.density,
         "freq_hist_data_bar_values": centres,
@@ -177,6 +208,7 @@ fn activation_row(
         "modelId": model,
         "layer": source,
         "index": unit.index.to_string(),
+        "creatorId": CREATOR,
         "tokens": record.tokens,
         "values": record.activations,
         "maxValue": max,
@@ -207,6 +239,7 @@ fn explanation_row(
         "modelId": model,
         "layer": source,
         "index": unit.index.to_string(),
+        "authorId": CREATOR,
         "description": e.text,
         "typeName": e.method,
         "explanationModelName": e.explainer_model,
@@ -263,9 +296,7 @@ fn write_into(dataset: &Dataset, units: &[u64], dir: &Path) -> Result<Neuronpedi
             .as_ref()
             .map_or("unknown-model", |m| m.name.as_str()),
     );
-    let levels: Vec<f64> = manifest
-        .selection
-        .as_ref()
+    let levels: Vec<f64> = (manifest.selection.as_ref())
         .map(|s| s.quantile_levels.clone())
         .unwrap_or_default();
     // Activation ids are the record ids, under a prefix of this export so
@@ -287,37 +318,40 @@ fn write_into(dataset: &Dataset, units: &[u64], dir: &Path) -> Result<Neuronpedi
         model_id: model.clone(),
         ..NeuronpediaExport::default()
     };
+    let mut sources = Sources::default();
     let mut folders: BTreeMap<String, Folder> = BTreeMap::new();
+    let mut widest = 0;
     for &unit_id in units {
         let unit = dataset.unit(unit_id)?;
-        let source = source_of(dataset, &unit);
-        let folder = folders.entry(source.id.clone()).or_insert_with(|| Folder {
-            hook: source.hook.clone(),
-            set_name: source.set_name.clone(),
-            kind: unit.kind.to_string(),
-            dictionary: source.dictionary.clone(),
-            ..Folder::default()
+        let source = sources.of(dataset, &unit);
+        let folder = (folders.entry(source.id.clone())).or_insert_with(|| Folder {
+            source: source.clone(),
+            rows: BTreeMap::new(),
         });
-        let i = unit.index;
+        let (i, id) = (unit.index, source.id.as_str());
+        widest = widest.max(i + 1);
         folder.push(
             "features",
             i,
-            feature_row(&model, &source.id, &unit, effects.get(&unit.unit_id)),
+            feature_row(&model, &source, &unit, effects.get(&unit.unit_id)),
         );
         for record in dataset.records(unit.unit_id)? {
-            let id = activation_id(record.record_id);
-            folder.push(
-                "activations",
-                i,
-                activation_row(&model, &source.id, &unit, &record, &id, &levels),
+            let row = activation_row(
+                &model,
+                id,
+                &unit,
+                &record,
+                &activation_id(record.record_id),
+                &levels,
             );
+            folder.push("activations", i, row);
             report.records += 1;
         }
         for e in explanations.remove(&unit.unit_id).unwrap_or_default() {
             folder.push(
                 "explanations",
                 i,
-                explanation_row(&model, &source.id, &unit, &e, &activation_id),
+                explanation_row(&model, id, &unit, &e, &activation_id),
             );
             report.explanations += 1;
             for s in scores.remove(&e.explanation_id).unwrap_or_default() {
@@ -327,30 +361,46 @@ fn write_into(dataset: &Dataset, units: &[u64], dir: &Path) -> Result<Neuronpedi
         }
         report.units += 1;
     }
-    for (source, folder) in folders {
-        let base = dir.join("v1").join(&model).join(&source);
-        write_source(&base, &model, &source, &folder)?;
-        if let Some(path) = &folder.dictionary {
-            let to = Path::new("saelens").join(&source);
+    // Neuronpedia's Model row, with what its importer requires, and the
+    // manifest's parts it has no column for.
+    let subject = manifest.subject_model.as_ref();
+    let model_row = json!({
+        "id": model,
+        "displayName": subject.map_or(model.as_str(), |m| m.name.as_str()),
+        "layers": subject.and_then(|m| m.layers),
+        "neuronsPerLayer": widest,
+        "owner": CREATOR,
+        "creatorId": CREATOR,
+        OURS: {
+            "subject_model": manifest.subject_model,
+            "selection": manifest.selection,
+            "window_tokens": manifest.window_tokens,
+        },
+    });
+    for (id, folder) in folders {
+        let base = dir.join("v1").join(&model).join(&id);
+        write_source(&base, &model, &model_row, &folder)?;
+        if let Some(path) = folder
+            .source
+            .dictionary
+            .as_ref()
+            .and_then(|d| d.source.as_ref())
+        {
+            let to = Path::new("saelens").join(&id);
             match copy_dictionary(Path::new(path), &dir.join(&to))? {
                 true => report.dictionaries.push(to),
                 false => report.dictionaries_missing.push(path.clone()),
             }
         }
-        report.sources.push(format!("v1/{model}/{source}"));
+        report.sources.push(format!("v1/{model}/{id}"));
     }
     Ok(report)
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError {
-    let path = path.to_owned();
-    move |source| ExportError::Io { path, source }
 }
 
 /// The source's table folders of gzip batches, and its plain
 /// `model.jsonl`, `source.jsonl` and `sourceset.jsonl` as the exporter
 /// leaves them.
-fn write_source(base: &Path, model: &str, source: &str, folder: &Folder) -> Result<()> {
+fn write_source(base: &Path, model: &str, model_row: &Value, folder: &Folder) -> Result<()> {
     for ((table, batch), rows) in &folder.rows {
         let dir = base.join(table);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
@@ -365,18 +415,18 @@ fn write_source(base: &Path, model: &str, source: &str, folder: &Folder) -> Resu
         }
         gz.finish().and_then(|mut w| w.flush()).map_err(io(&path))?;
     }
+    let source = &folder.source;
     let plain = [
-        (
-            "model.jsonl",
-            json!({"id": model, "displayName": model, "creatorId": null}),
-        ),
+        ("model.jsonl", model_row.clone()),
         (
             "source.jsonl",
-            json!({"id": source, "modelId": model, "setName": folder.set_name, "hookName": folder.hook}),
+            json!({"id": source.id, "modelId": model, "setName": source.set_name, "creatorId": CREATOR,
+                OURS: {"dictionary": source.dictionary}}),
         ),
         (
             "sourceset.jsonl",
-            json!({"modelId": model, "name": folder.set_name, "type": folder.kind, "description": "exported by featurescope"}),
+            json!({"modelId": model, "name": source.set_name, "type": source.kind,
+                "description": "exported by featurescope", "creatorName": CREATOR, "creatorId": CREATOR}),
         ),
     ];
     for (name, row) in plain {

@@ -13,8 +13,8 @@ use super::ImportError;
 use crate::dataset::{
     DatasetWriter, Explanation, LogitEffect, Manifest, NewRecord, NewUnit, Sample, Score,
     SelectionParams, TokenEffect, UnitKind, UnitStats, WriterOptions,
-    manifest::{SubjectModel, UnitSourceInfo},
-    new_id, now_ms,
+    manifest::{DictionaryInfo, SubjectModel, UnitSourceInfo},
+    new_id, now_ms, parse_rfc3339_ms,
 };
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -35,9 +35,12 @@ pub const SCORE_TYPES: [(&str, &str); 3] = [
     ("eleuther_embedding", "embedding"),
 ];
 
-/// The tables of an export, told apart by the folder a file sits in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// The tables of an export, told apart by the folder a file sits in, and
+/// the source folder's own `model.jsonl` and `source.jsonl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Table {
+    Model,
+    Source,
     Features,
     Activations,
     Explanations,
@@ -48,8 +51,12 @@ impl Table {
     /// Some sources hold several explanation folders
     /// (`explanations-gpt-4o-mini/`).
     fn of(path: &Path) -> Option<Table> {
-        let folder = path.parent()?.file_name()?.to_str()?;
-        match folder {
+        match path.file_name()?.to_str()? {
+            "model.jsonl" => return Some(Self::Model),
+            "source.jsonl" => return Some(Self::Source),
+            _ => {}
+        }
+        match path.parent()?.file_name()?.to_str()? {
             "features" => Some(Self::Features),
             "activations" => Some(Self::Activations),
             SCORES_FOLDER => Some(Self::Scores),
@@ -60,6 +67,8 @@ impl Table {
 
     fn name(self) -> &'static str {
         match self {
+            Self::Model => "model",
+            Self::Source => "source",
             Self::Features => "features",
             Self::Activations => "activations",
             Self::Explanations => "explanations",
@@ -78,13 +87,15 @@ pub struct NeuronpediaReport {
     pub logit_effects: u64,
     /// Features that came without an activation (a unit needs a record).
     pub features_without_activations: u64,
-    /// Explanations and scores of units or explanations that are not there.
+    /// Explanations of features without activations, and their scores.
     pub orphan_explanations: u64,
     pub orphan_scores: u64,
+    /// Times (`createdAt`) that could not be read: the time of import stands in.
+    pub times_not_read: u64,
     /// `table.field`: how many rows carried a value we have no place for.
     pub unmapped_fields: BTreeMap<String, u64>,
-    /// `.jsonl` files that are not one of the tables (`model.jsonl`, the
-    /// `config/` lookup tables).
+    /// `.jsonl` files that are not one of the tables (the `config/` lookup
+    /// tables, `sourceset.jsonl`, `release.jsonl`).
     pub files_not_read: Vec<PathBuf>,
 }
 
@@ -95,16 +106,34 @@ fn invalid(path: &Path, problem: impl Into<String>) -> ImportError {
     }
 }
 
-/// One row, its fields taken out as they are mapped; what is left is reported.
-struct Row<'a> {
-    path: &'a Path,
+/// Where a row is: its file and line.
+#[derive(Debug, Clone)]
+struct Place {
+    path: PathBuf,
     line: usize,
+}
+
+impl Place {
+    fn error(&self, problem: impl std::fmt::Display) -> ImportError {
+        invalid(&self.path, format!("line {}: {problem}", self.line))
+    }
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} line {}", self.path.display(), self.line)
+    }
+}
+
+/// One row, its fields taken out as they are mapped; what is left is reported.
+struct Row {
+    place: Place,
     fields: Map<String, Value>,
 }
 
-impl Row<'_> {
+impl Row {
     fn error(&self, problem: impl std::fmt::Display) -> ImportError {
-        invalid(self.path, format!("line {}: {problem}", self.line))
+        self.place.error(problem)
     }
 
     /// The field's value, `None` when absent or null.
@@ -150,7 +179,7 @@ impl Row<'_> {
         match self.take(field) {
             None => Ok(Vec::new()),
             Some(Value::Array(items)) => (items.iter())
-                .map(|v| v.as_f64())
+                .map(Value::as_f64)
                 .collect::<Option<Vec<f64>>>()
                 .ok_or_else(|| {
                     self.error(format!(
@@ -158,6 +187,17 @@ impl Row<'_> {
                     ))
                 }),
             Some(other) => Err(self.wrong(field, "a list of numbers", &other)),
+        }
+    }
+
+    /// A list of numbers that must each fit a 32-bit float.
+    fn floats(&mut self, field: &str) -> Result<Vec<f32>, ImportError> {
+        let values = self.numbers(field)?;
+        match values.iter().position(|v| v.abs() > f64::from(f32::MAX)) {
+            Some(i) => Err(self.error(format!(
+                "field `{field}`: value {i} is too large for a 32-bit float"
+            ))),
+            None => Ok(values.iter().map(|&v| v as f32).collect()),
         }
     }
 
@@ -191,17 +231,34 @@ impl Row<'_> {
         parsed.ok_or_else(|| self.error("field `index` is not a whole number below 2^32"))
     }
 
+    fn model(&mut self, model: &mut ModelId, field: &str) -> Result<String, ImportError> {
+        let id = self.string(field)?;
+        model.check(&id, &self.place)?;
+        Ok(id)
+    }
+
     fn key(&mut self, model: &mut ModelId) -> Result<(String, u32), ImportError> {
-        let model_id = self.string("modelId")?;
-        model.check(&model_id, self)?;
+        self.model(model, "modelId")?;
         Ok((self.string("layer")?, self.index()?))
     }
 
+    /// A time, or the time of import (counted) when it cannot be read.
+    fn created_at(&mut self, report: &mut NeuronpediaReport) -> Result<i64, ImportError> {
+        Ok(match self.opt_string("createdAt")? {
+            None => now_ms(),
+            Some(text) => parse_rfc3339_ms(&text).unwrap_or_else(|| {
+                report.times_not_read += 1;
+                now_ms()
+            }),
+        })
+    }
+
     /// Our own object, when the row came from our export.
-    fn ours(&mut self) -> Map<String, Value> {
+    fn ours(&mut self) -> Result<Ours, ImportError> {
         match self.take(OURS) {
-            Some(Value::Object(map)) => map,
-            _ => Map::new(),
+            None => Ok(Ours(Map::new(), self.place.clone())),
+            Some(Value::Object(map)) => Ok(Ours(map, self.place.clone())),
+            Some(other) => Err(self.wrong(OURS, "an object", &other)),
         }
     }
 
@@ -225,19 +282,34 @@ impl Row<'_> {
     }
 }
 
+/// A row's `featurescope` object, read into typed values with errors that
+/// name the row.
+struct Ours(Map<String, Value>, Place);
+
+impl Ours {
+    fn get<T: serde::de::DeserializeOwned>(&self, field: &str) -> Result<Option<T>, ImportError> {
+        match self.0.get(field).filter(|v| !v.is_null()) {
+            None => Ok(None),
+            Some(v) => serde_json::from_value(v.clone())
+                .map(Some)
+                .map_err(|e| self.1.error(format!("{OURS}.{field}: {e}"))),
+        }
+    }
+}
+
 /// The one model an import holds.
 #[derive(Default)]
-struct ModelId(Option<(String, String)>);
+struct ModelId(Option<(String, Place)>);
 
 impl ModelId {
-    fn check(&mut self, id: &str, row: &Row) -> Result<(), ImportError> {
+    fn check(&mut self, id: &str, place: &Place) -> Result<(), ImportError> {
         match &self.0 {
             None => {
-                self.0 = Some((id.to_owned(), format!("{}", row.path.display())));
+                self.0 = Some((id.to_owned(), place.clone()));
                 Ok(())
             }
             Some((first, _)) if first == id => Ok(()),
-            Some((first, at)) => Err(row.error(format!(
+            Some((first, at)) => Err(place.error(format!(
                 "modelId {id:?}, but {at} holds {first:?}; import one model at a time"
             ))),
         }
@@ -260,71 +332,62 @@ fn for_each_row(
         Box::new(file)
     };
     for (i, line) in BufReader::new(reader).lines().enumerate() {
-        let number = i + 1;
+        let place = Place {
+            path: path.to_owned(),
+            line: i + 1,
+        };
         let line = line.map_err(|e| {
             let what = if gzip {
                 "truncated or corrupt gzip"
             } else {
                 "unreadable"
             };
-            invalid(path, format!("line {number}: {what}: {e}"))
+            place.error(format!("{what}: {e}"))
         })?;
         if line.trim().is_empty() {
             continue;
         }
         let fields = match serde_json::from_str(&line) {
             Ok(Value::Object(fields)) => fields,
-            Ok(_) => return Err(invalid(path, format!("line {number}: not a JSON object"))),
-            Err(e) => return Err(invalid(path, format!("line {number}: not JSON: {e}"))),
+            Ok(_) => return Err(place.error("not a JSON object")),
+            Err(e) => return Err(place.error(format!("not JSON: {e}"))),
         };
-        each(Row {
-            path,
-            line: number,
-            fields,
-        })?;
+        each(Row { place, fields })?;
     }
     Ok(())
 }
 
-/// The table files under `inputs` (folders are searched through), in
-/// batch order.
+/// The table files under `inputs` (folders are searched through, symbolic
+/// links to folders are not followed), each once, in batch order.
 fn table_files(
     inputs: &[PathBuf],
     report: &mut NeuronpediaReport,
 ) -> Result<Vec<(Table, PathBuf)>, ImportError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |cause| ImportError::Io { path, cause }
+    };
     let mut files = Vec::new();
     let mut folders: Vec<PathBuf> = Vec::new();
     for input in inputs {
+        let input = input.canonicalize().map_err(io(input))?;
         if input.is_dir() {
-            folders.push(input.clone());
-        } else if let Some(table) = Table::of(input) {
-            files.push((table, input.clone()));
-        } else if input.exists() {
+            folders.push(input);
+        } else if let Some(table) = Table::of(&input) {
+            files.push((table, input));
+        } else {
             return Err(invalid(
-                input,
+                &input,
                 "not in a features/, activations/, explanations/ or explanation_scores/ folder",
             ));
-        } else {
-            return Err(ImportError::Io {
-                path: input.clone(),
-                cause: std::io::ErrorKind::NotFound.into(),
-            });
         }
     }
     while let Some(folder) = folders.pop() {
-        let entries = std::fs::read_dir(&folder).map_err(|cause| ImportError::Io {
-            path: folder.clone(),
-            cause,
-        })?;
-        for entry in entries {
-            let path = entry
-                .map_err(|cause| ImportError::Io {
-                    path: folder.clone(),
-                    cause,
-                })?
-                .path();
+        for entry in std::fs::read_dir(&folder).map_err(io(&folder))? {
+            let entry = entry.map_err(io(&folder))?;
+            let path = entry.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if path.is_dir() {
+            if entry.file_type().map_err(io(&path))?.is_dir() {
                 folders.push(path);
             } else if name.ends_with(".jsonl") || name.ends_with(".jsonl.gz") {
                 match Table::of(&path) {
@@ -344,6 +407,7 @@ fn table_files(
     });
     files.dedup();
     report.files_not_read.sort();
+    report.files_not_read.dedup();
     Ok(files)
 }
 
@@ -358,7 +422,7 @@ fn batch_number(path: &Path) -> u64 {
 }
 
 /// The layer a source id names (`20-gemmascope-res-16k` is layer 20), and
-/// the kind of its units: ours name it (`3-pca-blocks-3-mlp`), Neuronpedia's
+/// the kind of its units: ours name it (`3-pca-blocks.3.mlp`), Neuronpedia's
 /// neuron sources say `neurons`, anything else is a dictionary's.
 pub fn source_layer_and_kind(source: &str) -> (u32, UnitKind) {
     let mut parts = source.split('-');
@@ -379,7 +443,12 @@ struct Feature {
     histogram_heights: Vec<f64>,
     raised: Vec<TokenEffect>,
     lowered: Vec<TokenEffect>,
-    ours: Map<String, Value>,
+    hook: Option<String>,
+    /// What our export keeps beside Neuronpedia's columns.
+    mean: Option<f64>,
+    variance: Option<f64>,
+    quantile_boundaries: Option<Vec<f64>>,
+    histogram_edges: Option<Vec<f64>>,
 }
 
 struct Activation {
@@ -389,35 +458,63 @@ struct Activation {
     document_id: Option<i64>,
     /// `None` for the top group (`binMin` -1, or no bins).
     interval: Option<(f64, f64)>,
-    ours: Map<String, Value>,
+    /// Our export's sample, rank and offset.
+    sample: Option<Sample>,
+    rank: Option<u32>,
+    token_offset: Option<i64>,
 }
 
 struct ExplanationRow {
+    place: Place,
     key: (String, u32),
     explanation: Explanation,
     evidence: Vec<String>,
 }
 
 struct ScoreRow {
-    path: PathBuf,
-    line: usize,
+    place: Place,
     score: Score,
     activation_ids: Vec<String>,
+}
+
+/// What `model.jsonl` and `source.jsonl` say: the manifest's parts.
+#[derive(Default)]
+struct Meta {
+    layers: Option<u32>,
+    subject_model: Option<SubjectModel>,
+    selection: Option<SelectionParams>,
+    window_tokens: Option<u32>,
+    /// Source id → its dictionary.
+    dictionaries: HashMap<String, DictionaryInfo>,
 }
 
 #[derive(Default)]
 struct Gathered {
     model: ModelId,
+    meta: Meta,
     features: HashMap<(String, u32), Feature>,
     activations: BTreeMap<(String, u32), Vec<Activation>>,
     explanations: Vec<ExplanationRow>,
     scores: Vec<ScoreRow>,
+    /// Ids seen, with where, so that a repeated one is an error.
+    ids: HashMap<(Table, String), Place>,
+}
+
+impl Gathered {
+    fn claim(&mut self, table: Table, id: &str, place: &Place) -> Result<(), ImportError> {
+        match self.ids.insert((table, id.to_owned()), place.clone()) {
+            None => Ok(()),
+            Some(first) => {
+                Err(place.error(format!("{} id {id:?} is also at {first}", table.name())))
+            }
+        }
+    }
 }
 
 fn pairs(
     row: &Row,
     tokens: Vec<String>,
-    values: Vec<f64>,
+    values: Vec<f32>,
     what: &str,
 ) -> Result<Vec<TokenEffect>, ImportError> {
     if tokens.len() != values.len() {
@@ -428,11 +525,44 @@ fn pairs(
         )));
     }
     Ok((tokens.into_iter().zip(values))
-        .map(|(token, effect)| TokenEffect {
-            token,
-            effect: effect as f32,
-        })
+        .map(|(token, effect)| TokenEffect { token, effect })
         .collect())
+}
+
+fn read_model(
+    mut row: Row,
+    into: &mut Gathered,
+    report: &mut NeuronpediaReport,
+) -> Result<(), ImportError> {
+    row.model(&mut into.model, "id")?;
+    let layers = row.opt_number("layers")?;
+    let ours = row.ours()?;
+    into.meta.layers = layers.and_then(|l| u32::try_from(l as i64).ok());
+    into.meta.subject_model = ours.get("subject_model")?;
+    into.meta.selection = ours.get("selection")?;
+    into.meta.window_tokens = ours.get("window_tokens")?;
+    for placeholder in ["creatorId", "displayName", "owner", "neuronsPerLayer"] {
+        row.take(placeholder);
+    }
+    row.report_rest(Table::Model, report);
+    Ok(())
+}
+
+fn read_source(
+    mut row: Row,
+    into: &mut Gathered,
+    report: &mut NeuronpediaReport,
+) -> Result<(), ImportError> {
+    row.model(&mut into.model, "modelId")?;
+    let id = row.string("id")?;
+    if let Some(dictionary) = row.ours()?.get("dictionary")? {
+        into.meta.dictionaries.insert(id, dictionary);
+    }
+    for placeholder in ["creatorId", "setName"] {
+        row.take(placeholder);
+    }
+    row.report_rest(Table::Source, report);
+    Ok(())
 }
 
 fn read_feature(
@@ -442,9 +572,10 @@ fn read_feature(
 ) -> Result<(), ImportError> {
     let key = row.key(&mut into.model)?;
     let pos = row.strings("pos_str")?;
-    let pos_values = row.numbers("pos_values")?;
+    let pos_values = row.floats("pos_values")?;
     let neg = row.strings("neg_str")?;
-    let neg_values = row.numbers("neg_values")?;
+    let neg_values = row.floats("neg_values")?;
+    let ours = row.ours()?;
     let feature = Feature {
         max: row.opt_number("maxActApprox")?,
         density: row.opt_number("frac_nonzero")?,
@@ -452,7 +583,11 @@ fn read_feature(
         histogram_heights: row.numbers("freq_hist_data_bar_heights")?,
         raised: pairs(&row, pos, pos_values, "pos")?,
         lowered: pairs(&row, neg, neg_values, "neg")?,
-        ours: row.ours(),
+        hook: row.opt_string("hookName")?,
+        mean: ours.get("mean")?,
+        variance: ours.get("variance")?,
+        quantile_boundaries: ours.get("quantile_boundaries")?,
+        histogram_edges: ours.get("histogram_edges")?,
     };
     if feature.histogram_centres.len() != feature.histogram_heights.len() {
         return Err(row.error(format!(
@@ -461,8 +596,10 @@ fn read_feature(
             feature.histogram_heights.len()
         )));
     }
-    // Constants of every row: the export's placeholder creator.
+    // The export's placeholder creator, and the source's set, which the
+    // source id names already.
     row.take("creatorId");
+    row.take("sourceSetName");
     if into.features.insert(key.clone(), feature).is_some() {
         return Err(row.error(format!("a second row for feature {} of {}", key.1, key.0)));
     }
@@ -477,9 +614,9 @@ fn read_activation(
 ) -> Result<(), ImportError> {
     let key = row.key(&mut into.model)?;
     let tokens = row.strings("tokens")?;
-    let values = row.numbers("values")?;
+    let values = row.floats("values")?;
     if tokens.is_empty() {
-        return Err(row.error("missing field `tokens`"));
+        return Err(row.error("field `tokens` is missing or empty"));
     }
     if tokens.len() != values.len() {
         return Err(row.error(format!(
@@ -488,33 +625,49 @@ fn read_activation(
             tokens.len()
         )));
     }
-    if let Some(i) = values
-        .iter()
-        .position(|v| !v.is_finite() || v.abs() > f32::MAX as f64)
-    {
-        return Err(row.error(format!("value {i} is not a finite float")));
-    }
-    let bin_min = row.opt_number("binMin")?;
-    let bin_max = row.opt_number("binMax")?;
-    let interval = match (bin_min, bin_max) {
+    let interval = match (row.opt_number("binMin")?, row.opt_number("binMax")?) {
         (Some(lo), Some(hi)) if lo != -1.0 => Some((lo, hi)),
         _ => None,
     };
     let document_id = match row.take("dataIndex") {
         None => None,
-        Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => s.parse().ok(),
+        Some(Value::Number(n)) => Some(
+            n.as_i64()
+                .ok_or_else(|| row.error("field `dataIndex` is not a whole number"))?,
+        ),
+        Some(Value::String(s)) => Some(
+            s.parse()
+                .map_err(|_| row.error(format!("field `dataIndex` {s:?} is not a whole number")))?,
+        ),
         Some(other) => return Err(row.wrong("dataIndex", "a number", &other)),
     };
+    let id = row.opt_string("id")?;
+    if let Some(id) = &id {
+        into.claim(Table::Activations, id, &row.place)?;
+    }
+    let ours = row.ours()?;
+    let sample = match ours.get::<String>("sample")?.as_deref() {
+        None => None,
+        Some("top") => Some(Sample::Top),
+        Some("random") => Some(Sample::Random),
+        Some("quantile") => Some(Sample::Quantile(ours.get("bin")?.unwrap_or(0))),
+        Some(other) => {
+            return Err(row.error(format!(
+                "{OURS}.sample {other:?} is not top, quantile or random"
+            )));
+        }
+    };
     let activation = Activation {
-        id: row.opt_string("id")?,
+        id,
         tokens,
-        values: values.iter().map(|&v| v as f32).collect(),
+        values,
         document_id,
         interval,
-        ours: row.ours(),
+        sample,
+        rank: ours.get("rank")?,
+        token_offset: ours.get("token_offset")?,
     };
-    // Derived from `values`, or the bin's share (which we do not keep), or
+    // Derived from `values`, the bin's share (which we do not keep), or
     // the export's placeholder creator.
     for derived in [
         "maxValue",
@@ -537,34 +690,43 @@ fn read_explanation(
 ) -> Result<(), ImportError> {
     let key = row.key(&mut into.model)?;
     let text = row.string("description")?;
-    let created = row.opt_string("createdAt")?;
-    let mut ours = row.ours();
+    let id = row.opt_string("id")?.unwrap_or_else(new_id);
+    into.claim(Table::Explanations, &id, &row.place)?;
+    let ours = row.ours()?;
     let explanation = Explanation {
-        explanation_id: row.opt_string("id")?.unwrap_or_else(new_id),
+        explanation_id: id,
         unit_id: 0,
         text,
         explainer_model: row.opt_string("explanationModelName")?.unwrap_or_default(),
         method: row
             .opt_string("typeName")?
             .unwrap_or_else(|| "imported".into()),
-        parent_id: ours
-            .remove("parent_id")
-            .and_then(|v| v.as_str().map(str::to_owned)),
+        parent_id: ours.get("parent_id")?,
         evidence_record_ids: Vec::new(),
-        created_at_ms: created
-            .as_deref()
-            .and_then(parse_rfc3339_ms)
-            .unwrap_or_else(now_ms),
+        created_at_ms: row.created_at(report)?,
     };
-    let evidence = string_list(ours.remove("evidence_activation_ids"));
+    let evidence = ours.get("evidence_activation_ids")?.unwrap_or_default();
     row.take("authorId");
     into.explanations.push(ExplanationRow {
+        place: row.place.clone(),
         key,
         explanation,
         evidence,
     });
     row.report_rest(Table::Explanations, report);
     Ok(())
+}
+
+/// What our export keeps in a score's `jsonDetails`.
+#[derive(Default, serde::Deserialize)]
+struct ScoreDetails {
+    record_set: Option<String>,
+    r_squared: Option<f64>,
+    absolute_dev_explained: Option<f64>,
+    #[serde(default)]
+    activation_ids: Vec<String>,
+    #[serde(default)]
+    simulated: Vec<Vec<f32>>,
 }
 
 fn read_score(
@@ -577,120 +739,109 @@ fn read_score(
     let method = (SCORE_TYPES.iter())
         .find(|(theirs, _)| *theirs == kind)
         .map_or(kind.clone(), |(_, ours)| (*ours).to_owned());
-    let details: Map<String, Value> = match row.opt_string("jsonDetails")? {
-        Some(text) => match serde_json::from_str(&text) {
-            Ok(Value::Object(map)) => map,
-            _ => Map::new(),
-        },
-        None => Map::new(),
+    let details: ScoreDetails = match row.opt_string("jsonDetails")? {
+        Some(text) => {
+            serde_json::from_str(&text).map_err(|e| row.error(format!("jsonDetails: {e}")))?
+        }
+        None => ScoreDetails::default(),
     };
-    let simulated: Vec<Vec<f32>> = match details.get("simulated") {
-        Some(v) => serde_json::from_value(v.clone())
-            .map_err(|e| row.error(format!("jsonDetails.simulated: {e}")))?,
-        None => Vec::new(),
-    };
-    let number = |field: &str| details.get(field).and_then(Value::as_f64);
-    let created = row.opt_string("createdAt")?;
+    if (details.simulated.iter().flatten()).any(|v| !v.is_finite()) {
+        return Err(
+            row.error("jsonDetails.simulated holds a value that is not a finite 32-bit float")
+        );
+    }
+    if !details.simulated.is_empty() && details.simulated.len() != details.activation_ids.len() {
+        return Err(row.error(format!(
+            "jsonDetails has {} simulations for {} activations",
+            details.simulated.len(),
+            details.activation_ids.len()
+        )));
+    }
+    let id = row.opt_string("id")?.unwrap_or_else(new_id);
+    into.claim(Table::Scores, &id, &row.place)?;
     let score = Score {
-        score_id: row.opt_string("id")?.unwrap_or_else(new_id),
+        score_id: id,
         explanation_id,
         unit_id: 0,
         simulator_model: row
             .opt_string("explanationScoreModelName")?
             .unwrap_or_default(),
         method,
-        record_set: (details.get("record_set").and_then(Value::as_str))
-            .unwrap_or("imported")
-            .to_owned(),
+        record_set: details.record_set.unwrap_or_else(|| "imported".into()),
         score: row.opt_number("value")?,
-        r_squared: number("r_squared"),
-        absolute_dev_explained: number("absolute_dev_explained"),
+        r_squared: details.r_squared,
+        absolute_dev_explained: details.absolute_dev_explained,
         record_ids: Vec::new(),
-        simulated,
-        created_at_ms: created
-            .as_deref()
-            .and_then(parse_rfc3339_ms)
-            .unwrap_or_else(now_ms),
+        simulated: details.simulated,
+        created_at_ms: row.created_at(report)?,
     };
     row.take("initiatedByUserId");
     into.scores.push(ScoreRow {
-        path: row.path.to_owned(),
-        line: row.line,
+        place: row.place.clone(),
         score,
-        activation_ids: string_list(details.get("activation_ids").cloned()),
+        activation_ids: details.activation_ids,
     });
     row.report_rest(Table::Scores, report);
     Ok(())
 }
 
-fn string_list(value: Option<Value>) -> Vec<String> {
-    match value {
-        Some(Value::Array(items)) => (items.into_iter())
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
+/// A record, with the id of the activation row it came from.
+type IdentifiedRecord = (Option<String>, NewRecord);
 
-/// A feature's records: our own sample and rank where the row carries them;
-/// otherwise Neuronpedia's top group (ranked by maximum) and its intervals,
-/// in order of their lower edge, as quantile bins. Also the bins' lower edges.
-fn records_of(activations: Vec<Activation>) -> (Vec<(Option<String>, NewRecord)>, Vec<f64>) {
+/// A feature's records: our own sample and rank where the rows carry them;
+/// otherwise Neuronpedia's top group (ranked by maximum, strongest first) and
+/// its intervals, in order of their lower edge, as quantile bins (in file
+/// order). Also the bins' lower edges.
+fn records_of(activations: Vec<Activation>) -> (Vec<IdentifiedRecord>, Vec<f64>) {
     let mut intervals: Vec<(f64, f64)> = activations.iter().filter_map(|a| a.interval).collect();
     intervals.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
     intervals.dedup();
-    let mut records: Vec<(Option<String>, NewRecord)> = activations
-        .into_iter()
-        .map(|a| {
-            let derived = match a.interval {
-                None => Sample::Top,
-                Some(bin) => {
-                    Sample::Quantile(intervals.iter().position(|&i| i == bin).unwrap_or(0) as u32)
-                }
-            };
-            let sample = match a.ours.get("sample").and_then(Value::as_str) {
-                Some("top") => Sample::Top,
-                Some("random") => Sample::Random,
-                Some("quantile") => {
-                    Sample::Quantile(a.ours.get("bin").and_then(Value::as_u64).unwrap_or(0) as u32)
-                }
-                _ => derived,
-            };
-            let rank = a.ours.get("rank").and_then(Value::as_u64).map(|r| r as u32);
-            let record = NewRecord {
-                sample,
-                rank: rank.unwrap_or(u32::MAX),
-                document_id: a.document_id,
-                token_offset: a.ours.get("token_offset").and_then(Value::as_i64),
-                tokens: a.tokens,
-                activations: a.values,
-            };
-            (a.id, record)
-        })
-        .collect();
-    // Rows without a rank: the strongest first in the top group, file order
-    // in the others (the sort is stable).
+    let mut groups: BTreeMap<Sample, Vec<(Option<u32>, IdentifiedRecord)>> = BTreeMap::new();
+    for a in activations {
+        let derived = match a.interval {
+            None => Sample::Top,
+            Some(bin) => {
+                Sample::Quantile(intervals.iter().position(|&i| i == bin).unwrap_or(0) as u32)
+            }
+        };
+        let sample = a.sample.unwrap_or(derived);
+        let record = NewRecord {
+            sample,
+            rank: 0,
+            document_id: a.document_id,
+            token_offset: a.token_offset,
+            tokens: a.tokens,
+            activations: a.values,
+        };
+        groups
+            .entry(sample)
+            .or_default()
+            .push((a.rank, (a.id, record)));
+    }
     let max = |r: &NewRecord| {
         r.activations
             .iter()
             .copied()
             .fold(f32::NEG_INFINITY, f32::max)
     };
-    records.sort_by(|(_, a), (_, b)| {
-        (a.sample, a.rank)
-            .cmp(&(b.sample, b.rank))
-            .then_with(|| match a.sample {
-                Sample::Top => max(b).total_cmp(&max(a)),
-                _ => std::cmp::Ordering::Equal,
-            })
-    });
-    let mut next_rank: HashMap<Sample, u32> = HashMap::new();
-    for (_, r) in &mut records {
-        let next = next_rank.entry(r.sample).or_default();
-        if r.rank == u32::MAX {
-            r.rank = *next;
+    let mut records = Vec::new();
+    for (sample, mut group) in groups {
+        if group.iter().all(|g| g.0.is_some()) {
+            group.sort_by_key(|g| g.0);
+        } else {
+            // Ranked afresh: the sort is stable, so file order stands where
+            // maxima do not decide.
+            if sample == Sample::Top {
+                group.sort_by(|a, b| max(&b.1.1).total_cmp(&max(&a.1.1)));
+            }
+            for (rank, g) in group.iter_mut().enumerate() {
+                g.0 = Some(rank as u32);
+            }
         }
-        *next = r.rank + 1;
+        records.extend(group.into_iter().map(|(rank, (id, mut record))| {
+            record.rank = rank.unwrap_or_default();
+            (id, record)
+        }));
     }
     (records, intervals.iter().map(|i| i.0).collect())
 }
@@ -709,14 +860,9 @@ fn histogram_edges(centres: &[f64]) -> Vec<f64> {
     edges
 }
 
-fn numbers_of(ours: &Map<String, Value>, field: &str) -> Option<Vec<f64>> {
-    ours.get(field)
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-}
-
 fn unit_stats(
-    feature: Option<&Feature>,
-    records: &[(Option<String>, NewRecord)],
+    feature: Option<Feature>,
+    records: &[IdentifiedRecord],
     boundaries: Vec<f64>,
 ) -> UnitStats {
     let record_max = (records.iter())
@@ -729,22 +875,22 @@ fn unit_stats(
             ..UnitStats::default()
         };
     };
-    let (edges, counts) = match numbers_of(&f.ours, "histogram_edges") {
-        Some(edges) if edges.len() == f.histogram_centres.len() + 1 => {
-            (edges, &f.histogram_heights)
-        }
-        _ => (histogram_edges(&f.histogram_centres), &f.histogram_heights),
+    let edges = match f.histogram_edges {
+        Some(edges) if edges.len() == f.histogram_centres.len() + 1 => edges,
+        _ => histogram_edges(&f.histogram_centres),
     };
     let counts = match edges.is_empty() {
         true => Vec::new(),
-        false => counts.iter().map(|&h| h.max(0.0).round() as u64).collect(),
+        false => (f.histogram_heights.iter())
+            .map(|&h| h.max(0.0).round() as u64)
+            .collect(),
     };
     UnitStats {
         max: f.max.filter(|m| m.is_finite()).unwrap_or(record_max),
-        mean: f.ours.get("mean").and_then(Value::as_f64),
-        variance: f.ours.get("variance").and_then(Value::as_f64),
+        mean: f.mean,
+        variance: f.variance,
         density: f.density,
-        quantile_boundaries: numbers_of(&f.ours, "quantile_boundaries").unwrap_or(boundaries),
+        quantile_boundaries: f.quantile_boundaries.unwrap_or(boundaries),
         histogram_edges: edges,
         histogram_counts: counts,
     }
@@ -759,6 +905,8 @@ pub fn import_export(inputs: &[PathBuf], out: &Path) -> Result<NeuronpediaReport
     let mut gathered = Gathered::default();
     for (table, path) in &files {
         for_each_row(path, |row| match table {
+            Table::Model => read_model(row, &mut gathered, &mut report),
+            Table::Source => read_source(row, &mut gathered, &mut report),
             Table::Features => read_feature(row, &mut gathered, &mut report),
             Table::Activations => read_activation(row, &mut gathered, &mut report),
             Table::Explanations => read_explanation(row, &mut gathered, &mut report),
@@ -775,15 +923,21 @@ pub fn import_export(inputs: &[PathBuf], out: &Path) -> Result<NeuronpediaReport
     report.features_without_activations = (gathered.features.keys())
         .filter(|k| !gathered.activations.contains_key(*k))
         .count() as u64;
-
+    // Units in order of layer, then source, then index.
+    let mut keys: Vec<(String, u32)> = gathered.activations.keys().cloned().collect();
+    keys.sort_by_key(|(source, index)| (source_layer_and_kind(source).0, source.clone(), *index));
+    let meta = std::mem::take(&mut gathered.meta);
     let mut manifest = Manifest::new();
     let model = gathered.model.0.take().map(|(id, _)| id);
-    manifest.subject_model = model.map(|name| SubjectModel {
-        name,
-        architecture: None,
-        layers: None,
-        source: None,
+    manifest.subject_model = meta.subject_model.or_else(|| {
+        model.map(|name| SubjectModel {
+            name,
+            architecture: None,
+            layers: meta.layers,
+            source: None,
+        })
     });
+    manifest.window_tokens = meta.window_tokens;
     manifest.notes = Some(format!(
         "imported from a Neuronpedia export: {}",
         inputs
@@ -800,18 +954,26 @@ pub fn import_export(inputs: &[PathBuf], out: &Path) -> Result<NeuronpediaReport
         quantile_k: 0,
         seed: None,
     };
-    // Units in order of layer, then source, then index.
-    let mut keys: Vec<(String, u32)> = gathered.activations.keys().cloned().collect();
-    keys.sort_by_key(|(source, index)| (source_layer_and_kind(source).0, source.clone(), *index));
     let mut unit_ids: HashMap<(String, u32), u64> = HashMap::new();
-    let mut record_ids: HashMap<String, u64> = HashMap::new();
-    let mut sources: Vec<UnitSourceInfo> = Vec::new();
-    for key in keys {
-        let activations = gathered.activations.remove(&key).unwrap_or_default();
+    // Activation id → (unit, record).
+    let mut record_ids: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut sources: Vec<(String, UnitSourceInfo)> = Vec::new();
+    for (source, index) in keys {
+        let activations = gathered
+            .activations
+            .remove(&(source.clone(), index))
+            .unwrap_or_default();
         let (records, boundaries) = records_of(activations);
-        let feature = gathered.features.remove(&key);
-        let stats = unit_stats(feature.as_ref(), &records, boundaries);
-        let (layer, kind) = source_layer_and_kind(&key.0);
+        let mut feature = gathered.features.remove(&(source.clone(), index));
+        let effects = (feature.as_mut()).map(|f| {
+            (
+                std::mem::take(&mut f.raised),
+                std::mem::take(&mut f.lowered),
+            )
+        });
+        let hook = feature.as_mut().and_then(|f| f.hook.take());
+        let stats = unit_stats(feature, &records, boundaries);
+        let (layer, kind) = source_layer_and_kind(&source);
         let mut per_sample: HashMap<Sample, u32> = HashMap::new();
         for (_, r) in &records {
             *per_sample.entry(r.sample).or_default() += 1;
@@ -826,44 +988,56 @@ pub fn import_export(inputs: &[PathBuf], out: &Path) -> Result<NeuronpediaReport
         }
         let ids: Vec<Option<String>> = records.iter().map(|(id, _)| id.clone()).collect();
         report.records += records.len() as u64;
-        let added = writer
-            .add_unit(
-                NewUnit {
-                    layer,
-                    index: key.1,
-                    kind,
-                    stats,
-                },
-                records.into_iter().map(|(_, r)| r).collect(),
-            )
-            .map_err(|e| invalid(Path::new(&key.0), format!("feature {}: {e}", key.1)))?;
+        let unit = NewUnit {
+            layer,
+            index,
+            kind,
+            stats,
+        };
+        let added = writer.add_unit(unit, records.into_iter().map(|(_, r)| r).collect())?;
         for (i, id) in ids.into_iter().enumerate() {
             if let Some(id) = id {
-                record_ids.insert(id, added.first_record_id + i as u64);
+                record_ids.insert(id, (added.unit_id, added.first_record_id + i as u64));
             }
         }
         match sources.last_mut() {
-            Some(s) if s.hook == key.0 => s.units += 1,
-            _ => sources.push(UnitSourceInfo {
-                kind,
-                hook: key.0.clone(),
-                layer,
-                first_unit_id: added.unit_id,
-                units: 1,
-                dictionary: None,
-            }),
+            Some((id, s)) if *id == source => s.units += 1,
+            _ => sources.push((
+                source.clone(),
+                UnitSourceInfo {
+                    kind,
+                    hook: hook.unwrap_or_else(|| source.clone()),
+                    layer,
+                    first_unit_id: added.unit_id,
+                    units: 1,
+                    dictionary: meta.dictionaries.get(&source).cloned(),
+                },
+            )),
         }
-        if let Some(f) = feature.filter(|f| !f.raised.is_empty() || !f.lowered.is_empty()) {
+        if let Some((raised, lowered)) = effects.filter(|(r, l)| !r.is_empty() || !l.is_empty()) {
             writer.add_logit_effects([LogitEffect {
                 unit_id: added.unit_id,
-                raised: f.raised,
-                lowered: f.lowered,
+                raised,
+                lowered,
             }]);
             report.logit_effects += 1;
         }
-        unit_ids.insert(key, added.unit_id);
+        unit_ids.insert((source, index), added.unit_id);
         report.units += 1;
     }
+    let records_of_unit = |ids: &[String], unit_id: u64, place: &Place, what: &str| {
+        (ids.iter())
+            .map(|id| match record_ids.get(id) {
+                Some(&(unit, record)) if unit == unit_id => Ok(record),
+                Some(_) => Err(place.error(format!(
+                    "{what} names activation {id:?}, of another feature"
+                ))),
+                None => Err(place.error(format!(
+                    "{what} names activation {id:?}, which is not among the activations"
+                ))),
+            })
+            .collect::<Result<Vec<u64>, _>>()
+    };
     let mut explanation_units: HashMap<String, u64> = HashMap::new();
     let mut explanations = Vec::new();
     for row in gathered.explanations {
@@ -873,13 +1047,23 @@ pub fn import_export(inputs: &[PathBuf], out: &Path) -> Result<NeuronpediaReport
         };
         let mut e = row.explanation;
         e.unit_id = unit_id;
-        e.evidence_record_ids = row
-            .evidence
-            .iter()
-            .filter_map(|id| record_ids.get(id).copied())
-            .collect();
+        e.evidence_record_ids = records_of_unit(
+            &row.evidence,
+            unit_id,
+            &row.place,
+            "the explanation's evidence",
+        )?;
         explanation_units.insert(e.explanation_id.clone(), unit_id);
-        explanations.push(e);
+        explanations.push((row.place, e));
+    }
+    for (place, e) in &explanations {
+        if let Some(parent) = &e.parent_id
+            && explanation_units.get(parent) != Some(&e.unit_id)
+        {
+            return Err(place.error(format!(
+                "the parent explanation {parent:?} is not one of this feature's"
+            )));
+        }
     }
     let mut scores = Vec::new();
     for row in gathered.scores {
@@ -889,113 +1073,23 @@ pub fn import_export(inputs: &[PathBuf], out: &Path) -> Result<NeuronpediaReport
         };
         let mut s = row.score;
         s.unit_id = unit_id;
-        s.record_ids = (row.activation_ids.iter())
-            .map(|id| {
-                record_ids.get(id).copied().ok_or_else(|| {
-                    invalid(&row.path, format!("line {}: jsonDetails names activation {id:?}, which is not among the activations", row.line))
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        if s.simulated.len() != s.record_ids.len() && !s.simulated.is_empty() {
-            return Err(invalid(
-                &row.path,
-                format!(
-                    "line {}: jsonDetails has {} simulations for {} activations",
-                    row.line,
-                    s.simulated.len(),
-                    s.record_ids.len()
-                ),
-            ));
-        }
+        s.record_ids = records_of_unit(&row.activation_ids, unit_id, &row.place, "jsonDetails")?;
         scores.push(s);
     }
     report.explanations = explanations.len() as u64;
     report.scores = scores.len() as u64;
-    writer.add_explanations(explanations);
+    writer.add_explanations(explanations.into_iter().map(|(_, e)| e));
     writer.add_scores(scores);
     let manifest = writer.manifest_mut();
-    manifest.sources = sources;
-    manifest.selection = Some(selection);
+    manifest.sources = sources.into_iter().map(|(_, s)| s).collect();
+    manifest.selection = Some(meta.selection.unwrap_or(selection));
     writer.finish()?;
     Ok(report)
-}
-
-/// `2024-05-01T12:34:56.789Z` from milliseconds since the Unix epoch.
-pub fn format_rfc3339_ms(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let rest = ms.rem_euclid(86_400_000);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rest / 3_600_000,
-        rest / 60_000 % 60,
-        rest / 1000 % 60,
-        rest % 1000
-    )
-}
-
-/// Milliseconds since the Unix epoch of an RFC 3339 time in UTC
-/// (`Z` or `+00:00`, fractions of a second optional).
-pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
-    let (date, time) = text.split_once(['T', ' '])?;
-    let time = time
-        .strip_suffix('Z')
-        .or_else(|| time.strip_suffix("+00:00"))?;
-    let mut ymd = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (y, m, d) = (ymd.next()??, ymd.next()??, ymd.next()??);
-    let (hms, fraction) = time.split_once('.').unwrap_or((time, ""));
-    let mut parts = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
-    let (h, min, s) = (parts.next()??, parts.next()??, parts.next()??);
-    let millis = format!("{fraction:0<3}").get(..3)?.parse::<i64>().ok()?;
-    let valid = (1..=12).contains(&m) && (1..=31).contains(&d) && h < 24 && min < 60 && s < 61;
-    valid.then(|| days_from_civil(y, m, d) * 86_400_000 + ((h * 60 + min) * 60 + s) * 1000 + millis)
-}
-
-/// Howard Hinnant's `days_from_civil`: days since 1970-01-01.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_go_out_and_come_back() {
-        assert_eq!(format_rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
-        // 2024-02-29T23:59:58.123Z, checked with Python's datetime.
-        assert_eq!(
-            format_rfc3339_ms(1_709_251_198_123),
-            "2024-02-29T23:59:58.123Z"
-        );
-        for ms in [0, 1_709_251_198_123, 951_782_400_000, 4_102_444_800_999] {
-            assert_eq!(parse_rfc3339_ms(&format_rfc3339_ms(ms)), Some(ms));
-        }
-        assert_eq!(
-            parse_rfc3339_ms("2024-02-29T23:59:58+00:00"),
-            Some(1_709_251_198_000)
-        );
-        assert_eq!(parse_rfc3339_ms("2024-13-01T00:00:00Z"), None);
-        assert_eq!(parse_rfc3339_ms("yesterday"), None);
-    }
 
     #[test]
     fn source_ids_name_layer_and_kind() {
@@ -1004,7 +1098,7 @@ mod tests {
             (20, UnitKind::Sae)
         );
         assert_eq!(
-            source_layer_and_kind("3-pca-blocks-3-mlp"),
+            source_layer_and_kind("3-pca-blocks.3.mlp"),
             (3, UnitKind::Pca)
         );
         assert_eq!(

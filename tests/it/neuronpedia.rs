@@ -26,7 +26,11 @@ fn write_rows(path: &Path, rows: &[Value]) {
 /// A row of export-data.py's `Activation` columns.
 fn activation(index: Value, values: &[f64], bin: (f64, f64)) -> Value {
     let tokens: Vec<String> = (0..values.len()).map(|i| format!("▁t{i}")).collect();
-    json!({"id": format!("clx{}", values.len()), "modelId": "gemma-2-2b", "layer": "20-gemmascope-res-16k",
+    let id = format!(
+        "clx-{}-{values:?}",
+        index.as_str().map_or(index.to_string(), str::to_owned)
+    );
+    json!({"id": id, "modelId": "gemma-2-2b", "layer": "20-gemmascope-res-16k",
         "index": index, "creatorId": "<DEFAULT>", "dataSource": null, "tokens": tokens,
         "maxValue": 0.0, "minValue": 0.0, "values": values, "maxValueTokenIndex": 0,
         "dfaValues": [], "dfaMaxValue": null, "dfaTargetIndex": null,
@@ -43,7 +47,10 @@ fn write_neuronpedia_export(root: &Path) {
         &root.join("v1/config/explanation_type.jsonl"),
         &[json!({"name": "oai_token-act-pair"})],
     );
-    write_rows(&source.join("model.jsonl"), &[json!({"id": "gemma-2-2b"})]);
+    write_rows(
+        &source.join("model.jsonl"),
+        &[json!({"id": "gemma-2-2b", "layers": 26, "visibility": "PUBLIC"})],
+    );
     let feature = |index: &str, extra: Value| {
         let mut row = json!({"modelId": "gemma-2-2b", "layer": "20-gemmascope-res-16k", "index": index,
             "maxActApprox": 5.0, "creatorId": "<DEFAULT>", "frac_nonzero": 0.01,
@@ -164,12 +171,18 @@ fn a_neuronpedia_export_imports_field_by_field() {
     let not_read: Vec<&str> = (report["files_not_read"].as_array().unwrap().iter())
         .map(|p| p.as_str().unwrap())
         .collect();
-    assert_eq!(not_read.len(), 2, "{not_read:?}");
+    assert_eq!(not_read.len(), 1, "{not_read:?}");
+    assert!(not_read[0].ends_with("config/explanation_type.jsonl"));
+    assert_eq!(unmapped["model.visibility"], 1);
 
     let ds = Dataset::open(&out).unwrap();
     ds.validate().unwrap();
     let manifest = ds.manifest();
-    assert_eq!(manifest.subject_model.as_ref().unwrap().name, "gemma-2-2b");
+    let subject = manifest.subject_model.as_ref().unwrap();
+    assert_eq!(
+        (subject.name.as_str(), subject.layers),
+        ("gemma-2-2b", Some(26))
+    );
     assert_eq!(manifest.sources.len(), 1);
     assert_eq!(manifest.sources[0].hook, "20-gemmascope-res-16k");
     let units: Vec<_> = (0..2).map(|u| ds.unit(u).unwrap()).collect();
@@ -316,6 +329,22 @@ fn our_export_reads_as_neuronpedia_and_imports_back_whole() {
     back.validate().unwrap();
     assert_eq!(back.unit_count().unwrap(), ids.len() as u64);
 
+    // The manifest: the model, how records were chosen, and each source's
+    // hook and dictionary.
+    let (original, copy) = (demo.manifest(), back.manifest());
+    assert_eq!(copy.subject_model, original.subject_model);
+    assert_eq!(
+        (&copy.selection, copy.window_tokens),
+        (&original.selection, original.window_tokens)
+    );
+    let described = |m: &featurescope::dataset::Manifest| {
+        let mut sources: Vec<_> = (m.sources.iter())
+            .map(|s| (s.layer, s.kind, s.hook.clone(), s.dictionary.clone()))
+            .collect();
+        sources.sort_by_key(|s| (s.0, s.1, s.2.clone()));
+        sources
+    };
+    assert_eq!(described(copy), described(original));
     // Units by (layer, index, kind); records by (unit, sample, rank).
     let back_units = by_key(
         (0..ids.len() as u64)
@@ -443,7 +472,7 @@ fn a_bad_neuronpedia_file_is_named_with_its_line_and_leaves_nothing() {
     missing.as_object_mut().unwrap().remove("tokens");
     let mut wrong_type = good.clone();
     wrong_type["values"] = json!("1.0, 2.0");
-    let mut short = good.clone();
+    let mut short = activation(json!("4"), &[1.0, 2.0], (-1.0, 2.0));
     short["values"] = json!([1.0]);
     let cases: [(&str, Vec<u8>, &str); 5] = [
         (
@@ -454,7 +483,7 @@ fn a_bad_neuronpedia_file_is_named_with_its_line_and_leaves_nothing() {
         (
             "batch-0.jsonl",
             format!("{good}\n{missing}\n").into_bytes(),
-            "line 2: missing field `tokens`",
+            "line 2: field `tokens` is missing or empty",
         ),
         (
             "batch-0.jsonl",
@@ -463,8 +492,8 @@ fn a_bad_neuronpedia_file_is_named_with_its_line_and_leaves_nothing() {
         ),
         (
             "batch-0.jsonl",
-            format!("{good}\n{good}\n{short}\n").into_bytes(),
-            "line 3: 1 values for 2 tokens",
+            format!("{good}\n{short}\n").into_bytes(),
+            "line 2: 1 values for 2 tokens",
         ),
         ("batch-0.jsonl.gz", Vec::new(), "truncated or corrupt gzip"),
     ];
@@ -498,6 +527,72 @@ fn a_bad_neuronpedia_file_is_named_with_its_line_and_leaves_nothing() {
         );
         let left: Vec<_> = std::fs::read_dir(tmp.path())
             .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["export"], "{expected}");
+    }
+}
+
+/// Ids that would tie rows to the wrong rows are refused with both places,
+/// and an import that fails once its units are staged leaves nothing either.
+#[test]
+fn repeated_ids_and_dangling_links_are_refused_and_leave_nothing() {
+    let a = activation(json!("3"), &[1.0, 2.0], (-1.0, 2.0));
+    let b = activation(json!("4"), &[3.0, 2.0], (-1.0, 3.0));
+    let explanation = json!({"id": "e3", "modelId": "gemma-2-2b", "layer": "20-gemmascope-res-16k",
+        "index": "3", "description": "twos"});
+    let score = |activation: &Value| {
+        let details = json!({"activation_ids": [activation["id"]], "simulated": [[0.0, 1.0]]});
+        json!({"id": "s3", "explanationId": "e3", "value": 0.5, "explanationScoreTypeName": "simulation",
+            "jsonDetails": details.to_string()})
+    };
+    let cases = [
+        (
+            vec![a.clone(), a.clone()],
+            None,
+            "line 2: activations id \"clx-3-[1.0, 2.0]\" is also at",
+        ),
+        (
+            vec![a.clone(), b.clone()],
+            Some(score(&b)),
+            "line 1: jsonDetails names activation \"clx-4-[3.0, 2.0]\", of another feature",
+        ),
+        (
+            vec![a.clone()],
+            Some(score(&json!({"id": "nowhere"}))),
+            "line 1: jsonDetails names activation \"nowhere\", which is not among",
+        ),
+    ];
+    for (activations, score, expected) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let source = tmp
+            .path()
+            .join("export/v1/gemma-2-2b/20-gemmascope-res-16k");
+        write_rows(&source.join("activations/batch-0.jsonl.gz"), &activations);
+        write_rows(
+            &source.join("explanations/batch-0.jsonl.gz"),
+            std::slice::from_ref(&explanation),
+        );
+        if let Some(score) = score {
+            write_rows(
+                &source.join("explanation_scores/batch-0.jsonl.gz"),
+                &[score],
+            );
+        }
+        let out = tmp.path().join("dataset");
+        let run = common::featurescope(&[
+            "import",
+            "neuronpedia",
+            path_str(&tmp.path().join("export")),
+            "--out",
+            path_str(&out),
+        ]);
+        let err = common::stderr(&run);
+        assert!(
+            !run.status.success() && err.contains(expected),
+            "{expected}: {err}"
+        );
+        let left: Vec<_> = (std::fs::read_dir(tmp.path()).unwrap())
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left, ["export"], "{expected}");

@@ -1,8 +1,10 @@
 """Reads a folder in Neuronpedia's export layout with Python's own gzip and
-json, checks every row's fields against the columns neuronpedia-utils'
-export-data.py writes (plus our `featurescope` object, and the schema's
-ExplanationScore columns for explanation_scores/), and prints the rows per
-table as JSON: an independent check of `featurescope export neuronpedia`.
+json, checks every row's fields against the columns of Neuronpedia's tables
+(those neuronpedia-utils' export-data.py writes, `createdAt` and `dataIndex`,
+which SAEDashboard's converter writes too, and ExplanationScore's), plus our
+`featurescope` object, and that the columns its importer requires hold a
+value; prints the rows per table as JSON: an independent check of
+`featurescope export neuronpedia`.
 
 Usage: read_neuronpedia_export.py DIR
 """
@@ -31,7 +33,28 @@ COLUMNS = {
     "explanation_scores": """id initiatedByUserId value explanationId
         explanationScoreTypeName explanationScoreModelName jsonDetails createdAt""",
 }
+# Required (no default in schema.prisma) for Neuronpedia's importer to create the rows.
+REQUIRED = {
+    "features": "modelId layer index",
+    "activations": "id modelId layer index creatorId tokens values maxValue minValue maxValueTokenIndex",
+    "explanations": "id modelId layer index authorId description typeName explanationModelName",
+    "explanation_scores": "id value explanationId explanationScoreTypeName explanationScoreModelName",
+    "model": "id displayName layers neuronsPerLayer owner creatorId",
+    "source": "id modelId setName creatorId",
+    "sourceset": "modelId name creatorName creatorId",
+}
+COLUMNS["model"] = REQUIRED["model"]
+COLUMNS["source"] = REQUIRED["source"]
+COLUMNS["sourceset"] = REQUIRED["sourceset"] + " type description"
 COLUMNS = {table: set(names.split()) | {"featurescope"} for table, names in COLUMNS.items()}
+
+
+def check(row, table, where):
+    extra = set(row) - COLUMNS[table]
+    assert not extra, f"{where}: not Neuronpedia columns: {sorted(extra)}"
+    missing = [c for c in REQUIRED[table].split() if row.get(c) is None]
+    assert not missing, f"{where}: required columns without a value: {missing}"
+
 
 root = pathlib.Path(sys.argv[1])
 rows = {table: 0 for table in COLUMNS}
@@ -40,8 +63,7 @@ for path in sorted(root.glob("v1/*/*/*/batch-*.jsonl.gz")):
     with gzip.open(path, "rt", encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             row = json.loads(line)
-            extra = set(row) - COLUMNS[table]
-            assert not extra, f"{path}:{number}: not Neuronpedia columns: {sorted(extra)}"
+            check(row, table, f"{path}:{number}")
             if table != "explanation_scores":
                 assert isinstance(row["index"], str), f"{path}:{number}: index is not text"
                 assert row["layer"] == path.parent.parent.name, f"{path}:{number}: layer"
@@ -49,5 +71,5 @@ for path in sorted(root.glob("v1/*/*/*/batch-*.jsonl.gz")):
             rows[table] += 1
 for meta in ("model", "source", "sourceset"):
     for path in root.glob(f"v1/*/*/{meta}.jsonl"):
-        json.loads(path.read_text())
+        check(json.loads(path.read_text()), meta, path)
 print(json.dumps(rows))
