@@ -30,6 +30,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Import(ImportCommand::NeuronExplainer(args))) => {
             dataset::import_neuron_explainer(args)
         }
+        Some(Command::Import(ImportCommand::Delphi(args))) => dataset::import_delphi(args),
         Some(Command::Import(ImportCommand::Neuronpedia(args))) => {
             dataset::import_neuronpedia(args)
         }

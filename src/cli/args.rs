@@ -166,6 +166,35 @@ pub enum ImportCommand {
     /// export writes it): folders are searched through, rows grouped by
     /// feature whatever batch they are in.
     Neuronpedia(NeuronpediaImportArgs),
+    /// An EleutherAI Delphi run: its latent cache
+    /// (`latents/{hookpoint}/{start}_{end}.safetensors`) and explanations
+    /// (`explanations/{hookpoint}_latent{i}.txt`); records are chosen from
+    /// the cache as extraction chooses them.
+    Delphi(DelphiImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DelphiImportArgs {
+    /// The run folder (holding latents/), or its latents/ folder.
+    pub run: PathBuf,
+    /// The model whose tokenizer made the cache's token ids: a folder with
+    /// tokenizer.json, or a GGUF file (the cache holds ids, not text).
+    #[arg(long)]
+    pub tokenizer: PathBuf,
+    /// The new dataset (replaced atomically if it exists).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Tokens per record: Delphi's example_ctx_len.
+    #[arg(long, default_value_t = 32, value_parser = count::<4096>)]
+    pub window: usize,
+    /// The seed of the random and quantile samples.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Who wrote the explanations (Delphi's files do not say).
+    #[arg(long, default_value = "delphi")]
+    pub explainer_model: String,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

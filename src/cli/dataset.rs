@@ -1,7 +1,7 @@
 //! The dataset commands: inspect, validate, search, import, export, synth.
 use super::args::{
-    HtmlExportArgs, NeuronExplainerArgs, NeuronpediaExportArgs, NeuronpediaImportArgs, SearchArgs,
-    SynthArgs,
+    DelphiImportArgs, HtmlExportArgs, NeuronExplainerArgs, NeuronpediaExportArgs,
+    NeuronpediaImportArgs, SearchArgs, SynthArgs,
 };
 use super::output::{print_json, printable_lines, progress_bar};
 use anyhow::{Result, bail};
@@ -216,6 +216,37 @@ pub fn import_neuronpedia(args: NeuronpediaImportArgs) -> Result<()> {
     }
     for path in &report.files_not_read {
         out.push_str(&format!("not a table, not read: {}\n", path.display()));
+    }
+    print!("{}", printable_lines(&out));
+    Ok(())
+}
+
+pub fn import_delphi(args: DelphiImportArgs) -> Result<()> {
+    use featurescope::import::delphi::{DelphiOptions, import_run};
+    let tokenizer = featurescope::model::tokenizer::TextTokenizer::load(&args.tokenizer)?;
+    let mut options = DelphiOptions {
+        window: args.window,
+        explainer_model: args.explainer_model,
+        ..DelphiOptions::default()
+    };
+    options.selection.seed = args.seed;
+    let report = import_run(&args.run, &tokenizer, &args.out, &options)?;
+    if args.json {
+        return print_json(&report);
+    }
+    let mut out = format!(
+        "imported {} latents of {} with {} records and {} explanations into {}\n",
+        report.units,
+        report.hookpoints.join(", "),
+        report.records,
+        report.explanations,
+        args.out.display()
+    );
+    if report.explanations_without_unit > 0 {
+        out.push_str(&format!(
+            "skipped {} explanations of latents that never fire in the cache\n",
+            report.explanations_without_unit
+        ));
     }
     print!("{}", printable_lines(&out));
     Ok(())

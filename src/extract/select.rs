@@ -255,13 +255,19 @@ impl TokenStats {
 
 /// The value below which a fraction `q` of `sorted` lies (linear interpolation).
 pub fn quantile(sorted: &[f32], q: f64) -> f32 {
-    if sorted.is_empty() {
+    quantile_by(sorted.len(), |i| sorted[i], q)
+}
+
+/// [`quantile`] of `len` sorted values given by position, for a sequence
+/// that is not in memory (mostly zeros, in a sparse cache).
+pub fn quantile_by(len: usize, at: impl Fn(usize) -> f32, q: f64) -> f32 {
+    if len == 0 {
         return 0.0;
     }
-    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let pos = q.clamp(0.0, 1.0) * (len - 1) as f64;
     let (i, frac) = (pos.floor() as usize, pos.fract() as f32);
-    let next = sorted[(i + 1).min(sorted.len() - 1)];
-    sorted[i] + (next - sorted[i]) * frac
+    let next = at((i + 1).min(len - 1));
+    at(i) + (next - at(i)) * frac
 }
 
 /// A kept window: which one, its maximum, and how many of its slot's floats are used.

@@ -13,6 +13,7 @@
 //! println!("{} units", report.units);
 //! # Ok(()) }
 //! ```
+pub mod delphi;
 pub mod neuron_explainer;
 pub mod neuronpedia;
 
@@ -30,4 +31,7 @@ pub enum ImportError {
     Invalid { path: PathBuf, problem: String },
     #[error(transparent)]
     Dataset(#[from] DatasetError),
+    /// The tokenizer that gives another tool's token ids their text.
+    #[error(transparent)]
+    Tokenizer(#[from] crate::model::ModelError),
 }

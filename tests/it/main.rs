@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod corpus;
 mod dataset_store;
+mod delphi;
 mod disk;
 mod experiment;
 mod explainer_prompt;
