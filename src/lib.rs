@@ -14,6 +14,7 @@ pub mod model;
 pub mod names;
 pub mod publish;
 pub mod sae;
+pub mod safetensors;
 pub mod search;
 pub mod synth;
 pub mod text;

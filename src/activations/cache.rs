@@ -283,47 +283,23 @@ fn open_shard(path: &Path, d_in: usize) -> Result<Shard> {
     // another program is outside what the format promises.
     let map = unsafe { Mmap::map(&file) }.map_err(io_error(path))?;
     let bad = |problem: String| format_error(path, problem);
-    if map.len() < 8 {
-        return Err(bad("too short for a safetensors header".into()));
-    }
-    let header_len = u64::from_le_bytes(map[..8].try_into().expect("8 bytes")) as usize;
-    let header = map
-        .get(8..8 + header_len)
-        .ok_or_else(|| bad("header runs past the end of the file".into()))?;
-    let header: serde_json::Value =
-        serde_json::from_slice(header).map_err(|e| bad(format!("header is not JSON: {e}")))?;
-    let tensor = header
-        .get(TENSOR)
-        .ok_or_else(|| bad(format!("no tensor `{TENSOR}`")))?;
-    if tensor.get("dtype").and_then(|d| d.as_str()) != Some("F32") {
+    let header = crate::safetensors::Header::parse(&map).map_err(bad)?;
+    let tensor =
+        (header.entries.get(TENSOR)).ok_or_else(|| bad(format!("no tensor `{TENSOR}`")))?;
+    if tensor.dtype != "F32" {
         return Err(bad(format!("`{TENSOR}` is not F32")));
     }
-    let shape: Vec<usize> = tensor
-        .get("shape")
-        .and_then(|s| serde_json::from_value(s.clone()).ok())
-        .ok_or_else(|| bad("no shape".into()))?;
-    let offsets: Vec<usize> = tensor
-        .get("data_offsets")
-        .and_then(|s| serde_json::from_value(s.clone()).ok())
-        .ok_or_else(|| bad("no data_offsets".into()))?;
-    if shape.len() != 2 || shape[1] != d_in || offsets.len() != 2 {
+    let shape = &tensor.shape;
+    if shape.len() != 2 || shape[1] != d_in {
         return Err(bad(format!(
             "shape {shape:?}, expected [rows, {d_in}] (d_in in cache.json)"
         )));
     }
-    let data_start = 8 + header_len + offsets[0];
-    let bytes = shape[0] * d_in * 4;
-    if offsets[1] - offsets[0] != bytes || data_start + bytes > map.len() {
-        return Err(bad(format!(
-            "the file is {} bytes, too short for {} rows",
-            map.len(),
-            shape[0]
-        )));
-    }
+    let (data_start, rows) = (tensor.bytes.start, shape[0]);
     Ok(Shard {
         map,
         data_start,
-        rows: shape[0],
+        rows,
     })
 }
 

@@ -244,7 +244,7 @@ pub fn import_delphi(args: DelphiImportArgs) -> Result<()> {
     );
     if report.explanations_without_unit > 0 {
         out.push_str(&format!(
-            "skipped {} explanations of latents that never fire in the cache\n",
+            "skipped {} explanations of latents without a unit (silent in the cache, or of a hookpoint it does not hold)\n",
             report.explanations_without_unit
         ));
     }

@@ -88,7 +88,7 @@ pub struct CorpusInfo {
     pub text_field: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SelectionParams {
     pub top_k: u32,
     pub random_k: u32,

@@ -30,17 +30,11 @@ pub fn write_pages(dataset: &Dataset, units: &[u64], out: &Path) -> Result<Vec<P
 }
 
 fn write_into(dataset: &Dataset, units: &[u64], dir: &Path) -> Result<Vec<String>> {
-    let mut explanations: HashMap<u64, Vec<Explanation>> = HashMap::new();
-    for e in dataset.explanations()? {
-        explanations.entry(e.unit_id).or_default().push(e);
-    }
-    let mut scores: HashMap<String, Vec<Score>> = HashMap::new();
-    for s in dataset.scores()? {
-        scores.entry(s.explanation_id.clone()).or_default().push(s);
-    }
-    let effects: HashMap<u64, LogitEffect> = (dataset.logit_effects()?.into_iter())
-        .map(|e| (e.unit_id, e))
-        .collect();
+    let super::Annotations {
+        mut explanations,
+        scores,
+        effects,
+    } = super::Annotations::read(dataset)?;
     let subject = (dataset.manifest().subject_model.as_ref()).map(|m| m.name.clone());
     let mut rows = Vec::with_capacity(units.len());
     let mut names = vec!["index.html".to_owned()];

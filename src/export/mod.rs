@@ -14,8 +14,9 @@
 pub mod html;
 pub mod neuronpedia;
 
-use crate::dataset::DatasetError;
+use crate::dataset::{Dataset, DatasetError, Explanation, LogitEffect, Score};
 use crate::publish::{PublishError, staging_sibling, swap_into_place};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The file that marks a folder as an export of ours, so that only such a
@@ -40,6 +41,35 @@ pub enum ExportError {
 }
 
 pub type Result<T, E = ExportError> = std::result::Result<T, E>;
+
+/// What a dataset says about its units beside their records: explanations
+/// by unit, scores by explanation, logit effects by unit.
+struct Annotations {
+    explanations: HashMap<u64, Vec<Explanation>>,
+    scores: HashMap<String, Vec<Score>>,
+    effects: HashMap<u64, LogitEffect>,
+}
+
+impl Annotations {
+    fn read(dataset: &Dataset) -> Result<Self> {
+        let mut explanations: HashMap<u64, Vec<Explanation>> = HashMap::new();
+        for e in dataset.explanations()? {
+            explanations.entry(e.unit_id).or_default().push(e);
+        }
+        let mut scores: HashMap<String, Vec<Score>> = HashMap::new();
+        for s in dataset.scores()? {
+            scores.entry(s.explanation_id.clone()).or_default().push(s);
+        }
+        let effects = (dataset.logit_effects()?.into_iter())
+            .map(|e| (e.unit_id, e))
+            .collect();
+        Ok(Self {
+            explanations,
+            scores,
+            effects,
+        })
+    }
+}
 
 /// Names the path in an I/O error.
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError {

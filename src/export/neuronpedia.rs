@@ -303,17 +303,11 @@ fn write_into(dataset: &Dataset, units: &[u64], dir: &Path) -> Result<Neuronpedi
     // that two exports uploaded to one Neuronpedia do not collide.
     let prefix = crate::dataset::new_id()[..12].to_owned();
     let activation_id = |record: u64| format!("{prefix}-{record}");
-    let mut explanations: HashMap<u64, Vec<Explanation>> = HashMap::new();
-    for e in dataset.explanations()? {
-        explanations.entry(e.unit_id).or_default().push(e);
-    }
-    let mut scores: HashMap<String, Vec<Score>> = HashMap::new();
-    for s in dataset.scores()? {
-        scores.entry(s.explanation_id.clone()).or_default().push(s);
-    }
-    let effects: HashMap<u64, LogitEffect> = (dataset.logit_effects()?.into_iter())
-        .map(|e| (e.unit_id, e))
-        .collect();
+    let super::Annotations {
+        mut explanations,
+        mut scores,
+        effects,
+    } = super::Annotations::read(dataset)?;
     let mut report = NeuronpediaExport {
         model_id: model.clone(),
         ..NeuronpediaExport::default()

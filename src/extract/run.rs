@@ -25,8 +25,7 @@ use crate::dataset::manifest::{
     CorpusInfo, DictionaryInfo, SubjectModel as SubjectInfo, UnitSourceInfo,
 };
 use crate::dataset::{
-    DatasetWriter, Manifest, NewRecord, NewUnit, Sample, SelectionParams, UnitKind, UnitStats,
-    WriterOptions,
+    DatasetWriter, Manifest, NewRecord, NewUnit, Sample, UnitKind, UnitStats, WriterOptions,
 };
 use crate::model::{self, HookPoint, HookSite, SubjectModel, TextTokenizer};
 use crate::sae::Dictionary;
@@ -648,13 +647,6 @@ fn manifest(
         text_field: Some(config.text_field.clone()),
     });
     m.window_tokens = Some(config.window_tokens as u32);
-    let s = &config.selection;
-    m.selection = Some(SelectionParams {
-        top_k: s.top_k as u32,
-        random_k: s.random_k as u32,
-        quantile_levels: s.quantile_levels.clone(),
-        quantile_k: s.quantile_k as u32,
-        seed: Some(s.seed),
-    });
+    m.selection = Some(config.selection.params());
     m
 }

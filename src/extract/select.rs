@@ -18,6 +18,19 @@ pub struct SelectionConfig {
     pub seed: u64,
 }
 
+impl SelectionConfig {
+    /// How the records were chosen, as the manifest records it.
+    pub fn params(&self) -> crate::dataset::SelectionParams {
+        crate::dataset::SelectionParams {
+            top_k: self.top_k as u32,
+            random_k: self.random_k as u32,
+            quantile_levels: self.quantile_levels.clone(),
+            quantile_k: self.quantile_k as u32,
+            seed: Some(self.seed),
+        }
+    }
+}
+
 impl Default for SelectionConfig {
     fn default() -> Self {
         Self {

@@ -11,14 +11,16 @@
 //! every token of the cache. Token ids become text through the model's
 //! tokenizer, which the cache does not hold.
 use super::ImportError;
+use super::invalid;
 use crate::dataset::{
-    DatasetWriter, Explanation, Manifest, NewRecord, NewUnit, Sample, SelectionParams, UnitKind,
-    UnitStats, WriterOptions,
+    DatasetWriter, Explanation, Manifest, NewRecord, NewUnit, Sample, UnitKind, UnitStats,
+    WriterOptions,
     manifest::{SubjectModel, UnitSourceInfo},
     new_id, now_ms,
 };
 use crate::extract::select::{SelectionConfig, quantile_by, unit_rng};
 use crate::model::tokenizer::TextTokenizer;
+use crate::safetensors::Header;
 use rand::RngExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -48,15 +50,9 @@ pub struct DelphiReport {
     pub units: u64,
     pub records: u64,
     pub explanations: u64,
-    /// Explanation files of latents that never fire in the cache.
+    /// Explanation files of latents without a unit: silent in the cache,
+    /// or of a hookpoint it does not hold.
     pub explanations_without_unit: u64,
-}
-
-fn invalid(path: &Path, problem: impl Into<String>) -> ImportError {
-    ImportError::Invalid {
-        path: path.to_owned(),
-        problem: problem.into(),
-    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ImportError {
@@ -64,160 +60,25 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ImportError {
     move |cause| ImportError::Io { path, cause }
 }
 
-/// A tensor of a safetensors file, widened: integers to i64, floats to f32.
-enum Tensor {
-    Ints(Vec<i64>),
-    Floats(Vec<f32>),
-}
-
-/// The tensors `names` of a safetensors file (an 8-byte header length, a
-/// JSON header of dtype, shape and byte range per tensor, then the data),
-/// with their shapes.
-fn read_safetensors(
-    path: &Path,
-    names: &[&str],
-) -> Result<HashMap<String, (Vec<usize>, Tensor)>, ImportError> {
-    let bytes = std::fs::read(path).map_err(io(path))?;
-    let header_len = bytes
-        .get(..8)
-        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
-        .ok_or_else(|| {
-            invalid(
-                path,
-                "not a safetensors file: shorter than its header length",
-            )
-        })?;
-    let header = bytes
-        .get(8..8usize.saturating_add(header_len))
-        .ok_or_else(|| {
-            invalid(
-                path,
-                format!("truncated: the header says {header_len} bytes"),
-            )
-        })?;
-    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(header)
-        .map_err(|e| invalid(path, format!("not a safetensors header: {e}")))?;
-    let data = &bytes[8 + header_len..];
-    let mut out = HashMap::new();
-    for &name in names {
-        let Some(entry) = header.get(name) else {
-            continue;
-        };
-        let field = |key: &str| {
-            entry
-                .get(key)
-                .ok_or_else(|| invalid(path, format!("tensor {name}: no {key}")))
-        };
-        let dtype = field("dtype")?.as_str().unwrap_or_default().to_owned();
-        let shape: Vec<usize> = serde_json::from_value(field("shape")?.clone())
-            .map_err(|e| invalid(path, format!("tensor {name}: shape: {e}")))?;
-        let [start, end]: [usize; 2] = serde_json::from_value(field("data_offsets")?.clone())
-            .map_err(|e| invalid(path, format!("tensor {name}: data_offsets: {e}")))?;
-        let raw = data
-            .get(start..end)
-            .filter(|_| start <= end)
-            .ok_or_else(|| {
-                invalid(
-                    path,
-                    format!("tensor {name}: bytes {start}..{end} are past the end of the file"),
-                )
-            })?;
-        let width = match dtype.as_str() {
-            "U8" | "I8" => 1,
-            "U16" | "I16" | "F16" | "BF16" => 2,
-            "U32" | "I32" | "F32" => 4,
-            "I64" | "U64" | "F64" => 8,
-            other => {
-                return Err(invalid(
-                    path,
-                    format!("tensor {name}: dtype {other} is not one Delphi writes"),
-                ));
-            }
-        };
-        let count: usize = shape.iter().product();
-        if raw.len() != count * width {
-            return Err(invalid(
-                path,
-                format!(
-                    "tensor {name}: {} bytes for shape {shape:?} of {dtype}",
-                    raw.len()
-                ),
-            ));
-        }
-        let chunks = raw.chunks_exact(width);
-        let tensor = match dtype.as_str() {
-            "U8" => Tensor::Ints(raw.iter().map(|&b| i64::from(b)).collect()),
-            "I8" => Tensor::Ints(raw.iter().map(|&b| i64::from(b as i8)).collect()),
-            "U16" => Tensor::Ints(
-                chunks
-                    .map(|c| i64::from(u16::from_le_bytes([c[0], c[1]])))
-                    .collect(),
-            ),
-            "I16" => Tensor::Ints(
-                chunks
-                    .map(|c| i64::from(i16::from_le_bytes([c[0], c[1]])))
-                    .collect(),
-            ),
-            "U32" => Tensor::Ints(
-                chunks
-                    .map(|c| i64::from(u32::from_le_bytes(c.try_into().expect("4"))))
-                    .collect(),
-            ),
-            "I32" => Tensor::Ints(
-                chunks
-                    .map(|c| i64::from(i32::from_le_bytes(c.try_into().expect("4"))))
-                    .collect(),
-            ),
-            "I64" => Tensor::Ints(
-                chunks
-                    .map(|c| i64::from_le_bytes(c.try_into().expect("8")))
-                    .collect(),
-            ),
-            "U64" => Tensor::Ints(
-                chunks
-                    .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
-                    .map(|v| v.min(i64::MAX as u64) as i64)
-                    .collect(),
-            ),
-            "F16" => Tensor::Floats(
-                chunks
-                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                    .collect(),
-            ),
-            "BF16" => Tensor::Floats(
-                chunks
-                    .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-                    .collect(),
-            ),
-            "F32" => Tensor::Floats(
-                chunks
-                    .map(|c| f32::from_le_bytes(c.try_into().expect("4")))
-                    .collect(),
-            ),
-            _ => Tensor::Floats(
-                chunks
-                    .map(|c| f64::from_le_bytes(c.try_into().expect("8")) as f32)
-                    .collect(),
-            ),
-        };
-        out.insert(name.to_owned(), (shape, tensor));
-    }
-    Ok(out)
-}
-
-/// The latents of one hookpoint: per latent, its nonzero activations as
-/// (sequence, position, activation).
+/// One hookpoint of the cache: its splits and the corpus as token ids.
 struct Hookpoint {
     name: String,
+    layer: u32,
+    /// (first latent, last latent, file), in order, not overlapping.
+    splits: Vec<(u32, u32, PathBuf)>,
     tokens: Vec<i64>,
     sequences: usize,
     context: usize,
-    latents: BTreeMap<u32, Vec<(usize, usize, f32)>>,
     model_name: Option<String>,
 }
 
-/// `{start}_{end}.safetensors` files of a hookpoint folder, by start.
-fn split_files(dir: &Path) -> Result<Vec<(u32, PathBuf)>, ImportError> {
+/// A latent's activations: (sequence, position, value).
+type Entries = Vec<(usize, usize, f32)>;
+
+/// `{start}_{end}.safetensors` files of a hookpoint folder, by start, none
+/// overlapping another (a rerun with another `n_splits` leaves its old
+/// files beside the new ones).
+fn split_files(dir: &Path) -> Result<Vec<(u32, u32, PathBuf)>, ImportError> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io(dir))? {
         let path = entry.map_err(io(dir))?.path();
@@ -225,11 +86,11 @@ fn split_files(dir: &Path) -> Result<Vec<(u32, PathBuf)>, ImportError> {
         let Some(stem) = name.strip_suffix(".safetensors") else {
             continue;
         };
-        let start = stem
-            .split_once('_')
-            .and_then(|(s, e)| Some((s.parse().ok()?, e.parse::<u32>().ok()?)));
-        match start {
-            Some((start, _)) => files.push((start, path)),
+        let range = (stem.split_once('_'))
+            .and_then(|(s, e)| Some((s.parse::<u32>().ok()?, e.parse::<u32>().ok()?)))
+            .filter(|(start, end)| start <= end);
+        match range {
+            Some((start, end)) => files.push((start, end, path)),
             None => {
                 return Err(invalid(
                     &path,
@@ -239,10 +100,29 @@ fn split_files(dir: &Path) -> Result<Vec<(u32, PathBuf)>, ImportError> {
         }
     }
     files.sort();
+    for pair in files.windows(2) {
+        if pair[1].0 <= pair[0].1 {
+            return Err(invalid(
+                &pair[1].2,
+                format!(
+                    "its latents overlap those of {} (splits of two runs?)",
+                    pair[0].2.display()
+                ),
+            ));
+        }
+    }
     Ok(files)
 }
 
-fn read_hookpoint(dir: &Path) -> Result<Hookpoint, ImportError> {
+fn read_file(path: &Path) -> Result<(Vec<u8>, Header), ImportError> {
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    let header = Header::parse(&bytes).map_err(|problem| invalid(path, problem))?;
+    Ok((bytes, header))
+}
+
+/// A hookpoint folder: its splits, its `config.json`, and the tokens of its
+/// first split, each id checked against the tokenizer's vocabulary.
+fn read_hookpoint(dir: &Path, vocabulary: usize) -> Result<Hookpoint, ImportError> {
     let name = dir
         .file_name()
         .and_then(|n| n.to_str())
@@ -255,91 +135,133 @@ fn read_hookpoint(dir: &Path) -> Result<Hookpoint, ImportError> {
             .get("model_name")
             .and_then(|m| m.as_str())
             .map(str::to_owned),
-        Err(_) => None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io(&config)(e)),
     };
-    let files = split_files(dir)?;
-    if files.is_empty() {
+    let splits = split_files(dir)?;
+    let Some((_, _, first)) = splits.first() else {
         return Err(invalid(dir, "no {start}_{end}.safetensors splits"));
-    }
-    let mut hookpoint = Hookpoint {
-        name,
-        tokens: Vec::new(),
-        sequences: 0,
-        context: 0,
-        latents: BTreeMap::new(),
-        model_name,
     };
-    for (start, path) in files {
-        let mut tensors = read_safetensors(&path, &["locations", "activations", "tokens"])?;
-        if hookpoint.tokens.is_empty() {
-            match tensors.remove("tokens") {
-                Some((shape, Tensor::Ints(ids))) if shape.len() == 2 => {
-                    (hookpoint.sequences, hookpoint.context) = (shape[0], shape[1]);
-                    hookpoint.tokens = ids;
-                }
-                Some(_) => {
-                    return Err(invalid(&path, "tensor tokens: not a matrix of integer ids"));
-                }
-                None => {
-                    return Err(invalid(
-                        &path,
-                        "no tokens tensor: the cache was saved without them (save_tokens=False), so its texts are unknown",
-                    ));
-                }
-            }
-        }
-        let Some((loc_shape, Tensor::Ints(locations))) = tensors.remove("locations") else {
-            return Err(invalid(&path, "no integer locations tensor"));
-        };
-        let Some((_, Tensor::Floats(activations))) = tensors.remove("activations") else {
-            return Err(invalid(&path, "no float activations tensor"));
-        };
-        if loc_shape.len() != 2 || loc_shape[1] != 3 || loc_shape[0] != activations.len() {
+    let (bytes, header) = read_file(first)?;
+    let tokens = header.entries.get("tokens").ok_or_else(|| {
+        invalid(first, "no tokens tensor: the cache was saved without them (save_tokens=False), so its texts are unknown")
+    })?;
+    let (ids, [sequences, context]) = match (tokens.ints(&bytes), &tokens.shape[..]) {
+        (Some(ids), &[s, c]) if s > 0 && c > 0 => (ids, [s, c]),
+        _ => {
             return Err(invalid(
-                &path,
+                first,
+                "tensor tokens: not a non-empty matrix of integer ids",
+            ));
+        }
+    };
+    if let Some(i) = ids
+        .iter()
+        .position(|&id| !(0..vocabulary as i64).contains(&id))
+    {
+        return Err(invalid(
+            first,
+            format!(
+                "tensor tokens: id {} at sequence {} position {} is not in the tokenizer's {vocabulary} tokens (is --tokenizer the model of the cache?)",
+                ids[i],
+                i / context,
+                i % context
+            ),
+        ));
+    }
+    Ok(Hookpoint {
+        layer: super::first_number(&name)
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0),
+        name,
+        splits,
+        tokens: ids,
+        sequences,
+        context,
+        model_name,
+    })
+}
+
+/// The activations of split `start..=end` by latent, each checked: inside
+/// the split's latents and the tokens, finite, once per token.
+fn read_split(
+    hookpoint: &Hookpoint,
+    start: u32,
+    end: u32,
+    path: &Path,
+) -> Result<BTreeMap<u32, Entries>, ImportError> {
+    let (bytes, header) = read_file(path)?;
+    let shape = |name: &str| header.entries.get(name).map(|e| e.shape.clone());
+    if let Some(shape) = shape("tokens")
+        && shape != [hookpoint.sequences, hookpoint.context]
+    {
+        return Err(invalid(
+            path,
+            format!(
+                "tensor tokens: shape {shape:?}, but the first split's is [{}, {}]",
+                hookpoint.sequences, hookpoint.context
+            ),
+        ));
+    }
+    let locations = (header.entries.get("locations").and_then(|e| e.ints(&bytes)))
+        .ok_or_else(|| invalid(path, "no integer locations tensor"))?;
+    let activations = (header
+        .entries
+        .get("activations")
+        .and_then(|e| e.floats(&bytes)))
+    .ok_or_else(|| invalid(path, "no float activations tensor"))?;
+    let located = shape("locations").unwrap_or_default();
+    if located.len() != 2 || located[1] != 3 || located[0] != activations.len() {
+        return Err(invalid(
+            path,
+            format!(
+                "locations of shape {located:?} for {} activations (Delphi writes [n, 3])",
+                activations.len()
+            ),
+        ));
+    }
+    let mut latents: BTreeMap<u32, Entries> = BTreeMap::new();
+    for (i, (location, &value)) in locations.chunks_exact(3).zip(&activations).enumerate() {
+        let [seq, pos, offset] = [location[0], location[1], location[2]];
+        let latent = u32::try_from(offset)
+            .ok()
+            .and_then(|o| o.checked_add(start))
+            .filter(|&l| l <= end);
+        let inside = (0..hookpoint.sequences as i64).contains(&seq)
+            && (0..hookpoint.context as i64).contains(&pos);
+        let (Some(latent), true) = (latent, inside) else {
+            return Err(invalid(
+                path,
                 format!(
-                    "locations of shape {loc_shape:?} for {} activations (Delphi writes [n, 3])",
-                    activations.len()
+                    "location {i} ({seq}, {pos}, {offset}) is outside the split's latents {start}..={end} or the {} × {} tokens",
+                    hookpoint.sequences, hookpoint.context
+                ),
+            ));
+        };
+        if !value.is_finite() {
+            return Err(invalid(path, format!("activation {i} is not finite")));
+        }
+        latents
+            .entry(latent)
+            .or_default()
+            .push((seq as usize, pos as usize, value));
+    }
+    for (latent, entries) in &mut latents {
+        entries.sort_by_key(|e| (e.0, e.1));
+        if let Some(pair) = entries
+            .windows(2)
+            .find(|p| (p[0].0, p[0].1) == (p[1].0, p[1].1))
+        {
+            return Err(invalid(
+                path,
+                format!(
+                    "latent {latent} has two activations at sequence {} position {}",
+                    pair[0].0, pair[0].1
                 ),
             ));
         }
-        for (i, (location, &activation)) in locations.chunks_exact(3).zip(&activations).enumerate()
-        {
-            let (seq, pos) = (location[0], location[1]);
-            let latent = u32::try_from(location[2])
-                .ok()
-                .and_then(|l| l.checked_add(start));
-            let inside = (0..hookpoint.sequences as i64).contains(&seq)
-                && (0..hookpoint.context as i64).contains(&pos);
-            let (Some(latent), true) = (latent, inside) else {
-                return Err(invalid(
-                    &path,
-                    format!(
-                        "location {i} ({seq}, {pos}, {}) is outside the {} × {} tokens",
-                        location[2], hookpoint.sequences, hookpoint.context
-                    ),
-                ));
-            };
-            if !activation.is_finite() {
-                return Err(invalid(&path, format!("activation {i} is not finite")));
-            }
-            hookpoint.latents.entry(latent).or_default().push((
-                seq as usize,
-                pos as usize,
-                activation,
-            ));
-        }
     }
-    Ok(hookpoint)
-}
-
-/// The first number in a hookpoint's name: `layers.6.mlp` is layer 6.
-fn layer_of(hookpoint: &str) -> u32 {
-    let digits: String = (hookpoint.chars())
-        .skip_while(|c| !c.is_ascii_digit())
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
-    digits.parse().unwrap_or(0)
+    Ok(latents)
 }
 
 /// One latent's selection over every window of the cache, most of which
@@ -450,7 +372,7 @@ impl<'a> LatentSelection<'a> {
 /// windows other than the top ones; and the bins' lower edges.
 fn choose_windows(
     selection: &LatentSelection,
-    latent: u32,
+    unit_id: u64,
     config: &SelectionConfig,
 ) -> (Vec<(u64, Sample, u32)>, Vec<f32>) {
     let mut maxima: Vec<(f32, u64)> = (selection.firing.keys())
@@ -470,7 +392,7 @@ fn choose_windows(
     let boundaries: Vec<f32> = (config.quantile_levels.iter())
         .map(|&q| quantile_by(all, at, q))
         .collect();
-    let mut rng = unit_rng(config.seed, u64::from(latent), 0);
+    let mut rng = unit_rng(config.seed, unit_id, 0);
     let mut top: Vec<(f32, u64)> = maxima.iter().filter(|m| m.0 > 0.0).copied().collect();
     top.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     top.truncate(config.top_k);
@@ -553,8 +475,9 @@ fn latent_stats(
     }
 }
 
-/// The explanations folder's files: `{hookpoint}_latent{i}.txt`.
-fn read_explanations(dir: &Path) -> Result<Vec<(String, u32, PathBuf, String)>, ImportError> {
+/// The explanations folder's files: `{hookpoint}_latent{i}.txt`, as
+/// Delphi's pipeline names them (`str(latent)`).
+fn read_explanations(dir: &Path) -> Result<Vec<(String, u32, String)>, ImportError> {
     let mut found = Vec::new();
     if !dir.is_dir() {
         return Ok(found);
@@ -562,9 +485,8 @@ fn read_explanations(dir: &Path) -> Result<Vec<(String, u32, PathBuf, String)>, 
     for entry in std::fs::read_dir(dir).map_err(io(dir))? {
         let path = entry.map_err(io(dir))?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let Some((hookpoint, latent)) = name
-            .strip_suffix(".txt")
-            .and_then(|s| s.rsplit_once("_latent"))
+        let Some((hookpoint, latent)) =
+            (name.strip_suffix(".txt")).and_then(|s| s.rsplit_once("_latent"))
         else {
             continue;
         };
@@ -576,15 +498,59 @@ fn read_explanations(dir: &Path) -> Result<Vec<(String, u32, PathBuf, String)>, 
                 format!("not a JSON string, as Delphi writes explanations: {e}"),
             )
         })?;
-        found.push((hookpoint.replace("--", "/"), latent, path, text));
+        found.push((hookpoint.to_owned(), latent, text));
     }
     found.sort();
     Ok(found)
 }
 
+/// The records of one latent's chosen windows, their texts decoded once
+/// per window of the split.
+fn latent_records(
+    selection: &LatentSelection,
+    chosen: Vec<(u64, Sample, u32)>,
+    tokenizer: &TextTokenizer,
+    texts: &mut HashMap<u64, Vec<String>>,
+    split: &Path,
+) -> Result<Vec<NewRecord>, ImportError> {
+    let hookpoint = selection.hookpoint;
+    let mut records = Vec::with_capacity(chosen.len());
+    for (w, sample, rank) in chosen {
+        let (seq, pos) = selection.start(w);
+        let tokens = match texts.get(&w) {
+            Some(t) => t.clone(),
+            None => {
+                let at = seq * hookpoint.context + pos;
+                // Ids were checked against the vocabulary when read.
+                let ids: Vec<u32> = (hookpoint.tokens[at..at + selection.window_len(w)].iter())
+                    .map(|&id| id as u32)
+                    .collect();
+                let text = (tokenizer.display_tokens(&ids)).map_err(|e| {
+                    invalid(
+                        split,
+                        format!("decoding the tokens of sequence {seq} from {pos}: {e}"),
+                    )
+                })?;
+                texts.insert(w, text.clone());
+                text
+            }
+        };
+        records.push(NewRecord {
+            sample,
+            rank,
+            document_id: Some(seq as i64),
+            token_offset: Some(pos as i64),
+            tokens,
+            activations: selection.activations(w),
+        });
+    }
+    Ok(records)
+}
+
 /// Builds a dataset at `out` from the Delphi run in `run` (the folder
 /// holding `latents/`, or `latents/` itself), whose token ids `tokenizer`
-/// turns into text; nothing is left at `out` unless it all succeeds.
+/// turns into text; nothing is left at `out` unless it all succeeds. One
+/// split is in memory at a time.
 pub fn import_run(
     run: &Path,
     tokenizer: &TextTokenizer,
@@ -596,23 +562,26 @@ pub fn import_run(
     } else {
         (run.to_owned(), run.parent().unwrap_or(run).to_owned())
     };
-    let mut hookpoint_dirs = Vec::new();
+    let mut hookpoints = Vec::new();
     for entry in std::fs::read_dir(&latents_dir).map_err(io(&latents_dir))? {
         let path = entry.map_err(io(&latents_dir))?.path();
         if path.is_dir() {
-            hookpoint_dirs.push(path);
+            hookpoints.push(read_hookpoint(&path, tokenizer.vocab_size())?);
         }
     }
-    hookpoint_dirs.sort_by_key(|p| (layer_of(&p.to_string_lossy()), p.clone()));
-    if hookpoint_dirs.is_empty() {
+    hookpoints.sort_by(|a, b| (a.layer, &a.name).cmp(&(b.layer, &b.name)));
+    if hookpoints.is_empty() {
         return Err(invalid(
             &latents_dir,
             "no hookpoint folders of {start}_{end}.safetensors splits",
         ));
     }
-    let hookpoints = (hookpoint_dirs.iter())
-        .map(|d| read_hookpoint(d))
-        .collect::<Result<Vec<_>, _>>()?;
+    let window = hookpoints
+        .iter()
+        .map(|h| options.window.min(h.context))
+        .min()
+        .unwrap_or(1)
+        .max(1);
     let mut manifest = Manifest::new();
     manifest.subject_model = hookpoints
         .iter()
@@ -623,69 +592,43 @@ pub fn import_run(
             layers: None,
             source: None,
         });
-    manifest.window_tokens = Some(options.window as u32);
+    manifest.window_tokens = Some(window as u32);
     manifest.notes = Some(format!("imported from the Delphi run in {}", run.display()));
     let mut writer = DatasetWriter::create(out, manifest, WriterOptions::default())?;
     let mut report = DelphiReport::default();
     let mut units: HashMap<(String, u32), u64> = HashMap::new();
     let mut sources = Vec::new();
-    let mut token_text: HashMap<u64, Vec<String>> = HashMap::new();
     for hookpoint in &hookpoints {
-        let layer = layer_of(&hookpoint.name);
         let first_unit_id = writer.units_written();
-        for (&latent, entries) in &hookpoint.latents {
-            let selection = LatentSelection::new(hookpoint, entries, options.window);
-            let (chosen, boundaries) = choose_windows(&selection, latent, &options.selection);
-            let stats = latent_stats(
-                hookpoint,
-                entries,
-                &boundaries,
-                options.selection.histogram_bins,
-            );
-            let mut records = Vec::with_capacity(chosen.len());
-            for (w, sample, rank) in chosen {
-                let (seq, pos) = selection.start(w);
-                let tokens = match token_text.get(&w) {
-                    Some(t) => t.clone(),
-                    None => {
-                        let ids = &hookpoint.tokens[seq * hookpoint.context + pos..]
-                            [..selection.window_len(w)];
-                        let ids: Vec<u32> = ids
-                            .iter()
-                            .map(|&id| u32::try_from(id).unwrap_or(u32::MAX))
-                            .collect();
-                        let text = tokenizer.display_tokens(&ids)?;
-                        token_text.insert(w, text.clone());
-                        text
-                    }
-                };
-                records.push(NewRecord {
-                    sample,
-                    rank,
-                    document_id: Some(seq as i64),
-                    token_offset: Some(pos as i64),
-                    tokens,
-                    activations: selection.activations(w),
-                });
-            }
-            report.records += records.len() as u64;
-            let added = writer.add_unit(
-                NewUnit {
-                    layer,
+        for (start, end, path) in &hookpoint.splits {
+            let mut texts = HashMap::new();
+            for (latent, entries) in read_split(hookpoint, *start, *end, path)? {
+                let unit_id = writer.units_written();
+                let selection = LatentSelection::new(hookpoint, &entries, window);
+                let (chosen, boundaries) = choose_windows(&selection, unit_id, &options.selection);
+                let stats = latent_stats(
+                    hookpoint,
+                    &entries,
+                    &boundaries,
+                    options.selection.histogram_bins,
+                );
+                let records = latent_records(&selection, chosen, tokenizer, &mut texts, path)?;
+                report.records += records.len() as u64;
+                let unit = NewUnit {
+                    layer: hookpoint.layer,
                     index: latent,
                     kind: UnitKind::Sae,
                     stats,
-                },
-                records,
-            )?;
-            units.insert((hookpoint.name.clone(), latent), added.unit_id);
-            report.units += 1;
+                };
+                writer.add_unit(unit, records)?;
+                units.insert((hookpoint.name.clone(), latent), unit_id);
+                report.units += 1;
+            }
         }
-        token_text.clear();
         sources.push(UnitSourceInfo {
             kind: UnitKind::Sae,
             hook: hookpoint.name.clone(),
-            layer,
+            layer: hookpoint.layer,
             first_unit_id,
             units: writer.units_written() - first_unit_id,
             dictionary: None,
@@ -693,7 +636,7 @@ pub fn import_run(
         report.hookpoints.push(hookpoint.name.clone());
     }
     let mut explanations = Vec::new();
-    for (hookpoint, latent, _, text) in read_explanations(&base.join("explanations"))? {
+    for (hookpoint, latent, text) in read_explanations(&base.join("explanations"))? {
         let Some(&unit_id) = units.get(&(hookpoint, latent)) else {
             report.explanations_without_unit += 1;
             continue;
@@ -711,16 +654,9 @@ pub fn import_run(
     }
     report.explanations = explanations.len() as u64;
     writer.add_explanations(explanations);
-    let config = &options.selection;
     let manifest = writer.manifest_mut();
     manifest.sources = sources;
-    manifest.selection = Some(SelectionParams {
-        top_k: config.top_k as u32,
-        random_k: config.random_k as u32,
-        quantile_levels: config.quantile_levels.clone(),
-        quantile_k: config.quantile_k as u32,
-        seed: Some(config.seed),
-    });
+    manifest.selection = Some(options.selection.params());
     writer.finish()?;
     Ok(report)
 }

@@ -18,7 +18,24 @@ pub mod neuron_explainer;
 pub mod neuronpedia;
 
 use crate::dataset::DatasetError;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+fn invalid(path: &Path, problem: impl Into<String>) -> ImportError {
+    ImportError::Invalid {
+        path: path.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// The first run of digits in `text`: the layer of `layers.6.mlp`, the
+/// batch of `batch-10.jsonl.gz`.
+fn first_number(text: &str) -> Option<u64> {
+    let digits: String = (text.chars())
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().ok()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {

@@ -2,7 +2,7 @@
 //! (`<layer>/<neuron>.json`, a `NeuronRecord`) and scored explanations
 //! (`<layer>/<neuron>.jsonl`, a `NeuronSimulationResults` on its first line).
 //! Their JSON is Python's, which writes `NaN` for missing moments.
-use super::ImportError;
+use super::{ImportError, invalid};
 use crate::dataset::{
     Dataset, DatasetWriter, Explanation, Manifest, NewRecord, NewUnit, Record, Sample, Score,
     SelectionParams, UnitKind, UnitStats, WriterOptions, manifest::SubjectModel, new_id, now_ms,
@@ -99,13 +99,6 @@ pub struct ImportReport {
     pub scores: u64,
     /// Scores left out because a simulated text matched none of the unit's records.
     pub scores_without_records: u64,
-}
-
-fn invalid(path: &Path, problem: impl Into<String>) -> ImportError {
-    ImportError::Invalid {
-        path: path.to_owned(),
-        problem: problem.into(),
-    }
 }
 
 /// Python's `json` writes NaN, Infinity and -Infinity as bare words, which
@@ -425,13 +418,7 @@ pub fn import_dataset(
     ));
     let mut writer = DatasetWriter::create(out, manifest, WriterOptions::default())?;
     let mut report = ImportReport::default();
-    let mut selection = SelectionParams {
-        top_k: 0,
-        random_k: 0,
-        quantile_levels: Vec::new(),
-        quantile_k: 0,
-        seed: None,
-    };
+    let mut selection = SelectionParams::default();
     for (layer, index, path) in files {
         let neuron: NeuronRecord = parse(&path, &read_text(&path)?)?;
         check_neuron_id(&path, &neuron.neuron_id, layer, index)?;

@@ -9,7 +9,7 @@
 //! (`modelId`, `layer`, `index`), where `layer` is the source id
 //! (`20-gemmascope-res-16k`) and `index` a string or a number.
 //! `docs/interop.md` maps every field.
-use super::ImportError;
+use super::{ImportError, invalid};
 use crate::dataset::{
     DatasetWriter, Explanation, LogitEffect, Manifest, NewRecord, NewUnit, Sample, Score,
     SelectionParams, TokenEffect, UnitKind, UnitStats, WriterOptions,
@@ -97,13 +97,6 @@ pub struct NeuronpediaReport {
     /// `.jsonl` files that are not one of the tables (the `config/` lookup
     /// tables, `sourceset.jsonl`, `release.jsonl`).
     pub files_not_read: Vec<PathBuf>,
-}
-
-fn invalid(path: &Path, problem: impl Into<String>) -> ImportError {
-    ImportError::Invalid {
-        path: path.to_owned(),
-        problem: problem.into(),
-    }
 }
 
 /// Where a row is: its file and line.
@@ -414,11 +407,7 @@ fn table_files(
 /// N of `batch-N.jsonl.gz`, so batch-10 follows batch-9.
 fn batch_number(path: &Path) -> u64 {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let digits: String = (name.chars())
-        .skip_while(|c| !c.is_ascii_digit())
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
-    digits.parse().unwrap_or(0)
+    super::first_number(name).unwrap_or(0)
 }
 
 /// The layer a source id names (`20-gemmascope-res-16k` is layer 20), and
@@ -947,13 +936,7 @@ pub fn import_export(inputs: &[PathBuf], out: &Path) -> Result<NeuronpediaReport
             .join(", ")
     ));
     let mut writer = DatasetWriter::create(out, manifest, WriterOptions::default())?;
-    let mut selection = SelectionParams {
-        top_k: 0,
-        random_k: 0,
-        quantile_levels: Vec::new(),
-        quantile_k: 0,
-        seed: None,
-    };
+    let mut selection = SelectionParams::default();
     let mut unit_ids: HashMap<(String, u32), u64> = HashMap::new();
     // Activation id → (unit, record).
     let mut record_ids: HashMap<String, (u64, u64)> = HashMap::new();

@@ -123,25 +123,25 @@ impl TextTokenizer {
     }
 
     /// Display text of each of `ids`, as [`Self::encode`] gives it for a
-    /// text: what decoding up to the token adds to decoding up to the one
-    /// before (special tokens by name), so the pieces join into the decoded
-    /// text; for token ids stored without their text (another tool's cache).
+    /// text: what decoding up to the token adds (special tokens by name; a
+    /// token that completes no character yet shows nothing, the next one
+    /// its character), so the pieces join into the decoded text; for token
+    /// ids stored without their text (another tool's cache).
     pub fn display_tokens(&self, ids: &[u32]) -> Result<Vec<String>> {
-        let mut pieces = Vec::with_capacity(ids.len());
-        let mut before = String::new();
-        for end in 1..=ids.len() {
-            let text = self
-                .inner
-                .decode(&ids[..end], false)
-                .map_err(|e| self.failed(e))?;
-            let common = (before.char_indices())
-                .zip(text.chars())
-                .find(|((_, a), b)| a != b)
-                .map_or(before.len().min(text.len()), |((i, _), _)| i);
-            pieces.push(text.get(common..).unwrap_or_default().to_owned());
-            before = text;
-        }
-        Ok(pieces)
+        let mut stream = self.inner.decode_stream(false);
+        (ids.iter())
+            .map(|&id| {
+                Ok(stream
+                    .step(id)
+                    .map_err(|e| self.failed(e))?
+                    .unwrap_or_default())
+            })
+            .collect()
+    }
+
+    /// How many tokens the vocabulary has, special ones included.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
     }
 
     /// The vocabulary's name for token `id` (`<eos>`, `▁the`).

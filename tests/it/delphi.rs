@@ -1,15 +1,19 @@
 //! A Delphi run written by eai-delphi's own cache code (licence texts in
-//! MiniLM's tokens, latents computed from them) imports as a dataset whose
-//! statistics, strongest windows, activations and texts equal what numpy and
-//! the tokenizer compute from the same cache; it opens in the explorer; a
-//! damaged cache is named and leaves nothing.
+//! MiniLM's tokens, latents computed from them, two hookpoints) imports as a
+//! dataset whose statistics, quantile boundaries, strongest windows,
+//! activations and texts equal what numpy and the tokenizer compute from the
+//! same cache; its samples are drawn as extraction draws them; it opens in
+//! the explorer; a damaged cache is named and leaves nothing.
 use crate::common::{self, path_str};
 use featurescope::dataset::{Dataset, Sample};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::Path;
 
-const WINDOW: usize = 32;
+/// Not a divisor of the cache's 64-token context: each sequence's last
+/// window is shorter.
+const WINDOW: usize = 24;
+const WINDOWS_PER_SEQUENCE: usize = 3;
 
 /// Writes the run at `dir/run`; returns numpy's and the tokenizer's account of it.
 fn delphi_run(dir: &Path) -> Value {
@@ -35,8 +39,14 @@ fn import(dir: &Path, name: &str) -> std::process::Output {
         path_str(&model),
         "--out",
         path_str(&dir.join(name)),
+        "--window",
+        &WINDOW.to_string(),
         "--json",
     ])
+}
+
+fn close(a: f64, b: f64, tolerance: f64) -> bool {
+    (a - b).abs() <= tolerance * (1.0 + b.abs())
 }
 
 #[test]
@@ -46,7 +56,11 @@ fn a_delphi_cache_imports_with_its_statistics_windows_and_texts() {
     let run = import(tmp.path(), "dataset");
     assert!(run.status.success(), "{}", common::stderr(&run));
     let report: Value = serde_json::from_str(&common::stdout(&run)).unwrap();
-    assert_eq!(report["hookpoints"], serde_json::json!(["layers.3.mlp"]));
+    // By layer, not by name ("layers.10" sorts before "layers.3").
+    assert_eq!(
+        report["hookpoints"],
+        serde_json::json!(["layers.3.mlp", "layers.10.mlp"])
+    );
     assert_eq!(
         (
             report["explanations"].as_u64(),
@@ -57,76 +71,135 @@ fn a_delphi_cache_imports_with_its_statistics_windows_and_texts() {
 
     let ds = Dataset::open(tmp.path().join("dataset")).unwrap();
     ds.validate().unwrap();
+    let manifest = ds.manifest();
     assert_eq!(
-        ds.manifest().subject_model.as_ref().unwrap().name,
+        manifest.subject_model.as_ref().unwrap().name,
         "sentence-transformers/all-MiniLM-L6-v2"
     );
-    let latents = expected["latents"].as_object().unwrap();
-    assert_eq!(
-        ds.unit_count().unwrap(),
-        latents.len() as u64,
-        "the dead latent has no unit"
-    );
+    assert_eq!(manifest.window_tokens, Some(WINDOW as u32));
     let texts = expected["window_texts"].as_array().unwrap();
-    for unit_id in 0..ds.unit_count().unwrap() {
-        let unit = ds.unit(unit_id).unwrap();
-        let want = &latents[&unit.index.to_string()];
-        assert_eq!(unit.layer, 3);
+    let mut units = 0;
+    for source in &manifest.sources {
+        let latents = expected["latents"][&source.hook].as_object().unwrap();
         assert_eq!(
-            unit.stats.max,
-            want["max"].as_f64().unwrap(),
-            "latent {}",
-            unit.index
+            source.units,
+            latents.len() as u64,
+            "{}: silent latents have no unit",
+            source.hook
         );
-        assert!((unit.stats.mean.unwrap() - want["mean"].as_f64().unwrap()).abs() < 1e-12);
-        assert_eq!(unit.stats.density, want["density"].as_f64());
-        assert_eq!(unit.stats.histogram_counts.iter().sum::<u64>(), 12 * 64);
-        let records = ds.records(unit_id).unwrap();
-        let top: Vec<f64> = (records.iter())
-            .filter(|r| r.sample == Sample::Top)
-            .map(|r| f64::from(r.max_activation()))
-            .collect();
-        let want_top: Vec<f64> = (want["top_maxima"].as_array().unwrap().iter())
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        assert_eq!(top, want_top, "latent {}", unit.index);
-        let firing = want["firing"].as_object().unwrap();
-        let mut top_windows = HashSet::new();
-        for r in &records {
-            let window = r.document_id.unwrap() as usize * 64 / WINDOW
-                + r.token_offset.unwrap() as usize / WINDOW;
-            assert_eq!(
-                r.tokens.concat(),
-                texts[window].as_str().unwrap(),
-                "window {window}"
+        assert_eq!(
+            source.layer,
+            if source.hook == "layers.3.mlp" { 3 } else { 10 }
+        );
+        for unit_id in source.first_unit_id..source.first_unit_id + source.units {
+            let unit = ds.unit(unit_id).unwrap();
+            let want = &latents[&unit.index.to_string()];
+            let s = &unit.stats;
+            let what = format!("{} latent {}", source.hook, unit.index);
+            assert_eq!(s.max, want["max"].as_f64().unwrap(), "{what}");
+            assert!(
+                close(s.mean.unwrap(), want["mean"].as_f64().unwrap(), 1e-12),
+                "{what}"
             );
-            let values: Vec<f32> = match firing.get(&window.to_string()) {
-                Some(v) => serde_json::from_value(v.clone()).unwrap(),
-                None => vec![0.0; WINDOW],
-            };
-            assert_eq!(
-                r.activations, values,
-                "latent {} window {window}",
-                unit.index
+            assert!(
+                close(
+                    s.variance.unwrap(),
+                    want["variance"].as_f64().unwrap(),
+                    1e-9
+                ),
+                "{what}"
             );
-            if r.sample == Sample::Top {
-                top_windows.insert(window);
-            }
-            if r.sample == Sample::Random {
+            assert_eq!(s.density, want["density"].as_f64(), "{what}");
+            assert_eq!(s.histogram_counts.iter().sum::<u64>(), 48 * 64);
+            let boundaries: Vec<f64> =
+                serde_json::from_value(want["quantile_boundaries"].clone()).unwrap();
+            for (ours, numpy) in s.quantile_boundaries.iter().zip(&boundaries) {
                 assert!(
-                    !top_windows.contains(&window),
-                    "a random record repeats a top one"
+                    close(*ours, *numpy, 1e-6),
+                    "{what}: {:?} vs {boundaries:?}",
+                    s.quantile_boundaries
                 );
             }
+            let records = ds.records(unit_id).unwrap();
+            let maxima = |sample: Sample| -> Vec<f64> {
+                (records.iter())
+                    .filter(|r| r.sample == sample)
+                    .map(|r| f64::from(r.max_activation()))
+                    .collect()
+            };
+            let want_top: Vec<f64> = serde_json::from_value(want["top_maxima"].clone()).unwrap();
+            assert_eq!(maxima(Sample::Top), want_top, "{what}");
+            let firing = want["firing"].as_object().unwrap();
+            let window_of = |r: &featurescope::dataset::Record| {
+                r.document_id.unwrap() as usize * WINDOWS_PER_SEQUENCE
+                    + r.token_offset.unwrap() as usize / WINDOW
+            };
+            let top: HashSet<usize> = (records.iter())
+                .filter(|r| r.sample == Sample::Top)
+                .map(window_of)
+                .collect();
+            let mut seen: HashSet<(Sample, usize)> = HashSet::new();
+            for r in &records {
+                let window = window_of(r);
+                assert!(
+                    seen.insert((r.sample, window)),
+                    "{what}: window {window} twice in {:?}",
+                    r.sample
+                );
+                assert_eq!(
+                    r.tokens.concat(),
+                    texts[window].as_str().unwrap(),
+                    "window {window}"
+                );
+                let values: Vec<f32> = match firing.get(&window.to_string()) {
+                    Some(v) => serde_json::from_value(v.clone()).unwrap(),
+                    None => vec![0.0; r.tokens.len()],
+                };
+                assert_eq!(r.activations, values, "{what} window {window}");
+                match r.sample {
+                    Sample::Random => assert!(
+                        !top.contains(&window),
+                        "{what}: random window {window} is a top one"
+                    ),
+                    Sample::Quantile(bin) => {
+                        let (lo, hi) = (
+                            s.quantile_boundaries[bin as usize],
+                            s.quantile_boundaries[bin as usize + 1],
+                        );
+                        let max = f64::from(r.max_activation().max(0.0));
+                        assert!(
+                            lo <= max && max < hi,
+                            "{what}: bin {bin} [{lo}, {hi}) holds {max}"
+                        );
+                    }
+                    Sample::Top => {}
+                }
+            }
+            // Most windows are silent: the random sample is drawn from them too.
+            assert!(
+                records.iter().any(|r| r.sample == Sample::Random
+                    && !firing.contains_key(&window_of(r).to_string()))
+            );
+            assert!(
+                records.iter().any(|r| r.tokens.len() < WINDOW),
+                "{what}: no short last window"
+            );
+            units += 1;
         }
-        assert!(records.iter().any(|r| r.sample == Sample::Random));
     }
+    assert_eq!(units, ds.unit_count().unwrap());
     let explanations = ds.explanations().unwrap();
     let licence = explanations
         .iter()
         .find(|e| e.text == "the word licence")
         .unwrap();
-    assert_eq!(ds.unit(licence.unit_id).unwrap().index, 0);
+    assert_eq!(
+        (
+            ds.unit(licence.unit_id).unwrap().layer,
+            ds.unit(licence.unit_id).unwrap().index
+        ),
+        (3, 0)
+    );
 
     // Drawn with a seed: a second import chooses the same records.
     assert!(import(tmp.path(), "again").status.success());
@@ -146,46 +219,75 @@ fn a_delphi_cache_imports_with_its_statistics_windows_and_texts() {
     assert!(replay.status.success(), "{}", common::stderr(&replay));
 }
 
-/// A truncated split, a split without its tokens, and a folder without
-/// splits are each named; no dataset is left.
+/// The byte range of tensor `name` in a safetensors file.
+fn tensor_bytes(file: &[u8], name: &str) -> std::ops::Range<usize> {
+    let header_end = 8 + u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&file[8..header_end]).unwrap();
+    let offsets = &header[name]["data_offsets"];
+    header_end + offsets[0].as_u64().unwrap() as usize
+        ..header_end + offsets[1].as_u64().unwrap() as usize
+}
+
+/// Damaged splits are each named, with what is wrong; no dataset is left.
 #[test]
 fn a_damaged_delphi_cache_is_named_and_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     delphi_run(tmp.path());
-    let split = tmp.path().join("run/latents/layers.3.mlp/2_3.safetensors");
-    let whole = std::fs::read(&split).unwrap();
-    let header = 8 + u64::from_le_bytes(whole[..8].try_into().unwrap()) as usize;
+    let folder = tmp.path().join("run/latents/layers.3.mlp");
+    let (first, second) = (
+        folder.join("0_1.safetensors"),
+        folder.join("2_3.safetensors"),
+    );
+    let whole = std::fs::read(&first).unwrap();
+    let header_end = 8 + u64::from_le_bytes(whole[..8].try_into().unwrap()) as usize;
     let without_tokens = {
-        let text = std::str::from_utf8(&whole[8..header])
+        let text = std::str::from_utf8(&whole[8..header_end])
             .unwrap()
             .replace("\"tokens\"", "\"nokens\"");
-        [&whole[..8], text.as_bytes(), &whole[header..]].concat()
+        [&whole[..8], text.as_bytes(), &whole[header_end..]].concat()
     };
-    let cases: [(Vec<u8>, &str); 3] = [
+    let mut foreign_id = whole.clone();
+    let at = tensor_bytes(&whole, "tokens").start;
+    foreign_id[at..at + 8].copy_from_slice(&999_999i64.to_le_bytes());
+    let mut repeated = whole.clone();
+    let locations = tensor_bytes(&whole, "locations");
+    // Delphi wrote uint16 rows (sequence, position, latent): the second row
+    // becomes the first.
+    repeated.copy_within(locations.start..locations.start + 6, locations.start + 6);
+    let cases: [(&Path, Vec<u8>, &str); 6] = [
         (
+            &first,
             whole[..whole.len() - 10].to_vec(),
-            "past the end of the file",
+            "the file is too short",
         ),
-        (whole[..4].to_vec(), "not a safetensors file"),
-        (without_tokens, "no tokens tensor"),
+        (&first, whole[..4].to_vec(), "not a safetensors file"),
+        (&first, without_tokens, "no tokens tensor"),
+        (
+            &first,
+            foreign_id,
+            "id 999999 at sequence 0 position 0 is not in the tokenizer's",
+        ),
+        (&first, repeated, "has two activations at sequence"),
+        (&folder.join("0_2.safetensors"), whole.clone(), "overlap"),
     ];
-    for (bytes, expected) in cases {
-        std::fs::write(&split, &bytes).unwrap();
-        // Each file holds the tokens: only the first one read is asked for them.
-        let first = tmp.path().join("run/latents/layers.3.mlp/0_1.safetensors");
-        let saved = std::fs::read(&first).unwrap();
-        std::fs::rename(&first, tmp.path().join("aside")).unwrap();
+    for (path, bytes, expected) in cases {
+        std::fs::write(path, &bytes).unwrap();
         let run = import(tmp.path(), "dataset");
-        std::fs::write(&first, saved).unwrap();
-        std::fs::remove_file(tmp.path().join("aside")).unwrap();
+        std::fs::write(&first, &whole).unwrap();
+        let _ = std::fs::remove_file(folder.join("0_2.safetensors"));
         let err = common::stderr(&run);
         assert!(
-            !run.status.success() && err.contains(path_str(&split)) && err.contains(expected),
+            !run.status.success() && err.contains(expected),
             "{expected}: {err}"
         );
+        let named = if path.ends_with("0_2.safetensors") {
+            path_str(&second).replace("2_3", "0_2")
+        } else {
+            path_str(path).to_owned()
+        };
+        assert!(err.contains(&named), "{expected}: {err}");
         assert!(!tmp.path().join("dataset").exists());
     }
-    std::fs::write(&split, &whole).unwrap();
     let empty = tmp.path().join("run/latents/layers.5.mlp");
     std::fs::create_dir(&empty).unwrap();
     let run = import(tmp.path(), "dataset");

@@ -5,7 +5,7 @@
 //! with Neuronpedia's columns only and imports back equal to the original;
 //! bad files are named with their line and leave nothing.
 use crate::common::{self, path_str};
-use featurescope::dataset::{Dataset, Record, Sample, UnitKind};
+use featurescope::dataset::{Dataset, Explanation, Record, Sample, Score, UnitKind};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::Write;
@@ -112,6 +112,27 @@ fn write_neuronpedia_export(root: &Path) {
     );
 }
 
+/// The names in a folder.
+fn entries(dir: &Path) -> Vec<std::ffi::OsString> {
+    (std::fs::read_dir(dir).unwrap())
+        .map(|e| e.unwrap().file_name())
+        .collect()
+}
+
+/// Imports `export` as `out`; the report.
+fn imported(export: &Path, out: &Path) -> Value {
+    let run = common::featurescope(&[
+        "import",
+        "neuronpedia",
+        path_str(export),
+        "--out",
+        path_str(out),
+        "--json",
+    ]);
+    assert!(run.status.success(), "{}", common::stderr(&run));
+    serde_json::from_str(&common::stdout(&run)).unwrap()
+}
+
 fn maxima(records: &[Record], sample: fn(Sample) -> bool) -> Vec<f32> {
     (records.iter())
         .filter(|r| sample(r.sample))
@@ -125,16 +146,7 @@ fn a_neuronpedia_export_imports_field_by_field() {
     let export = tmp.path().join("export");
     write_neuronpedia_export(&export);
     let out = tmp.path().join("imported");
-    let run = common::featurescope(&[
-        "import",
-        "neuronpedia",
-        path_str(&export),
-        "--out",
-        path_str(&out),
-        "--json",
-    ]);
-    assert!(run.status.success(), "{}", common::stderr(&run));
-    let report: Value = serde_json::from_str(&common::stdout(&run)).unwrap();
+    let report = imported(&export, &out);
     assert_eq!(report["units"], 2);
     assert_eq!(report["records"], 7);
     assert_eq!(report["explanations"], 2);
@@ -314,16 +326,7 @@ fn our_export_reads_as_neuronpedia_and_imports_back_whole() {
     assert_eq!(counted["explanation_scores"], written["scores"]);
 
     let back_path = tmp.path().join("back");
-    let run = common::featurescope(&[
-        "import",
-        "neuronpedia",
-        path_str(&export),
-        "--out",
-        path_str(&back_path),
-        "--json",
-    ]);
-    assert!(run.status.success(), "{}", common::stderr(&run));
-    let report: Value = serde_json::from_str(&common::stdout(&run)).unwrap();
+    let report = imported(&export, &back_path);
     assert_eq!(report["unmapped_fields"], json!({}), "{report}");
     let back = Dataset::open(&back_path).unwrap();
     back.validate().unwrap();
@@ -383,22 +386,13 @@ fn our_export_reads_as_neuronpedia_and_imports_back_whole() {
     for e in originals.iter().filter(|e| ids.contains(&e.unit_id)) {
         let c = &copies[&e.explanation_id];
         assert_eq!(unit_of_back[&c.unit_id], e.unit_id);
-        assert_eq!(
-            (
-                &c.text,
-                &c.explainer_model,
-                &c.method,
-                &c.parent_id,
-                c.created_at_ms
-            ),
-            (
-                &e.text,
-                &e.explainer_model,
-                &e.method,
-                &e.parent_id,
-                e.created_at_ms
-            )
-        );
+        // Every field but the ids, which are assigned afresh.
+        let ids_as_before = Explanation {
+            unit_id: e.unit_id,
+            evidence_record_ids: e.evidence_record_ids.clone(),
+            ..c.clone()
+        };
+        assert_eq!(&ids_as_before, e);
         assert_eq!(
             keys(&c.evidence_record_ids, &back_record_key),
             keys(&e.evidence_record_ids, &record_key)
@@ -411,34 +405,12 @@ fn our_export_reads_as_neuronpedia_and_imports_back_whole() {
     for s in scores.iter().filter(|s| ids.contains(&s.unit_id)) {
         let c = &copies[&s.score_id];
         assert_eq!(unit_of_back[&c.unit_id], s.unit_id);
-        assert_eq!(
-            (
-                &c.explanation_id,
-                &c.simulator_model,
-                &c.method,
-                &c.record_set
-            ),
-            (
-                &s.explanation_id,
-                &s.simulator_model,
-                &s.method,
-                &s.record_set
-            )
-        );
-        assert_eq!(
-            (
-                c.score,
-                c.r_squared,
-                c.absolute_dev_explained,
-                c.created_at_ms
-            ),
-            (
-                s.score,
-                s.r_squared,
-                s.absolute_dev_explained,
-                s.created_at_ms
-            )
-        );
+        let ids_as_before = Score {
+            unit_id: s.unit_id,
+            record_ids: s.record_ids.clone(),
+            ..c.clone()
+        };
+        assert_eq!(&ids_as_before, s);
         assert_eq!(
             keys(&c.record_ids, &back_record_key),
             keys(&s.record_ids, &record_key)
@@ -525,11 +497,7 @@ fn a_bad_neuronpedia_file_is_named_with_its_line_and_leaves_nothing() {
             err.contains(path_str(&file)) && err.contains(expected),
             "{expected}: {err}"
         );
-        let left: Vec<_> = std::fs::read_dir(tmp.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(left, ["export"], "{expected}");
+        assert_eq!(entries(tmp.path()), ["export"], "{expected}");
     }
 }
 
@@ -592,9 +560,6 @@ fn repeated_ids_and_dangling_links_are_refused_and_leave_nothing() {
             !run.status.success() && err.contains(expected),
             "{expected}: {err}"
         );
-        let left: Vec<_> = (std::fs::read_dir(tmp.path()).unwrap())
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(left, ["export"], "{expected}");
+        assert_eq!(entries(tmp.path()), ["export"], "{expected}");
     }
 }

@@ -8,6 +8,12 @@ must find, computed densely with numpy from the float16 values the cache
 holds: per latent, its maximum, mean and density over every token, its
 strongest windows' maxima and the activations of each window it fires in, and each window's text as the tokenizer decodes it.
 
+Two hookpoints, `layers.3.mlp` and `layers.10.mlp` (the second with latent 0
+doubled, latent 2 as it is, the others silent: Delphi cannot save an empty
+split), so that their order is by layer, not name.
+Windows are cut as the import cuts them: a shorter last window when the
+context is not a multiple of the window.
+
 Usage: write_delphi_cache.py OUT TOKENIZER_JSON WINDOW
 """
 import importlib.machinery
@@ -38,12 +44,13 @@ tokenizer = Tokenizer.from_file(sys.argv[2])
 tokenizer.no_truncation()
 tokenizer.no_padding()
 window = int(sys.argv[3])
-SEQUENCES, CONTEXT, WIDTH = 12, 64, 4
-HOOKPOINT = "layers.3.mlp"
+SEQUENCES, CONTEXT, WIDTH = 48, 64, 4
+HOOKPOINTS = ["layers.3.mlp", "layers.10.mlp"]
+LEVELS = [0.0, 0.5, 0.9, 0.99, 0.999]
 
 text = " ".join(
     pathlib.Path("/usr/share/common-licenses", name).read_text(encoding="utf-8")
-    for name in ["Apache-2.0", "GPL-3", "MPL-2.0"]
+    for name in ["Apache-2.0", "GPL-3", "MPL-2.0", "LGPL-3", "Artistic"]
 )
 ids = tokenizer.encode(text, add_special_tokens=False).ids[: SEQUENCES * CONTEXT]
 tokens = torch.tensor(ids, dtype=torch.int64).reshape(SEQUENCES, CONTEXT)
@@ -62,12 +69,16 @@ for s in range(SEQUENCES):
             dense[s, p, 2] = rng.uniform(-1.0, 4.0)
 # Latent 3 never fires; latent 2 is sometimes negative.
 
+second = np.zeros_like(dense)
+second[:, :, 0] = 2 * dense[:, :, 0]
+second[:, :, 2] = dense[:, :, 2]
 cache = LatentCache(model=None, hookpoint_to_sparse_encode={}, batch_size=4)
-locations = torch.nonzero(torch.from_numpy(dense).abs() > 1e-5)
-activations = torch.from_numpy(dense)[locations[:, 0], locations[:, 1], locations[:, 2]]
-cache.cache.latent_locations[HOOKPOINT] = locations
-cache.cache.latent_activations[HOOKPOINT] = activations
-cache.cache.tokens[HOOKPOINT] = tokens
+for hookpoint, values in zip(HOOKPOINTS, [dense, second]):
+    locations = torch.nonzero(torch.from_numpy(values).abs() > 1e-5)
+    activations = torch.from_numpy(values)[locations[:, 0], locations[:, 1], locations[:, 2]]
+    cache.cache.latent_locations[hookpoint] = locations
+    cache.cache.latent_activations[hookpoint] = activations
+    cache.cache.tokens[hookpoint] = tokens
 cache.width = WIDTH
 (out / "latents").mkdir(parents=True)
 cache.save_splits(n_splits=2, save_dir=out / "latents")
@@ -78,28 +89,38 @@ cache.save_config(
 )
 (out / "explanations").mkdir()
 for latent, explanation in [(0, "the word licence"), (1, "digits"), (3, "nothing")]:
-    path = out / "explanations" / f"{HOOKPOINT}_latent{latent}.txt"
+    path = out / "explanations" / f"{HOOKPOINTS[0]}_latent{latent}.txt"
     path.write_bytes(orjson.dumps(explanation))
 
-# What the cache holds: float16 values.
-held = dense.astype(np.float16).astype(np.float32)
-expected = {}
-for latent in range(WIDTH):
-    values = held[:, :, latent]
-    if not np.any(values):
-        continue
-    maxima = values.reshape(SEQUENCES, CONTEXT // window, window).max(axis=2).ravel()
-    strongest = sorted(maxima[maxima > 0].tolist(), reverse=True)
-    windows = values.reshape(-1, window)
-    expected[str(latent)] = {
-        "firing": {str(w): windows[w].tolist() for w in range(len(windows)) if np.any(windows[w])},
-        "max": float(values.max()),
-        "mean": float(values.astype(np.float64).mean()),
-        "density": float((values > 0).mean()),
-        "top_maxima": strongest[:20],
-    }
-texts = [
-    tokenizer.decode(ids[w * window : (w + 1) * window], skip_special_tokens=False)
-    for w in range(SEQUENCES * CONTEXT // window)
+# Windows as the import cuts them: (sequence, start, end).
+windows = [
+    (s, start, min(start + window, CONTEXT))
+    for s in range(SEQUENCES)
+    for start in range(0, CONTEXT, window)
 ]
+expected = {}
+for hookpoint, values in zip(HOOKPOINTS, [dense, second]):
+    # What the cache holds: float16 values.
+    held = values.astype(np.float16).astype(np.float32)
+    expected[hookpoint] = {}
+    for latent in range(WIDTH):
+        acts = held[:, :, latent]
+        if not np.any(acts):
+            continue
+        maxima = np.array([acts[s, a:b].max() for s, a, b in windows])
+        wide = acts.astype(np.float64)
+        expected[hookpoint][str(latent)] = {
+            "firing": {
+                str(w): acts[s, a:b].tolist()
+                for w, (s, a, b) in enumerate(windows)
+                if np.any(acts[s, a:b])
+            },
+            "max": float(acts.max()),
+            "mean": float(wide.mean()),
+            "variance": float((wide**2).mean() - wide.mean() ** 2),
+            "density": float((acts > 0).mean()),
+            "top_maxima": sorted(maxima[maxima > 0].tolist(), reverse=True)[:20],
+            "quantile_boundaries": np.quantile(maxima, LEVELS).tolist(),
+        }
+texts = [tokenizer.decode(ids[s * CONTEXT + a : s * CONTEXT + b], skip_special_tokens=False) for s, a, b in windows]
 print(json.dumps({"latents": expected, "window_texts": texts}))
