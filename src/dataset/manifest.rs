@@ -101,7 +101,19 @@ pub struct SelectionParams {
     pub seed: Option<u64>,
 }
 
+impl UnitSourceInfo {
+    /// The ids of its units.
+    pub fn unit_ids(&self) -> std::ops::Range<u64> {
+        self.first_unit_id..self.first_unit_id + self.units
+    }
+}
+
 impl Manifest {
+    /// The source holding unit `unit_id`, with its position in `sources`.
+    pub fn source_of(&self, unit_id: u64) -> Option<(usize, &UnitSourceInfo)> {
+        (self.sources.iter().enumerate()).find(|(_, s)| s.unit_ids().contains(&unit_id))
+    }
+
     pub fn new() -> Self {
         Self {
             format: FORMAT_NAME.to_owned(),

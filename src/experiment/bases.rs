@@ -98,7 +98,7 @@ pub fn sample_bases(
         sources
             .iter()
             .map(|source| {
-                let range = source.first_unit_id..source.first_unit_id + source.units;
+                let range = source.unit_ids();
                 let ids: Vec<u64> = units
                     .iter()
                     .filter(live)

@@ -66,14 +66,12 @@ impl Site {
         model_path: &Path,
         device: tch::Device,
     ) -> Result<Self> {
-        let source = (ds.manifest().sources.iter())
-            .find(|s| (s.first_unit_id..s.first_unit_id + s.units).contains(&unit))
-            .ok_or_else(|| {
-                ExperimentError::Input(format!(
-                    "unit {unit}: {} lists no source holding it",
-                    ds.dir().join("manifest.json").display()
-                ))
-            })?;
+        let (_, source) = (ds.manifest().source_of(unit)).ok_or_else(|| {
+            ExperimentError::Input(format!(
+                "unit {unit}: {} lists no source holding it",
+                ds.dir().join("manifest.json").display()
+            ))
+        })?;
         let hook = source_hook(ds, source)?;
         let dictionary = load_dictionary(ds, source, device)?;
         let index = (unit - source.first_unit_id) as i64;

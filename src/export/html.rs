@@ -63,12 +63,8 @@ fn write_into(dataset: &Dataset, units: &[u64], dir: &Path) -> Result<Vec<String
 /// Where the unit's activations come from: `neurons of blocks.2.mlp`,
 /// `sae features of blocks.6.resid_post`.
 fn source_label(dataset: &Dataset, unit: &Unit) -> String {
-    let sources = &dataset.manifest().sources;
-    let source = sources
-        .iter()
-        .find(|s| (s.first_unit_id..s.first_unit_id + s.units).contains(&unit.unit_id));
-    match source {
-        Some(s) => format!("{} of {}", kind_plural(unit), s.hook),
+    match dataset.manifest().source_of(unit.unit_id) {
+        Some((_, s)) => format!("{} of {}", kind_plural(unit), s.hook),
         None => format!("{} of layer {}", kind_plural(unit), unit.layer),
     }
 }

@@ -85,14 +85,13 @@ struct Sources {
 impl Sources {
     fn of(&mut self, dataset: &Dataset, unit: &Unit) -> Source {
         let manifest = dataset.manifest();
-        let found = (manifest.sources.iter())
-            .position(|s| (s.first_unit_id..s.first_unit_id + s.units).contains(&unit.unit_id));
-        let key = (found, unit.layer, unit.kind.to_string());
+        let found = manifest.source_of(unit.unit_id);
+        let key = (found.map(|(i, _)| i), unit.layer, unit.kind.to_string());
         if let Some(source) = self.named.get(&key) {
             return source.clone();
         }
-        let (hook, dictionary) = match found.map(|i| &manifest.sources[i]) {
-            Some(s) => (s.hook.clone(), s.dictionary.clone()),
+        let (hook, dictionary) = match found {
+            Some((_, s)) => (s.hook.clone(), s.dictionary.clone()),
             None => (
                 manifest
                     .hook_point

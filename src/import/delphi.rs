@@ -11,7 +11,7 @@
 //! every token of the cache. Token ids become text through the model's
 //! tokenizer, which the cache does not hold.
 use super::ImportError;
-use super::invalid;
+use super::{invalid, io};
 use crate::dataset::{
     DatasetWriter, Explanation, Manifest, NewRecord, NewUnit, Sample, UnitKind, UnitStats,
     WriterOptions,
@@ -53,11 +53,6 @@ pub struct DelphiReport {
     /// Explanation files of latents without a unit: silent in the cache,
     /// or of a hookpoint it does not hold.
     pub explanations_without_unit: u64,
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ImportError {
-    let path = path.to_owned();
-    move |cause| ImportError::Io { path, cause }
 }
 
 /// One hookpoint of the cache: its splits and the corpus as token ids.
@@ -276,8 +271,8 @@ struct LatentSelection<'a> {
 }
 
 impl<'a> LatentSelection<'a> {
+    /// `window` is at least 1 and at most the context (the import's choice).
     fn new(hookpoint: &'a Hookpoint, entries: &[(usize, usize, f32)], window: usize) -> Self {
-        let window = window.min(hookpoint.context).max(1);
         let windows_per_sequence = hookpoint.context.div_ceil(window);
         let mut firing: BTreeMap<u64, Vec<(usize, f32)>> = BTreeMap::new();
         for &(seq, pos, value) in entries {

@@ -27,6 +27,12 @@ fn invalid(path: &Path, problem: impl Into<String>) -> ImportError {
     }
 }
 
+/// Names the path in an I/O error.
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ImportError {
+    let path = path.to_owned();
+    move |cause| ImportError::Io { path, cause }
+}
+
 /// The first run of digits in `text`: the layer of `layers.6.mlp`, the
 /// batch of `batch-10.jsonl.gz`.
 fn first_number(text: &str) -> Option<u64> {

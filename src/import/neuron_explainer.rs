@@ -2,7 +2,7 @@
 //! (`<layer>/<neuron>.json`, a `NeuronRecord`) and scored explanations
 //! (`<layer>/<neuron>.jsonl`, a `NeuronSimulationResults` on its first line).
 //! Their JSON is Python's, which writes `NaN` for missing moments.
-use super::{ImportError, invalid};
+use super::{ImportError, invalid, io};
 use crate::dataset::{
     Dataset, DatasetWriter, Explanation, Manifest, NewRecord, NewUnit, Record, Sample, Score,
     SelectionParams, UnitKind, UnitStats, WriterOptions, manifest::SubjectModel, new_id, now_ms,
@@ -144,10 +144,7 @@ fn parse<T: for<'de> Deserialize<'de>>(path: &Path, text: &str) -> Result<T, Imp
 }
 
 fn read_text(path: &Path) -> Result<String, ImportError> {
-    let bytes = std::fs::read(path).map_err(|cause| ImportError::Io {
-        path: path.to_owned(),
-        cause,
-    })?;
+    let bytes = std::fs::read(path).map_err(io(path))?;
     String::from_utf8(bytes).map_err(|e| {
         invalid(
             path,
@@ -158,10 +155,6 @@ fn read_text(path: &Path) -> Result<String, ImportError> {
 
 /// `<dir>/<layer>/<neuron>.<ext>` files, in (layer, neuron) order.
 fn layer_neuron_files(dir: &Path, ext: &str) -> Result<Vec<(u32, u32, PathBuf)>, ImportError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |cause| ImportError::Io { path, cause }
-    };
     let mut files = Vec::new();
     for layer_entry in std::fs::read_dir(dir).map_err(io(dir))? {
         let layer_path = layer_entry.map_err(io(dir))?.path();

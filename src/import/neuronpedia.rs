@@ -9,7 +9,7 @@
 //! (`modelId`, `layer`, `index`), where `layer` is the source id
 //! (`20-gemmascope-res-16k`) and `index` a string or a number.
 //! `docs/interop.md` maps every field.
-use super::{ImportError, invalid};
+use super::{ImportError, invalid, io};
 use crate::dataset::{
     DatasetWriter, Explanation, LogitEffect, Manifest, NewRecord, NewUnit, Sample, Score,
     SelectionParams, TokenEffect, UnitKind, UnitStats, WriterOptions,
@@ -314,10 +314,7 @@ fn for_each_row(
     path: &Path,
     mut each: impl FnMut(Row) -> Result<(), ImportError>,
 ) -> Result<(), ImportError> {
-    let file = std::fs::File::open(path).map_err(|cause| ImportError::Io {
-        path: path.to_owned(),
-        cause,
-    })?;
+    let file = std::fs::File::open(path).map_err(io(path))?;
     let gzip = path.extension().is_some_and(|e| e == "gz");
     let reader: Box<dyn Read> = if gzip {
         Box::new(flate2::read::MultiGzDecoder::new(file))
@@ -356,10 +353,6 @@ fn table_files(
     inputs: &[PathBuf],
     report: &mut NeuronpediaReport,
 ) -> Result<Vec<(Table, PathBuf)>, ImportError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |cause| ImportError::Io { path, cause }
-    };
     let mut files = Vec::new();
     let mut folders: Vec<PathBuf> = Vec::new();
     for input in inputs {

@@ -298,8 +298,5 @@ fn a_damaged_delphi_cache_is_named_and_leaves_nothing() {
             && err.contains("no {start}_{end}.safetensors splits"),
         "{err}"
     );
-    let left: Vec<_> = (std::fs::read_dir(tmp.path()).unwrap())
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(left, ["run"]);
+    assert_eq!(common::entries(tmp.path()), ["run"]);
 }

@@ -300,13 +300,9 @@ fn a_nan_activation_is_refused_and_nothing_is_written() {
         "{err}"
     );
     assert!(!out.exists());
-    let left: Vec<_> = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
     assert_eq!(
-        left,
-        vec![std::ffi::OsString::from("rec")],
+        common::entries(tmp.path()),
+        ["rec"],
         "no staging left behind"
     );
 }

@@ -85,6 +85,13 @@ pub fn write_corpus(dir: &Path, texts: &[&str]) -> std::path::PathBuf {
     path
 }
 
+/// The names in a folder, to show what a failed write left behind.
+pub fn entries(dir: &Path) -> Vec<std::ffi::OsString> {
+    (std::fs::read_dir(dir).unwrap())
+        .map(|e| e.unwrap().file_name())
+        .collect()
+}
+
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }
